@@ -1,0 +1,64 @@
+"""One exception tree for everything wlbridge raises on bad input or failed checks.
+
+>>> from wlbridge.errors import UnsupportedLayerError
+>>> e = UnsupportedLayerError("torch", [("features.2", "LSTM", "recurrent layers are not supported")])
+>>> print(e)
+torch: 1 unsupported layer: features.2 (LSTM): recurrent layers are not supported
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+
+class WlbridgeError(Exception):
+    """Base class: every error wlbridge raises on purpose derives from it."""
+
+
+class FormatError(WlbridgeError):
+    """A file or object is not what it claims to be (bad bytes, bad structure, bad shapes)."""
+
+
+class ConversionError(WlbridgeError):
+    """The net is well-formed but cannot be turned into the IR (e.g. shapes disagree)."""
+
+
+class UnsupportedLayerError(WlbridgeError):
+    """Some layers or ops have no rule. Lists *all* of them at once.
+
+    ``items`` are ``(path, op, reason)`` triples; ``reason`` may be empty.
+    """
+
+    def __init__(self, source: str, items: Sequence[tuple[str, str, str]]):
+        self.source = source
+        self.items = list(items)
+        n = len(self.items)
+        parts = [f"{path or '<root>'} ({op})" + (f": {why}" if why else "") for path, op, why in self.items]
+        noun = "layer" if n == 1 else "layers"
+        super().__init__(f"{source}: {n} unsupported {noun}: " + "; ".join(parts))
+
+
+class ExpressionTooLargeError(WlbridgeError):
+    """An expanded form would exceed its size limit; the compact form is the way out."""
+
+
+class EngineNotFoundError(WlbridgeError):
+    """A requested evaluation engine (Wolfram Engine, Woxi, Mathics3) is not available."""
+
+
+class EngineError(WlbridgeError):
+    """An engine failed to evaluate code (crash, parse error, time-out)."""
+
+
+class CheckFailedError(WlbridgeError):
+    """Raised by ``check(..., raise_on_failure=True)`` when emitted code disagrees with the net."""
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(str(report))
+
+
+def collect_unsupported(source: str, items: Iterable[tuple[str, str, str]]) -> None:
+    """Raise one :class:`UnsupportedLayerError` if ``items`` is not empty."""
+    items = list(items)
+    if items:
+        raise UnsupportedLayerError(source, items)

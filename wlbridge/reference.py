@@ -1,0 +1,295 @@
+"""The numpy float64 reference evaluator: the oracle every check compares against.
+
+Weights are upcast to float64 and every op is computed in float64, batch axis first.
+
+>>> import numpy as np
+>>> from wlbridge.ir import NetBuilder
+>>> b = NetBuilder(); x = b.input("x", (2,))
+>>> y = b.layer("elementwise", [b.layer("linear", [x], params={"weight": np.eye(2)})], attrs={"fn": "relu"})
+>>> b.build([y])(np.array([1.5, -2.0]))
+array([1.5, 0. ])
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+import numpy as np
+
+from .errors import ConversionError
+from .ops import ACTIVATIONS, OPS, SCALAR_OPS
+
+RULES: dict[str, Callable[..., np.ndarray]] = {}
+
+
+def rule(*ops: str):
+    def register(fn):
+        for op in ops:
+            if op in RULES:
+                raise ValueError(f"duplicate reference rule for {op!r}")
+            RULES[op] = fn
+        return fn
+    return register
+
+
+def evaluate(net, *xs):
+    """Run ``net`` on inputs with or without a leading batch axis; one array per output."""
+    if len(xs) != len(net.inputs):
+        raise ConversionError(f"{net.name}: expected {len(net.inputs)} input(s), got {len(xs)}")
+    env: dict[str, np.ndarray] = {}
+    single = None
+    for port, x in zip(net.inputs, xs):
+        x = np.asarray(x, dtype=np.float64)
+        is_single = x.shape == tuple(port.shape)
+        if not is_single and x.shape[1:] != tuple(port.shape):
+            raise ConversionError(f"{net.name}: input {port.name} must have shape {list(port.shape)} "
+                                  f"or [batch, {', '.join(map(str, port.shape))}], got {list(x.shape)}")
+        single = is_single if single is None else single
+        env[port.name] = x[None] if is_single else x
+    for layer in net.layers:
+        env[layer.output] = RULES[layer.op](layer, *[env[i] for i in layer.inputs])
+    outs = [env[o][0] if single else env[o] for o in net.outputs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _p(layer, name):
+    v = layer.params.get(name)
+    return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+@rule("constant")
+def _constant(layer):
+    return _p(layer, "value")[None]
+
+
+@rule("identity")
+def _identity(layer, x):
+    return x
+
+
+@rule("elementwise")
+def _elementwise(layer, x):
+    return ACTIVATIONS[layer.attrs["fn"]].numpy_fn(x, layer.attrs.get("fn_params"))
+
+
+def eval_scalar_body(body, args):
+    """Evaluate a ``scalar_fn`` AST on numpy arrays (see ``ops.SCALAR_OPS``)."""
+    head = body[0]
+    if head == "arg":
+        return args[body[1] - 1]
+    if head == "const":
+        return np.float64(body[1])
+    kids = [eval_scalar_body(b, args) for b in body[1:]]
+    if head in SCALAR_OPS:
+        fn, _, _, arity = SCALAR_OPS[head]
+        if arity is None and len(kids) > 2:
+            return _fold(fn, kids)
+        return fn(*kids)
+    return ACTIVATIONS[head].numpy_fn(kids[0])
+
+
+def _fold(fn, xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = fn(out, x)
+    return out
+
+
+@rule("scalar_fn")
+def _scalar_fn(layer, *xs):
+    with np.errstate(all="ignore"):
+        return np.asarray(eval_scalar_body(layer.attrs["body"], xs), dtype=np.float64)
+
+
+@rule("add")
+def _add(layer, *xs):
+    return _fold(np.add, xs)
+
+
+@rule("mul")
+def _mul(layer, *xs):
+    return _fold(np.multiply, xs)
+
+
+@rule("max")
+def _max(layer, *xs):
+    return _fold(np.maximum, xs)
+
+
+@rule("min")
+def _min(layer, *xs):
+    return _fold(np.minimum, xs)
+
+
+@rule("sub")
+def _sub(layer, a, b):
+    return a - b
+
+
+@rule("div")
+def _div(layer, a, b):
+    return a / b
+
+
+@rule("pow")
+def _pow(layer, a, b):
+    return np.power(a, b)
+
+
+@rule("linear")
+def _linear(layer, x):
+    y = x @ _p(layer, "weight").T
+    b = _p(layer, "bias")
+    return y if b is None else y + b
+
+
+@rule("matmul")
+def _matmul(layer, x):
+    return x @ _p(layer, "weight")
+
+
+@rule("prelu")
+def _prelu(layer, x):
+    return np.where(x >= 0, x, _p(layer, "slope") * x)
+
+
+def _batch_axis(layer, rank):
+    """The layer's non-batch axis attribute as an axis of the batched array."""
+    ax = layer.attrs.get("axis", -1)
+    return ax + 1 if ax >= 0 else rank + ax
+
+
+@rule("softmax")
+def _softmax(layer, x):
+    ax = _batch_axis(layer, x.ndim)
+    e = np.exp(x - x.max(axis=ax, keepdims=True))
+    return e / e.sum(axis=ax, keepdims=True)
+
+
+@rule("log_softmax")
+def _log_softmax(layer, x):
+    ax = _batch_axis(layer, x.ndim)
+    z = x - x.max(axis=ax, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=ax, keepdims=True))
+
+
+@rule("batchnorm")
+def _batchnorm(layer, x):
+    ax = layer.attrs.get("axis", 0) % (x.ndim - 1) + 1
+    shape = [1] * x.ndim
+    shape[ax] = -1
+    scale, bias, mean, var = (_p(layer, k).reshape(shape) for k in ("scale", "bias", "mean", "var"))
+    return (x - mean) / np.sqrt(var + float(layer.attrs.get("eps", 1e-5))) * scale + bias
+
+
+@rule("flatten")
+def _flatten(layer, x):
+    return x.reshape(x.shape[0], -1)
+
+
+@rule("reshape")
+def _reshape(layer, x):
+    return x.reshape(x.shape[0], *layer.attrs["shape"])
+
+
+@rule("transpose")
+def _transpose(layer, x):
+    return x.transpose(0, *[p + 1 for p in layer.attrs["perm"]])
+
+
+@rule("concat")
+def _concat(layer, *xs):
+    ax = layer.attrs.get("axis", 0)
+    return np.concatenate(xs, axis=ax + 1 if ax >= 0 else ax)
+
+
+def _pad(x, pad, value):
+    return np.pad(x, [(0, 0), (0, 0), *[tuple(p) for p in pad]], constant_values=value)
+
+
+def _windows(x, kernel, stride, dilation, out_shape):
+    """Yield (offset, strided view) per kernel position: view[b, c, *out] = x[b, c, o*s + k*d]."""
+    for k in itertools.product(*[range(n) for n in kernel]):
+        idx = tuple(slice(k[i] * dilation[i], k[i] * dilation[i] + (out_shape[i] - 1) * stride[i] + 1, stride[i])
+                    for i in range(len(kernel)))
+        yield k, x[(slice(None), slice(None), *idx)]
+
+
+def _geom(layer, n):
+    stride = tuple(layer.attrs.get("stride") or (1,) * n)
+    dil = tuple(layer.attrs.get("dilation") or (1,) * n)
+    pad = tuple(tuple(p) for p in (layer.attrs.get("padding") or ((0, 0),) * n))
+    return stride, dil, pad
+
+
+@rule("conv")
+def _conv(layer, x):
+    w = _p(layer, "weight")
+    n = w.ndim - 2
+    stride, dil, pad = _geom(layer, n)
+    groups = int(layer.attrs.get("groups", 1))
+    from .shapes import _conv as conv_shape
+
+    out_sp = conv_shape(layer, x.shape[1:])[1:]
+    xp = _pad(x, pad, 0.0)
+    o, cg = w.shape[0], w.shape[1]
+    og = o // groups
+    y = np.zeros((x.shape[0], o, *out_sp))
+    for k, view in _windows(xp, w.shape[2:], stride, dil, out_sp):
+        wk = w[(slice(None), slice(None), *k)]  # {o, cg}
+        for g in range(groups):
+            y[:, g * og:(g + 1) * og] += np.einsum("oc,bc...->bo...", wk[g * og:(g + 1) * og],
+                                                   view[:, g * cg:(g + 1) * cg])
+    b = _p(layer, "bias")
+    return y if b is None else y + b.reshape(1, -1, *[1] * n)
+
+
+@rule("pool")
+def _pool(layer, x):
+    kernel = tuple(layer.attrs["kernel"])
+    n = len(kernel)
+    stride, dil, pad = _geom(layer, n)
+    kind = layer.attrs["kind"]
+    from .shapes import _pool as pool_shape
+
+    out_sp = pool_shape(layer, x.shape[1:])[1:]
+    # ceil mode may need windows past the padded edge: pad the far side further (they never count)
+    extra = [max(0, (out_sp[i] - 1) * stride[i] + (kernel[i] - 1) * dil[i] + 1 - (x.shape[i + 2] + sum(pad[i])))
+             for i in range(n)]
+    full = [(p[0], p[1] + e) for p, e in zip(pad, extra)]
+    fill = -np.inf if kind == "max" else 0.0
+    xp = _pad(x, full, fill)
+    views = [v for _, v in _windows(xp, kernel, stride, dil, out_sp)]
+    if kind == "max":
+        return np.max(views, axis=0)
+    total = np.sum(views, axis=0)
+    if kind == "sum":
+        return total
+    if layer.attrs.get("count_include_pad", True):
+        ones = _pad(np.ones((1, 1, *x.shape[2:])), pad, 1.0)  # explicit padding counts ...
+        ones = np.pad(ones, [(0, 0), (0, 0), *[(0, e) for e in extra]])  # ... the ceil overhang does not
+    else:
+        ones = _pad(np.ones((1, 1, *x.shape[2:])), full, 0.0)
+    count = np.sum([v for _, v in _windows(ones, kernel, stride, dil, out_sp)], axis=0)
+    return total / count
+
+
+@rule("reduce")
+def _reduce(layer, x):
+    axes = tuple(a % (x.ndim - 1) + 1 for a in layer.attrs["axes"])
+    fn = {"mean": np.mean, "sum": np.sum, "max": np.max}[layer.attrs["kind"]]
+    return fn(x, axis=axes, keepdims=bool(layer.attrs.get("keepdims", False)))
+
+
+@rule("embedding")
+def _embedding(layer, x):
+    idx = np.asarray(x).astype(np.int64)
+    w = _p(layer, "weight")
+    if idx.min(initial=0) < 0 or idx.max(initial=0) >= w.shape[0]:
+        raise ConversionError(f"{layer.path or layer.output} (embedding): index out of range 0..{w.shape[0] - 1}")
+    return w[idx]
+
+
+missing = set(OPS) - set(RULES)
+if missing:  # pragma: no cover
+    raise ImportError(f"ops without a reference rule: {sorted(missing)}")

@@ -1,0 +1,224 @@
+"""Shape inference for the IR: one rule per op, shapes without the batch axis.
+
+A rule gets the layer and its input shapes and returns the output shape, or raises ``ValueError``
+with what disagrees; ``infer_shapes`` turns that into a ``ConversionError`` naming the layer path.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from .errors import ConversionError
+from .ops import ACTIVATIONS, OPS
+
+Shape = tuple[int, ...]
+RULES: dict[str, Callable[..., Shape]] = {}
+
+
+def rule(op: str):
+    def register(fn):
+        if op in RULES:
+            raise ValueError(f"duplicate shape rule for {op!r}")
+        RULES[op] = fn
+        return fn
+    return register
+
+
+def infer_shapes(net) -> dict[str, Shape]:
+    shapes: dict[str, Shape] = {p.name: tuple(p.shape) for p in net.inputs}
+    for layer in net.layers:
+        spec = OPS[layer.op]
+        try:
+            if spec.arity is not None and len(layer.inputs) != spec.arity:
+                raise ValueError(f"takes {spec.arity} input(s), got {len(layer.inputs)}")
+            if spec.arity is None and not layer.inputs:
+                raise ValueError("needs at least one input")
+            for p in spec.params:
+                if not p.endswith("?") and p not in layer.params:
+                    raise ValueError(f"missing parameter {p!r}")
+            out = RULES[layer.op](layer, *[shapes[i] for i in layer.inputs])
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            ins = ", ".join(f"{i}{list(shapes.get(i, '?'))}" for i in layer.inputs)
+            raise ConversionError(f"{net.name}: {layer.path or layer.output} ({layer.op}): {e} (inputs {ins})") from None
+        shapes[layer.output] = tuple(int(d) for d in out)
+    return shapes
+
+
+def broadcast(*shapes: Shape) -> Shape:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"shapes {[list(s) for s in shapes]} do not broadcast") from None
+
+
+def _axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+@rule("constant")
+def _constant(layer):
+    return layer.params["value"].shape
+
+
+@rule("identity")
+def _identity(layer, x):
+    return x
+
+
+@rule("elementwise")
+def _elementwise(layer, x):
+    fn = layer.attrs.get("fn")
+    if fn not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {fn!r}")
+    ACTIVATIONS[fn].full_params(layer.attrs.get("fn_params"))
+    return x
+
+
+@rule("scalar_fn")
+def _scalar_fn(layer, *xs):
+    return broadcast(*xs)
+
+
+for _op in ("add", "sub", "mul", "div", "pow", "max", "min"):
+    RULES[_op] = lambda layer, *xs: broadcast(*xs)
+
+
+@rule("linear")
+def _linear(layer, x):
+    w = layer.params["weight"]
+    if w.ndim != 2:
+        raise ValueError(f"weight must be {{out, in}}, got shape {list(w.shape)}")
+    if not x or x[-1] != w.shape[1]:
+        raise ValueError(f"weight {list(w.shape)} does not fit input {list(x)} (last axis must be {w.shape[1]})")
+    b = layer.params.get("bias")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"bias shape {list(b.shape)} does not fit weight {list(w.shape)}")
+    return (*x[:-1], w.shape[0])
+
+
+@rule("matmul")
+def _matmul(layer, x):
+    w = layer.params["weight"]
+    if w.ndim != 2 or not x or x[-1] != w.shape[0]:
+        raise ValueError(f"weight {list(w.shape)} does not fit input {list(x)}")
+    return (*x[:-1], w.shape[1])
+
+
+@rule("prelu")
+def _prelu(layer, x):
+    if broadcast(x, layer.params["slope"].shape) != tuple(x):
+        raise ValueError(f"slope {list(layer.params['slope'].shape)} does not broadcast to {list(x)}")
+    return x
+
+
+@rule("softmax")
+def _softmax(layer, x):
+    _axis(layer.attrs.get("axis", -1), len(x))
+    return x
+
+
+RULES["log_softmax"] = _softmax
+
+
+@rule("batchnorm")
+def _batchnorm(layer, x):
+    c = x[_axis(layer.attrs.get("axis", 0), len(x))]
+    for k in ("scale", "bias", "mean", "var"):
+        if layer.params[k].shape != (c,):
+            raise ValueError(f"{k} has shape {list(layer.params[k].shape)}, expected [{c}]")
+    return x
+
+
+@rule("flatten")
+def _flatten(layer, x):
+    return (math.prod(x),)
+
+
+@rule("reshape")
+def _reshape(layer, x):
+    shape = tuple(layer.attrs["shape"])
+    if math.prod(shape) != math.prod(x):
+        raise ValueError(f"cannot reshape {list(x)} to {list(shape)}")
+    return shape
+
+
+@rule("transpose")
+def _transpose(layer, x):
+    perm = tuple(layer.attrs["perm"])
+    if sorted(perm) != list(range(len(x))):
+        raise ValueError(f"perm {list(perm)} is not a permutation of {len(x)} axes")
+    return tuple(x[p] for p in perm)
+
+
+@rule("concat")
+def _concat(layer, *xs):
+    rank = len(xs[0])
+    ax = _axis(layer.attrs.get("axis", 0), rank)
+    for s in xs:
+        if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, xs[0])) if i != ax):
+            raise ValueError(f"shapes {[list(s) for s in xs]} do not concatenate on axis {ax}")
+    return (*xs[0][:ax], sum(s[ax] for s in xs), *xs[0][ax + 1:])
+
+
+def _spatial(layer, x, kernel):
+    n = len(kernel)
+    if len(x) != n + 1:
+        raise ValueError(f"input must be {{channels, {n} spatial}}, got {list(x)}")
+    stride = tuple(layer.attrs.get("stride") or (1,) * n)
+    dil = tuple(layer.attrs.get("dilation") or (1,) * n)
+    pad = tuple(tuple(p) for p in (layer.attrs.get("padding") or ((0, 0),) * n))
+    ceil = bool(layer.attrs.get("ceil_mode", False))
+    out = []
+    for i in range(n):
+        span = x[i + 1] + pad[i][0] + pad[i][1] - dil[i] * (kernel[i] - 1) - 1
+        if span < 0:
+            raise ValueError(f"kernel {list(kernel)} larger than padded input {list(x[1:])}")
+        o = (-(-span // stride[i]) if ceil else span // stride[i]) + 1
+        if ceil and (o - 1) * stride[i] >= x[i + 1] + pad[i][0]:
+            o -= 1  # the last window must start inside the input or left padding (torch rule)
+        out.append(o)
+    return tuple(out)
+
+
+@rule("conv")
+def _conv(layer, x):
+    w = layer.params["weight"]
+    groups = int(layer.attrs.get("groups", 1))
+    if w.ndim < 3:
+        raise ValueError(f"weight must be {{out, in/groups, k...}}, got {list(w.shape)}")
+    if x[0] != w.shape[1] * groups or w.shape[0] % groups:
+        raise ValueError(f"weight {list(w.shape)} with {groups} group(s) does not fit {x[0]} input channels")
+    b = layer.params.get("bias")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"bias shape {list(b.shape)} does not fit {w.shape[0]} output channels")
+    return (w.shape[0], *_spatial(layer, x, w.shape[2:]))
+
+
+@rule("pool")
+def _pool(layer, x):
+    if layer.attrs.get("kind") not in ("max", "avg", "sum"):
+        raise ValueError(f"unknown pooling kind {layer.attrs.get('kind')!r}")
+    return (x[0], *_spatial(layer, x, tuple(layer.attrs["kernel"])))
+
+
+@rule("reduce")
+def _reduce(layer, x):
+    if layer.attrs.get("kind") not in ("mean", "sum", "max"):
+        raise ValueError(f"unknown reduction {layer.attrs.get('kind')!r}")
+    axes = {_axis(a, len(x)) for a in layer.attrs["axes"]}
+    keep = layer.attrs.get("keepdims", False)
+    return tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)
+
+
+@rule("embedding")
+def _embedding(layer, x):
+    return (*x, layer.params["weight"].shape[1])
+
+
+missing = set(OPS) - set(RULES)
+if missing:  # pragma: no cover - caught by the import itself
+    raise ImportError(f"ops without a shape rule: {sorted(missing)}")
