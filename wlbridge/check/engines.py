@@ -168,13 +168,27 @@ class MathicsEngine(Engine):
         return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
 
 
-def mathics_cost(code: str, params: int = 0) -> float:
-    """Estimated Mathics3 seconds for one sample: ~10^4 multiply-adds/s, parsing ~200 KB/s.
+def mathics_cost(code: str, params: int = 0) -> tuple[float, float]:
+    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` on a batch.
 
-    >>> round(mathics_cost("x" * 1000, params=8 * 32 + 32 * 32 + 32 * 4), 2)
-    0.14
+    Parsing runs at ~200 KB/s, once; each sample costs ~1 s per 5000 weights (a compact ``Dot``)
+    or per 50 KB of formula text (an expanded form), whichever is larger.
+
+    >>> once, each = mathics_cost("x" * 10000, params=8 * 32 + 32 * 32 + 32 * 4)
+    >>> round(once, 2), round(each, 2)
+    (0.05, 0.28)
     """
-    return params / 1.0e4 + len(code) / 2.0e5
+    return len(code) / 2.0e5, max(params / 5.0e3, len(code) / 5.0e4)
+
+
+def mathics_samples(code: str, params: int, samples: int, budget: float) -> int:
+    """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
+
+    >>> mathics_samples("x" * 1000, 100, 64, 10.0), mathics_samples("x" * 10**6, 10**5, 64, 10.0)
+    (64, 1)
+    """
+    once, each = mathics_cost(code, params)
+    return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
 
 
 # ----------------------------------------------------------------------------------------------
