@@ -162,6 +162,10 @@ class MathicsEngine(Engine):
             raise EngineError(f"mathics: timed out after {self.timeout:g} s")
         return text, messages
 
+    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+        self.session  # start-up (3-6 s, once per process) is not the evaluation's time
+        return super().apply(function_code, inputs, **kwargs)
+
     def batch_code(self, function_code, payload, timeout):
         t = self.timeout if timeout is None else timeout
         body = f"Apply[wlbridgeF, {payload}, {{1}}]"
