@@ -16,10 +16,13 @@ and Mathics3 together.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 
 from ..errors import EngineError, EngineNotFoundError
-from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real_positional
+from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
 from .wolfram import WolframEngine, find_kernel
 
 __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "ResultParseError",
@@ -57,7 +60,8 @@ class WoxiEngine(Engine):
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
         try:
-            r = self._woxi.evaluate(code)
+            with _quiet_stderr():  # Woxi echoes its messages to stderr as well; they are in r.warnings
+                r = self._woxi.evaluate(f"ToString[({code}), InputForm]")
         except self._woxi.WolframError as e:
             raise EngineError(f"woxi: {str(e).strip()}") from None
         except BaseException as e:  # a Rust panic surfaces as pyo3 PanicException (BaseException)
@@ -69,6 +73,24 @@ class WoxiEngine(Engine):
     def batch_code(self, function_code, payload, timeout):
         self._woxi.clear_state()
         return super().batch_code(function_code, payload, timeout)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (not just sys.stderr) for the duration."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,16 +170,19 @@ class MathicsEngine(Engine):
         return self._session
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
-        from mathics.core.atoms import String
-
+        """Machine reals are printed from their Python floats (Mathics' own InputForm drops the
+        17th digit: ``13.040000451301372`` prints as ``13.04000045130137``); anything that is not a
+        nested list of machine reals / integers is printed by Mathics as InputForm text."""
         s = self.session
         try:
             with _MATHICS_LOCK:
-                r = s.evaluate(f"ToString[{code}, InputForm]")
+                r = s.evaluate(f"wlbridgeR = ({code})")
                 messages = [" ".join(str(m).split()) for m in s.evaluation.out]
+                text = _mathics_exact(r)
+                if text is None:
+                    text = s.evaluate("ToString[wlbridgeR, InputForm]").value
         except Exception as e:  # syntax errors, AbortInterrupt, ...
-            raise EngineError(f"mathics: {type(e).__name__}: {e}") from None
-        text = r.value if isinstance(r, String) else str(r)
+            raise EngineError(f"mathics: {_mathics_error(e, code)}") from None
         if text == "$Aborted":
             raise EngineError(f"mathics: timed out after {self.timeout:g} s")
         return text, messages
@@ -170,6 +195,29 @@ class MathicsEngine(Engine):
         t = self.timeout if timeout is None else timeout
         body = f"Apply[wlbridgeF, {payload}, {{1}}]"
         return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
+
+
+def _mathics_exact(expr) -> str | None:
+    """WL text of a nested list of machine reals / integers, digits exact; None for anything else."""
+    from mathics.core.atoms import Integer, MachineReal
+
+    if isinstance(expr, MachineReal):
+        return wl_real(expr.value)
+    if isinstance(expr, Integer):
+        return str(expr.value)
+    if expr.has_form("List", None):
+        parts = [_mathics_exact(e) for e in expr.elements]
+        return None if None in parts else "{" + ", ".join(parts) + "}"
+    return None
+
+
+def _mathics_error(e: Exception, code: str) -> str:
+    name = type(e).__name__
+    if name.endswith("SyntaxError"):
+        pos = e.args[0] if e.args and isinstance(e.args[0], int) else None
+        where = f" near {code[max(0, pos - 30):pos + 30]!r}" if pos is not None else " (incomplete input)"
+        return f"syntax error{where}"
+    return f"{name}: {e}"
 
 
 def mathics_cost(code: str, params: int = 0) -> tuple[float, float]:
