@@ -17,6 +17,7 @@ and Mathics3 together.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -220,26 +221,57 @@ def _mathics_error(e: Exception, code: str) -> str:
     return f"{name}: {e}"
 
 
-def mathics_cost(code: str, params: int = 0) -> tuple[float, float]:
-    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` on a batch.
+# Mathics3 speed, measured on a busy 2-core machine (FACTS.md has 2-7x faster figures, idle):
+MATHICS_MADDS_PER_S = 1.2e3  # Dot on machine reals: 64x64 matrix . vector ~3 s
+MATHICS_PARSE_CHARS_PER_S = 2.0e5
+MATHICS_FORMULA_CHARS_PER_S = 5.0e4  # evaluating an expanded formula, per sample
+MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid and friends (~15x Tanh)
+MATHICS_FAST_FN_S = 0.002  # per element: Tanh, Erf, Ramp, Max, Power, ...
+_SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
 
-    Parsing runs at ~200 KB/s, once; each sample costs ~1 s per 5000 weights (a compact ``Dot``)
-    or per 50 KB of formula text (an expanded form), whichever is larger.
 
-    >>> once, each = mathics_cost("x" * 10000, params=8 * 32 + 32 * 32 + 32 * 4)
+def mathics_cost(code: str, net=None) -> tuple[float, float]:
+    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` (``net``'s WL form).
+
+    Parsing is paid once; each sample pays for the multiply-adds and elementwise functions of the
+    net (or, for a formula with no net given, for the length of the formula), whichever is larger.
+
+    >>> once, each = mathics_cost("x" * 10000)
     >>> round(once, 2), round(each, 2)
-    (0.05, 0.28)
+    (0.05, 0.2)
     """
-    return len(code) / 2.0e5, max(params / 5.0e3, len(code) / 5.0e4)
+    once = len(code) / MATHICS_PARSE_CHARS_PER_S
+    each = len(code) / MATHICS_FORMULA_CHARS_PER_S
+    if net is not None:
+        each = max(each, _net_seconds(net))
+    return once, each
 
 
-def mathics_samples(code: str, params: int, samples: int, budget: float) -> int:
+def _net_seconds(net) -> float:
+    seconds = 0.0
+    for layer in net.layers:
+        size = math.prod(net.shapes[layer.output])
+        w = layer.params.get("weight")
+        if layer.op == "conv" and w is not None:
+            seconds += w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_MADDS_PER_S
+        elif w is not None and layer.op != "embedding":
+            seconds += w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
+        fn = layer.attrs.get("fn")
+        if fn is not None or layer.op in ("softmax", "log_softmax"):
+            slow = fn in _SLOW_FNS or layer.op in ("softmax", "log_softmax")
+            seconds += size * (MATHICS_SLOW_FN_S if slow else MATHICS_FAST_FN_S)
+        else:
+            seconds += size * 1e-4
+    return seconds
+
+
+def mathics_samples(code: str, net, samples: int, budget: float) -> int:
     """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
 
-    >>> mathics_samples("x" * 1000, 100, 64, 10.0), mathics_samples("x" * 10**6, 10**5, 64, 10.0)
+    >>> mathics_samples("x" * 1000, None, 64, 10.0), mathics_samples("x" * 10**6, None, 64, 10.0)
     (64, 1)
     """
-    once, each = mathics_cost(code, params)
+    once, each = mathics_cost(code, net)
     return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
 
 

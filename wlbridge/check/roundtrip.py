@@ -104,7 +104,7 @@ def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
     n = len(xs[0])
     note = ""
     if isinstance(engine, MathicsEngine):
-        used = mathics_samples(code, net.param_count, n, budget)
+        used = mathics_samples(code, net, n, budget)
         if used < n:
             note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
         xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
