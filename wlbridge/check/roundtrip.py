@@ -33,7 +33,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
-    if dropped:
+    if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
     if code is None:
