@@ -67,4 +67,4 @@ def prefix_broadcast(c: np.ndarray, shape) -> np.ndarray:
     full = np.broadcast_to(c, shape)
     padded = (1,) * (len(shape) - c.ndim) + c.shape
     k = max((i + 1 for i, d in enumerate(padded) if d != 1), default=0)
-    return np.ascontiguousarray(full[tuple(slice(None) for _ in range(k)) + (0,) * (len(shape) - k)])
+    return np.array(full[tuple(slice(None) for _ in range(k)) + (0,) * (len(shape) - k)])

@@ -181,6 +181,16 @@ class Call(Node):
         self.size = 1 + sum(a.size for a in self.args)
 
 
+class Apply(Node):
+    """``f[args]`` for a non-symbol head, e.g. ``Function[v, ...][x]``."""
+
+    __slots__ = ("f", "args")
+
+    def __init__(self, f: Node, args: Sequence[Node]):
+        self.f, self.args = f, tuple(args)
+        self.size = f.size + sum(a.size for a in self.args)
+
+
 class ListN(Node):
     __slots__ = ("items",)
 
@@ -346,6 +356,9 @@ class Printer:
     def _Call(self, n):
         return n.head + "[" + ", ".join(self.text(a) for a in n.args) + "]"
 
+    def _Apply(self, n):
+        return self.wrap(n.f, ATOM) + "[" + ", ".join(self.text(a) for a in n.args) + "]"
+
     def _ListN(self, n):
         return "{" + ", ".join(self.text(a) for a in n.items) + "}"
 
@@ -357,7 +370,8 @@ class Printer:
         return "With[{" + binds + "}, " + self.text(n.body) + "]"
 
     def _Neg(self, n):
-        return "-" + self.wrap(n.arg, PREC["Times"] + 1)
+        t = self.wrap(n.arg, PREC["Times"])
+        return "-" + (f"({t})" if t.startswith("-") else t)
 
     def _Tmpl(self, n):
         out = []
