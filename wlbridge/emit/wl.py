@@ -26,6 +26,7 @@ from .wl_compact import V
 from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, Power, Printer, Sym, Times,
                       Tmpl, Subtract)
 
+RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000
