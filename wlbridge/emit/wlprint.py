@@ -85,15 +85,17 @@ def _exp_sub(m: re.Match) -> str:
 def fmt_array(a: np.ndarray, exact: bool = False) -> str:
     """A nested WL list of a float array, vectorised (one ``repr`` of the nested list, then C-speed edits)."""
     a = np.asarray(a, dtype=np.float64)
-    if exact:
+    if exact or a.size == 0:
         return _fmt_exact_array(a)
     if np.isnan(a).any():
         raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
     if a.ndim == 0:
         return fmt_real(float(a))
-    s = repr(a.tolist()).replace(", ", "`, ").replace("]`, ", "], ")
-    for d in "0123456789f":
-        s = s.replace(d + "]", d + "`]")
+    s = repr(a.tolist()).replace(", ", "`, ").replace("]", "`]")
+    for _ in range(a.ndim - 1):  # '`]`]' -> '`]]' and ']`, [' -> '], [' between sublists
+        s = s.replace("]`]", "]]")
+    if a.ndim > 1:
+        s = s.replace("]`, ", "], ")
     s = s.replace(".0`", ".`")
     if "e" in s:
         s = _EXP.sub(_exp_sub, s)
@@ -102,7 +104,13 @@ def fmt_array(a: np.ndarray, exact: bool = False) -> str:
     return s.translate(_BRACES)
 
 
+def _empty(shape) -> str:
+    return "{}" if shape[0] == 0 else "{" + ", ".join([_empty(shape[1:])] * shape[0]) + "}"
+
+
 def _fmt_exact_array(a: np.ndarray) -> str:
+    if a.size == 0:
+        return _empty(a.shape)
     toks = [fmt_exact(v) for v in a.ravel().tolist()]
     if a.ndim == 0:
         return toks[0]
