@@ -13,6 +13,9 @@ def evaluate_sympy(net, xs, form: str = "compact") -> list[np.ndarray]:
     import sympy as sp
 
     obj = net.to_sympy(form=form)
+    if hasattr(obj, "lambdify"):  # the compact form (wlbridge.emit.sympy.CompactSympy)
+        got = obj.lambdify()(*xs)
+        return got if isinstance(got, list) else [got]
     if isinstance(obj, (sp.MatrixBase, sp.Expr)):
         return [_lambdify_matrix(net, obj, xs).reshape((len(xs[0]), *net.output_shape))]
     raise NotImplementedError(f"sympy form of type {type(obj).__name__}")
@@ -28,7 +31,9 @@ def _lambdify_matrix(net, expr, xs) -> np.ndarray:
 
     symbols = sp.symbols(net.input_names)
     entries = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
-    fn = sp.lambdify(symbols, entries, modules="numpy")
+    from ..emit.sympy import lambdify_flat  # full-precision floats, erf without scipy
+
+    fn = lambdify_flat(symbols, entries)
     n = len(xs[0])
     cols = [np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in fn(*_flat_inputs(net, xs))]
     return np.stack(cols, axis=1)

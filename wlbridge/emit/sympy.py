@@ -29,6 +29,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf
 from . import scalar
 
+RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
 SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 
@@ -156,6 +157,11 @@ class CompactSympy:
     replacements: list = field(repr=False)
     input_shapes: list = field(repr=False)
     output_shapes: list = field(repr=False)
+
+    def __str__(self) -> str:
+        lines = [f"{name} = {value}" for name, value in self.assignments]
+        outs = self.outputs[0] if len(self.outputs) == 1 else self.outputs
+        return "\n".join(lines + [f"output = {outs}"])
 
     def lambdify(self):
         """A numpy callable: f(x) (or f(x, y) for several ports), batch axis first or a single input."""

@@ -26,9 +26,11 @@ from .wl_compact import V
 from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, Power, Printer, Sym, Times,
                       Tmpl, Subtract)
 
+RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000
+MAX_WITH_DEPTH = 200
 _RESERVED = re.compile(r"^(t|v|e|z|pad|w|i|[ai]\d+)$")
 
 
@@ -150,9 +152,16 @@ def _input_syms(net, names: Names) -> tuple[list[str], dict[str, np.ndarray]]:
 
 
 def _function(params: list[str], binds: list[tuple[str, Node]], body: Node, exact: bool) -> str:
-    """``Function[{params}, With[{b1 = ...}, With[{b2 = ...}, body]]]`` printed without deep recursion."""
+    """``Function[{params}, With[{b1 = ...}, With[{b2 = ...}, body]]]`` printed without deep recursion.
+
+    Past ``MAX_WITH_DEPTH`` bindings (WL's $RecursionLimit is 1024, Woxi's parser stops near 500
+    nested With) the chain is one flat ``Module[{b1, ...}, b1 = ...; ...; body]`` instead.
+    """
     p = Printer(exact)
     head = "Function[{" + ", ".join(params) + "}, "
+    if len(binds) > MAX_WITH_DEPTH:
+        sets = "".join(name + " = " + _print(p, node) + "; " for name, node in binds)
+        return head + "Module[{" + ", ".join(n for n, _ in binds) + "}, " + sets + _print(p, body) + "]]"
     withs = "".join("With[{" + name + " = " + _print(p, node) + "}, " for name, node in binds)
     return head + withs + _print(p, body) + "]" * len(binds) + "]"
 
