@@ -94,6 +94,13 @@ FUNCTIONAL = {
     "x.exp()": lambda x: (x / 4).exp(), "x.abs()": lambda x: x.abs(), "-x": lambda x: -x, "x.neg()": lambda x: x.neg(),
     "expm1": torch.expm1, "log1p": lambda x: torch.log1p(x.abs()), "rsqrt": lambda x: torch.rsqrt(x.abs() + 1),
     "F.elu(x)+where": lambda x: torch.where(x > 0, x, 0.1 * x), "where(ge,lt)": lambda x: torch.where(x >= 1, x, -x),
+    "F.batch_norm": lambda x: F.batch_norm(x, *[torch.tensor(v, dtype=x.dtype) for v in
+                                                ([0.5, -1.0], [2.0, 0.5], [1.5, 0.7], [0.1, 0.2])], eps=1e-3),
+    "F.softmax(-1)": lambda x: F.softmax(x, dim=-1), "x.log_softmax(1)": lambda x: x.log_softmax(1),
+    "view(-1,6)": lambda x: x.view(-1, 6).tanh(), "reshape(shape[0])": lambda x: x.reshape(x.shape[0], -1),
+    "torch.flatten(x,1)": lambda x: torch.flatten(x, 1), "unflatten": lambda x: x.unflatten(2, (3, 1)),
+    "x*x+x/y": lambda x: x * x + x / (1 + x.abs()) - x.sigmoid() ** 3, "rsub": lambda x: 1 - x,
+    "add(alpha)": lambda x: torch.add(x, x.tanh(), alpha=0.5), "2**x": lambda x: 2 ** x.tanh(),
     "maximum": lambda x: torch.maximum(x, torch.sigmoid(x)), "minimum(0)": lambda x: torch.minimum(x, torch.tensor(0.0)),
 }
 
@@ -475,9 +482,9 @@ def _compare_pt2(module, shape, path, dtype=torch.float32, decompose=False, dyna
     return net
 
 
-@pytest.mark.parametrize("decompose", [False, True], ids=["training-ir", "core-aten"])
-@pytest.mark.parametrize("make, shape", [(SmallCNN, (1, 8, 8)), (Concat, (3,)), (Residual, (4,))],
-                         ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("make, shape, decompose", [(SmallCNN, (1, 8, 8), False), (SmallCNN, (1, 8, 8), True),
+                                                    (Concat, (3,), False), (Residual, (4,), False)],
+                         ids=["cnn-training-ir", "cnn-core-aten", "concat", "residual"])
 def test_pt2_round_trip(tmp_path, make, shape, decompose):
     torch.manual_seed(0)
     net = _compare_pt2(make(), shape, tmp_path / "m.pt2", decompose=decompose)

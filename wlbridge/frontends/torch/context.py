@@ -89,6 +89,12 @@ def bind(target, args: Sequence, kwargs: dict, params: tuple[str, ...]) -> dict[
     return out
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (torch appends whole graphs to some)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def to_numpy(t) -> np.ndarray:
     """A detached copy (IR params must not change when the module trains further)."""
     t = t.detach().cpu()

@@ -12,7 +12,7 @@ import torch.fx
 from ...errors import ConversionError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
 from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
-from .context import Ctx
+from .context import Ctx, first_line
 from .graph import run_graph
 from .values import V
 
@@ -122,7 +122,7 @@ def _run(model, shapes, dtype, name) -> list[tuple[int, ...]]:
         with torch.no_grad():
             out = model(*[torch.zeros((2, *s), dtype=dtype) for s in shapes])
     except Exception as e:  # noqa: BLE001
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         shown = shapes[0] if len(shapes) == 1 else shapes
         raise ConversionError(f"torch: {name} does not accept inputs of input_shape {shown} (plus a batch "
                               f"axis): {msg}") from None
@@ -200,10 +200,9 @@ def _via_export(model, shapes, dtype, name, input_names, fx_error: Exception) ->
     try:
         ep = export_module(model, shapes, dtype)
     except Exception as e:  # noqa: BLE001
-        first = str(fx_error).strip().splitlines()[0] if str(fx_error).strip() else type(fx_error).__name__
         raise ConversionError(
-            f"torch: cannot trace {name}.forward: {first}. Data-dependent Python control flow (if/for on tensor "
+            f"torch: cannot trace {name}.forward: {first_line(fx_error)}. Data-dependent Python control flow (if/for on tensor "
             "values) cannot be converted; express it with tensor ops (torch.where, ...). torch.export failed "
-            f"too: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+            f"too: {first_line(e)}") from None
     origin = Origin("torch", make_evaluate(model, dtype), _np_name(dtype))
     return from_exported_program(ep, input_names=input_names, origin=origin, name=name)

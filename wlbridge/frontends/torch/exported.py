@@ -7,6 +7,8 @@ batch axis.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +18,7 @@ import torch
 from ...errors import ConversionError, FormatError
 from ...ir import Net, Origin
 from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
-from .context import Ctx
+from .context import Ctx, first_line
 from .graph import run_graph
 
 _KIND = torch.export.graph_signature.InputKind
@@ -28,8 +30,7 @@ def load_pt2(path, *, input_names: Sequence[str] | None = None, **_) -> Net:
     try:
         ep = torch.export.load(str(p))
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign zips
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FormatError(f"{p}: not a torch.export (.pt2) archive ({msg}); for a torch.save checkpoint, "
+        raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)}); for a torch.save checkpoint, "
                           "load the module in Python and use wlbridge.from_torch") from None
     return from_exported_program(ep, input_names=input_names, name=None, source=str(p))
 
@@ -38,10 +39,28 @@ def export_module(model, shapes, dtype) -> torch.export.ExportedProgram:
     """``torch.export`` with a dynamic batch axis when the module allows it, else a static batch of 2."""
     args = tuple(torch.zeros((2, *s), dtype=dtype) for s in shapes)
     batch = torch.export.Dim("batch", min=1)
+    with _quiet():
+        return _export(model, args, shapes, batch)
+
+
+def _export(model, args, shapes, batch):
     try:
         return torch.export.export(model, args, dynamic_shapes=tuple({0: batch} for _ in shapes))
-    except Exception:  # noqa: BLE001 - the module specializes the batch size: export it as is
-        return torch.export.export(model, args)
+    except Exception as e:  # noqa: BLE001
+        if "batch" not in str(e):
+            raise  # not about the batch axis (e.g. data-dependent control flow): a static export fails too
+        return torch.export.export(model, args)  # the module specializes the batch size: export it as is
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence logging (torch.export logs failed guards and whole graphs before it raises)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def from_exported_program(ep, *, input_names=None, origin: Origin | None = None, name: str | None = None,
