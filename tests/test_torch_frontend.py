@@ -149,6 +149,16 @@ def test_every_activation_row_module_form(name):
     assert net.layers[-1].op == ("identity" if name == "Identity" else "elementwise")
 
 
+def test_support_lists_cover_every_activation_row():
+    from wlbridge.frontends.torch import supported
+
+    s = supported()
+    names = {n for r in ACTIVATIONS.values() for n in r.torch if n.isidentifier()}
+    assert names <= set(s["modules"]) | set(s["functions"])
+    assert {"Linear", "Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "PReLU",
+            "AdaptiveAvgPool2d", "Softmax", "LogSoftmax", "Flatten", "Dropout"} <= set(s["modules"])
+
+
 def test_activation_params_reach_the_ir():
     net = wb.from_torch(nn.Sequential(nn.LeakyReLU(0.2), nn.Softplus(2.0, 3.0), nn.ELU(), nn.Hardtanh(-2, 0.5)), (3,))
     assert [(l.attrs["fn"], l.attrs.get("fn_params")) for l in net.layers] == [

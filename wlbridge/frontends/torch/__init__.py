@@ -26,4 +26,18 @@ except ImportError as e:  # pragma: no cover - exercised only without torch
 from .convert import from_torch
 from .exported import from_exported_program, load_pt2
 
-__all__ = ["from_torch", "load_pt2", "from_exported_program"]
+__all__ = ["from_torch", "load_pt2", "from_exported_program", "supported"]
+
+
+def supported() -> dict[str, list[str]]:
+    """What converts: ``torch.nn`` module classes, and function / tensor-method / aten op names.
+
+    >>> s = supported()
+    >>> "Conv2d" in s["modules"] and "ELU" in s["modules"] and "leaky_relu" in s["functions"]
+    True
+    """
+    from .context import RULES
+    from .elementwise import FUNCTION_ROWS
+    from .modules import CLASS_ROWS, MODULE_RULES
+
+    return {"modules": sorted({*MODULE_RULES, *CLASS_ROWS}), "functions": sorted({*RULES, *FUNCTION_ROWS})}

@@ -11,7 +11,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ...errors import ConversionError
 from ...ir import Layer, NetBuilder
 from ...shapes import RULES as SHAPE_RULES
 from .values import BATCH, Cond, Unsupported, V

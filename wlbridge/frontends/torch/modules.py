@@ -15,7 +15,7 @@ from .context import Ctx
 from .elementwise import _gelu, apply_row
 from .layers import make_adaptive, make_batchnorm, make_conv, make_linear, make_pool, make_prelu, make_softmax
 from .shape_ops import _flatten, _unflatten
-from .values import Unsupported, V
+from .values import Unsupported
 
 MODULE_RULES: dict[str, Callable] = {}
 
@@ -148,4 +148,4 @@ def unsupported_reason(m: torch.nn.Module) -> str:
     return f"no rule for torch.nn.{name}"
 
 
-__all__ = ["MODULE_RULES", "module_rule_for", "unsupported_reason", "V"]
+__all__ = ["MODULE_RULES", "module_rule_for", "unsupported_reason"]
