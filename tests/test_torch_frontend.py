@@ -106,9 +106,8 @@ FUNCTIONAL = {
 
 
 @pytest.mark.parametrize("name", FUNCTIONAL)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_functional_and_method_forms(name, dtype):
-    check(Fn(FUNCTIONAL[name]), (2, 3), dtype)
+def test_functional_and_method_forms(name):
+    check(Fn(FUNCTIONAL[name]), (2, 3), torch.float64)  # float32 forms: the module and graph tests
 
 
 _DOMAIN = {"log": lambda x: np.abs(x) + 0.5, "sqrt": np.abs, "acosh": lambda x: np.abs(x) + 1,
@@ -538,3 +537,37 @@ def test_softplus_threshold_is_torch_exact():
     expected = m(torch.as_tensor(x)).detach().numpy()
     np.testing.assert_allclose(net(x), expected, rtol=1e-13)
     assert net(x)[0, 2] == 1.5001 and math.isclose(net(x)[0, 1], math.log1p(math.exp(3.0)) / 2)
+
+
+# ---- end to end: torch -> IR -> emitted WL in Woxi, against torch itself -----------------------------
+@pytest.mark.woxi
+@pytest.mark.parametrize("make, shape", [(SmallCNN, (1, 6, 6)), (Functional, (3, 3, 3)), (Concat, (3,))],
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_check_in_woxi(make, shape):
+    pytest.importorskip("woxi")
+    torch.manual_seed(0)
+    net = wb.from_torch(make().double().eval(), shape)
+    report = net.check(engine="woxi", samples=8)
+    assert report.passed, str(report)
+    rows = {r.evaluator: r for r in report.rows}
+    assert rows["woxi"].passed and rows["woxi"].samples == 8 and rows["woxi"].max_abs < 1e-9
+    assert any(r.kind == "source" and r.passed for r in report.rows)  # torch's own forward agrees too
+
+
+@pytest.mark.woxi
+@pytest.mark.slow
+def test_seed_example_end_to_end():
+    pytest.importorskip("woxi")
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("seed_net", Path(__file__).parents[1] / "examples" / "seed_net.py")
+    seed_net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed_net)
+    model = seed_net.train_seed_net()
+    with torch.no_grad():
+        pred = model(torch.tensor(seed_net.INPUTS, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(pred, seed_net.TARGETS, atol=1e-7)
+    net = wb.from_torch(model, (3,))
+    assert "LogisticSigmoid" in net.to_wl(form="expanded")
+    assert net.check(engine="woxi", samples=16).passed
