@@ -12,8 +12,20 @@ from __future__ import annotations
 
 from ...errors import FormatError
 from .compress import MAX_DEPTH
+from .expr import Expr, head_name
 
 RENAMES = {"Vertices": "Nodes", "Layers": "Nodes", "Connections": "Edges"}
+
+
+def _rename_paths(x):
+    """``NetPath["Vertices", ...]`` -> ``NetPath["Nodes", ...]`` inside one edge."""
+    if isinstance(x, list):
+        return [_rename_paths(a) for a in x]
+    if head_name(x) == "NetPath":
+        return Expr(x.head, tuple(RENAMES.get(a, a) if isinstance(a, str) else a for a in x.args))
+    if head_name(x) in ("Rule", "RuleDelayed"):
+        return Expr(x.head, tuple(_rename_paths(a) for a in x.args))
+    return x
 
 
 def upgrade(node, source: str, depth: int = 0):
@@ -25,6 +37,8 @@ def upgrade(node, source: str, depth: int = 0):
     kind = node.get("Type")
     if kind in ("Chain", "Graph"):
         node = {RENAMES.get(k, k) if isinstance(k, str) else k: v for k, v in node.items()}
+        if isinstance(node.get("Edges"), list):
+            node["Edges"] = [_rename_paths(e) for e in node["Edges"]]
         if isinstance(node.get("Nodes"), dict):
             node["Nodes"] = {k: upgrade(v, source, depth + 1) for k, v in node["Nodes"].items()}
     elif kind == "Function" and isinstance(node.get("Parameters"), dict) and "Net" in node["Parameters"]:

@@ -68,10 +68,10 @@ def _dataset(f, key, src):
     obj = f.get(key)
     if not isinstance(obj, h5py.Dataset):
         raise FormatError(f"{src}: missing dataset /{key}")
+    if obj.dtype == np.uint8 and obj.ndim == 1 and key in ("Network", "Metadata"):  # WXF bytes (ByteArray)
+        return obj[()].tobytes()
     if obj.size > 1 or obj.dtype.kind not in "OSUufib":
         raise FormatError(f"{src}: /{key} has unexpected type {obj.dtype} and shape {obj.shape}")
-    if obj.dtype.kind == "u" and obj.ndim == 1 and key == "Network":  # WXF bytes (ByteArray)
-        return obj[()].tobytes()
     if obj.ndim == 0 and obj.dtype.kind == "O" or obj.dtype.kind in "SU":
         value = obj[()]
         if isinstance(value, np.ndarray):
