@@ -16,6 +16,7 @@ from .netassoc import _Unsupported, port_dims
 from .scalarfn import ScalarFunctionError, from_scalar_function
 
 RULES: dict = {}
+PRECHECKS: dict = {}  # type -> check(ctx, node, path) raising _Unsupported, for layers fed by unsupported ones
 
 
 def rule(*types: str):
@@ -95,6 +96,17 @@ def scalar_function(ctx, f, path, nargs: int):
         except ScalarFunctionError as e:
             raise _Unsupported(f"custom function: {e}") from None
     raise _Unsupported(f"function {to_inputform(f)[:60]} has no IR form")
+
+
+def _check_function(ctx, node, path):
+    nargs = len(node.get("Inputs", {})) if node.get("Type") == "Threading" else 1
+    f = _unwrap(_params(node).get("Function"))
+    if not (node.get("Type") == "Threading" and isinstance(f, Symbol) and f.name in THREAD_OPS):
+        scalar_function(ctx, f, path, nargs)
+
+
+PRECHECKS["Elementwise"] = PRECHECKS["Threading"] = _check_function
+PRECHECKS["Convolution"] = PRECHECKS["Pooling"] = lambda ctx, node, path: _spatial_common(ctx, node, path)
 
 
 @rule("Elementwise")

@@ -111,7 +111,7 @@ def _ports(ctx, node, key, path) -> list[str]:
 
 def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     """Convert one node (layer or container); returns its output values by port name."""
-    from .layers import RULES
+    from .layers import PRECHECKS, RULES
 
     if not isinstance(node, dict):
         ctx.fail(path, "node is not an association")
@@ -126,9 +126,10 @@ def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     if rule is None:
         ctx.unsupported.append((path, str(kind), "no rule for this layer type"))
         return dict.fromkeys(outs)
-    if any(v is None for v in _flat(inputs.values())):
-        return dict.fromkeys(outs)  # fed by an unsupported layer: nothing to build
     try:
+        if any(v is None for v in _flat(inputs.values())):  # fed by an unsupported layer: only check it
+            PRECHECKS.get(kind, lambda *a: None)(ctx, node, path)
+            return dict.fromkeys(outs)
         value = rule(ctx, node, path, inputs)
     except _Unsupported as e:
         ctx.unsupported.append((path, str(kind), str(e)))
@@ -291,3 +292,15 @@ def check_declared(ctx: Ctx, net: Net) -> None:
         got = net.shapes.get(value)
         if got is not None and tuple(got) != tuple(dims):
             ctx.fail(path, f"output shape {list(got)} disagrees with the declared type {list(dims)}")
+
+
+def assoc_to_wl(tree) -> str:
+    """WL text of an association (reals exact: ``0.1```, ``1.`*^-5``) for Woxi, Mathics3 or Wolfram."""
+    return to_inputform(tree)
+
+
+def assoc_from_net(net: Net) -> dict:
+    """The WL net association of ``net`` with arrays inline (see :mod:`.netwriter`)."""
+    from .netwriter import assoc_from_net as build
+
+    return build(net)

@@ -130,7 +130,7 @@ def _plan(g: _Graph) -> None:
         uses[o] = uses.get(o, 0) + 1
     producer = {L.output: L for L in g.net.layers}
     for L in g.net.layers:
-        if L.op == "identity":
+        if L.op == "identity" or (L.op == "elementwise" and L.attrs.get("fn") == "identity"):
             g.alias[L.output] = g.alias.get(L.inputs[0], L.inputs[0])
         if L.op == "linear" and L.inputs[0] in producer and producer[L.inputs[0]].op == "flatten" \
                 and uses[L.inputs[0]] == 1:
