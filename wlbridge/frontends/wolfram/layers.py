@@ -56,14 +56,15 @@ def _unwrap(v):
     return v.args[0] if head_name(v) == "ValidatedParameter" and len(v.args) == 1 else v
 
 
-def _ints(ctx, v, n, path, what):
-    """An int, a list of n ints, or None -> tuple of n ints (None stays None)."""
+def _ints(ctx, v, n, path, what, least=1):
+    """An int, a list of n ints (each >= ``least``), or None -> tuple of n ints (None stays None)."""
     if v is None:
         return None
     if isinstance(v, int) and not isinstance(v, bool):
         v = [v] * n
-    if not isinstance(v, list) or len(v) != n or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
-        ctx.fail(path, f"{what} must be {n} integer(s), got {to_inputform(v)[:60]}")
+    if not isinstance(v, list) or len(v) != n or \
+            not all(isinstance(i, int) and not isinstance(i, bool) and least <= i < 2**31 for i in v):
+        ctx.fail(path, f"{what} must be {n} integer(s) >= {least}, got {to_inputform(v)[:60]}")
     return tuple(v)
 
 
@@ -210,11 +211,11 @@ def _padding(ctx, v, n, path):
     if v is None:
         return ((0, 0),) * n
     if isinstance(v, list) and v and all(isinstance(q, list) for q in v):
-        pairs = [_ints(ctx, q, 2, path, "PaddingSize pair") for q in v]
+        pairs = [_ints(ctx, q, 2, path, "PaddingSize pair", 0) for q in v]
         if len(pairs) != n:
             ctx.fail(path, f"PaddingSize has {len(pairs)} pairs for {n} dimensions")
         return tuple(pairs)
-    return tuple((q, q) for q in _ints(ctx, v, n, path, "PaddingSize"))
+    return tuple((q, q) for q in _ints(ctx, v, n, path, "PaddingSize", 0))
 
 
 def _spatial_common(ctx, node, path):
@@ -235,7 +236,7 @@ def _convolution(ctx, node, path, inputs):
     attrs = {"stride": _ints(ctx, p.get("Stride", 1), n, path, "Stride"),
              "dilation": _ints(ctx, p.get("Dilation", 1), n, path, "Dilation"),
              "padding": _padding(ctx, p.get("PaddingSize"), n, path),
-             "groups": p.get("ChannelGroups", p.get("$GroupNumber", 1))}
+             "groups": _ints(ctx, p.get("ChannelGroups", p.get("$GroupNumber", 1)), 1, path, "ChannelGroups")[0]}
     if w.ndim != n + 2:
         ctx.fail(path, f"Weights shape {list(w.shape)} is not {{out, in, {n} kernel dims}}")
     return ctx.builder.layer("conv", [x], params={"weight": w, "bias": ctx.array(node, "Biases", path, False)},

@@ -80,8 +80,7 @@ def net_from_assoc(assoc, *, source: str, arrays: dict | None = None, input_name
     assoc = upgrade(assoc, source)
     ctx = Ctx(source, NetBuilder(_net_name(source)), arrays)
     ctx.meta.update({"source": source, "format": "wolfram"})
-    if metadata:
-        ctx.meta["wl_version"] = metadata.get("Version") if isinstance(metadata, dict) else None
+    ctx.meta["wl_version"] = metadata.get("Version") if isinstance(metadata, dict) else None
     try:
         inputs = make_inputs(ctx, assoc)
         outs = convert_node(ctx, assoc, "", inputs)

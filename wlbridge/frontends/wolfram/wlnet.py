@@ -22,7 +22,6 @@ import numpy as np
 from ...errors import FormatError
 from ...ir import Net
 from . import compress
-from .expr import Expr, head_name
 from .inputform import parse as parse_inputform
 from .inputform import to_inputform
 
@@ -36,9 +35,7 @@ def load_wlnet(path, *, input_names=None) -> Net:
     from .netassoc import net_from_assoc
 
     network, metadata, arrays = read_wlnet_raw(path)
-    net = net_from_assoc(network, source=str(path), arrays=arrays, input_names=input_names, metadata=metadata)
-    net.meta["wl_version"] = metadata.get("Version") if isinstance(metadata, dict) else None
-    return net
+    return net_from_assoc(network, source=str(path), arrays=arrays, input_names=input_names, metadata=metadata)
 
 
 def read_wlnet_raw(path):
@@ -59,7 +56,7 @@ def read_wlnet_raw(path):
         raise FormatError(f"{src}: not a readable .wlnet (HDF5) file: {e}") from None
     if not isinstance(version, str) or not version[:2].isdigit() or not 11 <= int(version.split(".")[0]) < 100:
         raise FormatError(f"{src}: unsupported Version {version!r} (expected 11.0 ... 14.x)")
-    return _resolve(network, src), metadata, arrays
+    return network, metadata, arrays
 
 
 def _dataset(f, key, src):
@@ -129,10 +126,6 @@ def _arrays(f, src, size) -> dict[int, np.ndarray]:
     return out
 
 
-def _resolve(network, src):
-    return network  # ExportedArray[k] stays; net_from_assoc looks arrays up by k
-
-
 # ----------------------------------------------------------------------------------------------
 # writer
 
@@ -192,12 +185,3 @@ def _write_string(f, key, text: str, legacy: bool) -> None:
         f.create_dataset(key, data=np.array(raw, dtype=f"S{len(raw) + 1}"))
     else:
         f.create_dataset(key, data=text, dtype=h5py.string_dtype("utf-8"))
-
-
-def exported_array(k: int) -> Expr:
-    from .expr import call
-    return call("ExportedArray", k)
-
-
-def is_exported_array(x) -> bool:
-    return head_name(x) == "ExportedArray"

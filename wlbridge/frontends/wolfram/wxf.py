@@ -95,9 +95,7 @@ def net_from_wxf(data: bytes, *, source: str, input_names=None) -> Net:
     from .netassoc import net_from_assoc
 
     assoc, meta = split_net(decode_wxf(data, source=source), source)
-    net = net_from_assoc(assoc, source=source, input_names=input_names, metadata=meta)
-    net.meta["wl_version"] = meta.get("Version")
-    return net
+    return net_from_assoc(assoc, source=source, input_names=input_names, metadata=meta)
 
 
 def load_wxf(path, *, input_names=None) -> Net:
