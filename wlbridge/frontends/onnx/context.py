@@ -55,6 +55,7 @@ class Ctx:
     opset: int
     batch: bool
     batch_size: int = -1  # fixed batch size of the graph inputs, -1 when symbolic
+    types: dict[str, int] = field(default_factory=dict)  # ONNX elem type per value name
     path: str = ""
     op_type: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)

@@ -28,7 +28,7 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
     b = NetBuilder(graph.name or "onnx")
     env: dict[str, object] = {t.name: Const(onnx.numpy_helper.to_array(t)) for t in graph.initializer}
     batch_size = _inputs(b, graph, env, batch)
-    ctx = Ctx(b, opset, batch, batch_size)
+    ctx = Ctx(b, opset, batch, batch_size, types=_elem_types(graph))
     bad, dead = [], set()
     for i, node in enumerate(graph.node):
         _node(ctx, node, i, env, bad, dead)
@@ -36,6 +36,16 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
         raise UnsupportedLayerError("onnx", bad)
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
+
+
+def _elem_types(graph) -> dict[str, int]:
+    """ONNX element type of every value shape inference typed."""
+    out = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        if vi.type.HasField("tensor_type"):
+            out[vi.name] = vi.type.tensor_type.elem_type
+    out.update({t.name: t.data_type for t in graph.initializer})
+    return out
 
 
 def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:

@@ -283,3 +283,39 @@ def _where(ctx: Ctx, node, ins):
     if not isinstance(ins[0], Cmp):
         raise Unsupported("Where whose condition is not a comparison")
     return materialize(ctx, combine(ctx, "where", ins))
+
+
+# ---- activations with parameters the ACTIVATIONS rows do not take: one scalar_fn each ----------
+
+def _x():
+    return ("arg", 1)
+
+
+def _c(v) -> tuple:
+    return ("const", float(v))
+
+
+def _shrink_body(a):
+    lambd, bias = float(a.get("lambd", 0.5)), float(a.get("bias", 0.0))
+    return ("where", ("greater", _x(), _c(lambd)), ("sub", _x(), _c(bias)),
+            ("where", ("less", _x(), _c(-lambd)), ("add", _x(), _c(bias)), _c(0.0)))
+
+
+def _swish_body(a):
+    return ("mul", _x(), ("sigmoid", ("mul", _c(a.get("alpha", 1.0)), _x())))
+
+
+def _thresholded_relu_body(a):
+    return ("where", ("greater", _x(), _c(a.get("alpha", 1.0))), _x(), _c(0.0))
+
+
+def _scalar_rule(op_type: str, since: int, body_of):
+    def convert(ctx: Ctx, node, ins):
+        return ctx.emit("scalar_fn", [ctx.var(ins[0])], attrs={"body": body_of(ctx.attrs)})
+    convert.__name__ = body_of.__name__.removesuffix("_body")
+    rule(op_type, since)(convert)
+
+
+_scalar_rule("Shrink", 9, _shrink_body)
+_scalar_rule("Swish", 24, _swish_body)
+_scalar_rule("ThresholdedRelu", 10, _thresholded_relu_body)

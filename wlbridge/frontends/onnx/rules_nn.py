@@ -104,27 +104,48 @@ def _batchnorm(ctx: Ctx, node, ins):
     return ctx.emit("batchnorm", [x], params={"scale": scale, "bias": bias, "mean": mean, "var": var}, attrs=attrs)
 
 
-def _reduce(kind: str, axes_input_since: int):
+# ONNX reductions the IR has no kind for: post(reduce_kind(pre(x)))
+_COMPOSED = {"ReduceMin": ("neg", "max", "neg"), "ReduceSumSquare": ("square", "sum", None),
+             "ReduceL1": ("abs", "sum", None), "ReduceL2": ("square", "sum", "sqrt"),
+             "ReduceLogSum": (None, "sum", "log"), "ReduceLogSumExp": ("exp", "sum", "log")}
+
+
+def _elementwise(ctx: Ctx, x: Var, fn: str | None) -> Var:
+    return x if fn is None else ctx.emit("elementwise", [x], attrs={"fn": fn})
+
+
+def _reduce_axes(ctx: Ctx, x: Var, ins, axes_input_since: int) -> tuple[int, ...] | None:
+    """IR axes to reduce, or None for a no-op (empty axes with noop_with_empty_axes)."""
+    r = ctx.rank(x)
+    if ctx.opset >= axes_input_since:
+        axes = const_ints(ctx, ins[1], "axes") if len(ins) > 1 and ins[1] is not None else None
+    else:
+        axes = ctx.attrs.get("axes")
+    if not axes:
+        if ctx.attrs.get("noop_with_empty_axes", 0):
+            return None
+        axes = list(range(r))
+    ir_axes = tuple(sorted(ctx.axis(a, r) for a in axes))
+    if any(x.shape[a] == 0 for a in ir_axes):
+        raise Unsupported("reduction over an empty axis")
+    return ir_axes
+
+
+def _reduce(kind: str, axes_input_since: int, pre: str | None = None, post: str | None = None):
     def convert(ctx: Ctx, node, ins):
         x = ctx.var(ins[0])
-        r = ctx.rank(x)
-        if ctx.opset >= axes_input_since:
-            axes = const_ints(ctx, ins[1], "axes") if len(ins) > 1 and ins[1] is not None else None
-        else:
-            axes = ctx.attrs.get("axes")
-        if not axes:
-            if ctx.attrs.get("noop_with_empty_axes", 0):
-                return x
-            axes = list(range(r))
-        ir_axes = tuple(sorted(ctx.axis(a, r) for a in axes))
-        if any(x.shape[a] == 0 for a in ir_axes):
-            raise Unsupported("reduction over an empty axis")
+        axes = _reduce_axes(ctx, x, ins, axes_input_since)
+        if axes is None:
+            return x
         keep = bool(ctx.attrs.get("keepdims", 1))
-        return ctx.emit("reduce", [x], attrs={"kind": kind, "axes": ir_axes, "keepdims": keep})
-    convert.__name__ = f"_reduce_{kind}"
+        y = ctx.emit("reduce", [_elementwise(ctx, x, pre)], attrs={"kind": kind, "axes": axes, "keepdims": keep})
+        return _elementwise(ctx, y, post)
+    convert.__name__ = f"_reduce_{kind}" + (f"_{pre}" if pre else "") + (f"_{post}" if post else "")
     return convert
 
 
 rule("ReduceMean", 1)(_reduce("mean", 18))
 rule("ReduceSum", 1)(_reduce("sum", 13))
 rule("ReduceMax", 1)(_reduce("max", 18))
+for _op, (_pre, _kind, _post) in _COMPOSED.items():
+    rule(_op, 1)(_reduce(_kind, 18, _pre, _post))

@@ -142,17 +142,27 @@ def _concat(ctx: Ctx, node, ins):
 def _cast(ctx: Ctx, node, ins):
     import onnx
 
-    to = ctx.attrs.get("to")
-    if ctx.op_type == "CastLike":
-        to = ins[1].value.dtype if isinstance(ins[1], Const) else None
-    elif isinstance(to, int):
-        to = onnx.helper.tensor_dtype_to_np_dtype(to)
-    if to is None or np.dtype(to) not in (np.float32, np.float64):
-        raise Unsupported(f"Cast of a variable to {to} (only float32/float64 casts are the identity)")
+    to = ctx.types.get(node.input[1]) if ctx.op_type == "CastLike" else ctx.attrs.get("to")
+    to = None if not to else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
+    if to not in (np.float32, np.float64):
+        raise Unsupported(f"Cast of a variable to {to} (a cast to float32/float64 is the identity in the "
+                          "float64 IR; narrower types round)")
     return ins[0]
 
 
 rule("CastLike", 15)(_cast)
+
+
+@rule("Expand", 8)
+def _expand(ctx: Ctx, node, ins):
+    """Expand(x, shape) = x + zeros(shape) under ONNX (bidirectional) broadcasting."""
+    from .rules_math import broadcast_args
+
+    shape = [max(d, 1) for d in const_ints(ctx, ins[1], "the target shape")]  # -1: a symbolic batch size
+    zeros = Const(np.zeros(shape, dtype=np.float32))
+    if zeros.value.size == 1 and zeros.value.ndim <= ctx.rank(ins[0]):
+        return ins[0]
+    return ctx.emit("add", broadcast_args(ctx, [ins[0], zeros]))
 
 
 @rule("Gather", 1)
