@@ -69,13 +69,23 @@ def node_cases(ops=None):
     from onnx import numpy_helper
     from onnx.backend.test.case import node
 
-    for tc in node.collect_testcases():
-        ops_in = tuple(sorted({n.op_type for n in tc.model.graph.node}))
-        if ops and not set(ops_in) & set(ops):
+    cases = node.collect_testcases()
+    single = {tc.name: tc.model.graph.node[0].op_type for tc in cases if len(tc.model.graph.node) == 1}
+    for tc in cases:
+        target = _target_op(tc, single)
+        if ops and target.split(" ")[0] not in ops:
             continue
         for inputs, outputs in tc.data_sets[:1]:
             arr = lambda v: numpy_helper.to_array(v) if hasattr(v, "SerializeToString") else v  # noqa: E731
-            yield Case(tc.name, "node", tc.model, [arr(v) for v in inputs], [arr(v) for v in outputs], ops_in)
+            yield Case(tc.name, "node", tc.model, [arr(v) for v in inputs], [arr(v) for v in outputs], (target,))
+
+
+def _target_op(tc, single: dict) -> str:
+    """The op a node test is about; its function-expanded variant is 'Op (expanded)'."""
+    if "_expanded" in tc.name:
+        base = single.get(tc.name.split("_expanded")[0])
+        return f"{base} (expanded)" if base else "(expanded)"
+    return single.get(tc.name) or tc.model.graph.node[0].op_type
 
 
 def usable(case: Case) -> bool:
@@ -189,6 +199,7 @@ def eval_engine(engine: str):
 # ---- report ------------------------------------------------------------------------------------
 
 def table(results, evaluators) -> str:
+    """Per op: node tests by the op they test; model tests count for every op they contain."""
     rows = defaultdict(lambda: {"run": 0, "passed": 0, "failed": 0, "err": defaultdict(float)})
     for r in results:
         if r.status == "skipped":
@@ -220,6 +231,16 @@ def summary(results) -> str:
     return "\n".join(lines)
 
 
+def skip_counts(results) -> str:
+    from collections import Counter
+
+    count = Counter()
+    for r in results:
+        if r.status == "skipped":
+            count.update({part.split(":")[0].strip() for part in r.note.split(";")})
+    return "  " + ", ".join(f"{op} {n}" for op, n in count.most_common())
+
+
 def main(argv=None) -> int:
     import warnings
 
@@ -244,7 +265,13 @@ def main(argv=None) -> int:
     results = [run_case(c, evaluators) for c in cases if usable(c)]
     print(f"{len(cases)} tests, {len(results)} with float inputs/outputs, {time.time() - t0:.1f} s\n")
     print(summary(results), "\n")
-    print(table(results, evaluators), "\n")
+    node = [r for r in results if r.case.suite == "node"]
+    print("node tests, by the op each tests:")
+    print(table(node, evaluators), "\n")
+    print("model tests (pytorch-converted, pytorch-operator, simple), by every op they contain:")
+    print(table([r for r in results if r.case.suite != "node"], evaluators), "\n")
+    print("unsupported ops (tests skipped for each):")
+    print(skip_counts(results), "\n")
     for status in ("failed", "error", "skipped"):
         picked = [r for r in results if r.status == status]
         print(f"{status} ({len(picked)}):")

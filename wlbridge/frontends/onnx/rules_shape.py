@@ -146,7 +146,7 @@ def _cast(ctx: Ctx, node, ins):
     to = None if not to else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
     if to not in (np.float32, np.float64):
         raise Unsupported(f"Cast of a variable to {to} (a cast to float32/float64 is the identity in the "
-                          "float64 IR; narrower types round)")
+                          "float64 IR, narrower types round)")
     return ins[0]
 
 
