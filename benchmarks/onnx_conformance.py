@@ -170,29 +170,60 @@ def eval_reference(net, xs):
     return net(*xs)
 
 
+def samples(net, xs):
+    """The test's inputs as per-sample flat vectors (the order of ``net.input_names``)."""
+    batched = xs[0].shape != tuple(net.inputs[0].shape)
+    xs = [np.asarray(x, dtype=np.float64) for x in xs]
+    rows = [x.reshape(len(x), -1) if batched else x.reshape(1, -1) for x in xs]
+    return np.concatenate(rows, axis=1), batched
+
+
+def unflatten(net, flat, batched):
+    """Per-sample flat outputs back to the test's output arrays."""
+    outs, k = [], 0
+    for shape in net.output_shapes:
+        n = int(np.prod(shape, dtype=np.int64))
+        y = flat[:, k:k + n].reshape(len(flat), *shape)
+        outs.append(y if batched else y[0])
+        k += n
+    return outs
+
+
 def eval_sympy(net, xs):
-    """lambdify of the expanded sympy form, sample by sample (hook: needs wlbridge.emit.sympy)."""
+    """``lambdify`` of ``net.to_sympy("expanded")`` sample by sample (needs ``wlbridge.emit.sympy``)."""
     try:
         from wlbridge.emit import sympy as _  # noqa: F401
     except ImportError:
         raise NotImplementedError from None
     import sympy as sp
 
-    from wlbridge.check.adapters import sympy_batch  # provided with the emitters
+    from wlbridge.errors import ExpressionTooLargeError
 
-    return sympy_batch(net, xs, sp)
+    try:
+        expr = net.to_sympy("expanded")
+    except ExpressionTooLargeError:
+        raise NotImplementedError from None
+    fn = sp.lambdify(sp.symbols(net.input_names), list(sp.Matrix(expr)), "numpy")
+    flat, batched = samples(net, xs)
+    rows = np.array([np.asarray(fn(*row), dtype=np.float64).reshape(-1) for row in flat])
+    return unflatten(net, rows, batched)
+
+
+ENGINE_MAX_SCALARS = {"woxi": 10**6, "mathics": 2 * 10**4}  # rough cost bound: params x samples
 
 
 def eval_engine(engine: str):
     def run(net, xs):
-        """net.to_wl() in a WL engine on the test's inputs (hook: needs wlbridge.check.engines)."""
+        """``net.to_wl()`` in a WL engine on the test's inputs (needs ``wlbridge.check.engines``)."""
         try:
-            from wlbridge.check import engines  # noqa: F401
+            from wlbridge.check import engines
         except ImportError:
             raise NotImplementedError from None
-        from wlbridge.check.adapters import wl_batch
-
-        return wl_batch(net, xs, engine)
+        flat, batched = samples(net, xs)
+        if (net.param_count + flat.shape[1]) * len(flat) > ENGINE_MAX_SCALARS[engine]:
+            raise NotImplementedError  # too costly for this engine: not counted
+        rows = np.asarray(engines.evaluate_function(engine, net.to_wl(), flat), dtype=np.float64)
+        return unflatten(net, rows.reshape(len(flat), -1), batched)
     return run
 
 

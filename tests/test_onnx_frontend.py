@@ -173,6 +173,8 @@ def test_external_data_loads_from_the_models_folder(tmp_path):
     np.testing.assert_array_equal(net.layers[0].params["weight"], w)
     x = f32(4, 5)
     np.testing.assert_allclose(net(x), x.astype(np.float64) @ w.T.astype(np.float64) + b, rtol=1e-12)
+    with pytest.raises(wb.FormatError, match="external data that is not loaded"):
+        wb.from_onnx(onnx.load(str(path), load_external_data=False))
     (path.parent / "m.onnx.data").unlink()
     with pytest.raises(wb.FormatError, match="external data"):
         wb.load(path)

@@ -68,6 +68,11 @@ def load_model(model):
     import onnx
 
     if isinstance(model, onnx.ModelProto):
+        ext = [t.name for t in model.graph.initializer
+               if t.data_location == onnx.TensorProto.EXTERNAL and not t.HasField("raw_data")]
+        if ext:
+            raise FormatError(f"onnx: initializers {ext[:3]} are in external data that is not loaded; "
+                              "pass the model's path instead (its folder holds the data file)")
         return model
     path = Path(model)
     try:
