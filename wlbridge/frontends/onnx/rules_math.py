@@ -251,7 +251,12 @@ def _renumber(body, k: int):
 
 
 def combine(ctx: Ctx, head: str, xs) -> Cmp:
-    rank = max(ctx.rank(x) if not isinstance(x, Cmp) else len(x.shape) + ctx.nb for x in xs)
+    """One scalar expression ``head(*xs)``; pending comparisons among ``xs`` are inlined."""
+    rank = max(ctx.rank(x) for x in xs)
+    var_ranks = {ctx.rank(x) for x in xs if not isinstance(x, Const)}
+    if ctx.batch and var_ranks != {rank}:
+        raise ctx.error(f"broadcasting ranks {sorted(ctx.rank(x) for x in xs)} moves the batch axis",
+                        BatchAxisError)
     bodies, args = [], []
     for x in xs:
         body, a = _lift(ctx, x, rank)
