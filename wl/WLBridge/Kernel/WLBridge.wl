@@ -130,6 +130,8 @@ applyFunctionH[{listable_, fn_, held___}, hx_, r_] :=
    alias[Hold[x]] (no new binding) or unsupported[reason].                                      *)
 
 rule[t_, node_, path_, ins_] := unsupported["no rule for this layer type"];
+$knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalization", "Flatten", "Reshape", "Total",
+  "Catenate", "Threading", "Embedding", "Convolution", "Pooling"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -235,12 +237,13 @@ spanH[Hold[i_], s_, e_, d_] := Hold[s i - (s - 1) ;; s i - (s - 1) + e ;; d];
 chanH[Hold[o_], 1, cg_, og_] := Hold[All];
 chanH[Hold[o_], g_, cg_, og_] := Hold[cg Quotient[o - 1, og] + 1 ;; cg Quotient[o - 1, og] + cg];
 
-convH[Hold[x_], w_, Hold[c_], {Hold[s1_]}, {Hold[o_], Hold[i_]}, {n0_, n1_}] :=
+(* flat arguments only: Woxi 0.3 does not bind pattern variables inside {Hold[s_], ...} list patterns *)
+convH[Hold[x_], w_, Hold[c_], Hold[s1_], Hold[o_], Hold[i_], n0_, n1_] :=
   Hold[Table[Total[w[[o]] x[[c, s1]], Infinity], {o, n0}, {i, n1}]];
-convH[Hold[x_], w_, Hold[c_], {Hold[s1_], Hold[s2_]}, {Hold[o_], Hold[i_], Hold[j_]}, {n0_, n1_, n2_}] :=
+convH[Hold[x_], w_, Hold[c_], Hold[s1_], Hold[s2_], Hold[o_], Hold[i_], Hold[j_], n0_, n1_, n2_] :=
   Hold[Table[Total[w[[o]] x[[c, s1, s2]], Infinity], {o, n0}, {i, n1}, {j, n2}]];
-convH[Hold[x_], w_, Hold[c_], {Hold[s1_], Hold[s2_], Hold[s3_]}, {Hold[o_], Hold[i_], Hold[j_], Hold[l_]},
-    {n0_, n1_, n2_, n3_}] :=
+convH[Hold[x_], w_, Hold[c_], Hold[s1_], Hold[s2_], Hold[s3_], Hold[o_], Hold[i_], Hold[j_], Hold[l_],
+    n0_, n1_, n2_, n3_] :=
   Hold[Table[Total[w[[o]] x[[c, s1, s2, s3]], Infinity], {o, n0}, {i, n1}, {j, n2}, {l, n3}]];
 biasH[h_, b_] := If[b === None, h, plusConstH[h, b]];
 plusConstH[Hold[e_], b_] := Hold[e + b];
@@ -255,14 +258,15 @@ rule["Convolution", node_, path_, {hx_}] := Module[{g = spatial[node, path], w =
   spans = Table[spanH[its[[k + 1]], at[g, "Stride"][[k]], at[g, "Dilation"][[k]] (Dimensions[w][[k + 2]] - 1),
     at[g, "Dilation"][[k]]], {k, at[g, "n"]}];
   xp = padH[hx, at[g, "Pad"], at[g, "In"]];
-  biasH[convH[xp, w, chanH[First[its], groups, Dimensions[w][[2]], Quotient[First[Dimensions[w]], groups]],
-    spans, its, at[g, "Out"]], array[node, "Biases"]]];
+  biasH[Apply[convH, Join[{xp, w, chanH[First[its], groups, Dimensions[w][[2]], Quotient[First[Dimensions[w]], groups]]},
+    spans, its, at[g, "Out"]]], array[node, "Biases"]]];
 
-poolH[Hold[x_], f_, {Hold[s1_]}, {Hold[c_], Hold[i_]}, {n0_, n1_}] := Hold[Table[f[x[[c, s1]]], {c, n0}, {i, n1}]];
-poolH[Hold[x_], f_, {Hold[s1_], Hold[s2_]}, {Hold[c_], Hold[i_], Hold[j_]}, {n0_, n1_, n2_}] :=
+poolH[Hold[x_], f_, Hold[s1_], Hold[c_], Hold[i_], n0_, n1_] := Hold[Table[f[x[[c, s1]]], {c, n0}, {i, n1}]];
+poolH[Hold[x_], f_, Hold[s1_], Hold[s2_], Hold[c_], Hold[i_], Hold[j_], n0_, n1_, n2_] :=
   Hold[Table[f[x[[c, s1, s2]]], {c, n0}, {i, n1}, {j, n2}]];
-poolH[Hold[x_], f_, {Hold[s1_], Hold[s2_], Hold[s3_]}, {Hold[c_], Hold[i_], Hold[j_], Hold[l_]}, {n0_, n1_, n2_, n3_}] :=
+poolH[Hold[x_], f_, Hold[s1_], Hold[s2_], Hold[s3_], Hold[c_], Hold[i_], Hold[j_], Hold[l_], n0_, n1_, n2_, n3_] :=
   Hold[Table[f[x[[c, s1, s2, s3]]], {c, n0}, {i, n1}, {j, n2}, {l, n3}]];
+pool[hx_, f_, spans_, its_, out_] := Apply[poolH, Join[{hx, f}, spans, its, out]];
 
 (* pooling windows are clipped to the input (padding never wins a Max; Mean counts what the net counts) *)
 clipSpanH[Hold[i_], s_, k_, lo_, size_] := Hold[Max[1, s i - s + 1 - lo] ;; Min[size, s i - s + k - lo]];
@@ -273,11 +277,11 @@ rule["Pooling", node_, path_, {hx_}] := Module[{g = spatial[node, path], p = par
   its = iterators[at[g, "n"]];
   spans = Table[clipSpanH[its[[k + 1]], at[g, "Stride"][[k]], kernel[[k]], at[g, "Pad"][[k, 1]], at[g, "In"][[k + 1]]], {k, at[g, "n"]}];
   Switch[kind,
-    "Max", poolH[hx, Max, spans, its, at[g, "Out"]],
-    "Total", poolH[hx, Total[#, Infinity] &, spans, its, at[g, "Out"]],
+    "Max", pool[hx, Max, spans, its, at[g, "Out"]],
+    "Total", pool[hx, Total[#, Infinity] &, spans, its, at[g, "Out"]],
     "Mean",
       counts = poolCounts[g, kernel, symName[get[p, "$IgnorePadding", False]] =!= "True"];
-      divideH[poolH[hx, Total[#, Infinity] &, spans, its, at[g, "Out"]], counts],
+      divideH[pool[hx, Total[#, Infinity] &, spans, its, at[g, "Out"]], counts],
     _, unsupported["pooling function " <> ToString[kind]]]];
 divideH[Hold[e_], c_] := Hold[Map[#/c &, e]];
 poolCounts[g_, kernel_, includePad_] := Module[{axis},
@@ -341,7 +345,9 @@ walk[node_, path_, ins_] := Module[{type = get[node, "Type", None], outs, res, h
   Which[
     type === "Chain" || type === "Graph", container[node, path, ins],
     type === "Function", walk[get[params[node], "Net", None], joinPath[path, "Parameters/Net"], ins],
-    !FreeQ[Values[ins], $bad], toAssoc[Map[# -> $bad &, outs]],
+    !FreeQ[Values[ins], $bad],
+      If[!MemberQ[$knownTypes, type], AppendTo[$unsupported, path <> " (" <> ToString[type] <> "): no rule for this layer type"]];
+      toAssoc[Map[# -> $bad &, outs]],
     True,
       res = Catch[rule[type, node, path, multiport[ins]], $wlbTag];
       If[StringQ[res], res = unsupported[res]];
@@ -391,8 +397,8 @@ compileNet[assoc0_] := Module[{assoc = assoc0, inPorts, ins, outs, outVals},
     joinWith[$unsupported, "; "]]];
   outVals = Map[outputValue[at[at[assoc, "Outputs"], #], at[outs, #]] &, Keys[at[assoc, "Outputs"]]];
   {ins, If[Length[outVals] == 1, First[outVals], assocH[Keys[at[assoc, "Outputs"]], outVals]]}];
-assocH[keys_, vals_] := Fold[assocAddH, Hold[<||>], Table[{keys[[k]], vals[[k]]}, {k, Length[keys]}]];
-assocAddH[Hold[a_], {k_, Hold[v_]}] := Hold[Append[a, k -> v]];
+assocH[keys_, vals_] := Fold[assocAddH[#1, keys[[#2]], vals[[#2]]] &, Hold[<||>], Range[Length[keys]]];
+assocAddH[Hold[a_], k_, Hold[v_]] := Hold[Append[a, k -> v]];
 
 (* ---------------------------------------------------------------------------------------------
    Public pure part                                                                             *)
@@ -445,14 +451,14 @@ expandedFunction[assoc_, call_, names_] := Module[{f, ins, scalars, ph, args, re
   inner = funcH[heldSym["{" <> joinWith[scalars, ", "] <> "}"], res];
   If[call === "Sequence", inner,
     funcH[heldSym["{" <> joinWith[Map[#[[4]] &, ins], ", "] <> "}"],
-      applyFlatH[inner, Map[#[[3]] &, ins]]]]];
+      Apply[applyFlatH, Prepend[Map[#[[3]] &, ins], inner]]]]];
 compileNetInputs[assoc_] := Block[{$count = 0, $bindings = {}, $unsupported = {}}, First[compileNet[assoc]]];
 reshapeValue[v_, {}] := First[v];
 reshapeValue[v_, {_}] := v;
 reshapeValue[v_, dims_] := Fold[Partition, v, Reverse[Rest[dims]]];
-applyFlatH[f_, {Hold[x_]}] := Hold[Apply[f, Flatten[{x}]]];
-applyFlatH[f_, {Hold[x_], Hold[y_]}] := Hold[Apply[f, Join[Flatten[{x}], Flatten[{y}]]]];
-applyFlatH[f_, hs_] := fail["\"Call\" -> \"List\" with \"Form\" -> \"Expanded\" supports at most two input ports"];
+applyFlatH[f_, Hold[x_]] := Hold[Apply[f, Flatten[{x}]]];
+applyFlatH[f_, Hold[x_], Hold[y_]] := Hold[Apply[f, Join[Flatten[{x}], Flatten[{y}]]]];
+applyFlatH[f_, hs__] := fail["\"Call\" -> \"List\" with \"Form\" -> \"Expanded\" supports at most two input ports"];
 
 (* ---------------------------------------------------------------------------------------------
    Kernel part: needs NetChain / NetGraph objects (the Wolfram Engine's neural network framework).
