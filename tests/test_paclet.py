@@ -77,9 +77,19 @@ class Mathics:
         return r.to_python()
 
 
-@pytest.fixture(scope="module", params=["woxi", "mathics"])
+@pytest.fixture(scope="module")
+def woxi():
+    return Woxi()
+
+
+@pytest.fixture(scope="module")
+def mathics():
+    return Mathics()
+
+
+@pytest.fixture(params=["woxi", "mathics"])
 def engine(request):
-    return {"woxi": Woxi, "mathics": Mathics}[request.param]()
+    return request.getfixturevalue(request.param)
 
 
 # ---- nets ---------------------------------------------------------------------------------------
@@ -225,9 +235,27 @@ HEAVY = {"mlp_softmax_no_edges", "named_and_custom", "conv2d_pool_max", "conv2d_
 FORMS = [("Compact", "List"), ("Compact", "Sequence"), ("Expanded", "List"), ("Expanded", "Sequence")]
 
 
-@pytest.mark.parametrize("case,form,call", [(c, f, k) for c in sorted(CASES) for f, k in FORMS
-                                            if f == "Compact" or c not in HEAVY])
-def test_function_equals_reference(engine, case, form, call):
+# Mathics3 builds a Function in seconds (pure Python): it checks this subset, the rest is marked slow
+MATHICS_FAST = {("mlp_tanh", "Compact", "List"), ("mlp_tanh", "Expanded", "Sequence"), ("graph_two_inputs", "Compact", "List"),
+                ("named_and_custom", "Compact", "List"), ("conv1d_pool_total", "Compact", "Sequence"),
+                ("scalar_decoder", "Expanded", "List")}
+MATRIX = [(c, f, k) for c in sorted(CASES) for f, k in FORMS if f == "Compact" or c not in HEAVY]
+
+
+@pytest.mark.parametrize("case,form,call", MATRIX)
+def test_function_equals_reference_woxi(woxi, case, form, call):
+    check_case(woxi, case, form, call)
+
+
+@pytest.mark.parametrize("case,form,call", [pytest.param(*m, marks=() if m in MATHICS_FAST else pytest.mark.slow)
+                                            for m in MATRIX])
+def test_function_equals_reference_mathics(mathics, case, form, call, request):
+    if (case, form, call) not in MATHICS_FAST and "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("slow in Mathics3: run with -m slow")
+    check_case(mathics, case, form, call)
+
+
+def check_case(engine, case, form, call):
     assoc, net = CASES[case]
     n = 3 if engine.name == "woxi" else 1
     xs = _inputs(net, n)

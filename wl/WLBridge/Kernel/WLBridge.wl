@@ -85,8 +85,10 @@ array[node_, name_String] := Module[{v = get[get[node, "Arrays", <||>], name, No
    Activations: rows generated from wlbridge.ops.ACTIVATIONS; templates parsed when used, so that
    symbols such as Ramp resolve in the caller's context (Mathics3 has no System`Ramp).            *)
 
-rowFor[name_String] := Module[{hits = Select[$activationRows, MemberQ[#["Wolfram"], name] &]},
-  If[hits === {}, None, First[hits]]];
+(* name -> row, built on first use (the table may be loaded after this file) *)
+rowFor[name_String] := (If[!AssociationQ[$rowByName], $rowByName = toAssoc[Flatten[Map[rowRules, $activationRows]]]];
+  get[$rowByName, name, None]);
+rowRules[row_] := Map[# -> row &, at[row, "Wolfram"]];
 
 rowFunction[row_] := Module[{f = ToExpression["Function[" <> at[row, "Code"] <> "]"], ps = at[row, "Params"]},
   f /. Table[Slot[k + 1] -> ps[[k, 2]], {k, Length[ps]}]];
@@ -296,7 +298,7 @@ poolCounts[g_, kernel_, includePad_] := Module[{axis},
 
 pathList[p_] := Which[ListQ[p], p, headName[p] === "NetPath", List @@ p,
   True, fail["edge end is not a NetPath: " <> ToString[p, InputForm]]];
-pathKey[p_] := joinWith[pathList[p], "/"];
+pathKey[p_] := StringJoin[Riffle[pathList[p], "/"]];  (* >= 2 parts: Mathics3's Riffle pads 1-element lists *)
 
 edgeTable[node_] := Module[{edges = get[node, "Edges", None], prev, nodes = at[node, "Nodes"], rules = {}},
   If[edges =!= None,
