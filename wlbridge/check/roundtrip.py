@@ -33,7 +33,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
-    if dropped:
+    if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
     if code is None:
@@ -104,7 +104,7 @@ def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
     n = len(xs[0])
     note = ""
     if isinstance(engine, MathicsEngine):
-        used = mathics_samples(code, net.param_count, n, budget)
+        used = mathics_samples(code, net, n, budget)
         if used < n:
             note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
         xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]

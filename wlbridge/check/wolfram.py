@@ -95,6 +95,7 @@ class WolframEngine(Engine):
     timeout = 600.0
 
     def __init__(self, kernel: str | None = None):
+        self._session = None
         try:
             import wolframclient  # noqa: F401
         except ImportError as e:
@@ -102,7 +103,6 @@ class WolframEngine(Engine):
         self.kernel = kernel or find_kernel()
         if self.kernel is None:
             raise EngineNotFoundError(not_found_message())
-        self._session = None
 
     @property
     def session(self):
@@ -132,7 +132,7 @@ class WolframEngine(Engine):
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
         from wolframclient.language import wlexpr
 
-        result, messages = self._wrap(wlexpr(f"ToString[{code}, InputForm]"))
+        result, messages = self._wrap(wlexpr(f"ToString[({code}), InputForm]"))
         return str(result), messages
 
     def apply(self, function_code, inputs, *, call="list", output_shapes=None, timeout=None) -> EngineResult:
