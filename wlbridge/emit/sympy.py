@@ -130,6 +130,12 @@ class NumpyPrinter(NumPyPrinter):
     def _print_Float(self, e):
         return repr(float(e))
 
+    def _print_Add(self, e):  # always parenthesised: skips sympy's slow precedence analysis
+        return "(" + " + ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Mul(self, e):
+        return "(" + "*".join(self._print(a) for a in e.args) + ")"
+
     def _print_erf(self, e):
         return f"erf({self._print(e.args[0])})"
 
@@ -247,7 +253,8 @@ def _compact(net, exact):
     A = SympyAlgebra(exact=exact, stable=True, share=share)
     assignments = []
     for layer in net.layers:
-        out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
+        with sp_evaluate(False):  # no canonicalisation: sympy's assumption system dominates otherwise
+            out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
         if all(isinstance(e, sp.Atom) for e in out.reshape(-1)):
             env[layer.output] = out  # a rearrangement of existing symbols or constants
             continue
