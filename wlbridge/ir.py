@@ -7,7 +7,7 @@
 >>> y = b.layer("elementwise", [h], attrs={"fn": "sigmoid"}, path="1")
 >>> net = b.build([y])
 >>> print(net)
-net(x: f64[3]) -> h2: f64[2]
+example(x: f64[3]) -> h2: f64[2]
   h1: f64[2] = linear(x; weight=f64[2,3], bias=f64[2])  # 0
   h2: f64[2] = elementwise[fn=sigmoid](h1)  # 1
 >>> net.input_names
