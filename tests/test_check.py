@@ -174,3 +174,78 @@ def test_non_finite_reference_samples_are_dropped(woxi):
     report = check(net, engine=woxi, code="Function[{x}, Log[x]]", samples=32, sympy=False)
     assert report.passed and 0 < report.samples < 32
     assert "dropped" in str(report)
+
+
+# ---- end to end: the emitters' code, the source nets -----------------------------------------------
+
+E2E = ["seed_net", "residual", "multi_input", "conv1d", "softmax", "embedding", "scalar_fn"]
+
+
+@pytest.mark.parametrize("name", E2E)
+def test_emitted_code_passes_everywhere(engines, name):
+    from tests.cases import CASE_BY_NAME
+
+    net = CASE_BY_NAME[name].build()
+    for form, call in (("compact", "list"), ("expanded", "sequence")):
+        report = net.check(engine=engines, samples=8, seed=1, form=form, call=call, mathics_budget=1.0)
+        assert report.passed, str(report)
+        assert [r.evaluator for r in report.rows] == ["sympy", "woxi", "mathics"]
+        assert all(r.passed for r in report.rows) and report.max_abs_err < 1e-12
+
+
+def test_emitted_code_with_one_weight_changed_fails(woxi):
+    import re
+
+    from tests.cases import CASE_BY_NAME
+
+    net = CASE_BY_NAME["seed_net"].build()
+    code = net.to_wl()
+    first = re.search(r"-?\d+\.\d+`", code)
+    bumped = code[:first.start()] + repr(float(first.group()[:-1]) + 1e-6) + "`" + code[first.end():]
+    good, bad = check(net, engine=woxi, code=code, sympy=False), check(net, engine=woxi, code=bumped, sympy=False)
+    assert good.passed and good.max_abs_err < 1e-14
+    assert not bad.passed and 1e-9 < bad.max_abs_err < 1e-4
+
+
+def test_exact_rational_code_passes(woxi):
+    from tests.cases import CASE_BY_NAME
+
+    net = CASE_BY_NAME["seed_net"].build()
+    report = check(net, engine=woxi, exact=True, samples=8, sympy=False)
+    assert report.passed and report.max_abs_err < 1e-14 and "/" in net.to_wl(exact=True)
+
+
+@pytest.mark.torch
+def test_torch_source_row(woxi):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).eval()
+    net = wb.from_torch(module, input_shape=(3,))
+    report = net.check(engine=woxi, samples=32)
+    source = report.rows[0]
+    assert source.evaluator == "source (torch)" and source.passed and source.rtol == source_rtol("float32")
+    assert 1e-9 < source.max_abs < 1e-5  # float32 rounding, seen and judged in float32
+    assert report.passed and report.max_abs_err < 1e-12  # the code carries the float32 weights exactly
+
+
+def onnx_model(path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32), "W")
+    b = numpy_helper.from_array(np.array([0.1, -0.2, 0.3, 0.0], dtype=np.float32), "B")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W", "B"], ["h"], transB=1), helper.make_node("Sigmoid", ["h"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.onnx
+def test_onnx_source_row(woxi, tmp_path):
+    net = wb.load(onnx_model(tmp_path / "m.onnx"))
+    report = net.check(engine=woxi, samples=16)
+    assert report.rows[0].evaluator in ("source (onnxruntime)", "source (onnx.reference)")
+    assert report.passed and all(r.passed for r in report.rows), str(report)
