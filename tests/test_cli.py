@@ -132,10 +132,36 @@ def test_info(capsys):
 
 
 def test_convert_writes_wl(tmp_path, capsys):
-    pytest.importorskip("wlbridge.emit.wl")
     out = tmp_path / "net.wl"
     assert run(["convert", "m.onnx", "-o", str(out)]) == 0
     text = out.read_text()
-    assert text.startswith("Function[") and text.endswith("\n")
+    assert text.startswith("Function[{x}, With[{h1 = {{1.`, 2.`, 3.`}, {-1.`, 0.5`, 0.25`}} . x") and text.endswith("\n")
     assert run(["convert", "m.onnx", "--form", "expanded", "--call", "sequence"]) == 0
-    assert capsys.readouterr().out.startswith("Function[{x1, x2, x3}")
+    assert capsys.readouterr().out.startswith("Function[{x1, x2, x3}, {Ramp[0.1` + x1 + 2.` x2 + 3.` x3]")
+    assert run(["convert", "m.onnx", "--exact", "--form", "expanded"]) == 0
+    assert "Ramp[3602879701896397/36028797018963968 + x1 + 2 x2 + 3 x3]" in capsys.readouterr().out  # 0.1 exactly
+    for to in ("sympy", "latex", "python"):
+        assert run(["convert", "m.onnx", "--to", to]) == 0 and capsys.readouterr().out.strip()
+    assert run(["convert", "m.onnx", "-o", str(tmp_path / "no" / "dir.wl")]) == 2
+
+
+@pytest.mark.onnx
+@pytest.mark.woxi
+def test_real_onnx_file_convert_check_info(tmp_path, code_file):
+    from tests.test_check import onnx_model
+
+    path = onnx_model(tmp_path / "m.onnx")
+    cmd = [sys.executable, "-m", "wlbridge"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    conv = subprocess.run(cmd + ["convert", path], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert conv.returncode == 0 and conv.stdout.startswith("Function[{x}, ") and "LogisticSigmoid" in conv.stdout
+    good = subprocess.run(cmd + ["check", path, "--engine", "woxi", "--samples", "16"], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "source (onnx" in good.stdout and "PASSED" in good.stdout and good.stderr == ""
+    wrong = conv.stdout.replace("LogisticSigmoid", "Tanh")
+    bad = subprocess.run(cmd + ["check", path, "--engine", "woxi", "--code", code_file(wrong)], capture_output=True,
+                         text=True, cwd=ROOT, env=env, timeout=300)
+    assert bad.returncode == 1 and "FAILED" in bad.stdout
+    info = subprocess.run(cmd + ["info", path], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert info.returncode == 0 and "parameters:  16 (float32)" in info.stdout and "onnx" in info.stdout
