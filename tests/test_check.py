@@ -249,3 +249,18 @@ def test_onnx_source_row(woxi, tmp_path):
     report = net.check(engine=woxi, samples=16)
     assert report.rows[0].evaluator in ("source (onnxruntime)", "source (onnx.reference)")
     assert report.passed and all(r.passed for r in report.rows), str(report)
+
+
+def test_auto_says_when_only_one_embedded_engine_is_there(monkeypatch, tmp_path):
+    import sys
+
+    from wlbridge.check import wolfram
+
+    pytest.importorskip("woxi")
+    monkeypatch.delenv("WOLFRAM_KERNEL", raising=False)
+    monkeypatch.setattr(wolfram, "kernel_candidates", lambda: [str(tmp_path / "*" / "WolframKernel")])
+    monkeypatch.setattr(wolfram.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "mathics.session", None)
+    report = check(relu_net(), code=CODE, samples=4, sympy=False)
+    assert report.engine == "woxi" and report.passed
+    assert "only woxi is installed" in str(report)

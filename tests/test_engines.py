@@ -359,3 +359,12 @@ def test_real_kernel_apply():
         bad = k.apply("Function[{x}, {1/(x[[1]] - x[[1]])}]", [x])
         assert not bad.ok and bad.messages
         assert k.evaluate("1 + 1") == "2"
+
+
+@pytest.mark.woxi
+def test_evaluate_function_convenience():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(E.evaluate_function("woxi", "Function[{x}, {x[[1]] + x[[2]], 2 x[[1]]}]", x),
+                                  [[3.0, 2.0], [7.0, 6.0]])
+    with pytest.raises(EngineError, match="Foo"):
+        E.evaluate_function("woxi", "Function[{x}, Foo[x]]", x)

@@ -22,13 +22,15 @@ import os
 import sys
 import threading
 
+import numpy as np
+
 from ..errors import EngineError, EngineNotFoundError
 from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
 from .wolfram import WolframEngine, find_kernel
 
 __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "ResultParseError",
            "WoxiEngine", "MathicsEngine", "WolframEngine", "get_engines", "parse_numbers", "MATHICS_SHIMS",
-           "ENGINE_NAMES"]
+           "ENGINE_NAMES", "evaluate_function"]
 
 ENGINE_NAMES = ("auto", "wolfram", "woxi", "mathics", "embedded")
 
@@ -310,3 +312,25 @@ def get_engines(name: str = "auto") -> list[Engine]:
                                   ("" if name == "embedded" else
                                    "; or install a Wolfram Engine and set WOLFRAM_KERNEL"))
     return found
+
+
+_SHARED: dict[str, Engine] = {}
+
+
+def evaluate_function(engine, code: str, inputs, *, call: str = "list") -> np.ndarray:
+    """Apply the WL function ``code`` to a batch in ``engine`` (a name or an Engine): a convenience.
+
+    ``inputs``: one array (a single input port, batch first) or a list of arrays (one per port).
+    Returns the per-sample outputs flattened and concatenated, shape ``[batch, total_outputs]``;
+    raises :class:`EngineError` with the engine's text when the result is not machine numbers.
+    """
+    if isinstance(engine, str):
+        if engine not in _SHARED:
+            _SHARED[engine] = get_engines(engine)[0]
+        engine = _SHARED[engine]
+    arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    r = engine.apply(code, arrays, call=call)
+    if not r.ok:
+        raise EngineError(f"{engine.name}: {r.problem}" + (f"; messages: {'; '.join(r.messages)}" if r.messages else ""))
+    rows = r.values[0]
+    return rows.reshape(len(rows), -1) if rows.ndim != 1 else rows[:, None]
