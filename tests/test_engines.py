@@ -80,6 +80,7 @@ def test_batch_arguments_and_split():
     a, b = np.arange(4.0).reshape(2, 2), np.array([[5.0], [6.0]])
     assert batch_arguments([a, b], "list") == "{{{0.`, 1.`}, {5.`}}, {{2.`, 3.`}, {6.`}}}"
     assert batch_arguments([a, b], "sequence") == "{{0.`, 1.`, 5.`}, {2.`, 3.`, 6.`}}"
+    assert batch_arguments([a, np.array([[1], [2]])], "sequence") == "{{0.`, 1.`, 1}, {2.`, 3.`, 2}}"
     outs = split_outputs([[[1.0, 2.0], [3.0]], [[4.0, 5.0], [6.0]]], 2, [(2,), (1,)])
     np.testing.assert_array_equal(outs[0], [[1, 2], [4, 5]])
     np.testing.assert_array_equal(outs[1], [[3], [6]])
@@ -332,9 +333,25 @@ def test_kernel_payload_decodes_exactly():
     np.testing.assert_array_equal(np.asarray(expr.args[0]), a)
     np.testing.assert_array_equal(np.asarray(expr.args[1]), b)
     assert np.asarray(expr.args[0]).dtype == np.float64
-    seq = binary_deserialize(kernel_payload("Function[{p, q, r}, p]", [a], call="sequence"))
-    assert "Apply[wlbridgeF, wlbridgeA0, {1}]" in str(seq.head)
+    seq = binary_deserialize(kernel_payload("Function[{p, q, r}, p]", [a, np.array([[1], [2], [3], [4]])],
+                                            call="sequence"))
+    assert "Apply[wlbridgeF, MapThread[Join, {wlbridgeA0, wlbridgeA1}], {1}]" in str(seq.head)
     np.testing.assert_array_equal(np.asarray(seq.args[0]), a)
+    assert np.asarray(seq.args[1]).dtype == np.int64
+
+
+@pytest.mark.parametrize("call", ["list", "sequence"])
+def test_kernel_template_runs_in_embedded_engines(engine, call):
+    """The kernel-side code is plain WL: run it (minus packing) in Woxi / Mathics3 on literal arrays."""
+    from wlbridge.check.wolfram import kernel_template
+
+    a, idx = np.array([[0.5, -1.0], [2.0, 3.0]]), np.array([[2], [1]])
+    fn = "Function[{u, i}, {Tanh[u[[i[[1]]]]], u[[1]]}]" if call == "list" else "Function[{u1, u2, i}, {Tanh[{u1, u2}[[i]]], u1}]"
+    template = kernel_template(fn, 2, call).replace("Developer`ToPackedArray[N[r]]", "N[r]")
+    text = engine.evaluate(f"{template}[{wl_array(a, engine.number)}, {wl_array(idx)}]")
+    np.testing.assert_allclose(parse_numbers(text), [[np.tanh(-1.0), 0.5], [np.tanh(2.0), 2.0]], rtol=1e-15)
+    bad = engine.evaluate(f"{kernel_template('Function[{u, i}, Foo[u]]', 2)}[{wl_array(a, engine.number)}, {wl_array(idx)}]")
+    assert "Foo[" in bad
 
 
 def test_kernel_result_handling():

@@ -229,9 +229,10 @@ def batch_arguments(inputs, call: str, number=wl_real) -> str:
         raise ValueError(f"inputs disagree on the batch size: {[len(a) for a in arrays]}")
     if call == "list":
         rows = ["{" + ", ".join(wl_array(a[i], number) for a in arrays) + "}" for i in range(n.pop())]
-    elif call == "sequence":
-        flat = np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1) if arrays else None
-        rows = [wl_array(r, number) for r in flat]
+    elif call == "sequence":  # every port's scalars in order, each port keeping its dtype (indices stay integers)
+        flat = [a.reshape(len(a), -1) for a in arrays]
+        rows = ["{" + ", ".join(wl_array(f[i], number)[1:-1] for f in flat if f.shape[1]) + "}"
+                for i in range(n.pop())]
     else:
         raise ValueError(f"call must be 'list' or 'sequence', not {call!r}")
     return "{" + ", ".join(rows) + "}"
