@@ -73,9 +73,9 @@ class WoxiEngine(Engine):
             raise EngineError(f"woxi crashed: {type(e).__name__}: {e}") from None
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
-    def batch_code(self, function_code, payload, timeout):
-        self._woxi.clear_state()
-        return super().batch_code(function_code, payload, timeout)
+    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+        self._woxi.clear_state()  # no definitions left over from an earlier call
+        return super().apply(function_code, inputs, **kwargs)
 
 
 @contextlib.contextmanager
@@ -151,7 +151,7 @@ def mathics_session():
 
 
 class MathicsEngine(Engine):
-    """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~10^4 multiply-adds per second).
+    """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~500-1500 multiply-adds per second here).
 
     ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`).
     """
@@ -184,6 +184,7 @@ class MathicsEngine(Engine):
                 text = _mathics_exact(r)
                 if text is None:
                     text = s.evaluate("ToString[wlbridgeR, InputForm]").value
+                s.evaluate("Clear[wlbridgeR]")
         except Exception as e:  # syntax errors, AbortInterrupt, ...
             raise EngineError(f"mathics: {_mathics_error(e, code)}") from None
         if text == "$Aborted":
