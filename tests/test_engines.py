@@ -240,6 +240,8 @@ def test_parse_error_is_engine_error(engine):
         engine.evaluate("Function[{x}, x +* 2")
     r = engine.apply("Function[{x}, x +* 2", [np.array([[1.0]])])
     assert r.values is None and r.problem
+    big = engine.apply("Function[{x}, {" + ", ".join(["1.5`"] * 2000) + "]", [np.array([[1.0]])])
+    assert big.values is None and "error" in big.problem and len(big.problem) < 400
 
 
 @pytest.mark.mathics

@@ -66,7 +66,7 @@ class WoxiEngine(Engine):
             with _quiet_stderr():  # Woxi echoes its messages to stderr as well; they are in r.warnings
                 r = self._woxi.evaluate(f"ToString[({code}), InputForm]")
         except self._woxi.WolframError as e:
-            raise EngineError(f"woxi: {str(e).strip()}") from None
+            raise EngineError(f"woxi: {_woxi_error(str(e), code)}") from None
         except BaseException as e:  # a Rust panic surfaces as pyo3 PanicException (BaseException)
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -76,6 +76,21 @@ class WoxiEngine(Engine):
     def apply(self, function_code, inputs, **kwargs) -> EngineResult:
         self._woxi.clear_state()  # no definitions left over from an earlier call
         return super().apply(function_code, inputs, **kwargs)
+
+
+def _woxi_error(text: str, code: str) -> str:
+    """Woxi's parse error, which quotes the whole input, cut to the place it points at."""
+    import re
+
+    where = re.search(r"-->\s*(\d+):(\d+)", text)
+    reason = [line.strip(" =") for line in text.splitlines() if line.strip().startswith("=")]
+    if not where:
+        return " ".join(text.split())[:300]
+    line, col = int(where.group(1)), int(where.group(2))
+    wrapped = f"ToString[({code}), InputForm]".splitlines()
+    src = wrapped[line - 1] if line <= len(wrapped) else ""
+    return (f"parse error at line {line}, column {col}: near {src[max(0, col - 40):col + 20]!r}"
+            + (f" ({reason[-1][:80]})" if reason else ""))
 
 
 @contextlib.contextmanager

@@ -115,5 +115,6 @@ def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
     if result.values is None or result.problem:
         row = Row(engine.name, len(xs[0]), rtol=tol["rtol"], seconds=result.seconds, note=note)
         msgs = "; ".join(result.messages[:5])
-        return failed(row, (result.problem or "failed") + (f"; messages: {msgs}" if msgs else ""))
+        problem = (result.problem or "failed").removeprefix(f"{engine.name}: ")
+        return failed(row, problem + (f"; messages: {msgs}" if msgs else ""))
     return compare(engine.name, ref, result.values, seconds=result.seconds, note=note, **tol)
