@@ -1,0 +1,312 @@
+"""WL engines behind one small interface: Woxi, Mathics3 (embedded, from PyPI) and the Wolfram Engine.
+
+>>> from wlbridge.check.engines import get_engines
+>>> [e.name for e in get_engines("woxi")]  # doctest: +SKIP
+['woxi']
+>>> import numpy as np
+>>> woxi = get_engines("woxi")[0]  # doctest: +SKIP
+>>> woxi.apply("Function[{x}, {Tanh[x[[1]]]}]", [np.array([[0.5], [1.0]])]).values  # doctest: +SKIP
+[array([[0.46211716],
+       [0.76159416]])]
+
+Each engine's dialect differences live in its adapter (Mathics3's missing builtins in
+:data:`MATHICS_SHIMS`, Woxi's number parsing in :class:`WoxiEngine`); the emitted code stays
+genuine WL. ``get_engines("auto")`` gives the Wolfram Engine when one is found, otherwise Woxi
+and Mathics3 together.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import threading
+
+from ..errors import EngineError, EngineNotFoundError
+from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
+from .wolfram import WolframEngine, find_kernel
+
+__all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "ResultParseError",
+           "WoxiEngine", "MathicsEngine", "WolframEngine", "get_engines", "parse_numbers", "MATHICS_SHIMS",
+           "ENGINE_NAMES"]
+
+ENGINE_NAMES = ("auto", "wolfram", "woxi", "mathics", "embedded")
+
+
+def _missing(what: str, extra: str, err: Exception) -> EngineNotFoundError:
+    return EngineNotFoundError(f"the {what} engine is not installed ({err}); "
+                               f"install it with: pip install 'wlbridge[{extra}]'")
+
+
+# ----------------------------------------------------------------------------------------------
+# Woxi
+
+
+class WoxiEngine(Engine):
+    """Woxi (PyPI ``woxi``), a fast WL interpreter in Rust. Takes the full sample batch.
+
+    Woxi 0.3.0 parses ``1.5`*^-10`` with up to 1 ulp of error (about 30 % of random doubles), but
+    positional decimals (``0.00000000015```) exactly, so inputs are sent positionally.
+    """
+
+    name = "woxi"
+    number = staticmethod(wl_real_positional)
+
+    def __init__(self):
+        try:
+            import woxi
+        except ImportError as e:
+            raise _missing("Woxi", "woxi", e) from None
+        self._woxi = woxi
+
+    def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
+        try:
+            with _quiet_stderr():  # Woxi echoes its messages to stderr as well; they are in r.warnings
+                r = self._woxi.evaluate(f"ToString[({code}), InputForm]")
+        except self._woxi.WolframError as e:
+            raise EngineError(f"woxi: {str(e).strip()}") from None
+        except BaseException as e:  # a Rust panic surfaces as pyo3 PanicException (BaseException)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise EngineError(f"woxi crashed: {type(e).__name__}: {e}") from None
+        return r.result, [" ".join(w.split()) for w in r.warnings]
+
+    def batch_code(self, function_code, payload, timeout):
+        self._woxi.clear_state()
+        return super().batch_code(function_code, payload, timeout)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (not just sys.stderr) for the duration."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mathics3
+
+# WL builtins Mathics3 10 lacks but emitted code may use, each tested against Woxi / real-WL
+# semantics in tests/test_engines.py. Guarded so that they never touch a kernel that has them.
+MATHICS_SHIMS: dict[str, str] = {
+    "Ramp": "SetAttributes[Ramp, Listable]; Ramp[x_Real] := Max[0., x]; Ramp[x_?NumericQ] := Max[0, x]",
+    # not Listable: that would thread over {lo, hi}
+    "Clip": "Clip[x_?NumericQ, {lo_, hi_}] := Min[Max[x, lo], hi]; Clip[x_List, b_List] := Map[Clip[#, b] &, x]; "
+            "Clip[x_] := Clip[x, {-1, 1}]",
+    "HeavisideTheta": "SetAttributes[HeavisideTheta, Listable]; "
+                      "HeavisideTheta[x_?NumericQ] /; x != 0 := If[x > 0, 1, 0]",
+    "ArrayReshape": "ArrayReshape[l_List, d : {__Integer}] := "
+                    "Fold[Partition, PadRight[Flatten[l], Times @@ d], Reverse[Rest[d]]]",
+    "ListCorrelate": "ListCorrelate[k_List, l_List] /; ArrayDepth[k] == ArrayDepth[l] := With[{d = Dimensions[k]}, "
+                     "Array[Total[k Take[l, Sequence @@ Transpose[{{##}, {##} + d - 1}]], Infinity] &, "
+                     "Dimensions[l] - d + 1]]",
+    "ListConvolve": "ListConvolve[k_List, l_List] /; ArrayDepth[k] == ArrayDepth[l] := "
+                    "ListCorrelate[Reverse[k, Range[ArrayDepth[k]]], l]",
+    "ArrayPad": "ArrayPad[l_List, n_Integer, v_ : 0] := ArrayPad[l, Table[{n, n}, {ArrayDepth[l]}], v]; "
+                "ArrayPad[l_List, p : {{_Integer, _Integer} ..}, v_ : 0] := wlbridgePad[l, p, v]; "
+                "wlbridgePad[l_, {}, v_] := l; wlbridgePad[l_List, {{lo_, hi_}, rest___}, v_] := "
+                "With[{in = Map[wlbridgePad[#, {rest}, v] &, l]}, Join[ConstantArray[v, Prepend[Rest[Dimensions[in]], lo]], "
+                "in, ConstantArray[v, Prepend[Rest[Dimensions[in]], hi]]]]",
+}
+
+
+def mathics_prelude() -> str:
+    """The WL code that sets up a Mathics3 session: iteration limit, then every guarded shim."""
+    shims = "; ".join(f'If[Names["System`{name}"] === {{}}, {code}]' for name, code in MATHICS_SHIMS.items())
+    return f"$IterationLimit = 10^9; {shims};"
+
+
+_MATHICS_LOCK = threading.Lock()
+_MATHICS_SESSION = None
+
+
+def mathics_session():
+    """The one shared, lazily created Mathics3 session (start-up takes 3-6 s)."""
+    global _MATHICS_SESSION
+    with _MATHICS_LOCK:
+        if _MATHICS_SESSION is None:
+            from mathics.core.load_builtin import import_and_load_builtins
+            from mathics.session import MathicsSession
+
+            import_and_load_builtins()
+            session = MathicsSession()
+            session.evaluate(mathics_prelude())
+            if session.evaluation.out:
+                raise EngineError("mathics: set-up failed: " + "; ".join(map(str, session.evaluation.out)))
+            _MATHICS_SESSION = session
+        return _MATHICS_SESSION
+
+
+class MathicsEngine(Engine):
+    """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~10^4 multiply-adds per second).
+
+    ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`).
+    """
+
+    name = "mathics"
+    timeout = 600.0  # seconds per apply, enforced with TimeConstrained (evaluate's timeout= is ignored)
+
+    def __init__(self):
+        try:
+            import mathics.session  # noqa: F401
+        except ImportError as e:
+            raise _missing("Mathics3", "mathics", e) from None
+        self._session = None
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = mathics_session()
+        return self._session
+
+    def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
+        """Machine reals are printed from their Python floats (Mathics' own InputForm drops the
+        17th digit: ``13.040000451301372`` prints as ``13.04000045130137``); anything that is not a
+        nested list of machine reals / integers is printed by Mathics as InputForm text."""
+        s = self.session
+        try:
+            with _MATHICS_LOCK:
+                r = s.evaluate(f"wlbridgeR = ({code})")
+                messages = [" ".join(str(m).split()) for m in s.evaluation.out]
+                text = _mathics_exact(r)
+                if text is None:
+                    text = s.evaluate("ToString[wlbridgeR, InputForm]").value
+        except Exception as e:  # syntax errors, AbortInterrupt, ...
+            raise EngineError(f"mathics: {_mathics_error(e, code)}") from None
+        if text == "$Aborted":
+            raise EngineError(f"mathics: timed out after {self.timeout:g} s")
+        return text, messages
+
+    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+        self.session  # start-up (3-6 s, once per process) is not the evaluation's time
+        return super().apply(function_code, inputs, **kwargs)
+
+    def batch_code(self, function_code, payload, timeout):
+        t = self.timeout if timeout is None else timeout
+        body = f"Apply[wlbridgeF, {payload}, {{1}}]"
+        return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
+
+
+def _mathics_exact(expr) -> str | None:
+    """WL text of a nested list of machine reals / integers, digits exact; None for anything else."""
+    from mathics.core.atoms import Integer, MachineReal
+
+    if isinstance(expr, MachineReal):
+        return wl_real(expr.value)
+    if isinstance(expr, Integer):
+        return str(expr.value)
+    if expr.has_form("List", None):
+        parts = [_mathics_exact(e) for e in expr.elements]
+        return None if None in parts else "{" + ", ".join(parts) + "}"
+    return None
+
+
+def _mathics_error(e: Exception, code: str) -> str:
+    name = type(e).__name__
+    if name.endswith("SyntaxError"):
+        pos = e.args[0] if e.args and isinstance(e.args[0], int) else None
+        where = f" near {code[max(0, pos - 30):pos + 30]!r}" if pos is not None else " (incomplete input)"
+        return f"syntax error{where}"
+    return f"{name}: {e}"
+
+
+# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the 113 nets of
+# tests/cases.py on a busy 2-core machine; predictions are within 0.5x-3x (reduce/pool up to 5x).
+MATHICS_MADDS_PER_S = 500.0  # Dot / ListCorrelate on machine reals
+MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid, softmax and friends
+MATHICS_FAST_FN_S = 0.005  # per element: Tanh, Erf, Ramp, Max, Power, ...
+MATHICS_MOVE_S = 0.002  # per input + output element of a weight-free op (reshape, pool, add, ...)
+MATHICS_SAMPLE_S = 0.01  # Apply + Function + With per sample
+MATHICS_PARSE_CHARS_PER_S = 2.0e5
+MATHICS_FORMULA_CHARS_PER_S = 5.0e4  # evaluating an expanded formula, per sample
+_SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
+
+
+def mathics_cost(code: str, net=None) -> tuple[float, float]:
+    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` (``net``'s WL form).
+
+    Parsing is paid once; each sample pays for the multiply-adds and elementwise functions of the
+    net (or, for a formula with no net given, for the length of the formula), whichever is larger.
+
+    >>> once, each = mathics_cost("x" * 10000)
+    >>> round(once, 2), round(each, 2)
+    (0.05, 0.2)
+    """
+    once = len(code) / MATHICS_PARSE_CHARS_PER_S
+    each = len(code) / MATHICS_FORMULA_CHARS_PER_S
+    if net is not None:
+        each = max(each, MATHICS_SAMPLE_S + sum(_layer_seconds(net, layer) for layer in net.layers))
+    return once, each
+
+
+def _layer_seconds(net, layer) -> float:
+    size = math.prod(net.shapes[layer.output])
+    w = layer.params.get("weight")
+    if layer.op == "conv" and w is not None:
+        seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_MADDS_PER_S
+    elif w is not None and layer.op != "embedding":
+        seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
+    else:
+        moved = size + sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
+        seconds = moved * MATHICS_MOVE_S
+    fn = layer.attrs.get("fn")
+    if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
+        seconds += size * MATHICS_SLOW_FN_S
+    elif fn is not None:
+        seconds += size * MATHICS_FAST_FN_S
+    return seconds
+
+
+def mathics_samples(code: str, net, samples: int, budget: float) -> int:
+    """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
+
+    >>> mathics_samples("x" * 1000, None, 64, 10.0), mathics_samples("x" * 10**6, None, 64, 10.0)
+    (64, 1)
+    """
+    once, each = mathics_cost(code, net)
+    return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
+
+
+# ----------------------------------------------------------------------------------------------
+# selection
+
+
+def get_engines(name: str = "auto") -> list[Engine]:
+    """The engines to check with: 'auto', 'wolfram', 'woxi', 'mathics' or 'embedded' (Woxi + Mathics3).
+
+    'auto' is the Wolfram Engine when a kernel is found, else Woxi and Mathics3 (those installed; at
+    least one is needed).
+    """
+    if name not in ENGINE_NAMES:
+        raise EngineNotFoundError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    if name == "woxi":
+        return [WoxiEngine()]
+    if name == "mathics":
+        return [MathicsEngine()]
+    if name == "wolfram":
+        return [WolframEngine()]
+    if name == "auto":
+        if find_kernel() is not None:
+            return [WolframEngine()]
+    found, missing = [], []
+    for cls in (WoxiEngine, MathicsEngine):
+        try:
+            found.append(cls())
+        except EngineNotFoundError as e:
+            missing.append(str(e))
+    if not found or (name == "embedded" and missing):
+        raise EngineNotFoundError("no WL engine available: " + "; ".join(missing) +
+                                  ("" if name == "embedded" else
+                                   "; or install a Wolfram Engine and set WOLFRAM_KERNEL"))
+    return found

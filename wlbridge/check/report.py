@@ -1,0 +1,159 @@
+"""Comparing an evaluator with the reference, and the report ``check`` returns.
+
+Tolerances (numpy ``allclose`` style, per output array): a value passes when
+``|got - ref| <= atol + rtol * |ref|`` with ``atol = rtol * max(1, max |ref|)``, so rounding in a
+sum that cancels to almost zero does not fail the check, while any real difference does.
+
+- emitted code (WL in an engine, sympy): weights are exact float64, so only the order of
+  operations and the engines' elementary functions differ: ``rtol = 1e-9`` (Mathics3's ``Exp`` is
+  off by up to ~4e-14; float64 rounding in a 10^4-term dot product is ~1e-12).
+- the source net (torch, onnxruntime) runs in its own precision: ``rtol = 1024 * eps(dtype)``
+  (float32: 1.2e-4), i.e. a few units of rounding per term of a ~10^3-term dot product at each of
+  a few layers, relative to the output's scale.
+
+``max_rel`` is ``|got - ref| / max(|ref|, 1e-3 * scale)`` (scale = max(1, max |ref|)): relative
+error, floored so outputs that are nearly zero do not blow it up.
+
+>>> import numpy as np
+>>> row = compare("woxi", [np.array([[1.0, 2.0]])], [np.array([[1.0, 2.0 + 1e-12]])], rtol=1e-9)
+>>> row.passed, f"{row.max_abs:.1e}"
+(True, '1.0e-12')
+>>> compare("woxi", [np.array([[1.0, 2.0]])], [np.array([[1.0, 2.1]])], rtol=1e-9).passed
+False
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CODE_RTOL = 1e-9
+
+
+def source_rtol(dtype) -> float:
+    """Tolerance for the source net run in ``dtype``: 1024 units of rounding (float32: 1.2e-4)."""
+    dt = np.dtype(dtype) if str(dtype) != "bfloat16" else None
+    eps = 2.0 ** -8 if dt is None else float(np.finfo(dt).eps) if np.issubdtype(dt, np.floating) else 2.0 ** -23
+    return min(1024 * eps, 0.5)
+
+
+@dataclass
+class Row:
+    """One evaluator compared with the reference."""
+
+    evaluator: str
+    samples: int = 0
+    max_abs: float = math.nan
+    max_rel: float = math.nan
+    rtol: float = CODE_RTOL
+    atol: float = math.nan
+    passed: bool | None = None  # None: skipped (not available), not a failure
+    note: str = ""
+    seconds: float = 0.0
+    kind: str = "code"  # "code" (emitted code), "source" (the original net)
+
+    @property
+    def status(self) -> str:
+        return {True: "ok", False: "FAIL", None: "skipped"}[self.passed]
+
+    @property
+    def tolerance(self) -> str:
+        return f"rtol {self.rtol:.1e}" + (f", atol {self.atol:.1e}" if not math.isnan(self.atol) else "")
+
+
+def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: float,
+            atol: float | None = None, kind: str = "code", seconds: float = 0.0, note: str = "") -> Row:
+    """A :class:`Row` for ``got`` (one array per output, batch first) against ``ref``."""
+    row = Row(name, len(ref[0]), rtol=rtol, kind=kind, seconds=seconds, note=note)
+    if len(got) != len(ref):
+        return failed(row, f"{len(got)} outputs, expected {len(ref)}")
+    abs_err, rel_err, ok, atols = 0.0, 0.0, True, []
+    for k, (r, g) in enumerate(zip(ref, got)):
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != r.shape:
+            return failed(row, f"output {k + 1} has shape {list(g.shape)}, expected {list(r.shape)}")
+        scale = max(1.0, float(np.max(np.abs(r), initial=0.0)))
+        a = rtol * scale if atol is None else atol
+        atols.append(a)
+        d = np.abs(g - r)
+        if not np.all(np.isfinite(g)):
+            return failed(row, f"output {k + 1} has non-finite values")
+        abs_err = max(abs_err, float(np.max(d, initial=0.0)))
+        rel_err = max(rel_err, float(np.max(d / np.maximum(np.abs(r), 1e-3 * scale), initial=0.0)))
+        ok = ok and bool(np.all(d <= a + rtol * np.abs(r)))
+    row.max_abs, row.max_rel, row.atol, row.passed = abs_err, rel_err, max(atols), ok
+    return row
+
+
+def failed(row: Row, problem: str) -> Row:
+    row.passed = False
+    row.note = (row.note + "; " if row.note else "") + problem
+    row.max_abs = row.max_rel = math.inf
+    return row
+
+
+def skipped(name: str, why: str, kind: str = "code") -> Row:
+    return Row(name, passed=None, note=why, kind=kind)
+
+
+@dataclass
+class CheckReport:
+    """What ``Net.check`` returns: one row per evaluator, all against the numpy float64 reference.
+
+    ``passed`` is True when every evaluator that ran agreed within its tolerance and at least one
+    WL engine ran; ``max_abs_err`` / ``max_rel_err`` are over the emitted-code rows (WL engines and
+    sympy); the source net's row is shown but measures the front end, in the source's precision.
+    """
+
+    net: str
+    rows: list[Row] = field(default_factory=list)
+    engine: str = ""
+    samples: int = 0
+    seed: int = 0
+    code_chars: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def code_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.kind == "code" and r.passed is not None]
+
+    @property
+    def passed(self) -> bool:
+        ran = [r for r in self.rows if r.passed is not None]
+        engines = [r for r in ran if r.kind == "code" and r.evaluator != "sympy"]
+        return bool(engines) and all(r.passed for r in ran)
+
+    @property
+    def max_abs_err(self) -> float:
+        return max((r.max_abs for r in self.code_rows), default=math.nan)
+
+    @property
+    def max_rel_err(self) -> float:
+        return max((r.max_rel for r in self.code_rows), default=math.nan)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if r.passed is False]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        head = (f"check {self.net}: {self.samples} samples (seed {self.seed}), engine {self.engine or '-'}, "
+                f"code {self.code_chars} chars: {'PASSED' if self.passed else 'FAILED'}")
+        table = [("evaluator", "samples", "max abs err", "max rel err", "tolerance", "seconds", "result")]
+        for r in self.rows:
+            table.append((r.evaluator, str(r.samples) if r.samples else "-", _num(r.max_abs), _num(r.max_rel),
+                          r.tolerance if r.passed is not None else "-", f"{r.seconds:.2f}", r.status))
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        lines = [head] + ["  " + "  ".join(c.ljust(w) if i in (0, 4, 6) else c.rjust(w)
+                                           for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+                          for line in table]
+        lines += [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _num(v: float) -> str:
+    return "-" if math.isnan(v) else "inf" if math.isinf(v) else f"{v:.2e}"

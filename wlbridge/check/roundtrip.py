@@ -1,0 +1,116 @@
+"""``check``: evaluate a net's emitted code in WL engines (and the source net, and sympy) against
+the numpy float64 reference, on one seeded batch of inputs.
+
+>>> import numpy as np, wlbridge as wb
+>>> b = wb.NetBuilder("tiny"); x = b.input("x", (2,))
+>>> net = b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})])
+>>> report = check(net, engine="woxi", code="Function[{x}, Tanh[x]]", samples=8)  # doctest: +SKIP
+>>> report.passed, report.max_abs_err < 1e-15  # doctest: +SKIP
+(True, True)
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
+from .engines import Engine, MathicsEngine, get_engines, mathics_samples
+from .report import CODE_RTOL, CheckReport, Row, compare, failed, skipped, source_rtol
+from .sampling import as_batch, sample_inputs
+
+def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
+          code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
+          rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
+          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False) -> CheckReport:
+    """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
+
+    ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
+    'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
+    in ``mathics_budget`` seconds by its cost model (at least one). ``rtol`` / ``atol`` override the
+    emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
+    """
+    xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
+    ref, dropped = _reference(net, xs)
+    if dropped is not None:
+        xs = [x[~dropped] for x in xs]
+        ref = [r[~dropped] for r in ref]
+    if code is None:
+        code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}))
+    owned = isinstance(engine, str)
+    engines = get_engines(engine) if owned else [engine] if isinstance(engine, Engine) else list(engine)
+    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
+                         code_chars=len(code))
+    if dropped is not None and dropped.any():
+        report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
+    tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
+    try:
+        if net.origin is not None:
+            report.rows.append(_source_row(net, xs, ref))
+        if sympy:
+            report.rows.append(_sympy_row(net, xs, ref, form, tol))
+        for e in engines:
+            report.rows.append(_engine_row(e, net, code, xs, ref, call, tol, mathics_budget))
+    finally:
+        if owned:
+            for e in engines:
+                e.close()
+    if raise_on_failure and not report.passed:
+        raise CheckFailedError(report)
+    return report
+
+
+def _outputs(v) -> list[np.ndarray]:
+    return [np.asarray(a, dtype=np.float64) for a in (v if isinstance(v, (list, tuple)) else [v])]
+
+
+def _reference(net, xs):
+    with np.errstate(all="ignore"):
+        ref = _outputs(net(*xs))
+    bad = np.zeros(len(xs[0]), dtype=bool)
+    for r in ref:
+        bad |= ~np.all(np.isfinite(r.reshape(len(r), -1)), axis=1)
+    if bad.all():
+        raise ConversionError(f"{net.name}: the reference is not finite on any sampled input")
+    return ref, (bad if bad.any() else None)
+
+
+def _source_row(net, xs, ref) -> Row:
+    name = f"source ({net.origin.name})"
+    rtol = source_rtol(net.origin.dtype)
+    t0 = time.perf_counter()
+    try:
+        got = _outputs(net.origin.evaluate(*xs))
+    except Exception as e:  # the source library's own failure: shown, not raised
+        return failed(Row(name, len(xs[0]), rtol=rtol, kind="source"), f"{type(e).__name__}: {e}")
+    return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0)
+
+
+def _sympy_row(net, xs, ref, form, tol) -> Row:
+    t0 = time.perf_counter()
+    try:
+        from .sympy_eval import evaluate_sympy
+
+        got = evaluate_sympy(net, xs, form=form)
+    except (ImportError, NotImplementedError, ExpressionTooLargeError) as e:
+        return skipped("sympy", f"not evaluated: {e}")
+    except Exception as e:
+        return failed(Row("sympy", len(xs[0]), rtol=tol["rtol"]), f"{type(e).__name__}: {e}")
+    return compare("sympy", ref, got, seconds=time.perf_counter() - t0, **tol)
+
+
+def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
+    n = len(xs[0])
+    note = ""
+    if isinstance(engine, MathicsEngine):
+        used = mathics_samples(code, net, n, budget)
+        if used < n:
+            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
+        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
+    result = engine.apply(code, xs, call=call, output_shapes=net.output_shapes)
+    if result.values is None or result.problem:
+        row = Row(engine.name, len(xs[0]), rtol=tol["rtol"], seconds=result.seconds, note=note)
+        msgs = "; ".join(result.messages[:5])
+        return failed(row, (result.problem or "failed") + (f"; messages: {msgs}" if msgs else ""))
+    return compare(engine.name, ref, result.values, seconds=result.seconds, note=note, **tol)
