@@ -314,3 +314,60 @@ def test_embedding_compact_only(engine):
     np.testing.assert_array_equal(np.array(got), w[[4, 0, 1]])
     r, msgs = engine.run(f'NetAssociationToFunction[{wl_text(a, engine.number)}, "Form" -> "Expanded"]')
     assert str(r).endswith("$Failed") and "Compact" in msgs[0]
+
+
+# ---- the shared IR table (tests/cases.py) through the wlfiles writer --------------------------------
+
+def _shared_cases():
+    """(name, assoc, net) for every case of tests/cases.py that has a Wolfram form."""
+    try:
+        from wlbridge.frontends.wolfram.netwriter import assoc_from_net
+
+        from .cases import CASES as SHARED
+    except ImportError:
+        return []
+    from wlbridge.errors import UnsupportedLayerError
+
+    out = []
+    for c in SHARED:
+        net = c.build()
+        try:
+            out.append(pytest.param(c.name, assoc_from_net(net), net, id=c.name,
+                                    marks=() if "mathics_heavy" not in c.tags else pytest.mark.slow))
+        except UnsupportedLayerError:
+            continue
+    return out
+
+
+SHARED_CASES = _shared_cases()
+# Mathics3 takes seconds per net: a few representative cases; the rest of the table runs in Woxi
+MATHICS_SHARED = {"act_selu_params", "act_leaky_relu", "softmax_axis0", "residual", "pool_avg_exclude"}
+
+
+def _check_shared(engine, assoc, net, form, n):
+    from .cases import sample_inputs
+
+    xs = sample_inputs(net, n, seed=3)
+    call = ", ".join(f"wlbF[{_arg_text(xs, i, 'List', engine.number)}]" for i in range(n))
+    fn = f'wlbF = NetAssociationToFunction[{wl_text(assoc, engine.number)}, "Form" -> "{form}"]'
+    _, msgs = engine.run(fn)
+    assert not msgs, msgs
+    got = engine.numbers("Map[If[AssociationQ[#], Values[#], #] &, {" + call + "}]")
+    want = net(*xs)
+    want = [want] if len(net.outputs) == 1 else want
+    for k, w in enumerate(want):
+        g = np.array([row[k] if len(net.outputs) > 1 else row for row in got], dtype=np.float64)
+        rtol = 1e-5 if net.dtype == np.float32 else RTOL
+        np.testing.assert_allclose(g.reshape(w.shape), w, rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,assoc,net", SHARED_CASES)
+def test_shared_cases_woxi(woxi, name, assoc, net):
+    _check_shared(woxi, assoc, net, "Compact", 4)
+    if name.startswith("act_") or name in ("residual", "concat_graph", "batchnorm", "reshape", "float32"):
+        _check_shared(woxi, assoc, net, "Expanded", 2)
+
+
+@pytest.mark.parametrize("name,assoc,net", [p for p in SHARED_CASES if p.values[0] in MATHICS_SHARED])
+def test_shared_cases_mathics(mathics, name, assoc, net):
+    _check_shared(mathics, assoc, net, "Compact", 1)

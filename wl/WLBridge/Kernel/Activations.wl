@@ -11,7 +11,7 @@ $activationRows = {
   <|"Name" -> "relu6", "Template" -> "Clip[#, {0., 6.}]", "Code" -> "Clip[#1, {0., 6.}]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {}|>,
   <|"Name" -> "leaky_relu", "Template" -> "Ramp[#] - $negative_slope Ramp[-#]", "Code" -> "Ramp[#1] - #2 Ramp[-#1]", "Listable" -> True, "Params" -> {{"negative_slope", 0.01`}}, "Wolfram" -> {}|>,
   <|"Name" -> "rrelu", "Template" -> "Ramp[#] - ($lower + $upper)/2 Ramp[-#]", "Code" -> "Ramp[#1] - (#2 + #3)/2 Ramp[-#1]", "Listable" -> True, "Params" -> {{"lower", 0.125`}, {"upper", 0.3333333333333333`}}, "Wolfram" -> {}|>,
-  <|"Name" -> "elu", "Template" -> "Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", "Code" -> "Piecewise[{{#1, #1 > 0}}, #2 (Exp[#1] - 1)]", "Listable" -> False, "Params" -> {{"alpha", 1.`}}, "Wolfram" -> {}|>,
+  <|"Name" -> "elu", "Template" -> "Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", "Code" -> "Piecewise[{{#1, #1 > 0}}, #2 (Exp[#1] - 1)]", "Listable" -> False, "Params" -> {{"alpha", 1.`}}, "Wolfram" -> {"ELU", "ExponentialLinearUnit"}|>,
   <|"Name" -> "selu", "Template" -> "$scale Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", "Code" -> "#3 Piecewise[{{#1, #1 > 0}}, #2 (Exp[#1] - 1)]", "Listable" -> False, "Params" -> {{"alpha", 1.6732632423543772`}, {"scale", 1.0507009873554805`}}, "Wolfram" -> {"SELU", "ScaledExponentialLinearUnit"}|>,
   <|"Name" -> "celu", "Template" -> "Piecewise[{{#, # > 0}}, $alpha (Exp[#/$alpha] - 1)]", "Code" -> "Piecewise[{{#1, #1 > 0}}, #2 (Exp[#1/#2] - 1)]", "Listable" -> False, "Params" -> {{"alpha", 1.`}}, "Wolfram" -> {}|>,
   <|"Name" -> "gelu", "Template" -> "# (1 + Erf[#/Sqrt[2]])/2", "Code" -> "#1 (1 + Erf[#1/Sqrt[2]])/2", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"GELU", "GaussianErrorLinearUnit"}|>,
@@ -51,6 +51,8 @@ $activationRows = {
   <|"Name" -> "sign", "Template" -> "Sign[#]", "Code" -> "Sign[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Sign"}|>,
   <|"Name" -> "floor", "Template" -> "Floor[#]", "Code" -> "Floor[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Floor"}|>,
   <|"Name" -> "ceil", "Template" -> "Ceiling[#]", "Code" -> "Ceiling[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Ceiling"}|>,
+  <|"Name" -> "gamma", "Template" -> "Gamma[#]", "Code" -> "Gamma[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Gamma"}|>,
+  <|"Name" -> "loggamma", "Template" -> "LogGamma[#]", "Code" -> "LogGamma[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"LogGamma"}|>,
   <|"Name" -> "round", "Template" -> "Round[#]", "Code" -> "Round[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Round"}|>
 };
 
