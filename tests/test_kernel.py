@@ -137,3 +137,42 @@ def test_import_python_net(session, tmp_path):
     x = np.random.default_rng(3).uniform(-1, 1, size=(8, 3))
     got = kernel.evaluate_in_kernel(session, kernel.evaluation_code("imported", ["Input"], ["Output"], "Real64"), [x])
     np.testing.assert_allclose(got[0], net(x), rtol=1e-9, atol=1e-12)
+
+
+# ---- the bytes NetToPlainData sends, read by the wlfiles reader (no kernel) ------------------------
+
+def _to_wolframclient(v):
+    """paclet_nets' plain association as wolframclient objects (symbols as a kernel writes them)."""
+    from wolframclient.language.expression import WLFunction, WLSymbol
+
+    from .paclet_nets import Call
+
+    if isinstance(v, Call):
+        ctx = "NeuralNetworks`" if v.head in ("TensorT", "RealT", "NetPath", "ValidatedParameter") else ""
+        ctx = "NeuralNetworks`Private`" if v.head in ("ScalarFunctionObject", "ScalarSymbol") else ctx
+        s = WLSymbol(ctx + v.head)
+        return s if v.args is None else WLFunction(s, *[_to_wolframclient(a) for a in v.args])
+    if isinstance(v, dict):
+        return {_to_wolframclient(k): _to_wolframclient(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_to_wolframclient(x) for x in v]
+    if v is None:
+        return WLSymbol("None")
+    return v  # numbers, strings; numpy arrays go as NumericArrays
+
+
+@pytest.mark.parametrize("case", ["mlp_tanh", "named_and_custom", "batchnorm_function_layer", "conv2d_pool_max",
+                                  "graph_residual", "graph_two_inputs", "scalar_decoder", "reshape_softmax_rows"])
+def test_plain_data_bytes_read_by_the_python_front_end(case):
+    """``BinarySerialize[NetToPlainData[net]]`` as the kernel sends it -> net_from_wxf -> same numbers."""
+    from wolframclient.serializers import export
+
+    from wlbridge.frontends.wolfram.wxf import net_from_wxf
+
+    from .test_paclet import CASES
+
+    assoc, want = CASES[case]
+    data = export(_to_wolframclient(assoc), target_format="wxf")
+    net = net_from_wxf(data, source=f"wolfram:{case}")
+    xs = [np.random.default_rng(4).normal(size=(5, *p.shape)) for p in want.inputs]
+    np.testing.assert_allclose(np.asarray(net(*xs)), np.asarray(want(*xs)), rtol=1e-12, atol=1e-14)

@@ -182,15 +182,7 @@ def kernel_session(kernel: str | None = None):
 
 
 def find_kernel() -> str | None:
-    """``WOLFRAM_KERNEL``, else the check engines' search of the usual install paths (when present)."""
-    import os
+    """``WOLFRAM_KERNEL``, else the newest kernel in the usual install paths (``wlbridge.check.wolfram``)."""
+    from ...check.wolfram import find_kernel as search
 
-    env = os.environ.get("WOLFRAM_KERNEL")
-    if env:
-        return env
-    try:
-        from ...check.wolfram import find_kernel as search
-    except ImportError:
-        return None
     return search()
-
