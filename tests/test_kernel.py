@@ -162,7 +162,8 @@ def _to_wolframclient(v):
 
 
 @pytest.mark.parametrize("case", ["mlp_tanh", "named_and_custom", "batchnorm_function_layer", "conv2d_pool_max",
-                                  "graph_residual", "graph_two_inputs", "scalar_decoder", "reshape_softmax_rows"])
+                                  "graph_residual", "graph_two_inputs", "scalar_decoder", "reshape_softmax_rows",
+                                  "image_encoder"])
 def test_plain_data_bytes_read_by_the_python_front_end(case):
     """``BinarySerialize[NetToPlainData[net]]`` as the kernel sends it -> net_from_wxf -> same numbers."""
     from wolframclient.serializers import export
