@@ -91,8 +91,8 @@ def eval_scalar_body(body, args):
 def _align(xs):
     """Batched operands with unit axes inserted after the batch axis, so that numpy broadcasts the
     non-batch shapes as the IR means (``(B, 2, 3)`` with ``(B, 3)`` -> ``(B, 1, 3)``)."""
-    r = max(x.ndim for x in xs)
-    return [x if x.ndim == r else x.reshape(x.shape[0], *(1,) * (r - x.ndim), *x.shape[1:]) for x in xs]
+    r = max(np.ndim(x) for x in xs)
+    return [x if np.ndim(x) in (0, r) else x.reshape(x.shape[0], *(1,) * (r - x.ndim), *x.shape[1:]) for x in xs]
 
 
 def _fold(fn, xs):

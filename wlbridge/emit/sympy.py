@@ -26,7 +26,7 @@ import sympy as sp
 from sympy.core.parameters import evaluate as sp_evaluate
 from sympy.printing.numpy import NumPyPrinter
 
-from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf
+from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
@@ -130,8 +130,20 @@ class NumpyPrinter(NumPyPrinter):
     def _print_Float(self, e):
         return repr(float(e))
 
+    def _print_Add(self, e):  # always parenthesised: skips sympy's slow precedence analysis
+        return "(" + " + ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Mul(self, e):
+        return "(" + "*".join(self._print(a) for a in e.args) + ")"
+
     def _print_erf(self, e):
         return f"erf({self._print(e.args[0])})"
+
+    def _print_gamma(self, e):
+        return f"gamma({self._print(e.args[0])})"
+
+    def _print_loggamma(self, e):
+        return f"lgamma({self._print(e.args[0])})"
 
     def _print_Function(self, e):
         if e.func.__name__ == "round_half_even":  # ops.py's name for WL/numpy/torch rounding
@@ -139,7 +151,7 @@ class NumpyPrinter(NumPyPrinter):
         return super()._print_Function(e)
 
 
-NUMPY_EXTRA = {"erf": np_erf, "functools": functools, "math": math}
+NUMPY_EXTRA = {"erf": np_erf, "gamma": np_gamma, "lgamma": np_lgamma, "functools": functools, "math": math}
 
 
 def lambdify_flat(inputs, exprs, cse=None):
@@ -241,7 +253,8 @@ def _compact(net, exact):
     A = SympyAlgebra(exact=exact, stable=True, share=share)
     assignments = []
     for layer in net.layers:
-        out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
+        with sp_evaluate(False):  # no canonicalisation: sympy's assumption system dominates otherwise
+            out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
         if all(isinstance(e, sp.Atom) for e in out.reshape(-1)):
             env[layer.output] = out  # a rearrangement of existing symbols or constants
             continue

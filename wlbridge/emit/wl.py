@@ -210,14 +210,14 @@ def _compact(net, call, exact) -> str:
     return _function(params, binds, body, exact)
 
 
-def _lower_bound(layer, args) -> int:
-    """A cheap lower bound of the tree size a weighted layer adds (before building it)."""
+def _lower_bound(layer, args, out_shape) -> int:
+    """A cheap lower bound of the tree size a weighted layer adds (before building it): every nonzero
+    weight appears once per output position it is used at."""
     w = layer.params.get("weight")
     if w is None or layer.op not in ("linear", "matmul", "conv"):
         return 0
-    x = args[0]
-    reps = int(np.prod(x.shape[:-1])) if layer.op != "conv" else int(np.prod(x.shape[1:]))
-    return int(np.count_nonzero(w)) * max(reps, 1) // (int(layer.attrs.get("groups", 1)) if layer.op == "conv" else 1)
+    reps = out_shape[1:] if layer.op == "conv" else args[0].shape[:-1]
+    return int(np.count_nonzero(w)) * int(np.prod(reps, dtype=np.int64))
 
 
 def _too_large(net, size: int, max_size: int, where: str) -> ExpressionTooLargeError:
@@ -232,7 +232,7 @@ def _expanded(net, call, exact, max_size) -> str:
     params, env = _input_syms(net, names)
     for layer in net.layers:
         args = [env[i] for i in layer.inputs]
-        bound = _lower_bound(layer, args)
+        bound = _lower_bound(layer, args, net.shapes[layer.output])
         if bound > max_size:
             raise _too_large(net, bound, max_size, "at least ")
         out = scalar.run_layer(A, layer, args, net.shapes[layer.output])
