@@ -30,6 +30,11 @@ SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 
 HELPERS = {
     "erf": "erf = numpy.vectorize(math.erf, otypes=[float])",
+    "pole": ("def pole(f):\n    def safe(v):\n        try:\n            return f(v)\n"
+             "        except (ValueError, OverflowError):\n            return math.inf\n"
+             "    return numpy.vectorize(safe, otypes=[float])"),
+    "gamma": "gamma = pole(math.gamma)",
+    "loggamma": "loggamma = pole(math.lgamma)",
     "softmax": ("def softmax(x, axis):\n    e = numpy.exp(x - x.max(axis=axis, keepdims=True))\n"
                 "    return e / e.sum(axis=axis, keepdims=True)"),
     "log_softmax": ("def log_softmax(x, axis):\n    z = x - x.max(axis=axis, keepdims=True)\n"
@@ -57,8 +62,8 @@ HELPERS = {
              "    total = numpy.sum(views, axis=0)\n"
              "    return total if counts is None else total / counts"),
 }
-HELPER_IMPORTS = {"erf": {"math"}, "windows": {"itertools"}}
-HELPER_NEEDS = {"conv": ["windows"], "pool": ["windows"]}
+HELPER_IMPORTS = {"erf": {"math"}, "pole": {"math"}, "windows": {"itertools"}}
+HELPER_NEEDS = {"conv": ["windows"], "pool": ["windows"], "gamma": ["pole"], "loggamma": ["pole"]}
 
 
 def rule(*ops):
@@ -99,8 +104,9 @@ class Source:
         code = self.printer.doprint(e)
         for mod in self.printer.module_imports:
             self.imports.add(mod.split(".")[0])
-        if "erf(" in code:
-            self.helper("erf")
+        for fn in ("erf", "gamma", "loggamma"):
+            if re.search(rf"(?<![\w.]){fn}\(", code):
+                self.helper(fn)
         return code
 
     def fresh(self, base: str) -> str:

@@ -139,13 +139,20 @@ class NumpyPrinter(NumPyPrinter):
     def _print_erf(self, e):
         return f"erf({self._print(e.args[0])})"
 
+    def _print_gamma(self, e):
+        return f"gamma({self._print(e.args[0])})"
+
+    def _print_loggamma(self, e):
+        return f"loggamma({self._print(e.args[0])})"
+
     def _print_Function(self, e):
         if e.func.__name__ == "round_half_even":  # ops.py's name for WL/numpy/torch rounding
             return f"numpy.round({self._print(e.args[0])})"
         return super()._print_Function(e)
 
 
-NUMPY_EXTRA = {"erf": np_erf, "functools": functools, "math": math}
+NUMPY_EXTRA = {"erf": np_erf, "gamma": ACTIVATIONS["gamma"].numpy, "loggamma": ACTIVATIONS["loggamma"].numpy,
+               "functools": functools, "math": math}
 
 
 def lambdify_flat(inputs, exprs, cse=None):
