@@ -26,7 +26,7 @@ import sympy as sp
 from sympy.core.parameters import evaluate as sp_evaluate
 from sympy.printing.numpy import NumPyPrinter
 
-from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf
+from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
@@ -143,7 +143,7 @@ class NumpyPrinter(NumPyPrinter):
         return f"gamma({self._print(e.args[0])})"
 
     def _print_loggamma(self, e):
-        return f"loggamma({self._print(e.args[0])})"
+        return f"lgamma({self._print(e.args[0])})"
 
     def _print_Function(self, e):
         if e.func.__name__ == "round_half_even":  # ops.py's name for WL/numpy/torch rounding
@@ -151,8 +151,7 @@ class NumpyPrinter(NumPyPrinter):
         return super()._print_Function(e)
 
 
-NUMPY_EXTRA = {"erf": np_erf, "gamma": ACTIVATIONS["gamma"].numpy, "loggamma": ACTIVATIONS["loggamma"].numpy,
-               "functools": functools, "math": math}
+NUMPY_EXTRA = {"erf": np_erf, "gamma": np_gamma, "lgamma": np_lgamma, "functools": functools, "math": math}
 
 
 def lambdify_flat(inputs, exprs, cse=None):
