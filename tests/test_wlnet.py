@@ -8,10 +8,9 @@ import pytest
 
 import wlbridge as wb
 from wlbridge.errors import FormatError, WlbridgeError
-from wlbridge.frontends.wolfram import compress
 from wlbridge.frontends.wolfram.expr import Symbol, call
 from wlbridge.frontends.wolfram.wlnet import load_wlnet, read_wlnet_raw, save_wlnet, write_wlnet_raw
-from tests.wolfram_files import NP, T, chain, f32, lay, real_file, rng
+from tests.wolfram_files import T, chain, f32, lay, real_file, rng
 
 h5py = pytest.importorskip("h5py")
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
@@ -295,3 +294,16 @@ def test_generated_cnn_wl_code_evaluates_in_woxi(tmp_path):
     save_wlnet(b.build([b.layer("softmax", [h])]), tmp_path / "cnn.wlnet")
     report = load_wlnet(tmp_path / "cnn.wlnet").check(engine="woxi", samples=8, sympy=False)
     assert report.passed, str(report)
+
+
+def test_private_symbols_are_written_with_their_context(tmp_path):
+    b = wb.NetBuilder()
+    x = b.input("x", (2,))
+    save_wlnet(b.build([b.layer("elementwise", [x], attrs={"fn": "selu"})]), tmp_path / "s.wlnet")
+    with h5py.File(tmp_path / "s.wlnet") as f:
+        from wlbridge.frontends.wolfram.compress import unwrap
+        raw = unwrap(f["Network"][()])
+    assert b"NeuralNetworks`Private`ScalarFunctionObject" in raw and b"NeuralNetworks`TensorT" not in raw
+    np.testing.assert_allclose(load_wlnet(tmp_path / "s.wlnet")(np.array([-1.0, 1.0])),
+                               [1.0507009873554805 * 1.6732632423543772 * (np.exp(-1) - 1), 1.0507009873554805],
+                               rtol=1e-14)
