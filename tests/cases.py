@@ -141,6 +141,16 @@ def _binary_ops():
     return b.build([b.layer("concat", outs, attrs={"axis": 0})])
 
 
+@case("broadcast_ranks", "op", "multi_output")
+def _broadcast_ranks():
+    """Values of different ranks broadcast like numpy on the non-batch shapes: (3, 1) with (3,)."""
+    b = NetBuilder("broadcast_ranks")
+    x = b.input("x", (3, 1))
+    y = b.input("y", (3,))
+    body = ("where", ("less", ("arg", 1), ("arg", 2)), ("arg", 1), ("sub", ("arg", 2), ("const", 2.0)))
+    return b.build([b.layer("add", [x, y]), b.layer("div", [y, x]), b.layer("scalar_fn", [x, y], attrs={"body": body})])
+
+
 @case("scalar_fn", "op")
 def _scalar_fn():
     b = NetBuilder("scalar_fn")

@@ -127,7 +127,7 @@ def test_info(capsys):
     assert run(["info", "m.onnx"]) == 0
     out = capsys.readouterr().out
     assert "linear(x; weight=f64[2,3], bias=f64[2])  # 0" in out
-    assert "parameters: 8 (float64)" in out and "x1, x2, x3 (3)" in out and "ops: elementwise, linear" in out
+    assert "parameters:  8 (float64)" in out and "x1, x2, x3 (3)" in out and "ops: elementwise, linear" in out
     assert "engines:" in out and "emit wl:" in out
 
 

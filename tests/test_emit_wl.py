@@ -175,3 +175,17 @@ def test_woxi_exact_weights():
     assert "/" in code and "`" not in code.split("With")[1].split("}}")[0]
     _check(engine, net, code, "list", xs, 1e-12)
     _check(engine, net, to_wl(net, form="expanded", exact=True), "list", xs, 1e-12)
+
+
+@pytest.mark.woxi
+def test_woxi_long_chain_uses_a_flat_module():
+    engine = _woxi()
+    b = NetBuilder("long")
+    v = b.input("x", (2,))
+    for i in range(150):
+        v = b.layer("linear", [v], params={"weight": np.eye(2) * 0.9 + 0.05, "bias": np.full(2, 0.01)})
+        v = b.layer("elementwise", [v], attrs={"fn": "tanh"})
+    net = b.build([v])
+    code = to_wl(net)
+    assert code.startswith("Function[{x}, Module[{h1, h2, ") and "With[" not in code
+    _check(engine, net, code, "list", sample_inputs(net, 3, seed=9), 1e-9)

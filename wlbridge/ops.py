@@ -44,6 +44,14 @@ _gamma = _pole(math.gamma)
 _lgamma = _pole(math.lgamma)
 
 
+def np_gamma(x):
+    return np.asarray(_gamma(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+def np_lgamma(x):
+    return np.asarray(_lgamma(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
 def np_erf(x):
     return np.asarray(_erf(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
@@ -224,9 +232,9 @@ ACTIVATIONS: dict[str, Activation] = _rows(
     A("sign", np.sign, sp.sign, "Sign[#]", torch=("sign",), onnx=("Sign",), wolfram=("Sign",)),
     A("floor", np.floor, sp.floor, "Floor[#]", torch=("floor",), onnx=("Floor",), wolfram=("Floor",)),
     A("ceil", np.ceil, sp.ceiling, "Ceiling[#]", torch=("ceil",), onnx=("Ceil",), wolfram=("Ceiling",)),
-    A("gamma", lambda x: np.asarray(_gamma(x), dtype=np.float64), sp.gamma, "Gamma[#]", torch=(),
+    A("gamma", np_gamma, sp.gamma, "Gamma[#]", torch=(),
       wolfram=("Gamma",), doc="Euler gamma function (WL primitive elementwise function)"),
-    A("loggamma", lambda x: np.asarray(_lgamma(x), dtype=np.float64), sp.loggamma, "LogGamma[#]",
+    A("loggamma", np_lgamma, sp.loggamma, "LogGamma[#]",
       torch=("lgamma",), wolfram=("LogGamma",), doc="log of the gamma function (real for x > 0)"),
     A("round", np.round, lambda x: sp.Function("round_half_even")(x), "Round[#]",
       torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch"),

@@ -221,12 +221,15 @@ def _mathics_error(e: Exception, code: str) -> str:
     return f"{name}: {e}"
 
 
-# Mathics3 speed, measured on a busy 2-core machine (FACTS.md has 2-7x faster figures, idle):
-MATHICS_MADDS_PER_S = 1.2e3  # Dot on machine reals: 64x64 matrix . vector ~3 s
+# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the 113 nets of
+# tests/cases.py on a busy 2-core machine; predictions are within 0.5x-3x (reduce/pool up to 5x).
+MATHICS_MADDS_PER_S = 500.0  # Dot / ListCorrelate on machine reals
+MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid, softmax and friends
+MATHICS_FAST_FN_S = 0.005  # per element: Tanh, Erf, Ramp, Max, Power, ...
+MATHICS_MOVE_S = 0.002  # per input + output element of a weight-free op (reshape, pool, add, ...)
+MATHICS_SAMPLE_S = 0.01  # Apply + Function + With per sample
 MATHICS_PARSE_CHARS_PER_S = 2.0e5
 MATHICS_FORMULA_CHARS_PER_S = 5.0e4  # evaluating an expanded formula, per sample
-MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid and friends (~15x Tanh)
-MATHICS_FAST_FN_S = 0.002  # per element: Tanh, Erf, Ramp, Max, Power, ...
 _SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
 
 
@@ -243,25 +246,25 @@ def mathics_cost(code: str, net=None) -> tuple[float, float]:
     once = len(code) / MATHICS_PARSE_CHARS_PER_S
     each = len(code) / MATHICS_FORMULA_CHARS_PER_S
     if net is not None:
-        each = max(each, _net_seconds(net))
+        each = max(each, MATHICS_SAMPLE_S + sum(_layer_seconds(net, layer) for layer in net.layers))
     return once, each
 
 
-def _net_seconds(net) -> float:
-    seconds = 0.0
-    for layer in net.layers:
-        size = math.prod(net.shapes[layer.output])
-        w = layer.params.get("weight")
-        if layer.op == "conv" and w is not None:
-            seconds += w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_MADDS_PER_S
-        elif w is not None and layer.op != "embedding":
-            seconds += w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
-        fn = layer.attrs.get("fn")
-        if fn is not None or layer.op in ("softmax", "log_softmax"):
-            slow = fn in _SLOW_FNS or layer.op in ("softmax", "log_softmax")
-            seconds += size * (MATHICS_SLOW_FN_S if slow else MATHICS_FAST_FN_S)
-        else:
-            seconds += size * 1e-4
+def _layer_seconds(net, layer) -> float:
+    size = math.prod(net.shapes[layer.output])
+    w = layer.params.get("weight")
+    if layer.op == "conv" and w is not None:
+        seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_MADDS_PER_S
+    elif w is not None and layer.op != "embedding":
+        seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
+    else:
+        moved = size + sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
+        seconds = moved * MATHICS_MOVE_S
+    fn = layer.attrs.get("fn")
+    if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
+        seconds += size * MATHICS_SLOW_FN_S
+    elif fn is not None:
+        seconds += size * MATHICS_FAST_FN_S
     return seconds
 
 

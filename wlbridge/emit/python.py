@@ -30,6 +30,12 @@ SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 
 HELPERS = {
     "erf": "erf = numpy.vectorize(math.erf, otypes=[float])",
+    "gamma": ("def gamma(x):\n    def one(v):\n        try:\n            return math.gamma(v)\n"
+              "        except (ValueError, OverflowError):\n            return math.inf\n"
+              "    return numpy.vectorize(one, otypes=[float])(x)"),
+    "lgamma": ("def lgamma(x):\n    def one(v):\n        try:\n            return math.lgamma(v)\n"
+               "        except (ValueError, OverflowError):\n            return math.inf\n"
+               "    return numpy.vectorize(one, otypes=[float])(x)"),
     "softmax": ("def softmax(x, axis):\n    e = numpy.exp(x - x.max(axis=axis, keepdims=True))\n"
                 "    return e / e.sum(axis=axis, keepdims=True)"),
     "log_softmax": ("def log_softmax(x, axis):\n    z = x - x.max(axis=axis, keepdims=True)\n"
@@ -57,7 +63,7 @@ HELPERS = {
              "    total = numpy.sum(views, axis=0)\n"
              "    return total if counts is None else total / counts"),
 }
-HELPER_IMPORTS = {"erf": {"math"}, "windows": {"itertools"}}
+HELPER_IMPORTS = {"erf": {"math"}, "gamma": {"math"}, "lgamma": {"math"}, "windows": {"itertools"}}
 HELPER_NEEDS = {"conv": ["windows"], "pool": ["windows"]}
 
 
@@ -99,8 +105,9 @@ class Source:
         code = self.printer.doprint(e)
         for mod in self.printer.module_imports:
             self.imports.add(mod.split(".")[0])
-        if "erf(" in code:
-            self.helper("erf")
+        for fn in ("erf", "gamma", "lgamma"):
+            if re.search(rf"(?<![\w.]){fn}\(", code):
+                self.helper(fn)
         return code
 
     def fresh(self, base: str) -> str:

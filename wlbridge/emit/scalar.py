@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..ops import OPS, SCALAR_OPS
-from ._geom import full_padding, geometry, norm_axis, pool_counts, window_positions
+from ._geom import full_padding, geometry, norm_axis, pool_counts
 
 RULES: dict[str, Callable] = {}
 

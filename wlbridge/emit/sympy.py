@@ -26,9 +26,10 @@ import sympy as sp
 from sympy.core.parameters import evaluate as sp_evaluate
 from sympy.printing.numpy import NumPyPrinter
 
-from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf
+from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 
+RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
 SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 
@@ -129,8 +130,20 @@ class NumpyPrinter(NumPyPrinter):
     def _print_Float(self, e):
         return repr(float(e))
 
+    def _print_Add(self, e):  # always parenthesised: skips sympy's slow precedence analysis
+        return "(" + " + ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Mul(self, e):
+        return "(" + "*".join(self._print(a) for a in e.args) + ")"
+
     def _print_erf(self, e):
         return f"erf({self._print(e.args[0])})"
+
+    def _print_gamma(self, e):
+        return f"gamma({self._print(e.args[0])})"
+
+    def _print_loggamma(self, e):
+        return f"lgamma({self._print(e.args[0])})"
 
     def _print_Function(self, e):
         if e.func.__name__ == "round_half_even":  # ops.py's name for WL/numpy/torch rounding
@@ -138,7 +151,7 @@ class NumpyPrinter(NumPyPrinter):
         return super()._print_Function(e)
 
 
-NUMPY_EXTRA = {"erf": np_erf, "functools": functools, "math": math}
+NUMPY_EXTRA = {"erf": np_erf, "gamma": np_gamma, "lgamma": np_lgamma, "functools": functools, "math": math}
 
 
 def lambdify_flat(inputs, exprs, cse=None):
@@ -156,6 +169,11 @@ class CompactSympy:
     replacements: list = field(repr=False)
     input_shapes: list = field(repr=False)
     output_shapes: list = field(repr=False)
+
+    def __str__(self) -> str:
+        lines = [f"{name} = {value}" for name, value in self.assignments]
+        outs = self.outputs[0] if len(self.outputs) == 1 else self.outputs
+        return "\n".join(lines + [f"output = {outs}"])
 
     def lambdify(self):
         """A numpy callable: f(x) (or f(x, y) for several ports), batch axis first or a single input."""
@@ -235,7 +253,8 @@ def _compact(net, exact):
     A = SympyAlgebra(exact=exact, stable=True, share=share)
     assignments = []
     for layer in net.layers:
-        out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
+        with sp_evaluate(False):  # no canonicalisation: sympy's assumption system dominates otherwise
+            out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
         if all(isinstance(e, sp.Atom) for e in out.reshape(-1)):
             env[layer.output] = out  # a rearrangement of existing symbols or constants
             continue

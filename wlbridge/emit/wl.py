@@ -26,9 +26,11 @@ from .wl_compact import V
 from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, Power, Printer, Sym, Times,
                       Tmpl, Subtract)
 
+RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000
+MAX_WITH_DEPTH = 200
 _RESERVED = re.compile(r"^(t|v|e|z|pad|w|i|[ai]\d+)$")
 
 
@@ -150,9 +152,16 @@ def _input_syms(net, names: Names) -> tuple[list[str], dict[str, np.ndarray]]:
 
 
 def _function(params: list[str], binds: list[tuple[str, Node]], body: Node, exact: bool) -> str:
-    """``Function[{params}, With[{b1 = ...}, With[{b2 = ...}, body]]]`` printed without deep recursion."""
+    """``Function[{params}, With[{b1 = ...}, With[{b2 = ...}, body]]]`` printed without deep recursion.
+
+    Past ``MAX_WITH_DEPTH`` bindings (WL's $RecursionLimit is 1024, Woxi's parser stops near 500
+    nested With) the chain is one flat ``Module[{b1, ...}, b1 = ...; ...; body]`` instead.
+    """
     p = Printer(exact)
     head = "Function[{" + ", ".join(params) + "}, "
+    if len(binds) > MAX_WITH_DEPTH:
+        sets = "".join(name + " = " + _print(p, node) + "; " for name, node in binds)
+        return head + "Module[{" + ", ".join(n for n, _ in binds) + "}, " + sets + _print(p, body) + "]]"
     withs = "".join("With[{" + name + " = " + _print(p, node) + "}, " for name, node in binds)
     return head + withs + _print(p, body) + "]" * len(binds) + "]"
 
@@ -201,14 +210,14 @@ def _compact(net, call, exact) -> str:
     return _function(params, binds, body, exact)
 
 
-def _lower_bound(layer, args) -> int:
-    """A cheap lower bound of the tree size a weighted layer adds (before building it)."""
+def _lower_bound(layer, args, out_shape) -> int:
+    """A cheap lower bound of the tree size a weighted layer adds (before building it): every nonzero
+    weight appears once per output position it is used at."""
     w = layer.params.get("weight")
     if w is None or layer.op not in ("linear", "matmul", "conv"):
         return 0
-    x = args[0]
-    reps = int(np.prod(x.shape[:-1])) if layer.op != "conv" else int(np.prod(x.shape[1:]))
-    return int(np.count_nonzero(w)) * max(reps, 1) // (int(layer.attrs.get("groups", 1)) if layer.op == "conv" else 1)
+    reps = out_shape[1:] if layer.op == "conv" else args[0].shape[:-1]
+    return int(np.count_nonzero(w)) * int(np.prod(reps, dtype=np.int64))
 
 
 def _too_large(net, size: int, max_size: int, where: str) -> ExpressionTooLargeError:
@@ -223,7 +232,7 @@ def _expanded(net, call, exact, max_size) -> str:
     params, env = _input_syms(net, names)
     for layer in net.layers:
         args = [env[i] for i in layer.inputs]
-        bound = _lower_bound(layer, args)
+        bound = _lower_bound(layer, args, net.shapes[layer.output])
         if bound > max_size:
             raise _too_large(net, bound, max_size, "at least ")
         out = scalar.run_layer(A, layer, args, net.shapes[layer.output])

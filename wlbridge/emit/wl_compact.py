@@ -20,7 +20,6 @@ from .wlprint import (Apply, Arr, Call, Divide, Dot, Int, ListN, Neg, Node, Num,
                       Tmpl, With, Subtract, Power)
 
 RULES: dict[str, Callable] = {}
-LOCALS = ("t", "v", "e", "z", "pad", "w", "i", "a")  # names bound inside emitted functions
 
 
 class V(NamedTuple):

@@ -3,8 +3,6 @@
 Emitters build trees of these nodes straight from the IR; text is produced only at the edge, by
 :func:`to_text`, which memoises shared subtrees and parenthesises by WL precedence.
 
->>> fmt_real(1.5e-10), fmt_real(-2.0), fmt_real(0.25), fmt_real(float("inf"))
-('1.5`*^-10', '-2.`', '0.25`', 'Infinity')
 >>> x = Sym("x")
 >>> to_text(Plus([Num(0.5), Times([Num(-1.25), x]), Neg(Power(x, Num(2.0)))]))
 '0.5` - 1.25` x - x^2.`'
@@ -20,12 +18,12 @@ from __future__ import annotations
 import math
 import re
 import sys
-from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import ConversionError
+from .wlnumbers import fmt_array, fmt_exact, fmt_real, fmt_reals  # noqa: F401 - re-exported
 
 ATOM = 1000
 PREC = {"Power": 590, "Dot": 490, "Neg": 480, "Divide": 470, "Times": 400, "Plus": 310,
@@ -33,82 +31,6 @@ PREC = {"Power": 590, "Dot": 490, "Neg": 480, "Divide": 470, "Times": 400, "Plus
         "And": 215}
 INFIX = {"Dot": " . ", "Greater": " > ", "Less": " < ", "GreaterEqual": " >= ", "LessEqual": " <= ",
          "Equal": " == ", "And": " && "}
-
-
-# ---- numbers ---------------------------------------------------------------------------------
-def _fmt_one(v: float) -> str:
-    r = repr(v)
-    if "e" not in r:
-        return ("Infinity" if v > 0 else "-Infinity") if r.endswith("inf") else r + "`"
-    mant, ex = r.split("e")
-    return f"{mant if '.' in mant else mant + '.'}`*^{int(ex)}"
-
-
-def fmt_reals(values) -> list[str]:
-    """WL text of many float64 values at once (shortest round-trip digits, backtick, ``*^``)."""
-    a = np.asarray(values, dtype=np.float64).ravel()
-    if np.isnan(a).any():
-        raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
-    if a.size == 0:
-        return []
-    flat = a.tolist()
-    toks = (repr(flat)[1:-1].replace(", ", "`, ") + "`").replace(".0`", ".`").split(", ")
-    mag = np.abs(a)
-    for i in np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16)).tolist():
-        toks[i] = _fmt_one(flat[i])
-    return toks
-
-
-def fmt_real(v: float) -> str:
-    return fmt_reals([float(v)])[0]
-
-
-def fmt_exact(v: float) -> str:
-    """An exact rational ``p/q`` equal to the float64 value."""
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    if v != v:
-        raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
-    f = Fraction(v)
-    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
-
-
-_EXP = re.compile(r"e([+-])0*(\d+)`")
-_BRACES = str.maketrans("[]", "{}")
-
-
-def _exp_sub(m: re.Match) -> str:
-    single = m.string[m.start() - 2] not in "0123456789."  # repr's mantissa '5' in '5e-324'
-    return f"{'.' if single else ''}`*^{'-' if m.group(1) == '-' else ''}{m.group(2)}"
-
-
-def fmt_array(a: np.ndarray, exact: bool = False) -> str:
-    """A nested WL list of a float array, vectorised (one ``repr`` of the nested list, then C-speed edits)."""
-    a = np.asarray(a, dtype=np.float64)
-    if exact:
-        return _fmt_exact_array(a)
-    if np.isnan(a).any():
-        raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
-    if a.ndim == 0:
-        return fmt_real(float(a))
-    s = repr(a.tolist()).replace(", ", "`, ").replace("]`, ", "], ")
-    for d in "0123456789f":
-        s = s.replace(d + "]", d + "`]")
-    s = s.replace(".0`", ".`")
-    if "e" in s:
-        s = _EXP.sub(_exp_sub, s)
-    if "inf" in s:
-        s = s.replace("inf`", "Infinity")
-    return s.translate(_BRACES)
-
-
-def _fmt_exact_array(a: np.ndarray) -> str:
-    toks = [fmt_exact(v) for v in a.ravel().tolist()]
-    if a.ndim == 0:
-        return toks[0]
-    for n in reversed(a.shape):
-        toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)] if n else ["{}"]
-    return toks[0]
 
 
 # ---- nodes -----------------------------------------------------------------------------------

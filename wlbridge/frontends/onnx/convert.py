@@ -1,0 +1,135 @@
+"""The conversion loop: graph inputs, initializers, constant folding, one rule per node."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import ConversionError, UnsupportedLayerError
+from ...ir import Net, NetBuilder
+from .context import Cmp, Const, Ctx, Unsupported, Var
+from .registry import lookup
+
+_NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+
+
+def opset_of(proto) -> int:
+    for o in proto.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return int(o.version)
+    return 0  # only other domains: every node is then listed as unsupported
+
+
+def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = None) -> Net:
+    import onnx
+
+    graph = proto.graph
+    opset = opset_of(proto)
+    b = NetBuilder(graph.name or "onnx")
+    env: dict[str, object] = {t.name: Const(onnx.numpy_helper.to_array(t)) for t in graph.initializer}
+    batch_size = _inputs(b, graph, env, batch)
+    ctx = Ctx(b, opset, batch, batch_size, types=_elem_types(graph))
+    bad, dead = [], set()
+    for i, node in enumerate(graph.node):
+        _node(ctx, node, i, env, bad, dead)
+    if bad:
+        raise UnsupportedLayerError("onnx", bad)
+    outs = [_output(ctx, env[o.name]) for o in graph.output]
+    return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
+
+
+def _elem_types(graph) -> dict[str, int]:
+    """ONNX element type of every value shape inference typed."""
+    out = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        if vi.type.HasField("tensor_type"):
+            out[vi.name] = vi.type.tensor_type.elem_type
+    out.update({t.name: t.data_type for t in graph.initializer})
+    return out
+
+
+def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
+    """Declare the graph inputs (initializers listed as inputs are weights); the batch size or -1."""
+    import onnx
+
+    sizes = set()
+    for inp in graph.input:
+        if inp.name in env:
+            continue
+        if not inp.type.HasField("tensor_type"):
+            raise ConversionError(f"onnx: input {inp.name!r} is not a tensor ({inp.type.WhichOneof('value')})")
+        t = inp.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        if batch:
+            sizes.add(-1 if dims[0] is None else dims[0])
+            dims = dims[1:]
+        if any(d is None for d in dims):
+            shown = [d.dim_param or d.dim_value or "?" for d in t.shape.dim]
+            raise ConversionError(f"onnx: input {inp.name!r} has a dynamic shape {shown}; only the first "
+                                  "(batch) axis may be symbolic (with batch_axis=True)")
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
+        env[inp.name] = Var(b.input(inp.name, dims, dtype), tuple(dims))
+    return sizes.pop() if len(sizes) == 1 else -1
+
+
+def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
+    import onnx
+
+    ctx.path, ctx.op_type = node.name or f"{node.op_type}_{i}", node.op_type
+    ctx.attrs = {a.name: _attr(onnx.helper.get_attribute_value(a)) for a in node.attribute}
+    names = list(node.input)
+    if any(n in dead for n in names):
+        dead.update(node.output)
+        return
+    missing = [n for n in names if n and n not in env]
+    if missing:
+        raise ConversionError(f"onnx: {ctx.where()}: input(s) {missing} are not defined before use")
+    ins = [env[n] if n else None for n in names]
+    while ins and ins[-1] is None:
+        ins.pop()
+    try:
+        if node.domain not in ("", "ai.onnx"):
+            raise Unsupported(f"custom domain {node.domain!r}")
+        if ins and all(isinstance(x, Const) for x in ins if x is not None) and node.op_type not in _NO_FOLD:
+            outs = _fold(node, ins, ctx.opset)
+        else:
+            fn = lookup(node.op_type, ctx.opset)
+            if fn is None:
+                raise Unsupported("")
+            outs = fn(ctx, node, ins)
+    except Unsupported as e:
+        bad.append((ctx.path, f"{node.op_type}, opset {ctx.opset}", str(e)))
+        dead.update(node.output)
+        return
+    outs = outs if isinstance(outs, list) else [outs]
+    for name, v in zip(node.output, outs):
+        if name:
+            env[name] = v
+    dead.update(n for n in node.output[len(outs):] if n)
+
+
+def _attr(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, list):
+        return [x.decode() if isinstance(x, bytes) else x for x in v]
+    return v
+
+
+def _fold(node, ins, opset: int) -> list:
+    """Evaluate a node whose inputs are all constants with ``onnx.reference``."""
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        ev = ReferenceEvaluator(node, opsets={"": opset})
+        feeds = {n: x.value for n, x in zip(node.input, ins) if n and x is not None}
+        return [Const(np.asarray(v)) for v in ev.run(None, feeds)]
+    except Exception as e:
+        raise Unsupported(f"cannot fold constant node: {type(e).__name__}: {e}") from None
+
+
+def _output(ctx: Ctx, v) -> Var:
+    ctx.path, ctx.op_type = "<output>", "output"
+    if isinstance(v, (Const, Cmp)):
+        return ctx.var(v)
+    return v

@@ -1,0 +1,56 @@
+"""The source model as an evaluator for ``check``: onnxruntime, or ``onnx.reference`` when
+onnxruntime cannot run the model (e.g. some opset-6 models) or is not installed."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ...ir import Net, Origin
+
+
+def runner(proto) -> tuple[str, Callable[[dict], list]]:
+    """(name, run(feeds) -> outputs) for the model, preferring onnxruntime."""
+    try:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        return "onnxruntime", lambda feeds: sess.run(None, feeds)
+    except Exception:  # not installed, or cannot load this model: the ONNX reference runs everything
+        from onnx.reference import ReferenceEvaluator
+
+        ev = ReferenceEvaluator(proto)
+        return "onnx.reference", lambda feeds: ev.run(None, feeds)
+
+
+def make_origin(proto, net: Net) -> Origin:
+    """An :class:`Origin` running ``proto`` on batches of IR inputs (batch axis first)."""
+    import onnx
+
+    name, run = runner(proto)
+    inits = {t.name for t in proto.graph.initializer}
+    graph_inputs = [i for i in proto.graph.input if i.name not in inits]
+    dtypes = [onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) for i in graph_inputs]
+    first = [d for d in graph_inputs[0].type.tensor_type.shape.dim] if graph_inputs else []
+    batched = bool(first) and len(first) == len(net.inputs[0].shape) + 1
+    chunk = first[0].dim_value if batched and first[0].HasField("dim_value") else None
+
+    def evaluate(*xs):
+        xs = [np.asarray(x, dtype=d) for x, d in zip(xs, dtypes)]
+        n = len(xs[0])
+        if batched and chunk is None:
+            return [np.asarray(y) for y in run({i.name: x for i, x in zip(graph_inputs, xs)})]
+        step = chunk or 1
+        if batched and n % step:  # a fixed batch size: pad the last chunk by repeating, then cut
+            xs = [np.concatenate([x, np.repeat(x[-1:], step - n % step, axis=0)]) for x in xs]
+        parts = []
+        for s in range(0, len(xs[0]), step):
+            feed = [x[s:s + step] if batched else x[s] for x in xs]
+            parts.append(run({i.name: x for i, x in zip(graph_inputs, feed)}))
+        join = np.concatenate if batched else np.stack
+        return [join([np.asarray(p[k]) for p in parts])[:n] for k in range(len(parts[0]))]
+
+    dtype = np.dtype(dtypes[0]).name if dtypes else "float32"
+    return Origin(name, evaluate, dtype)
