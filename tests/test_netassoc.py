@@ -380,3 +380,19 @@ def test_every_wl_primitive_elementwise_symbol_is_read():
     bare = lay("Elementwise", {"Function": Symbol("Ramp"), "$Rank": 1}, None, (2,), (2,))  # 11.0: no wrapper
     np.testing.assert_array_equal(net_from_assoc(chain({"1": bare}, (2,), (2,)), source="t")(np.array([-1.0, 2])),
                                   [0, 2])
+
+
+@pytest.mark.mathics
+def test_assoc_to_wl_evaluates_in_mathics():
+    pytest.importorskip("mathics")
+    from mathics.core.load_builtin import import_and_load_builtins
+    from mathics.session import MathicsSession
+
+    import_and_load_builtins()
+    session = MathicsSession()
+    xs = [0.1, 1e-05, 1 / 3, -2.5e20]
+    tree = {"w": xs, "t": call("TensorT", [3], Symbol("RealT"))}
+    out = session.evaluate(f'a = {assoc_to_wl(tree)}; {{Precision[a["w"]], a["t"][[1]]}}')
+    assert str(out).replace("System`", "").replace(" ", "") == "{MachinePrecision,{3}}"
+    got = session.evaluate(f'{assoc_to_wl(tree)}["w"]').to_python()
+    assert [float(v) for v in got] == xs
