@@ -39,6 +39,11 @@ def wl_positional(x: float) -> str:
 
 def wl_text(v, number=wl_real) -> str:
     """WL InputForm text of a plain association (numbers exact)."""
+    head = type(v).__name__
+    if head == "Symbol" and hasattr(v, "name"):  # wlbridge.frontends.wolfram.expr trees (assoc_from_net)
+        return v.name
+    if head == "Expr" and hasattr(v, "head"):
+        return wl_text(v.head, number) + "[" + ", ".join(wl_text(a, number) for a in v.args) + "]"
     if isinstance(v, Call):
         if v.args is None:
             return v.head

@@ -189,3 +189,11 @@ def test_woxi_long_chain_uses_a_flat_module():
     code = to_wl(net)
     assert code.startswith("Function[{x}, Module[{h1, h2, ") and "With[" not in code
     _check(engine, net, code, "list", sample_inputs(net, 3, seed=9), 1e-9)
+
+
+def test_expanded_bound_counts_output_positions_of_strided_conv():
+    b = NetBuilder("strided")
+    x = b.input("x", (1, 40, 40))
+    net = b.build([b.layer("conv", [x], params={"weight": np.ones((1, 1, 2, 2))}, attrs={"stride": (20, 20)})])
+    text = to_wl(net, form="expanded", max_size=30)  # 4 outputs x 4 weights: well under the bound
+    assert text.count("x") >= 16

@@ -367,3 +367,32 @@ def test_scalar_function_writer_and_reader_agree():
 
     body = ("where", ("greater", ("arg", 1), ("const", 0.0)), ("arg", 1), ("mul", ("const", 0.1), ("arg", 1)))
     assert from_scalar_function(to_scalar_function(body)) == body
+
+
+def test_every_wl_primitive_elementwise_symbol_is_read():
+    from wlbridge.frontends.wolfram.netwriter import PRIMITIVES
+
+    for name in sorted(PRIMITIVES):
+        el = lay("Elementwise", {"Function": call("ValidatedParameter", Symbol(name))}, None, (2,), (2,))
+        net = net_from_assoc(chain({"1": el}, (2,), (2,)), source="t")
+        (layer,) = net.layers
+        assert layer.op == "elementwise" and name in ACTIVATIONS[layer.attrs["fn"]].wolfram, name
+    bare = lay("Elementwise", {"Function": Symbol("Ramp"), "$Rank": 1}, None, (2,), (2,))  # 11.0: no wrapper
+    np.testing.assert_array_equal(net_from_assoc(chain({"1": bare}, (2,), (2,)), source="t")(np.array([-1.0, 2])),
+                                  [0, 2])
+
+
+@pytest.mark.mathics
+def test_assoc_to_wl_evaluates_in_mathics():
+    pytest.importorskip("mathics")
+    from mathics.core.load_builtin import import_and_load_builtins
+    from mathics.session import MathicsSession
+
+    import_and_load_builtins()
+    session = MathicsSession()
+    xs = [0.1, 1e-05, 1 / 3, -2.5e20]
+    tree = {"w": xs, "t": call("TensorT", [3], Symbol("RealT"))}
+    out = session.evaluate(f'a = {assoc_to_wl(tree)}; {{Precision[a["w"]], a["t"][[1]]}}')
+    assert str(out).replace("System`", "").replace(" ", "") == "{MachinePrecision,{3}}"
+    got = session.evaluate(f'{assoc_to_wl(tree)}["w"]').to_python()
+    assert [float(v) for v in got] == xs

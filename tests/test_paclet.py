@@ -156,6 +156,22 @@ def graph_two_inputs():
             "Outputs": {"Output": T(3)}}, net
 
 
+def image_encoder():
+    """NetEncoder["Image"] input: the function takes the image tensor; (x - mean)/sqrt(var) per channel."""
+    mean, var, w = np.array([0.5, 0.25]), np.array([0.04, 0.09]), W(2, 18)
+    ch = Chain((2, 3, 3)).flatten().linear(w)
+    a = ch.assoc()
+    a["Inputs"] = {"Input": Call("NetEncoder", ("Image", {"ImageSize": Call("ValidatedParameter", ([3, 3],)),
+                                                          "ColorSpace": "RGB", "MeanImage": list(mean),
+                                                          "VarianceImage": list(var), "Interleaving": sym("False")},
+                                                T(2, 3, 3)))}
+    b = NetBuilder("image")
+    x = b.input("x", (2, 3, 3))
+    x = b.layer("sub", [x, b.constant(mean.reshape(2, 1, 1))])
+    x = b.layer("div", [x, b.constant(np.sqrt(var).reshape(2, 1, 1))])
+    return a, b.build([b.layer("linear", [b.layer("flatten", [x])], params={"weight": w})])
+
+
 def _cases():
     c = {}
     ch = Chain((3,)).linear(W(4, 3), rng.normal(size=4)).act("Tanh", "tanh").linear(W(2, 4), rng.normal(size=2))
@@ -183,6 +199,7 @@ def _cases():
     c["scalar_decoder"] = (ch.assoc(decoder="Scalar"), ch.net(decoder="Scalar"))
     c["graph_residual"] = graph_residual()
     c["graph_two_inputs"] = graph_two_inputs()
+    c["image_encoder"] = image_encoder()
     return c
 
 
@@ -238,12 +255,14 @@ FORMS = [("Compact", "List"), ("Compact", "Sequence"), ("Expanded", "List"), ("E
 # Mathics3 builds a Function in seconds (pure Python): it checks this subset, the rest is marked slow
 MATHICS_FAST = {("mlp_tanh", "Compact", "List"), ("mlp_tanh", "Expanded", "Sequence"), ("graph_two_inputs", "Compact", "List"),
                 ("named_and_custom", "Compact", "List"), ("conv1d_pool_total", "Compact", "Sequence"),
-                ("scalar_decoder", "Expanded", "List")}
+                ("scalar_decoder", "Expanded", "List"), ("image_encoder", "Compact", "List")}
 MATRIX = [(c, f, k) for c in sorted(CASES) for f, k in FORMS if f == "Compact" or c not in HEAVY]
 
 
 @pytest.mark.parametrize("case,form,call", MATRIX)
 def test_function_equals_reference_woxi(woxi, case, form, call):
+    if case == "image_encoder":
+        pytest.skip("Woxi 0.3 evaluates NetEncoder[...] to $Failed: the association cannot be written in Woxi")
     check_case(woxi, case, form, call)
 
 
@@ -314,3 +333,70 @@ def test_embedding_compact_only(engine):
     np.testing.assert_array_equal(np.array(got), w[[4, 0, 1]])
     r, msgs = engine.run(f'NetAssociationToFunction[{wl_text(a, engine.number)}, "Form" -> "Expanded"]')
     assert str(r).endswith("$Failed") and "Compact" in msgs[0]
+
+
+# ---- the shared IR table (tests/cases.py) through the wlfiles writer --------------------------------
+
+def _shared_cases():
+    """(name, assoc, net) for every case of tests/cases.py that has a Wolfram form."""
+    try:
+        from wlbridge.frontends.wolfram.netwriter import assoc_from_net
+
+        from .cases import CASES as SHARED
+    except ImportError:
+        return []
+    from wlbridge.errors import UnsupportedLayerError
+
+    out = []
+    for c in SHARED:
+        net = c.build()
+        try:
+            out.append(pytest.param(c.name, assoc_from_net(net), net, id=c.name,
+                                    marks=() if "mathics_heavy" not in c.tags else pytest.mark.slow))
+        except UnsupportedLayerError:
+            continue
+    return out
+
+
+SHARED_CASES = _shared_cases()
+# Mathics3 takes seconds per net: a few representative cases; the rest of the table runs in Woxi
+MATHICS_SHARED = {"act_selu_params", "act_leaky_relu", "softmax_axis0", "residual", "pool_avg_exclude"}
+
+
+def _check_shared(engine, assoc, net, form, n):
+    from .cases import sample_inputs
+
+    xs = sample_inputs(net, n, seed=3)
+    call = ", ".join(f"wlbF[{_arg_text(xs, i, 'List', engine.number)}]" for i in range(n))
+    fn = f'wlbF = NetAssociationToFunction[{wl_text(assoc, engine.number)}, "Form" -> "{form}"]'
+    _, msgs = engine.run(fn)
+    assert not msgs, msgs
+    got = engine.numbers("Map[If[AssociationQ[#], Values[#], #] &, {" + call + "}]")
+    want = net(*xs)
+    want = [want] if len(net.outputs) == 1 else want
+    for k, w in enumerate(want):
+        g = np.array([row[k] if len(net.outputs) > 1 else row for row in got], dtype=np.float64)
+        rtol = 1e-5 if net.dtype == np.float32 else RTOL
+        np.testing.assert_allclose(g.reshape(w.shape), w, rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,assoc,net", SHARED_CASES)
+def test_shared_cases_woxi(woxi, name, assoc, net):
+    _check_shared(woxi, assoc, net, "Compact", 4)
+    if name.startswith("act_") or name in ("residual", "concat_graph", "batchnorm", "reshape", "float32"):
+        _check_shared(woxi, assoc, net, "Expanded", 2)
+
+
+@pytest.mark.parametrize("name,assoc,net", [p for p in SHARED_CASES if p.values[0] in MATHICS_SHARED])
+def test_shared_cases_mathics(mathics, name, assoc, net):
+    _check_shared(mathics, assoc, net, "Compact", 1)
+
+
+def test_a_single_layer_association(woxi):
+    """NetToFunction[LinearLayer[...]]: NData of a layer is the layer's own association."""
+    w, b = W(2, 3), rng.normal(size=2)
+    layer = {"Type": "Linear", "Arrays": {"Weights": w, "Biases": b}, "Parameters": {"OutputDimensions": [2]},
+             "Inputs": {"Input": T(3)}, "Outputs": {"Output": T(2)}}
+    x = rng.normal(size=3)
+    got = woxi.numbers(f"NetAssociationToFunction[{wl_text(layer, woxi.number)}][{wl_text(x, woxi.number)}]")
+    np.testing.assert_allclose(got, w @ x + b, rtol=RTOL)

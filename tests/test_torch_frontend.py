@@ -31,9 +31,9 @@ def check(module, shape, dtype=torch.float32, *, n=12, scale=3.0, seed=0, domain
     if domain is not None:
         xs = [domain(x) for x in xs]
     ts = [torch.as_tensor(x, dtype=dtype) for x in xs]  # the values torch sees ...
-    xs = [t.double().numpy() for t in ts]  # ... are the values the reference sees
+    xs = [t.double().numpy().copy() for t in ts]  # ... are the values the reference sees
     with torch.no_grad():
-        out = module(*ts)
+        out = module(*[t.clone() for t in ts])  # clones: a forward may work in place on its input
     expected = [o.double().numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
     got = net(*xs)
     got = got if isinstance(got, list) else [got]
@@ -345,7 +345,23 @@ class Shapes(nn.Module):
         return y.view(y.shape[0], 4, 6).contiguous().sum(dim=(1, 2))
 
 
-@pytest.mark.parametrize("make, shape", [(Residual, (4,)), (Concat, (3,)), (SmallCNN, (1, 8, 8)),
+class InPlace(nn.Module):
+    """In-place ops overwrite their input: later readers of it must see the new value."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(3, 3)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.l(x)
+        z = self.act(y)  # y is now relu(y)
+        w = F.leaky_relu(z, 0.5, inplace=True) + y  # z (and y) unchanged: leaky_relu of a relu output
+        y.mul_(3.0)
+        return y + z + w, x.tanh_() + x  # the input itself, too
+
+
+@pytest.mark.parametrize("make, shape", [(InPlace, (3,)), (Residual, (4,)), (Concat, (3,)), (SmallCNN, (1, 8, 8)),
                                          (Functional, (3, 3, 3)), (NestedSeq, (3,)), (TwoInputs, [(2,), (4,)]),
                                          (Shapes, (2, 3, 4))], ids=lambda v: getattr(v, "__name__", ""))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])

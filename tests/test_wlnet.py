@@ -8,10 +8,9 @@ import pytest
 
 import wlbridge as wb
 from wlbridge.errors import FormatError, WlbridgeError
-from wlbridge.frontends.wolfram import compress
 from wlbridge.frontends.wolfram.expr import Symbol, call
 from wlbridge.frontends.wolfram.wlnet import load_wlnet, read_wlnet_raw, save_wlnet, write_wlnet_raw
-from tests.wolfram_files import NP, T, chain, f32, lay, real_file, rng
+from tests.wolfram_files import T, chain, f32, lay, real_file, rng
 
 h5py = pytest.importorskip("h5py")
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
@@ -271,3 +270,40 @@ def test_declared_type_must_match(tmp_path):
     write_wlnet_raw(p, assoc, arrays)
     with pytest.raises(FormatError, match=r"Nodes/2: output shape \[2\] disagrees with the declared type \[3\]"):
         load_wlnet(p)
+
+
+@pytest.mark.woxi
+def test_wis22_wl_code_evaluates_in_woxi_like_the_reference():
+    pytest.importorskip("woxi")
+    net = load_wlnet(real_file("WIS22_net.wlnet"))
+    report = net.check(engine="woxi", samples=32, sympy=False)
+    assert report.passed and report.max_abs_err < 1e-12, str(report)
+
+
+@pytest.mark.woxi
+def test_generated_cnn_wl_code_evaluates_in_woxi(tmp_path):
+    pytest.importorskip("woxi")
+    b = wb.NetBuilder()
+    x = b.input("x", (2, 5, 5))
+    h = b.layer("conv", [x], params={"weight": f32(3, 2, 3, 3), "bias": f32(3, seed=1)}, attrs={"padding": ((1, 1), (1, 1))})
+    h = b.layer("batchnorm", [h], params={"scale": np.ones(3, np.float32), "bias": f32(3, seed=2),
+                                          "mean": f32(3, seed=3), "var": np.full(3, 2.0, np.float32)})
+    h = b.layer("pool", [b.layer("elementwise", [h], attrs={"fn": "relu"})], attrs={"kind": "max", "kernel": (2, 2),
+                                                                                    "stride": (2, 2)})
+    h = b.layer("linear", [b.layer("flatten", [h])], params={"weight": f32(4, 12, seed=4), "bias": f32(4, seed=5)})
+    save_wlnet(b.build([b.layer("softmax", [h])]), tmp_path / "cnn.wlnet")
+    report = load_wlnet(tmp_path / "cnn.wlnet").check(engine="woxi", samples=8, sympy=False)
+    assert report.passed, str(report)
+
+
+def test_private_symbols_are_written_with_their_context(tmp_path):
+    b = wb.NetBuilder()
+    x = b.input("x", (2,))
+    save_wlnet(b.build([b.layer("elementwise", [x], attrs={"fn": "selu"})]), tmp_path / "s.wlnet")
+    with h5py.File(tmp_path / "s.wlnet") as f:
+        from wlbridge.frontends.wolfram.compress import unwrap
+        raw = unwrap(f["Network"][()])
+    assert b"NeuralNetworks`Private`ScalarFunctionObject" in raw and b"NeuralNetworks`TensorT" not in raw
+    np.testing.assert_allclose(load_wlnet(tmp_path / "s.wlnet")(np.array([-1.0, 1.0])),
+                               [1.0507009873554805 * 1.6732632423543772 * (np.exp(-1) - 1), 1.0507009873554805],
+                               rtol=1e-14)

@@ -235,7 +235,7 @@ ACTIVATIONS: dict[str, Activation] = _rows(
     A("gamma", np_gamma, sp.gamma, "Gamma[#]", torch=(),
       wolfram=("Gamma",), doc="Euler gamma function (WL primitive elementwise function)"),
     A("loggamma", np_lgamma, sp.loggamma, "LogGamma[#]",
-      torch=("lgamma",), wolfram=("LogGamma",), doc="log of the gamma function (real for x > 0)"),
+      torch=("lgamma",), wolfram=("LogGamma",), doc="log of the gamma function; real for x > 0 (WL gives complex values for x < 0, numpy log|Gamma|)"),
     A("round", np.round, lambda x: sp.Function("round_half_even")(x), "Round[#]",
       torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch"),
 )

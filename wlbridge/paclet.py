@@ -53,7 +53,9 @@ def wl_real(x: float) -> str:
         raise ValueError(f"{x!r} has no WL machine-real literal")
     r = repr(x)
     mant, _, exp = r.partition("e")
-    if "." not in mant:
+    if mant.endswith(".0"):
+        mant = mant[:-1]
+    elif "." not in mant:
         mant += "."
     return mant + "`" + (f"*^{int(exp)}" if exp else "")
 

@@ -15,6 +15,7 @@ Function[{x}, With[{x1 = x[[1]], x2 = x[[2]]}, {LogisticSigmoid[1/4 + 3/2 x1 - 2
 from __future__ import annotations
 
 import re
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -24,7 +25,7 @@ from ..ops import ACTIVATIONS, OPS, SCALAR_OPS
 from . import scalar, wl_compact
 from .wl_compact import V
 from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, Power, Printer, Sym, Times,
-                      Tmpl, Subtract)
+                      Tmpl, Subtract, With)
 
 RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
@@ -167,8 +168,6 @@ def _function(params: list[str], binds: list[tuple[str, Node]], body: Node, exac
 
 
 def _print(printer: Printer, node: Node) -> str:
-    import sys
-
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 100_000))
     try:
@@ -257,7 +256,5 @@ def _expanded(net, call, exact, max_size) -> str:
 
 
 def _with_all(binds, body):
-    from .wlprint import With
-
     return With(binds, body) if binds else body
 

@@ -143,7 +143,7 @@ def make_evaluate(model, dtype: torch.dtype):
     """``Net.origin.evaluate``: numpy batches in, numpy batches out (no grad, the module's dtype)."""
     def evaluate(*xs):
         with torch.no_grad():
-            out = model(*[torch.as_tensor(np.asarray(x), dtype=dtype) for x in xs])
+            out = model(*[torch.tensor(np.asarray(x), dtype=dtype) for x in xs])  # copies: in-place ops
         return [t.detach().cpu().numpy() for t in _tensors(out)]
     return evaluate
 

@@ -144,7 +144,7 @@ def _evaluate_program(ep, batch_size: int | None):
         return [o.detach().cpu().numpy() for o in out]
 
     def evaluate(*xs):
-        ts = [torch.as_tensor(np.asarray(x)) for x in xs]
+        ts = [torch.tensor(np.asarray(x)) for x in xs]  # copies: the caller's arrays stay as they are
         n = ts[0].shape[0]
         if batch_size is None or n == batch_size:
             return run(ts)

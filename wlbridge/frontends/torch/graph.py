@@ -23,6 +23,7 @@ def run_graph(ctx: Ctx, graph: torch.fx.Graph, placeholder: Placeholders, *, roo
               path_of: Callable[[torch.fx.Node], str] | None = None) -> list[Any]:
     """Convert every node; returns the values of the graph's outputs (flattened)."""
     env: dict[torch.fx.Node, Any] = {}
+    aliases: dict[torch.fx.Node, list[torch.fx.Node]] = {}  # nodes that are one tensor (in-place results)
     outputs: list[Any] = []
     for node in graph.nodes:
         ctx.path = path_of(node) if path_of else (node.target if node.op == "call_module" else node.name)
@@ -36,7 +37,26 @@ def run_graph(ctx: Ctx, graph: torch.fx.Graph, placeholder: Placeholders, *, roo
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(ctx, node, args, kwargs, root)
+            target = _mutated(node, root)
+            if target is not None:  # later readers of the mutated tensor (and its aliases) see the new value
+                group = aliases.setdefault(target, [target])
+                group.append(node)
+                aliases[node] = group
+                for n in group:
+                    env[n] = env[node]
     return outputs
+
+
+def _mutated(node: torch.fx.Node, root):
+    """The node an in-place call overwrites (``x.relu_()``, ``F.relu(x, inplace=True)``, ``nn.ReLU(True)``)."""
+    if not node.args or not isinstance(node.args[0], torch.fx.Node):
+        return None
+    if node.op == "call_module":
+        inplace = bool(getattr(root.get_submodule(node.target), "inplace", False))
+    else:
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        inplace = node.kwargs.get("inplace") is True or (name.endswith("_") and not name.startswith("_"))
+    return node.args[0] if inplace else None
 
 
 def _call(ctx: Ctx, node: torch.fx.Node, args, kwargs, root):

@@ -28,18 +28,19 @@ from .expr import Expr, Symbol, head_name
 
 MAGIC = b"!boR"
 MAX_DEPTH = 200  # nesting of expressions; real nets use < 40
-MAX_OUTPUT = 256 * 1024 * 1024  # bytes after zlib: a decompression bomb stops here
+MAX_OUTPUT = 64 * 1024 * 1024  # bytes after zlib (at least): a decompression bomb stops here
+MAX_RATIO = 20  # ... or 20x the compressed size: weights never compress that well, bombs compress ~1000x
 ARRAY_TOKENS = {b"e": np.dtype("<f8"), b"l": np.dtype("<f4"), b"n": np.dtype("<i4"), b"b": np.dtype("u1")}
 ARRAY_CODES = {v: k for k, v in ARRAY_TOKENS.items()}
 RAW_TYPES = {"Real64": "<f8", "Real32": "<f4", "Integer32": "<i4", "UnsignedInteger8": "u1"}
 
 
-def decode(text, *, source: str = "<compress>", max_output: int = MAX_OUTPUT):
+def decode(text, *, source: str = "<compress>", max_output: int | None = None):
     """Decode a ``"1:..."`` Compress string (str or bytes) into an expression tree."""
     return decode_binary(unwrap(text, source=source, max_output=max_output), source=source)
 
 
-def unwrap(text, *, source: str = "<compress>", max_output: int = MAX_OUTPUT) -> bytes:
+def unwrap(text, *, source: str = "<compress>", max_output: int | None = None) -> bytes:
     """The ``!boR`` bytes inside a Compress string (base64 and zlib removed, size bounded)."""
     if isinstance(text, str):
         try:
@@ -56,8 +57,11 @@ def unwrap(text, *, source: str = "<compress>", max_output: int = MAX_OUTPUT) ->
     return inflate(raw, source=source, max_output=max_output)
 
 
-def inflate(raw: bytes, *, source: str, max_output: int = MAX_OUTPUT) -> bytes:
-    """zlib-decompress at most ``max_output`` bytes; a longer or broken stream is a FormatError."""
+def inflate(raw: bytes, *, source: str, max_output: int | None = None) -> bytes:
+    """zlib-decompress at most ``max_output`` bytes (default: ``max(MAX_OUTPUT, MAX_RATIO * len(raw))``);
+    a longer or broken stream is a FormatError."""
+    if max_output is None:
+        max_output = max(MAX_OUTPUT, MAX_RATIO * len(raw))
     d = zlib.decompressobj()
     try:
         out = d.decompress(raw, max_output)

@@ -18,13 +18,12 @@ demo(x: f64[3]) -> h1: f64[2]
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ...errors import ConversionError, FormatError, UnsupportedLayerError
 from ...ir import Net, NetBuilder
-from .expr import Expr, Symbol, head_name, is_symbol
+from .expr import Symbol, head_name, is_symbol
 from .inputform import to_inputform
 
 SOURCE = "wolfram"

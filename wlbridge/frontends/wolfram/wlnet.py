@@ -15,7 +15,6 @@ array([2., 3.])
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from . import compress
 from .inputform import parse as parse_inputform
 from .inputform import to_inputform
 
-WRITE_VERSION = "14.3.0"
+WRITE_VERSION = "14.3.0"  # as netwriter.WRITE_VERSION
 MAX_ARRAY_BYTES = 4 * 1024**3
 _H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError)
 
@@ -167,8 +166,9 @@ def write_wlnet_raw(path, network, arrays, *, version: str = WRITE_VERSION, meta
 
 
 def _network_value(network, form):
-    if form == "compress":
-        return compress.encode(network)
+    if form == "compress":  # Uncompress resolves bare names in System` and NeuralNetworks`, not in Private`
+        from .wxf import PRIVATE_CONTEXT
+        return compress.encode(network, contexts=PRIVATE_CONTEXT)
     if form == "inputform":
         return to_inputform(network)
     if form == "wxf":

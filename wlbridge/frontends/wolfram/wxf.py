@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import Net
-from .compress import MAX_OUTPUT, build, inflate, parse_real
+from .compress import build, inflate, parse_real
 from .expr import Expr, Symbol, head_name
 
 # Symbols of the NeuralNetworks` context (written with their context in WXF, which resolves names
@@ -60,7 +60,7 @@ def _consumer():
     return TreeConsumer()
 
 
-def decode_wxf(data: bytes, *, source: str = "<wxf>", max_output: int = MAX_OUTPUT):
+def decode_wxf(data: bytes, *, source: str = "<wxf>", max_output: int | None = None):
     """Parse WXF bytes into an expression tree (FormatError on anything malformed)."""
     from wolframclient.deserializers import binary_deserialize
     from wolframclient.exception import WolframParserException
