@@ -239,13 +239,16 @@ def _mathics_error(e: Exception, code: str) -> str:
     return f"{name}: {e}"
 
 
-# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the 113 nets of
-# tests/cases.py on a busy 2-core machine; predictions are within 0.5x-3x (reduce/pool up to 5x).
-MATHICS_MADDS_PER_S = 500.0  # Dot / ListCorrelate on machine reals
+# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the nets of
+# tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample) on a busy 2-core
+# machine; predictions are within 0.3x-3x (reduce / pool up to 5x too low).
+MATHICS_MADDS_PER_S = 3000.0  # Dot on machine reals (linear, matmul)
+MATHICS_CONV_MADDS_PER_S = 500.0  # ListCorrelate-style convolution
 MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid, softmax and friends
 MATHICS_FAST_FN_S = 0.005  # per element: Tanh, Erf, Ramp, Max, Power, ...
 MATHICS_MOVE_S = 0.002  # per input + output element of a weight-free op (reshape, pool, add, ...)
-MATHICS_SAMPLE_S = 0.01  # Apply + Function + With per sample
+MATHICS_LAYER_S = 0.01  # per layer (a With binding) per sample
+MATHICS_SAMPLE_S = 0.01  # Apply + Function per sample
 MATHICS_PARSE_CHARS_PER_S = 2.0e5
 MATHICS_FORMULA_CHARS_PER_S = 1.5e4  # evaluating an expanded formula, per sample (cnn: 249 KB in 18 s)
 _SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
@@ -272,12 +275,13 @@ def _layer_seconds(net, layer) -> float:
     size = math.prod(net.shapes[layer.output])
     w = layer.params.get("weight")
     if layer.op == "conv" and w is not None:
-        seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_MADDS_PER_S
+        seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_CONV_MADDS_PER_S
     elif w is not None and layer.op != "embedding":
         seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
     else:
         moved = size + sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
         seconds = moved * MATHICS_MOVE_S
+    seconds += MATHICS_LAYER_S
     fn = layer.attrs.get("fn")
     if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
         seconds += size * MATHICS_SLOW_FN_S
