@@ -46,7 +46,7 @@ def W(shape, seed, scale=0.6):
 
 # ---- activations: every row, default parameters, then non-default parameters ----------------
 DOMAIN = {"log": "sigmoid", "sqrt": "sigmoid", "asin": "sigmoid", "acos": "sigmoid", "atanh": "sigmoid",
-          "reciprocal": "sigmoid", "acosh": "cosh", "loggamma": "exp"}
+          "reciprocal": "sigmoid", "acosh": "cosh"}
 NON_DEFAULT = {"leaky_relu": {"negative_slope": 0.2}, "rrelu": {"lower": 0.1, "upper": 0.4},
                "elu": {"alpha": 0.7}, "selu": {"alpha": 1.5, "scale": 0.9}, "celu": {"alpha": 2.0},
                "softplus": {"beta": 2.0, "threshold": 1.0}, "clip": {"min_val": -0.5, "max_val": 0.3},

@@ -234,8 +234,8 @@ ACTIVATIONS: dict[str, Activation] = _rows(
     A("ceil", np.ceil, sp.ceiling, "Ceiling[#]", torch=("ceil",), onnx=("Ceil",), wolfram=("Ceiling",)),
     A("gamma", np_gamma, sp.gamma, "Gamma[#]", torch=(),
       wolfram=("Gamma",), doc="Euler gamma function (WL primitive elementwise function)"),
-    A("loggamma", np_lgamma, sp.loggamma, "LogGamma[#]",
-      torch=("lgamma",), wolfram=("LogGamma",), doc="log of the gamma function; real for x > 0 (WL gives complex values for x < 0, numpy log|Gamma|)"),
+    A("loggamma", np_lgamma, sp.loggamma, "Re[LogGamma[#]]",
+      torch=("lgamma",), wolfram=("LogGamma",), doc="log|Gamma(x)| as torch.lgamma; WL's LogGamma is complex for x < 0, hence Re"),
     A("round", np.round, lambda x: sp.Function("round_half_even")(x), "Round[#]",
       torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch"),
 )

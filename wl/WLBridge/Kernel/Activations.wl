@@ -52,7 +52,7 @@ $activationRows = {
   <|"Name" -> "floor", "Template" -> "Floor[#]", "Code" -> "Floor[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Floor"}|>,
   <|"Name" -> "ceil", "Template" -> "Ceiling[#]", "Code" -> "Ceiling[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Ceiling"}|>,
   <|"Name" -> "gamma", "Template" -> "Gamma[#]", "Code" -> "Gamma[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Gamma"}|>,
-  <|"Name" -> "loggamma", "Template" -> "LogGamma[#]", "Code" -> "LogGamma[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"LogGamma"}|>,
+  <|"Name" -> "loggamma", "Template" -> "Re[LogGamma[#]]", "Code" -> "Re[LogGamma[#1]]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"LogGamma"}|>,
   <|"Name" -> "round", "Template" -> "Round[#]", "Code" -> "Round[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Round"}|>
 };
 
