@@ -23,23 +23,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..emit.wlnumbers import fmt_real, fmt_real_positional
 from ..errors import EngineError
 
 # ----------------------------------------------------------------------------------------------
 # numbers -> WL text
 
 
-def wl_real(x: float) -> str:
-    """Shortest round-trip digits, a backtick (machine precision) and a ``*^`` exponent."""
+def _finite(x: float) -> float:
     x = float(x)
     if not math.isfinite(x):
         raise ValueError(f"cannot send a non-finite number to a WL engine: {x!r}")
-    mant, _, exp = repr(x).partition("e")
-    if mant.endswith(".0"):
-        mant = mant[:-1]
-    elif "." not in mant:
-        mant += "."
-    return f"{mant}`*^{int(exp)}" if exp else f"{mant}`"
+    return x
+
+
+def wl_real(x: float) -> str:
+    """Shortest round-trip digits, a backtick (machine precision) and a ``*^`` exponent."""
+    return fmt_real(_finite(x))
 
 
 def wl_real_positional(x: float) -> str:
@@ -48,10 +48,7 @@ def wl_real_positional(x: float) -> str:
     >>> wl_real_positional(1.5e-6)
     '0.0000015`'
     """
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"cannot send a non-finite number to a WL engine: {x!r}")
-    return np.format_float_positional(x, unique=True, trim=".") + "`"
+    return fmt_real_positional(_finite(x))
 
 
 def wl_array(a: np.ndarray, number=wl_real) -> str:

@@ -43,7 +43,20 @@ def fmt_reals(values) -> list[str]:
 
 
 def fmt_real(v: float) -> str:
+    """One float64 as WL text: ``fmt_real(1.5e-10) == '1.5`*^-10'``."""
     return fmt_reals([float(v)])[0]
+
+
+def fmt_real_positional(v: float) -> str:
+    """Like :func:`fmt_real` but without an exponent (``0.0000015```); Woxi 0.3 reads ``*^`` with 1 ulp error.
+
+    >>> fmt_real_positional(-1.25e-7)
+    '-0.000000125`'
+    """
+    v = float(v)
+    if not math.isfinite(v):
+        return fmt_real(v)
+    return np.format_float_positional(v, unique=True, trim=".") + "`"
 
 
 def fmt_exact(v: float) -> str:

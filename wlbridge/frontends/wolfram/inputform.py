@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 
+from ...emit.wlnumbers import fmt_real
 from ...errors import FormatError
 from .compress import MAX_DEPTH, build, parse_real
 from .expr import Expr, Symbol
@@ -137,10 +138,7 @@ def real_text(x: float) -> str:
         return "Indeterminate"
     if math.isinf(x):
         return "DirectedInfinity[1]" if x > 0 else "DirectedInfinity[-1]"
-    mant, _, exp = repr(x).partition("e")
-    if "." not in mant:
-        mant += "."
-    return f"{mant}`" + (f"*^{int(exp)}" if exp else "")
+    return fmt_real(x)
 
 
 def to_inputform(x) -> str:
