@@ -69,10 +69,10 @@ def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
                                   "(batch) axis may be symbolic (with batch_axis=True)")
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
         env[inp.name] = Var(b.input(inp.name, dims, dtype), tuple(dims))
-    if len(sizes) > 1:
+    if len(sizes - {-1}) > 1:
         raise BatchAxisError(f"onnx: graph inputs have different batch sizes {sorted(sizes)}: their first "
                              "axes broadcast against each other; convert with batch_axis=False")
-    return sizes.pop() if sizes else -1
+    return sizes.pop() if len(sizes) == 1 else -1
 
 
 def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
