@@ -145,32 +145,35 @@ def describe(net) -> str:
     """Layers with shapes, parameter count, which emitters cover its ops, which engines are here."""
     names = net.input_names
     lines = [str(net), "",
-             f"inputs:     {', '.join(p.name + str(list(p.shape)) for p in net.inputs)}; scalar names "
+             f"inputs:      {', '.join(p.name + str(list(p.shape)) for p in net.inputs)}; scalar names "
              f"{', '.join(names[:4])}{', ...' if len(names) > 4 else ''} ({len(names)})",
-             f"outputs:    {', '.join(o + str(list(net.shapes[o])) for o in net.outputs)}",
-             f"parameters: {net.param_count} ({net.dtype.name})",
-             f"layers:     {len(net.layers)}; ops: {', '.join(sorted({layer.op for layer in net.layers}))}"]
+             f"outputs:     {', '.join(o + str(list(net.shapes[o])) for o in net.outputs)}",
+             f"parameters:  {net.param_count} ({net.dtype.name})",
+             f"layers:      {len(net.layers)}; ops: {', '.join(sorted({layer.op for layer in net.layers}))}"]
     if net.origin is not None:
-        lines.append(f"source:     {net.origin.name} ({net.origin.dtype}), runnable for check")
-    lines += [f"emit {t}:".ljust(12) + status for t, status in emitter_support(net).items()]
-    lines.append("engines:    " + engine_status())
+        lines.append(f"source:      {net.origin.name} ({net.origin.dtype}), runnable for check")
+    lines += [f"emit {t}:".ljust(13) + status for t, status in emitter_support(net).items()]
+    lines.append("engines:     " + engine_status())
     return "\n".join(lines)
 
 
 def emitter_support(net) -> dict[str, str]:
-    """Per emitter: 'all N ops' or the ops it has no rule for (from the emitter's RULES table)."""
+    """Per emitter: 'all N ops supported' or what it lacks (from its SUPPORT / ACTIVATION_SUPPORT tables)."""
     import importlib
 
-    ops = sorted({layer.op for layer in net.layers})
+    used = sorted({layer.op for layer in net.layers})
+    fns = sorted({layer.attrs["fn"] for layer in net.layers if layer.op == "elementwise" and "fn" in layer.attrs})
     out = {}
     for target in ("wl", "sympy", "latex", "python"):
         try:
-            rules = getattr(importlib.import_module(f"wlbridge.emit.{target}"), "RULES", None)
+            module = importlib.import_module(f"wlbridge.emit.{target}")
         except ImportError:
             out[target] = "not available in this build"
             continue
-        missing = [op for op in ops if rules is not None and op not in rules]
-        out[target] = f"unsupported ops: {', '.join(missing)}" if missing else f"all {len(ops)} ops supported"
+        ops, acts = getattr(module, "SUPPORT", {}), getattr(module, "ACTIVATION_SUPPORT", {})
+        gaps = [f"{op} ({ops.get(op) or 'no rule'})" for op in used if op not in ops or ops[op] is not None]
+        gaps += [f"{fn} ({acts.get(fn) or 'no rule'})" for fn in fns if acts and (fn not in acts or acts[fn])]
+        out[target] = "unsupported: " + ", ".join(gaps) if gaps else f"all {len(used)} ops supported"
     return out
 
 

@@ -30,6 +30,28 @@ import sympy as sp
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
+def _pole(f):
+    """``f`` with the poles (ValueError/OverflowError in ``math``) as inf, like WL's ComplexInfinity."""
+    def safe(v):
+        try:
+            return f(v)
+        except (ValueError, OverflowError):
+            return math.inf
+    return np.frompyfunc(safe, 1, 1)
+
+
+_gamma = _pole(math.gamma)
+_lgamma = _pole(math.lgamma)
+
+
+def np_gamma(x):
+    return np.asarray(_gamma(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+def np_lgamma(x):
+    return np.asarray(_lgamma(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
 def np_erf(x):
     return np.asarray(_erf(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
@@ -128,7 +150,7 @@ ACTIVATIONS: dict[str, Activation] = _rows(
     A("elu", lambda x, alpha: _where_pos(x, x, alpha * np.expm1(np.minimum(x, 0))),
       lambda x, alpha: _sp_piecewise_pos(x, x, alpha * (sp.exp(x) - 1)),
       "Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", listable=False, params={"alpha": 1.0},
-      torch=("ELU", "elu"), onnx=("Elu",)),
+      torch=("ELU", "elu"), onnx=("Elu",), wolfram=("ELU", "ExponentialLinearUnit")),
     A("selu", lambda x, alpha, scale: scale * _where_pos(x, x, alpha * np.expm1(np.minimum(x, 0))),
       lambda x, alpha, scale: scale * _sp_piecewise_pos(x, x, alpha * (sp.exp(x) - 1)),
       "$scale Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", listable=False,
@@ -210,6 +232,10 @@ ACTIVATIONS: dict[str, Activation] = _rows(
     A("sign", np.sign, sp.sign, "Sign[#]", torch=("sign",), onnx=("Sign",), wolfram=("Sign",)),
     A("floor", np.floor, sp.floor, "Floor[#]", torch=("floor",), onnx=("Floor",), wolfram=("Floor",)),
     A("ceil", np.ceil, sp.ceiling, "Ceiling[#]", torch=("ceil",), onnx=("Ceil",), wolfram=("Ceiling",)),
+    A("gamma", np_gamma, sp.gamma, "Gamma[#]", torch=(),
+      wolfram=("Gamma",), doc="Euler gamma function (WL primitive elementwise function)"),
+    A("loggamma", np_lgamma, sp.loggamma, "Re[LogGamma[#]]",
+      torch=("lgamma",), wolfram=("LogGamma",), doc="log|Gamma(x)| as torch.lgamma; WL's LogGamma is complex for x < 0, hence Re"),
     A("round", np.round, lambda x: sp.Function("round_half_even")(x), "Round[#]",
       torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch"),
 )

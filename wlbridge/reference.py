@@ -88,7 +88,15 @@ def eval_scalar_body(body, args):
     return ACTIVATIONS[head].numpy_fn(kids[0])
 
 
+def _align(xs):
+    """Batched operands with unit axes inserted after the batch axis, so that numpy broadcasts the
+    non-batch shapes as the IR means (``(B, 2, 3)`` with ``(B, 3)`` -> ``(B, 1, 3)``)."""
+    r = max(np.ndim(x) for x in xs)
+    return [x if np.ndim(x) in (0, r) else x.reshape(x.shape[0], *(1,) * (r - x.ndim), *x.shape[1:]) for x in xs]
+
+
 def _fold(fn, xs):
+    xs = _align(xs)
     out = xs[0]
     for x in xs[1:]:
         out = fn(out, x)
@@ -98,7 +106,7 @@ def _fold(fn, xs):
 @rule("scalar_fn")
 def _scalar_fn(layer, *xs):
     with np.errstate(all="ignore"):
-        return np.asarray(eval_scalar_body(layer.attrs["body"], xs), dtype=np.float64)
+        return np.asarray(eval_scalar_body(layer.attrs["body"], _align(xs)), dtype=np.float64)
 
 
 @rule("add")
@@ -123,16 +131,19 @@ def _min(layer, *xs):
 
 @rule("sub")
 def _sub(layer, a, b):
+    a, b = _align([a, b])
     return a - b
 
 
 @rule("div")
 def _div(layer, a, b):
+    a, b = _align([a, b])
     return a / b
 
 
 @rule("pow")
 def _pow(layer, a, b):
+    a, b = _align([a, b])
     return np.power(a, b)
 
 

@@ -172,6 +172,8 @@ def _spatial(layer, x, kernel):
     dil = tuple(layer.attrs.get("dilation") or (1,) * n)
     pad = tuple(tuple(p) for p in (layer.attrs.get("padding") or ((0, 0),) * n))
     ceil = bool(layer.attrs.get("ceil_mode", False))
+    if min(stride, default=1) < 1 or min(dil, default=1) < 1:
+        raise ValueError(f"stride {list(stride)} and dilation {list(dil)} must be positive")
     out = []
     for i in range(n):
         span = x[i + 1] + pad[i][0] + pad[i][1] - dil[i] * (kernel[i] - 1) - 1

@@ -37,6 +37,8 @@ def wl_real(x: float) -> str:
     mant, _, exp = repr(x).partition("e")
     if mant.endswith(".0"):
         mant = mant[:-1]
+    elif "." not in mant:
+        mant += "."
     return f"{mant}`*^{int(exp)}" if exp else f"{mant}`"
 
 
@@ -125,9 +127,12 @@ def _continues(text: str, end: int) -> bool:
 
 
 def _fail(text: str, pos: int):
-    snippet = text[pos:pos + 60] + ("..." if len(text) > pos + 60 else "")
+    """Raise, showing the offending list item (from the previous ``,`` or ``{``)."""
     if pos >= len(text):
-        snippet = "<end of text>"
+        raise ResultParseError(f"not a machine number at {pos}: <end of text>")
+    start = max(text.rfind(",", 0, pos), text.rfind("{", 0, pos)) + 1
+    start = _SPACE.match(text, start).end() if start < pos else pos
+    snippet = text[start:pos + 60] + ("..." if len(text) > pos + 60 else "")
     raise ResultParseError(f"not a machine number at {pos}: {snippet!r}")
 
 
@@ -163,7 +168,7 @@ class Engine:
         return text
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
-        """Evaluate ``code``; return (InputForm text of the result, engine messages)."""
+        """Evaluate ``code``; return (``ToString[(code), InputForm]``, engine messages)."""
         raise NotImplementedError
 
     def apply(self, function_code: str, inputs, *, call: str = "list", output_shapes=None,
@@ -195,8 +200,7 @@ class Engine:
         return EngineResult(values if problem is None else None, messages, problem, seconds)
 
     def batch_code(self, function_code: str, payload: str, timeout: float | None) -> str:
-        body = f"Apply[wlbridgeF, {payload}, {{1}}]"
-        return f"wlbridgeF = {function_code}; ToString[{body}, InputForm]"
+        return f"wlbridgeF = {function_code}; Apply[wlbridgeF, {payload}, {{1}}]"
 
     def close(self) -> None:
         """Release the engine (a kernel process); a no-op for embedded engines."""
@@ -225,9 +229,10 @@ def batch_arguments(inputs, call: str, number=wl_real) -> str:
         raise ValueError(f"inputs disagree on the batch size: {[len(a) for a in arrays]}")
     if call == "list":
         rows = ["{" + ", ".join(wl_array(a[i], number) for a in arrays) + "}" for i in range(n.pop())]
-    elif call == "sequence":
-        flat = np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1) if arrays else None
-        rows = [wl_array(r, number) for r in flat]
+    elif call == "sequence":  # every port's scalars in order, each port keeping its dtype (indices stay integers)
+        flat = [a.reshape(len(a), -1) for a in arrays]
+        rows = ["{" + ", ".join(wl_array(f[i], number)[1:-1] for f in flat if f.shape[1]) + "}"
+                for i in range(n.pop())]
     else:
         raise ValueError(f"call must be 'list' or 'sequence', not {call!r}")
     return "{" + ", ".join(rows) + "}"

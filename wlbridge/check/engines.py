@@ -16,15 +16,21 @@ and Mathics3 together.
 """
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import sys
 import threading
 
+import numpy as np
+
 from ..errors import EngineError, EngineNotFoundError
-from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real_positional
+from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
 from .wolfram import WolframEngine, find_kernel
 
 __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "ResultParseError",
            "WoxiEngine", "MathicsEngine", "WolframEngine", "get_engines", "parse_numbers", "MATHICS_SHIMS",
-           "ENGINE_NAMES"]
+           "ENGINE_NAMES", "evaluate_function"]
 
 ENGINE_NAMES = ("auto", "wolfram", "woxi", "mathics", "embedded")
 
@@ -57,18 +63,52 @@ class WoxiEngine(Engine):
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
         try:
-            r = self._woxi.evaluate(code)
+            with _quiet_stderr():  # Woxi echoes its messages to stderr as well; they are in r.warnings
+                r = self._woxi.evaluate(f"ToString[({code}), InputForm]")
         except self._woxi.WolframError as e:
-            raise EngineError(f"woxi: {str(e).strip()}") from None
+            raise EngineError(f"woxi: {_woxi_error(str(e), code)}") from None
         except BaseException as e:  # a Rust panic surfaces as pyo3 PanicException (BaseException)
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             raise EngineError(f"woxi crashed: {type(e).__name__}: {e}") from None
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
-    def batch_code(self, function_code, payload, timeout):
-        self._woxi.clear_state()
-        return super().batch_code(function_code, payload, timeout)
+    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+        self._woxi.clear_state()  # no definitions left over from an earlier call
+        return super().apply(function_code, inputs, **kwargs)
+
+
+def _woxi_error(text: str, code: str) -> str:
+    """Woxi's parse error, which quotes the whole input, cut to the place it points at."""
+    import re
+
+    where = re.search(r"-->\s*(\d+):(\d+)", text)
+    reason = [line.strip(" =") for line in text.splitlines() if line.strip().startswith("=")]
+    if not where:
+        return " ".join(text.split())[:300]
+    line, col = int(where.group(1)), int(where.group(2))
+    wrapped = f"ToString[({code}), InputForm]".splitlines()
+    src = wrapped[line - 1] if line <= len(wrapped) else ""
+    return (f"parse error at line {line}, column {col}: near {src[max(0, col - 40):col + 20]!r}"
+            + (f" ({reason[-1][:80]})" if reason else ""))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (not just sys.stderr) for the duration."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,7 +166,7 @@ def mathics_session():
 
 
 class MathicsEngine(Engine):
-    """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~10^4 multiply-adds per second).
+    """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~500-1500 multiply-adds per second here).
 
     ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`).
     """
@@ -148,16 +188,20 @@ class MathicsEngine(Engine):
         return self._session
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
-        from mathics.core.atoms import String
-
+        """Machine reals are printed from their Python floats (Mathics' own InputForm drops the
+        17th digit: ``13.040000451301372`` prints as ``13.04000045130137``); anything that is not a
+        nested list of machine reals / integers is printed by Mathics as InputForm text."""
         s = self.session
         try:
             with _MATHICS_LOCK:
-                r = s.evaluate(f"ToString[{code}, InputForm]")
+                r = s.evaluate(f"wlbridgeR = ({code})")
                 messages = [" ".join(str(m).split()) for m in s.evaluation.out]
+                text = _mathics_exact(r)
+                if text is None:
+                    text = s.evaluate("ToString[wlbridgeR, InputForm]").value
+                s.evaluate("Clear[wlbridgeR]")
         except Exception as e:  # syntax errors, AbortInterrupt, ...
-            raise EngineError(f"mathics: {type(e).__name__}: {e}") from None
-        text = r.value if isinstance(r, String) else str(r)
+            raise EngineError(f"mathics: {_mathics_error(e, code)}") from None
         if text == "$Aborted":
             raise EngineError(f"mathics: timed out after {self.timeout:g} s")
         return text, messages
@@ -172,26 +216,87 @@ class MathicsEngine(Engine):
         return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
 
 
-def mathics_cost(code: str, params: int = 0) -> tuple[float, float]:
-    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` on a batch.
+def _mathics_exact(expr) -> str | None:
+    """WL text of a nested list of machine reals / integers, digits exact; None for anything else."""
+    from mathics.core.atoms import Integer, MachineReal
 
-    Parsing runs at ~200 KB/s, once; each sample costs ~1 s per 5000 weights (a compact ``Dot``)
-    or per 50 KB of formula text (an expanded form), whichever is larger.
+    if isinstance(expr, MachineReal):
+        return wl_real(expr.value)
+    if isinstance(expr, Integer):
+        return str(expr.value)
+    if expr.has_form("List", None):
+        parts = [_mathics_exact(e) for e in expr.elements]
+        return None if None in parts else "{" + ", ".join(parts) + "}"
+    return None
 
-    >>> once, each = mathics_cost("x" * 10000, params=8 * 32 + 32 * 32 + 32 * 4)
+
+def _mathics_error(e: Exception, code: str) -> str:
+    name = type(e).__name__
+    if name.endswith("SyntaxError"):
+        pos = e.args[0] if e.args and isinstance(e.args[0], int) else None
+        where = f" near {code[max(0, pos - 30):pos + 30]!r}" if pos is not None else " (incomplete input)"
+        return f"syntax error{where}"
+    return f"{name}: {e}"
+
+
+# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the nets of
+# tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample) on a busy 2-core
+# machine; predictions are within 0.3x-3x (reduce / pool up to 5x too low).
+MATHICS_MADDS_PER_S = 3000.0  # Dot on machine reals (linear, matmul)
+MATHICS_CONV_MADDS_PER_S = 500.0  # ListCorrelate-style convolution
+MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid, softmax and friends
+MATHICS_FAST_FN_S = 0.005  # per element: Tanh, Erf, Ramp, Max, Power, ...
+MATHICS_MOVE_S = 0.002  # per input + output element of a weight-free op (reshape, pool, add, ...)
+MATHICS_LAYER_S = 0.01  # per layer (a With binding) per sample
+MATHICS_SAMPLE_S = 0.01  # Apply + Function per sample
+MATHICS_PARSE_CHARS_PER_S = 2.0e5
+MATHICS_FORMULA_CHARS_PER_S = 1.5e4  # evaluating an expanded formula, per sample (cnn: 249 KB in 18 s)
+_SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
+
+
+def mathics_cost(code: str, net=None) -> tuple[float, float]:
+    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` (``net``'s WL form).
+
+    Parsing is paid once; each sample pays for the multiply-adds and elementwise functions of the
+    net (or, for a formula with no net given, for the length of the formula), whichever is larger.
+
+    >>> once, each = mathics_cost("x" * 10000)
     >>> round(once, 2), round(each, 2)
-    (0.05, 0.28)
+    (0.05, 0.67)
     """
-    return len(code) / 2.0e5, max(params / 5.0e3, len(code) / 5.0e4)
+    once = len(code) / MATHICS_PARSE_CHARS_PER_S
+    each = len(code) / MATHICS_FORMULA_CHARS_PER_S
+    if net is not None:
+        each = max(each, MATHICS_SAMPLE_S + sum(_layer_seconds(net, layer) for layer in net.layers))
+    return once, each
 
 
-def mathics_samples(code: str, params: int, samples: int, budget: float) -> int:
+def _layer_seconds(net, layer) -> float:
+    size = math.prod(net.shapes[layer.output])
+    w = layer.params.get("weight")
+    if layer.op == "conv" and w is not None:
+        seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_CONV_MADDS_PER_S
+    elif w is not None and layer.op != "embedding":
+        seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
+    else:
+        moved = size + sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
+        seconds = moved * MATHICS_MOVE_S
+    seconds += MATHICS_LAYER_S
+    fn = layer.attrs.get("fn")
+    if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
+        seconds += size * MATHICS_SLOW_FN_S
+    elif fn is not None:
+        seconds += size * MATHICS_FAST_FN_S
+    return seconds
+
+
+def mathics_samples(code: str, net, samples: int, budget: float) -> int:
     """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
 
-    >>> mathics_samples("x" * 1000, 100, 64, 10.0), mathics_samples("x" * 10**6, 10**5, 64, 10.0)
+    >>> mathics_samples("x" * 1000, None, 64, 10.0), mathics_samples("x" * 10**6, None, 64, 10.0)
     (64, 1)
     """
-    once, each = mathics_cost(code, params)
+    once, each = mathics_cost(code, net)
     return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
 
 
@@ -227,3 +332,25 @@ def get_engines(name: str = "auto") -> list[Engine]:
                                   ("" if name == "embedded" else
                                    "; or install a Wolfram Engine and set WOLFRAM_KERNEL"))
     return found
+
+
+_SHARED: dict[str, Engine] = {}
+
+
+def evaluate_function(engine, code: str, inputs, *, call: str = "list") -> np.ndarray:
+    """Apply the WL function ``code`` to a batch in ``engine`` (a name or an Engine): a convenience.
+
+    ``inputs``: one array (a single input port, batch first) or a list of arrays (one per port).
+    Returns the per-sample outputs flattened and concatenated, shape ``[batch, total_outputs]``;
+    raises :class:`EngineError` with the engine's text when the result is not machine numbers.
+    """
+    if isinstance(engine, str):
+        if engine not in _SHARED:
+            _SHARED[engine] = get_engines(engine)[0]
+        engine = _SHARED[engine]
+    arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    r = engine.apply(code, arrays, call=call)
+    if not r.ok:
+        raise EngineError(f"{engine.name}: {r.problem}" + (f"; messages: {'; '.join(r.messages)}" if r.messages else ""))
+    rows = r.values[0]
+    return rows.reshape(len(rows), -1) if rows.ndim != 1 else rows[:, None]

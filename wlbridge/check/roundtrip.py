@@ -33,7 +33,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
-    if dropped:
+    if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
     if code is None:
@@ -42,6 +42,9 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     engines = get_engines(engine) if owned else [engine] if isinstance(engine, Engine) else list(engine)
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
                          code_chars=len(code))
+    if engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
+        report.notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
+                            "when both are: pip install 'wlbridge[engines]'")
     if dropped is not None and dropped.any():
         report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
     tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
@@ -104,7 +107,7 @@ def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
     n = len(xs[0])
     note = ""
     if isinstance(engine, MathicsEngine):
-        used = mathics_samples(code, net.param_count, n, budget)
+        used = mathics_samples(code, net, n, budget)
         if used < n:
             note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
         xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
@@ -112,5 +115,6 @@ def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
     if result.values is None or result.problem:
         row = Row(engine.name, len(xs[0]), rtol=tol["rtol"], seconds=result.seconds, note=note)
         msgs = "; ".join(result.messages[:5])
-        return failed(row, (result.problem or "failed") + (f"; messages: {msgs}" if msgs else ""))
+        problem = (result.problem or "failed").removeprefix(f"{engine.name}: ")
+        return failed(row, problem + (f"; messages: {msgs}" if msgs else ""))
     return compare(engine.name, ref, result.values, seconds=result.seconds, note=note, **tol)

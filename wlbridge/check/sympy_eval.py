@@ -1,7 +1,8 @@
 """Evaluate a net's sympy form (``net.to_sympy``) numerically on a batch, for ``check``.
 
-The expanded form is a sympy ``Matrix`` (or expression) in the input symbols; it is compiled with
-``lambdify`` and run on the whole batch at once.
+The compact form carries its own ``lambdify()`` (per-layer assignments fed to ``lambdify`` as a
+common-subexpression list); the expanded form is one sympy expression per output scalar, compiled
+with the emitter's ``lambdify_flat`` and run on the whole batch at once.
 """
 from __future__ import annotations
 
@@ -10,25 +11,27 @@ import numpy as np
 
 def evaluate_sympy(net, xs, form: str = "compact") -> list[np.ndarray]:
     """One array per output (batch first), from ``net.to_sympy(form=form)``."""
-    import sympy as sp
-
     obj = net.to_sympy(form=form)
-    if isinstance(obj, (sp.MatrixBase, sp.Expr)):
-        return [_lambdify_matrix(net, obj, xs).reshape((len(xs[0]), *net.output_shape))]
-    raise NotImplementedError(f"sympy form of type {type(obj).__name__}")
+    if hasattr(obj, "lambdify"):
+        out = obj.lambdify()(*xs)
+        return [np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, list) else [out])]
+    return _expanded(net, obj if isinstance(obj, list) else [obj], xs)
 
 
-def _flat_inputs(net, xs) -> list[np.ndarray]:
-    flat = np.concatenate([np.asarray(x, dtype=np.float64).reshape(len(x), -1) for x in xs], axis=1)
-    return [flat[:, i] for i in range(flat.shape[1])]
-
-
-def _lambdify_matrix(net, expr, xs) -> np.ndarray:
+def _expanded(net, outs, xs) -> list[np.ndarray]:
     import sympy as sp
+
+    from ..emit.sympy import flatten_output, lambdify_flat
 
     symbols = sp.symbols(net.input_names)
-    entries = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
-    fn = sp.lambdify(symbols, entries, modules="numpy")
+    flat = [e for out in outs for e in flatten_output(out)]
+    fn = lambdify_flat(symbols, flat)
     n = len(xs[0])
-    cols = [np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in fn(*_flat_inputs(net, xs))]
-    return np.stack(cols, axis=1)
+    cols = np.concatenate([np.asarray(x, dtype=np.float64).reshape(n, -1) for x in xs], axis=1).T
+    values = [np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in fn(*cols)]
+    result, pos = [], 0
+    for shape in net.output_shapes:
+        size = int(np.prod(shape))
+        result.append(np.stack(values[pos:pos + size], axis=1).reshape((n, *shape)))
+        pos += size
+    return result

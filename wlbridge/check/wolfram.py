@@ -67,24 +67,32 @@ _RETURN = ("Function[r, If[ArrayQ[r, _, Function[v, MachineNumberQ[v] || Integer
            "Developer`ToPackedArray[N[r]], ToString[r, InputForm]]]")
 
 
+def kernel_template(function_code: str, ports: int, call: str = "list", timeout: float = 600.0) -> str:
+    """``Function[{wlbridgeA0, ...}, ...]``: applied to the ports' batches, it evaluates the function on
+    every sample and returns a packed array of machine numbers or, for anything else, its InputForm text."""
+    names = [f"wlbridgeA{i}" for i in range(ports)]
+    if call == "list":
+        body = f"MapThread[wlbridgeF, {{{', '.join(names)}}}]"
+    elif call == "sequence":
+        body = f"Apply[wlbridgeF, MapThread[Join, {{{', '.join(names)}}}], {{1}}]"
+    else:
+        raise ValueError(f"call must be 'list' or 'sequence', not {call!r}")
+    return (f"Function[{{{', '.join(names)}}}, {_RETURN}[TimeConstrained["
+            f"With[{{wlbridgeF = {function_code}}}, {body}], {timeout:g}, $Aborted]]]")
+
+
 def kernel_payload(function_code: str, inputs, call: str = "list", timeout: float = 600.0) -> bytes:
-    """The WXF bytes the kernel evaluates: ``function_code`` applied to every sample of ``inputs``."""
+    """The WXF bytes the kernel evaluates: :func:`kernel_template` applied to the inputs as packed
+    arrays (float64, or int64 for indices), bit-exact."""
     from wolframclient.language import wlexpr
     from wolframclient.serializers import export
     from wolframclient.utils.packedarray import PackedArray
 
-    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
-    if call == "list":
-        names = [f"wlbridgeA{i}" for i in range(len(arrays))]
-        body = f"MapThread[wlbridgeF, {{{', '.join(names)}}}]"
-    elif call == "sequence":
-        arrays = [np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)]
-        names = ["wlbridgeA0"]
-        body = "Apply[wlbridgeF, wlbridgeA0, {1}]"
-    else:
-        raise ValueError(f"call must be 'list' or 'sequence', not {call!r}")
-    template = (f"Function[{{{', '.join(names)}}}, {_RETURN}[TimeConstrained["
-                f"With[{{wlbridgeF = {function_code}}}, {body}], {timeout:g}, $Aborted]]]")
+    arrays = [np.ascontiguousarray(a, dtype=np.int64 if np.issubdtype(np.asarray(a).dtype, np.integer)
+                                   else np.float64) for a in inputs]
+    if call == "sequence":
+        arrays = [a.reshape(len(a), -1) for a in arrays]
+    template = kernel_template(function_code, len(arrays), call, timeout)
     return export(wlexpr(template)(*[a.view(PackedArray) for a in arrays]), target_format="wxf")
 
 
@@ -95,6 +103,7 @@ class WolframEngine(Engine):
     timeout = 600.0
 
     def __init__(self, kernel: str | None = None):
+        self._session = None
         try:
             import wolframclient  # noqa: F401
         except ImportError as e:
@@ -102,7 +111,6 @@ class WolframEngine(Engine):
         self.kernel = kernel or find_kernel()
         if self.kernel is None:
             raise EngineNotFoundError(not_found_message())
-        self._session = None
 
     @property
     def session(self):
@@ -132,7 +140,7 @@ class WolframEngine(Engine):
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
         from wolframclient.language import wlexpr
 
-        result, messages = self._wrap(wlexpr(f"ToString[{code}, InputForm]"))
+        result, messages = self._wrap(wlexpr(f"ToString[({code}), InputForm]"))
         return str(result), messages
 
     def apply(self, function_code, inputs, *, call="list", output_shapes=None, timeout=None) -> EngineResult:

@@ -1,0 +1,265 @@
+"""The shared harness table: one small net per use case, reused by emitter, check and paclet tests.
+
+``CASES`` lists :class:`Case` rows (``name``, ``build() -> Net``, ``tags``). Tags:
+``activation``, ``op``, ``graph``, ``float32``, ``integer_input`` (embedding indices),
+``mathics_heavy`` (too slow for Mathics3 in a quick test), ``multi_output``, ``scalar_output``.
+``sample_inputs(net, n, seed)`` draws a batch per input port (indices for embedding inputs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from wlbridge.ir import Net, NetBuilder
+from wlbridge.ops import ACTIVATIONS
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[], Net]
+    tags: frozenset = field(default_factory=frozenset)
+
+    def __repr__(self):
+        return f"Case({self.name})"
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, *tags: str):
+    def register(fn):
+        CASES.append(Case(name, fn, frozenset(tags)))
+        return fn
+    return register
+
+
+def rng(seed: int = 0):
+    return np.random.default_rng(seed)
+
+
+def W(shape, seed, scale=0.6):
+    return rng(seed).standard_normal(shape) * scale
+
+
+# ---- activations: every row, default parameters, then non-default parameters ----------------
+DOMAIN = {"log": "sigmoid", "sqrt": "sigmoid", "asin": "sigmoid", "acos": "sigmoid", "atanh": "sigmoid",
+          "reciprocal": "sigmoid", "acosh": "cosh"}
+NON_DEFAULT = {"leaky_relu": {"negative_slope": 0.2}, "rrelu": {"lower": 0.1, "upper": 0.4},
+               "elu": {"alpha": 0.7}, "selu": {"alpha": 1.5, "scale": 0.9}, "celu": {"alpha": 2.0},
+               "softplus": {"beta": 2.0, "threshold": 1.0}, "clip": {"min_val": -0.5, "max_val": 0.3},
+               "onnx_hardsigmoid": {"alpha": 0.3, "beta": 0.4}, "hardshrink": {"lambd": 0.3},
+               "softshrink": {"lambd": 0.2}, "threshold": {"threshold": 0.1, "value": -2.0}}
+
+
+def activation_net(fn: str, params=None) -> Net:
+    b = NetBuilder(f"act_{fn}")
+    x = b.input("x", (3,))
+    h = b.layer("linear", [x], params={"weight": W((4, 3), 1), "bias": W(4, 2)})
+    if fn in DOMAIN:
+        h = b.layer("elementwise", [h], attrs={"fn": DOMAIN[fn]})
+    y = b.layer("elementwise", [h], attrs={"fn": fn, "fn_params": dict(params or {})})
+    return b.build([y])
+
+
+for _fn in ACTIVATIONS:
+    CASES.append(Case(f"act_{_fn}", lambda fn=_fn: activation_net(fn), frozenset({"activation"})))
+for _fn, _params in NON_DEFAULT.items():
+    CASES.append(Case(f"act_{_fn}_params", lambda fn=_fn, p=_params: activation_net(fn, p),
+                      frozenset({"activation"})))
+
+
+# ---- one net per op ----------------------------------------------------------------------------
+def _chain(name, shape, *layers, tags=()):
+    """input -> layers (op, params, attrs) -> output."""
+    def build():
+        b = NetBuilder(name)
+        v = b.input("x", shape)
+        for op, params, attrs in layers:
+            v = b.layer(op, [v], params=params, attrs=attrs)
+        return b.build([v])
+    CASES.append(Case(name, build, frozenset({"op", *tags})))
+
+
+_chain("identity", (3,), ("identity", {}, {}))
+_chain("linear_nobias", (3,), ("linear", {"weight": W((2, 3), 3)}, {}))
+_chain("linear_rank2", (2, 3), ("linear", {"weight": W((4, 3), 4), "bias": W(4, 5)}, {}))
+_chain("matmul", (2, 3), ("matmul", {"weight": W((3, 4), 6)}, {}))
+_chain("prelu", (3, 4), ("prelu", {"slope": W((3, 1), 7)}, {}))
+_chain("prelu_scalar", (4,), ("prelu", {"slope": np.array([0.25])}, {}))
+_chain("softmax", (4,), ("linear", {"weight": W((5, 4), 8)}, {}), ("softmax", {}, {"axis": -1}))
+_chain("softmax_axis0", (3, 4), ("softmax", {}, {"axis": 0}))
+_chain("log_softmax_axis1", (2, 3, 4), ("log_softmax", {}, {"axis": 1}))
+_chain("log_softmax", (5,), ("log_softmax", {}, {"axis": 0}))
+_chain("batchnorm", (3, 4), ("batchnorm", {"scale": W(3, 9) + 1, "bias": W(3, 10), "mean": W(3, 11),
+                                          "var": np.abs(W(3, 12)) + 0.5}, {"eps": 1e-5, "axis": 0}))
+_chain("batchnorm_lastaxis", (2, 3), ("batchnorm", {"scale": W(3, 13) + 1, "bias": W(3, 14), "mean": W(3, 15),
+                                                   "var": np.abs(W(3, 16)) + 0.5}, {"eps": 1e-3, "axis": -1}))
+_chain("flatten", (2, 3), ("flatten", {}, {}), ("linear", {"weight": W((2, 6), 17)}, {}))
+_chain("reshape", (6,), ("reshape", {}, {"shape": (2, 3)}), ("reshape", {}, {"shape": (3, 2, 1)}))
+_chain("transpose2", (2, 3), ("transpose", {}, {"perm": (1, 0)}))
+_chain("transpose3", (2, 3, 4), ("transpose", {}, {"perm": (2, 0, 1)}))
+_chain("conv1d", (2, 7), ("conv", {"weight": W((3, 2, 3), 18), "bias": W(3, 19)},
+                          {"stride": (2,), "padding": ((1, 2),), "dilation": (1,), "groups": 1}))
+_chain("conv2d", (2, 5, 5), ("conv", {"weight": W((4, 1, 2, 3), 20), "bias": W(4, 21)},
+                             {"stride": (1, 2), "padding": ((1, 0), (2, 1)), "dilation": (2, 1), "groups": 2}),
+       tags=("mathics_heavy",))
+_chain("conv3d", (1, 3, 3, 3), ("conv", {"weight": W((2, 1, 2, 2, 2), 22)}, {}), tags=("mathics_heavy",))
+_chain("pool_max", (2, 5, 5), ("pool", {}, {"kind": "max", "kernel": (2, 2), "stride": (2, 2),
+                                            "padding": ((1, 1), (0, 0)), "ceil_mode": True}))
+_chain("pool_avg", (2, 5, 5), ("pool", {}, {"kind": "avg", "kernel": (3, 3), "stride": (2, 2),
+                                            "padding": ((1, 1), (1, 1)), "ceil_mode": True,
+                                            "count_include_pad": True}))
+_chain("pool_avg_exclude", (1, 5, 4), ("pool", {}, {"kind": "avg", "kernel": (3, 2), "stride": (2, 1),
+                                                    "padding": ((1, 1), (1, 0)), "count_include_pad": False}))
+_chain("pool_sum_1d", (2, 6), ("pool", {}, {"kind": "sum", "kernel": (3,), "stride": (1,), "dilation": (2,)}))
+_chain("reduce_mean", (2, 3, 4), ("reduce", {}, {"kind": "mean", "axes": (0, 2), "keepdims": False}))
+_chain("reduce_sum_keep", (2, 3), ("reduce", {}, {"kind": "sum", "axes": (-1,), "keepdims": True}))
+_chain("reduce_max", (2, 3), ("reduce", {}, {"kind": "max", "axes": (0,)}))
+_chain("reduce_all", (2, 3), ("reduce", {}, {"kind": "sum", "axes": (0, 1)}), tags=("scalar_output",))
+
+
+@case("constant_add", "op")
+def _constant_add():
+    b = NetBuilder("constant_add")
+    x = b.input("x", (2, 3))
+    c = b.constant(W((3,), 23))
+    return b.build([b.layer("add", [x, c])])
+
+
+@case("binary_ops", "op")
+def _binary_ops():
+    b = NetBuilder("binary_ops")
+    x = b.input("x", (2, 3))
+    y = b.input("y", (2, 1))
+    s = b.layer("elementwise", [x], attrs={"fn": "sigmoid"})
+    outs = [b.layer(op, [x, y]) for op in ("add", "sub", "mul", "div", "max", "min")]
+    outs.append(b.layer("pow", [s, y]))
+    outs.append(b.layer("add", [x, s, y]))
+    return b.build([b.layer("concat", outs, attrs={"axis": 0})])
+
+
+@case("broadcast_ranks", "op", "multi_output")
+def _broadcast_ranks():
+    """Values of different ranks broadcast like numpy on the non-batch shapes: (3, 1) with (3,)."""
+    b = NetBuilder("broadcast_ranks")
+    x = b.input("x", (3, 1))
+    y = b.input("y", (3,))
+    body = ("where", ("less", ("arg", 1), ("arg", 2)), ("arg", 1), ("sub", ("arg", 2), ("const", 2.0)))
+    return b.build([b.layer("add", [x, y]), b.layer("div", [y, x]), b.layer("scalar_fn", [x, y], attrs={"body": body})])
+
+
+@case("scalar_fn", "op")
+def _scalar_fn():
+    b = NetBuilder("scalar_fn")
+    x = b.input("x", (2, 3))
+    c = b.constant(W((3,), 24))
+    body = ("where", ("greater", ("arg", 1), ("const", 0.1)),
+            ("mul", ("arg", 1), ("arg", 2), ("const", 1.5)),
+            ("add", ("tanh", ("arg", 1)), ("max", ("arg", 2), ("const", -0.2)), ("div", ("arg", 1), ("const", 4.0))))
+    return b.build([b.layer("scalar_fn", [x, c], attrs={"body": body})])
+
+
+@case("concat_axes", "op")
+def _concat_axes():
+    b = NetBuilder("concat_axes")
+    x = b.input("x", (2, 3))
+    h = b.layer("linear", [x], params={"weight": W((2, 3), 25)})
+    return b.build([b.layer("concat", [x, h], attrs={"axis": 1})])
+
+
+@case("embedding", "op", "integer_input")
+def _embedding():
+    b = NetBuilder("embedding")
+    x = b.input("x", (3,))
+    e = b.layer("embedding", [x], params={"weight": W((5, 2), 26)})
+    return b.build([b.layer("flatten", [e])])
+
+
+# ---- graphs ------------------------------------------------------------------------------------
+@case("seed_net", "graph")
+def _seed_net():
+    """The motivating example: 3 -> 2 sigmoid -> 2 sigmoid -> 2."""
+    b = NetBuilder("seed_net")
+    v = b.input("x", (3,))
+    for i, (o, n) in enumerate([(2, 3), (2, 2)]):
+        v = b.layer("linear", [v], params={"weight": W((o, n), 30 + i), "bias": W(o, 40 + i)}, path=f"{2 * i}")
+        v = b.layer("elementwise", [v], attrs={"fn": "sigmoid"}, path=f"{2 * i + 1}")
+    v = b.layer("linear", [v], params={"weight": W((2, 2), 50), "bias": W(2, 51)}, path="4")
+    return b.build([v])
+
+
+@case("residual", "graph")
+def _residual():
+    b = NetBuilder("residual")
+    x = b.input("x", (4,))
+    h = b.layer("elementwise", [b.layer("linear", [x], params={"weight": W((4, 4), 52), "bias": W(4, 53)})],
+                attrs={"fn": "tanh"})
+    h = b.layer("linear", [h], params={"weight": W((4, 4), 54)})
+    return b.build([b.layer("add", [x, h])])
+
+
+@case("concat_graph", "graph")
+def _concat_graph():
+    b = NetBuilder("concat_graph")
+    x = b.input("x", (3,))
+    a = b.layer("elementwise", [b.layer("linear", [x], params={"weight": W((2, 3), 55)})], attrs={"fn": "relu"})
+    c = b.layer("elementwise", [b.layer("linear", [x], params={"weight": W((3, 3), 56)})], attrs={"fn": "gelu"})
+    j = b.layer("concat", [a, c], attrs={"axis": 0})
+    return b.build([b.layer("linear", [j], params={"weight": W((2, 5), 57), "bias": W(2, 58)})])
+
+
+@case("multi_input", "graph", "multi_output")
+def _multi_input():
+    b = NetBuilder("multi_input")
+    x = b.input("x", (3,))
+    y = b.input("y", (2,))
+    hx = b.layer("linear", [x], params={"weight": W((2, 3), 59)})
+    hy = b.layer("linear", [y], params={"weight": W((2, 2), 60), "bias": W(2, 61)})
+    s = b.layer("elementwise", [b.layer("add", [hx, hy])], attrs={"fn": "softplus"})
+    r = b.layer("reduce", [s], attrs={"kind": "sum", "axes": (0,)})
+    return b.build([s, r], input_names=["a", "b", "c", "d", "e"])
+
+
+@case("cnn", "graph", "mathics_heavy")
+def _cnn():
+    b = NetBuilder("cnn")
+    x = b.input("x", (1, 6, 6))
+    v = b.layer("conv", [x], params={"weight": W((2, 1, 3, 3), 62), "bias": W(2, 63)},
+                attrs={"padding": ((1, 1), (1, 1))})
+    v = b.layer("batchnorm", [v], params={"scale": W(2, 64) + 1, "bias": W(2, 65), "mean": W(2, 66),
+                                          "var": np.abs(W(2, 67)) + 0.5}, attrs={"eps": 1e-5, "axis": 0})
+    v = b.layer("elementwise", [v], attrs={"fn": "relu"})
+    v = b.layer("pool", [v], attrs={"kind": "max", "kernel": (2, 2), "stride": (2, 2)})
+    v = b.layer("flatten", [v])
+    v = b.layer("linear", [v], params={"weight": W((3, 18), 68), "bias": W(3, 69)})
+    return b.build([b.layer("softmax", [v], attrs={"axis": -1})])
+
+
+@case("float32", "graph", "float32")
+def _float32():
+    b = NetBuilder("float32")
+    x = b.input("x", (3,), dtype="float32")
+    h = b.layer("linear", [x], params={"weight": W((4, 3), 70).astype(np.float32),
+                                       "bias": W(4, 71).astype(np.float32)})
+    h = b.layer("elementwise", [h], attrs={"fn": "tanh"})
+    return b.build([b.layer("linear", [h], params={"weight": W((2, 4), 72).astype(np.float32)})])
+
+
+CASE_BY_NAME = {c.name: c for c in CASES}
+assert len(CASE_BY_NAME) == len(CASES), "duplicate case names"
+
+
+def sample_inputs(net: Net, n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """One batch (``n`` rows) per input port; ports read by an embedding get integer indices."""
+    g = rng(seed)
+    vocab = {layer.inputs[0]: layer.params["weight"].shape[0] for layer in net.layers if layer.op == "embedding"}
+    out = []
+    for port in net.inputs:
+        if port.name in vocab:
+            out.append(g.integers(0, vocab[port.name], size=(n, *port.shape)).astype(np.float64))
+        else:
+            out.append(g.uniform(-1.5, 1.5, size=(n, *port.shape)))
+    return out

@@ -1,0 +1,315 @@
+"""Elementwise interpretation of the IR over arrays of scalar expressions, for any scalar algebra.
+
+Every value is a numpy object array (the value's shape, no batch axis) of scalar expressions; each
+op rule builds the output elements from the input elements through an *algebra*: an object with
+``const, add, mul, neg, sub, div, pow, max, min, exp, log, act, cmp, where, select, share``.
+The sympy emitter (both forms) and the WL expanded form are this interpreter with different algebras.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+import numpy as np
+
+from ..ops import OPS, SCALAR_OPS
+from ._geom import full_padding, geometry, norm_axis, pool_counts
+
+RULES: dict[str, Callable] = {}
+
+
+def rule(*ops: str):
+    def register(fn):
+        for op in ops:
+            if op in RULES:
+                raise ValueError(f"duplicate scalar rule for {op!r}")
+            RULES[op] = fn
+        return fn
+    return register
+
+
+def obj(shape) -> np.ndarray:
+    return np.empty(tuple(shape), dtype=object)
+
+
+def p64(layer, name):
+    v = layer.params.get(name)
+    return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+def lincomb(A, coeffs, xs, bias=None):
+    """bias + sum(c * x), dropping zero coefficients."""
+    terms = [] if bias is None or bias == 0 else [A.const(bias)]
+    for c, x in zip(coeffs, xs):
+        if x is None or c == 0:
+            continue
+        terms.append(x if c == 1 else A.mul([A.const(c), x]))
+    return A.add(terms) if terms else A.const(0.0)
+
+
+def run_layer(A, layer, args, out_shape):
+    """Output elements of one layer (object array of ``out_shape``)."""
+    out = RULES[layer.op](A, layer, *args)
+    out = np.asarray(out, dtype=object) if not isinstance(out, np.ndarray) else out
+    return out.reshape(out_shape)
+
+
+@rule("constant")
+def _constant(A, layer):
+    v = p64(layer, "value")
+    out = obj(v.shape)
+    for i, x in np.ndenumerate(v):
+        out[i] = A.const(float(x))
+    return out
+
+
+@rule("identity")
+def _identity(A, layer, x):
+    return x
+
+
+def _map(fn, *arrays):
+    arrays = np.broadcast_arrays(*arrays) if len(arrays) > 1 else arrays
+    out = obj(arrays[0].shape)
+    for i in np.ndindex(out.shape):
+        out[i] = fn(*[a[i] for a in arrays])
+    return out
+
+
+@rule("elementwise")
+def _elementwise(A, layer, x):
+    fn, params = layer.attrs["fn"], layer.attrs.get("fn_params") or {}
+    if fn == "identity":
+        return x
+    return _map(lambda e: A.act(fn, params, e), x)
+
+
+def scalar_body(A, body, args):
+    """A scalar_fn AST (ops.SCALAR_OPS) in the algebra ``A``."""
+    head = body[0]
+    if head == "arg":
+        return args[body[1] - 1]
+    if head == "const":
+        return A.const(float(body[1]))
+    kids = [scalar_body(A, b, args) for b in body[1:]]
+    if head in ("add", "mul", "max", "min"):
+        return getattr(A, head)(kids)
+    if head in ("sub", "div", "pow"):
+        return getattr(A, head)(*kids)
+    if head == "where":
+        return A.where(*kids)
+    if head in SCALAR_OPS:
+        return A.cmp(head, *kids)
+    return A.act(head, {}, kids[0])
+
+
+@rule("scalar_fn")
+def _scalar_fn(A, layer, *xs):
+    return _map(lambda *es: scalar_body(A, layer.attrs["body"], es), *xs)
+
+
+@rule("add", "mul", "max", "min")
+def _nary(A, layer, *xs):
+    return _map(lambda *es: getattr(A, layer.op)(list(es)), *xs)
+
+
+@rule("sub", "div", "pow")
+def _binary(A, layer, a, b):
+    return _map(getattr(A, layer.op), a, b)
+
+
+@rule("linear")
+def _linear(A, layer, x):
+    w, b = p64(layer, "weight"), p64(layer, "bias")
+    out = obj((*x.shape[:-1], w.shape[0]))
+    for i in np.ndindex(x.shape[:-1]):
+        for o in range(w.shape[0]):
+            out[i + (o,)] = lincomb(A, w[o], x[i], None if b is None else b[o])
+    return out
+
+
+@rule("matmul")
+def _matmul(A, layer, x):
+    w = p64(layer, "weight")
+    out = obj((*x.shape[:-1], w.shape[1]))
+    for i in np.ndindex(x.shape[:-1]):
+        for o in range(w.shape[1]):
+            out[i + (o,)] = lincomb(A, w[:, o], x[i])
+    return out
+
+
+@rule("prelu")
+def _prelu(A, layer, x):
+    slope = np.broadcast_to(p64(layer, "slope"), x.shape)
+    out = obj(x.shape)
+    for i in np.ndindex(x.shape):
+        out[i] = A.act("leaky_relu", {"negative_slope": float(slope[i])}, x[i])
+    return out
+
+
+def _along(x, axis, fn):
+    """Apply ``fn(list of elements) -> list`` to every 1-D fibre along ``axis``."""
+    moved = np.moveaxis(x, axis, -1)
+    out = obj(moved.shape)
+    for i in np.ndindex(moved.shape[:-1]):
+        out[i] = np.array(fn(list(moved[i])) + [None], dtype=object)[:-1]
+    return np.moveaxis(out, -1, axis)
+
+
+def _softmax_row(A, zs):
+    if A.stable:
+        m = A.share(A.max(zs))
+        es = [A.share(A.exp(A.sub(z, m))) for z in zs]
+    else:
+        es = [A.exp(z) for z in zs]
+    s = A.share(A.add(es))
+    return [A.div(e, s) for e in es]
+
+
+def _log_softmax_row(A, zs):
+    if A.stable:
+        m = A.share(A.max(zs))
+        lse = A.share(A.add([m, A.log(A.add([A.exp(A.sub(z, m)) for z in zs]))]))
+    else:
+        lse = A.share(A.log(A.add([A.exp(z) for z in zs])))
+    return [A.sub(z, lse) for z in zs]
+
+
+@rule("softmax")
+def _softmax(A, layer, x):
+    return _along(x, norm_axis(layer.attrs.get("axis", -1), x.ndim), lambda zs: _softmax_row(A, zs))
+
+
+@rule("log_softmax")
+def _log_softmax(A, layer, x):
+    return _along(x, norm_axis(layer.attrs.get("axis", -1), x.ndim), lambda zs: _log_softmax_row(A, zs))
+
+
+@rule("batchnorm")
+def _batchnorm(A, layer, x):
+    ax = norm_axis(layer.attrs.get("axis", 0), x.ndim)
+    k = p64(layer, "scale") / np.sqrt(p64(layer, "var") + float(layer.attrs.get("eps", 1e-5)))
+    mean, bias = p64(layer, "mean"), p64(layer, "bias")
+    out = obj(x.shape)
+    for i in np.ndindex(x.shape):
+        c = i[ax]
+        centred = x[i] if mean[c] == 0 else A.sub(x[i], A.const(mean[c]))
+        out[i] = lincomb(A, [k[c]], [centred], bias[c])
+    return out
+
+
+@rule("flatten")
+def _flatten(A, layer, x):
+    return x.reshape(-1)
+
+
+@rule("reshape")
+def _reshape(A, layer, x):
+    return x.reshape(tuple(layer.attrs["shape"]))
+
+
+@rule("transpose")
+def _transpose(A, layer, x):
+    return x.transpose(tuple(layer.attrs["perm"]))
+
+
+@rule("concat")
+def _concat(A, layer, *xs):
+    return np.concatenate(xs, axis=norm_axis(layer.attrs.get("axis", 0), xs[0].ndim))
+
+
+def _padded(x, pad):
+    """Object array padded with None (positions outside the input)."""
+    out = obj(tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, ((0, 0), *pad))))
+    out[(slice(None), *[slice(lo, lo + d) for d, (lo, _) in zip(x.shape[1:], pad)])] = x
+    return out
+
+
+def _windows(xp, kernel, stride, dil, out_sp):
+    """Yield (kernel offset, view[c, *out]) over the padded object array."""
+    for k in itertools.product(*[range(n) for n in kernel]):
+        idx = tuple(slice(k[i] * dil[i], k[i] * dil[i] + (out_sp[i] - 1) * stride[i] + 1, stride[i])
+                    for i in range(len(kernel)))
+        yield k, xp[(slice(None), *idx)]
+
+
+@rule("conv")
+def _conv(A, layer, x):
+    w, b = p64(layer, "weight"), p64(layer, "bias")
+    kernel = w.shape[2:]
+    stride, dil, pad = geometry(layer, len(kernel))
+    from ..shapes import _conv as conv_shape
+
+    out_sp = conv_shape(layer, x.shape)[1:]
+    groups = int(layer.attrs.get("groups", 1))
+    og, cg = w.shape[0] // groups, w.shape[1]
+    views = list(_windows(_padded(x, pad), kernel, stride, dil, out_sp))
+    out = obj((w.shape[0], *out_sp))
+    for o in range(w.shape[0]):
+        g = o // og
+        for pos in np.ndindex(*out_sp):
+            coeffs, xs = [], []
+            for k, view in views:
+                for c in range(cg):
+                    coeffs.append(w[(o, c, *k)])
+                    xs.append(view[(g * cg + c, *pos)])
+            out[(o, *pos)] = lincomb(A, coeffs, xs, None if b is None else b[o])
+    return out
+
+
+@rule("pool")
+def _pool(A, layer, x):
+    kernel = tuple(layer.attrs["kernel"])
+    stride, dil, pad = geometry(layer, len(kernel))
+    from ..shapes import _pool as pool_shape
+
+    out_sp = pool_shape(layer, x.shape)[1:]
+    kind = layer.attrs["kind"]
+    views = [v for _, v in _windows(_padded(x, full_padding(x.shape[1:], out_sp, kernel, stride, dil, pad)),
+                                    kernel, stride, dil, out_sp)]
+    counts = pool_counts(layer, x.shape[1:], out_sp) if kind == "avg" else None
+    out = obj((x.shape[0], *out_sp))
+    for i in np.ndindex(out.shape):
+        elems = [v[i] for v in views if v[i] is not None]
+        if kind == "max":
+            out[i] = A.max(elems) if len(elems) > 1 else elems[0]
+        else:
+            total = A.add(elems) if len(elems) > 1 else elems[0]
+            out[i] = total if kind == "sum" else A.div(total, A.const(counts[i[1:]]))
+    return out
+
+
+@rule("reduce")
+def _reduce(A, layer, x):
+    axes = sorted({norm_axis(a, x.ndim) for a in layer.attrs["axes"]})
+    keep = [a for a in range(x.ndim) if a not in axes]
+    moved = x.transpose(keep + axes)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    kind = layer.attrs["kind"]
+    out = obj(moved.shape[:len(keep)])
+    for i in np.ndindex(out.shape):
+        elems = list(moved[i].reshape(-1))
+        if kind == "max":
+            out[i] = A.max(elems) if n > 1 else elems[0]
+        else:
+            total = A.add(elems) if n > 1 else elems[0]
+            out[i] = total if kind == "sum" else A.div(total, A.const(float(n)))
+    if layer.attrs.get("keepdims", False):
+        out = out.reshape(tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
+    return out
+
+
+@rule("embedding")
+def _embedding(A, layer, x):
+    w = p64(layer, "weight")
+    out = obj((*x.shape, w.shape[1]))
+    for i in np.ndindex(x.shape):
+        for j in range(w.shape[1]):
+            out[i + (j,)] = A.select(x[i], [A.const(v) for v in w[:, j].tolist()])
+    return out
+
+
+SUPPORT: dict[str, str | None] = {op: None for op in OPS}
+missing = set(OPS) - set(RULES)
+if missing:  # pragma: no cover
+    raise ImportError(f"ops without a scalar rule: {sorted(missing)}")
