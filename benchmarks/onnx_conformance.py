@@ -226,7 +226,7 @@ def eval_sympy(net, xs):
 
 
 SYMPY_MAX_COST = 20_000
-ENGINE_MAX_COST = {"woxi": 10**7, "mathics": 3 * 10**4}  # (params + values) x samples, roughly
+ENGINE_MAX_COST = {"woxi": 10**5, "mathics": 3 * 10**4}  # (params + values) x samples, roughly
 _ENGINES: dict = {}
 
 
