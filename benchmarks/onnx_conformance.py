@@ -17,8 +17,10 @@ with every input but the first frozen as constants.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
+import signal
 import sys
 import time
 from collections import defaultdict
@@ -134,10 +136,11 @@ def run_case(case: Case, evaluators) -> Result:
     res = Result(case, "passed")
     for label, fn in evaluators.items():
         try:
-            got = fn(net, xs)
+            with time_limit(TIME_LIMIT):
+                got = fn(net, xs)
         except NotImplementedError:
             continue
-        except Exception as e:  # an evaluator failing is a test failure, shown with its message
+        except (Exception, Timeout) as e:  # an evaluator failing is a test failure, shown with its message
             res.errors[label], res.status = float("nan"), "failed"
             res.note += f"{label}: {type(e).__name__}: {str(e)[:200]} "
             continue
@@ -146,6 +149,28 @@ def run_case(case: Case, evaluators) -> Result:
         if not ok:
             res.status = "failed"
     return res
+
+
+TIME_LIMIT = 60  # seconds per evaluator and test; a hang is reported as a failure
+
+
+class Timeout(BaseException):
+    """Not an Exception: library code that catches Exception must not swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    """Raise TimeoutError after ``seconds`` (SIGALRM; reaches Python code only, e.g. sympy, Mathics)."""
+    def alarm(signum, frame):
+        raise Timeout(f"no result in {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def compare(got, expected) -> tuple[float, bool]:
@@ -170,61 +195,64 @@ def eval_reference(net, xs):
     return net(*xs)
 
 
-def samples(net, xs):
-    """The test's inputs as per-sample flat vectors (the order of ``net.input_names``)."""
-    batched = xs[0].shape != tuple(net.inputs[0].shape)
-    xs = [np.asarray(x, dtype=np.float64) for x in xs]
-    rows = [x.reshape(len(x), -1) if batched else x.reshape(1, -1) for x in xs]
-    return np.concatenate(rows, axis=1), batched
+def batched(net, xs):
+    """The test's inputs with a batch axis (a test without batch axis is one sample); and a flag."""
+    from wlbridge.check.sampling import as_batch
+
+    single = tuple(np.shape(xs[0])) == tuple(net.inputs[0].shape)
+    return as_batch(net, list(xs)), single
 
 
-def unflatten(net, flat, batched):
-    """Per-sample flat outputs back to the test's output arrays."""
-    outs, k = [], 0
-    for shape in net.output_shapes:
-        n = int(np.prod(shape, dtype=np.int64))
-        y = flat[:, k:k + n].reshape(len(flat), *shape)
-        outs.append(y if batched else y[0])
-        k += n
-    return outs
+def unbatch(outs, single: bool):
+    return [o[0] for o in outs] if single else list(outs)
 
 
 def eval_sympy(net, xs):
-    """``lambdify`` of ``net.to_sympy("expanded")`` sample by sample (needs ``wlbridge.emit.sympy``)."""
+    """``lambdify`` of ``net.to_sympy("expanded")`` on the test's inputs (needs ``wlbridge.emit.sympy``)."""
     try:
+        from wlbridge.check.sympy_eval import evaluate_sympy
         from wlbridge.emit import sympy as _  # noqa: F401
     except ImportError:
         raise NotImplementedError from None
-    import sympy as sp
-
     from wlbridge.errors import ExpressionTooLargeError
 
+    if cost(net) > SYMPY_MAX_COST:
+        raise NotImplementedError  # lambdify over this many symbols is not a test of anything
+    batch, single = batched(net, xs)
     try:
-        expr = net.to_sympy("expanded")
+        return unbatch(evaluate_sympy(net, batch, form="expanded"), single)
     except ExpressionTooLargeError:
         raise NotImplementedError from None
-    fn = sp.lambdify(sp.symbols(net.input_names), list(sp.Matrix(expr)), "numpy")
-    flat, batched = samples(net, xs)
-    rows = np.array([np.asarray(fn(*row), dtype=np.float64).reshape(-1) for row in flat])
-    return unflatten(net, rows, batched)
 
 
-ENGINE_MAX_SCALARS = {"woxi": 10**6, "mathics": 2 * 10**4}  # rough cost bound: params x samples
+SYMPY_MAX_COST = 20_000
+ENGINE_MAX_COST = {"woxi": 10**5, "mathics": 3 * 10**4}  # (params + values) x samples, roughly
+_ENGINES: dict = {}
 
 
 def eval_engine(engine: str):
     def run(net, xs):
-        """``net.to_wl()`` in a WL engine on the test's inputs (needs ``wlbridge.check.engines``)."""
+        """``net.to_wl()`` in a WL engine on the test's inputs (needs the emitters and engines)."""
         try:
-            from wlbridge.check import engines
+            from wlbridge.check.engines import get_engines
+            from wlbridge.emit import wl as _  # noqa: F401
         except ImportError:
             raise NotImplementedError from None
-        flat, batched = samples(net, xs)
-        if (net.param_count + flat.shape[1]) * len(flat) > ENGINE_MAX_SCALARS[engine]:
+        batch, single = batched(net, xs)
+        if cost(net) * len(batch[0]) > ENGINE_MAX_COST[engine]:
             raise NotImplementedError  # too costly for this engine: not counted
-        rows = np.asarray(engines.evaluate_function(engine, net.to_wl(), flat), dtype=np.float64)
-        return unflatten(net, rows.reshape(len(flat), -1), batched)
+        if engine not in _ENGINES:
+            _ENGINES[engine] = get_engines(engine)[0]
+        res = _ENGINES[engine].apply(net.to_wl(), batch, call="list", output_shapes=net.output_shapes)
+        if res.values is None or res.problem:
+            raise RuntimeError(f"{res.problem}; messages: {'; '.join(res.messages[:3])}")
+        return unbatch(res.values, single)
     return run
+
+
+def cost(net) -> int:
+    """A rough size of the evaluation: parameters plus every value's size."""
+    return net.param_count + sum(int(np.prod(s, dtype=np.int64)) for s in net.shapes.values())
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -281,9 +309,12 @@ def main(argv=None) -> int:
     ap.add_argument("--node-only", action="store_true")
     ap.add_argument("--models-only", action="store_true")
     ap.add_argument("--ops", help="comma-separated node ops to run (default: all)")
-    ap.add_argument("--engines", default="woxi", help="WL engines to use: woxi,mathics or none")
+    ap.add_argument("--engines", default="woxi,mathics", help="WL engines to use: woxi,mathics or none")
+    ap.add_argument("--no-sympy", action="store_true", help="skip the sympy evaluation")
+    ap.add_argument("--time-limit", type=int, default=TIME_LIMIT, help="seconds per evaluator and test")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each test as it finishes")
     args = ap.parse_args(argv)
-    evaluators = {"ref": eval_reference, "sympy": eval_sympy}
+    evaluators = {"ref": eval_reference} if args.no_sympy else {"ref": eval_reference, "sympy": eval_sympy}
     for e in filter(None, args.engines.split(",")):
         if e != "none":
             evaluators[e] = eval_engine(e)
@@ -293,7 +324,13 @@ def main(argv=None) -> int:
         cases += list(model_cases())
     if not args.models_only:
         cases += list(node_cases(args.ops.split(",") if args.ops else None))
-    results = [run_case(c, evaluators) for c in cases if usable(c)]
+    globals()["TIME_LIMIT"] = args.time_limit
+    results = []
+    for c in filter(usable, cases):
+        results.append(run_case(c, evaluators))
+        if args.verbose:
+            r = results[-1]
+            print(f"  {r.status:8} {c.suite}/{c.name} {r.errors} {r.note[:120]}", flush=True)
     print(f"{len(cases)} tests, {len(results)} with float inputs/outputs, {time.time() - t0:.1f} s\n")
     print(summary(results), "\n")
     node = [r for r in results if r.case.suite == "node"]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...errors import ConversionError, UnsupportedLayerError
 from ...ir import Net, NetBuilder
-from .context import Cmp, Const, Ctx, Unsupported, Var
+from .context import BatchAxisError, Cmp, Const, Ctx, Unsupported, Var
 from .registry import lookup
 
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
@@ -69,6 +69,9 @@ def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
                                   "(batch) axis may be symbolic (with batch_axis=True)")
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
         env[inp.name] = Var(b.input(inp.name, dims, dtype), tuple(dims))
+    if len(sizes - {-1}) > 1:
+        raise BatchAxisError(f"onnx: graph inputs have different batch sizes {sorted(sizes)}: their first "
+                             "axes broadcast against each other; convert with batch_axis=False")
     return sizes.pop() if len(sizes) == 1 else -1
 
 
