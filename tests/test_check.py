@@ -264,3 +264,18 @@ def test_auto_says_when_only_one_embedded_engine_is_there(monkeypatch, tmp_path)
     report = check(relu_net(), code=CODE, samples=4, sympy=False)
     assert report.engine == "woxi" and report.passed
     assert "only woxi is installed" in str(report)
+
+
+def test_auto_without_a_kernel_uses_both_embedded_engines_and_says_so(monkeypatch, tmp_path):
+    from wlbridge.check import wolfram
+
+    pytest.importorskip("woxi")
+    pytest.importorskip("mathics")
+    monkeypatch.delenv("WOLFRAM_KERNEL", raising=False)
+    monkeypatch.setattr(wolfram, "kernel_candidates", lambda: [str(tmp_path / "*" / "WolframKernel")])
+    monkeypatch.setattr(wolfram.shutil, "which", lambda name: None)
+    report = check(relu_net(), code=CODE, samples=4, sympy=False)
+    assert report.engine == "woxi+mathics" and report.passed, str(report)
+    assert "no Wolfram Engine found" in str(report) and "woxi and mathics" in str(report)
+    with pytest.raises(wb.EngineNotFoundError, match="WOLFRAM_KERNEL"):
+        check(relu_net(), engine="wolfram", code=CODE, samples=4)

@@ -42,6 +42,9 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     engines = get_engines(engine) if owned else [engine] if isinstance(engine, Engine) else list(engine)
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
                          code_chars=len(code))
+    if engine == "auto" and "wolfram" not in report.engine:
+        report.notes.append("auto: no Wolfram Engine found (set WOLFRAM_KERNEL to use one); "
+                            f"checked in the embedded engine(s) {report.engine.replace('+', ' and ')}")
     if engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
         report.notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
                             "when both are: pip install 'wlbridge[engines]'")
