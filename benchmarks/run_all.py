@@ -1,0 +1,29 @@
+"""Run every benchmark and print its tables: ``python benchmarks/run_all.py [--quick]``.
+
+- ``bench_emit.py``: emission time and size versus parameter count, the expanded-form depth sweep
+  against a plain sympy fold, and check time per engine (baselines in the same process);
+- ``onnx_conformance.py``: the ONNX backend test data through the ONNX front end, the emitters and the
+  engines (with ``--quick``: the model suites only, Woxi only).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv[1:]
+    runs = [[str(HERE / "bench_emit.py")] + (["--quick"] if quick else []),
+            [str(HERE / "onnx_conformance.py")] + (["--models-only", "--engines", "woxi"] if quick else [])]
+    status = 0
+    for args in runs:
+        print(f"\n=== {' '.join(Path(a).name if a.endswith('.py') else a for a in args)}", flush=True)
+        status |= subprocess.call([sys.executable, *args])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
