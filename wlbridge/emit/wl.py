@@ -75,7 +75,7 @@ class WLAlgebra:
 
     def act(self, name, params, x):
         row = ACTIVATIONS[name]
-        return x if row.wl == "#" else Tmpl(row.wl, x, row.full_params(params))
+        return x if row.wl == "#" else Tmpl(row.wl, x, row.wl_params(params))
 
     def cmp(self, op, a, b):
         return Op(SCALAR_OPS[op][2], [a, b])

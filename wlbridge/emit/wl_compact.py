@@ -92,12 +92,30 @@ def reshape(node: Node, old, new) -> Node:
     return flat
 
 
-def elementwise_max(kind: str, nodes: list[Node], rank: int) -> Node:
+def thread(names: list[str], args: list[Node], scalar: list[bool], body_fn, rank: int) -> Node:
+    """``body_fn(parts)`` applied elementwise over the rank-``rank`` arrays among ``args``.
+
+    Scalar arguments go into the body as they are, never threaded (``MapThread`` needs equal
+    dimensions in Woxi, Mathics3 and WL alike)."""
+    if rank == 0:
+        return With(list(zip(names, args)), body_fn([Sym(n) for n in names]))
+    arrays = [(n, a) for n, a, s in zip(names, args, scalar) if not s]
+    parts = [a if s else Sym(n) for n, a, s in zip(names, args, scalar)]
+    if not arrays:
+        return body_fn(parts)
+    if len(arrays) == 1:
+        return Call("Map", [fn1(arrays[0][0], body_fn(parts)), arrays[0][1], ListN([Int(rank)])])
+    f = Call("Function", [ListN([Sym(n) for n, _ in arrays]), body_fn(parts)])
+    return Call("MapThread", [f, ListN([a for _, a in arrays]), Int(rank)])
+
+
+def elementwise_max(kind: str, nodes: list[Node], rank: int, scalar: list[bool] | None = None) -> Node:
     if len(nodes) == 1:
         return nodes[0]
     if rank == 0:
         return Call(kind, nodes)
-    return Call("MapThread", [Sym(kind), ListN(nodes), Int(rank)])
+    names = [f"m{k + 1}" for k in range(len(nodes))]
+    return thread(names, nodes, scalar or [False] * len(nodes), lambda ps: Call(kind, ps), rank)
 
 
 @rule("constant")
@@ -115,7 +133,7 @@ def _elementwise(ctx, layer, x):
     row = ACTIVATIONS[layer.attrs["fn"]]
     if row.wl == "#":
         return x.node
-    params = row.full_params(layer.attrs.get("fn_params"))
+    params = row.wl_params(layer.attrs.get("fn_params"))
     if row.listable or not x.shape:
         return Tmpl(row.wl, x.node, params)
     return map_level(fn1("t", Tmpl(row.wl, Sym("t"), params)), x.node, len(x.shape))
@@ -125,14 +143,9 @@ def _elementwise(ctx, layer, x):
 def _scalar_fn(ctx, layer, *xs):
     shape = ctx.shapes[layer.output]
     names = [f"a{k + 1}" for k in range(len(xs))]
-    body = scalar.scalar_body(ctx.algebra, layer.attrs["body"], [Sym(n) for n in names])
     args = [broadcast(x, shape) for x in xs]
-    if not shape:
-        return With(list(zip(names, args)), body)
-    f = Call("Function", [ListN([Sym(n) for n in names]), body])
-    if len(xs) == 1:
-        return Call("Map", [f, args[0], ListN([Int(len(shape))])])
-    return Call("MapThread", [f, ListN(args), Int(len(shape))])
+    body = lambda ps: scalar.scalar_body(ctx.algebra, layer.attrs["body"], ps)  # noqa: E731
+    return thread(names, args, [x.shape == () for x in xs], body, len(shape))
 
 
 def _nary(ctx, layer, xs, combine):
@@ -167,7 +180,9 @@ def _pow(ctx, layer, *xs):
 
 @rule("max", "min")
 def _maxmin(ctx, layer, *xs):
-    return _nary(ctx, layer, xs, lambda a, s: elementwise_max(layer.op.capitalize(), a, len(s)))
+    shape = ctx.shapes[layer.output]
+    nodes = [broadcast(x, shape) for x in xs]
+    return elementwise_max(layer.op.capitalize(), nodes, len(shape), [x.shape == () for x in xs])
 
 
 def _add_last_axis(node: Node, vec, rank: int) -> Node:
