@@ -80,10 +80,14 @@ def transpose(node: Node, shape, perm) -> Node:
 
 
 def reshape(node: Node, old, new) -> Node:
-    """Row-major reshape: ``Flatten`` then nested ``Partition``."""
+    """Row-major reshape: ``Flatten`` then nested ``Partition``; zero-size results are built."""
     old, new = tuple(old), tuple(new)
     if old == new:
         return node
+    if 0 in new:  # no elements to move; Partition[..., 0] is an error
+        k = new.index(0)
+        its = [ListN([Sym(f"i{j + 1}"), Int(d)]) for j, d in enumerate(new[:k])]
+        return Call("Table", [ListN([]), *its]) if its else ListN([])
     flat = ListN([node]) if not old else (node if len(old) == 1 else Call("Flatten", [node]))
     if not new:
         return Part(flat, [Int(1)])
@@ -185,6 +189,14 @@ def _maxmin(ctx, layer, *xs):
     return elementwise_max(layer.op.capitalize(), nodes, len(shape), [x.shape == () for x in xs])
 
 
+def dot_last(x: Node, w: Node, rank: int) -> Node:
+    """``x . w`` contracting x's last axis; rank > 2 maps over the leading axes (Woxi 0.3's ``Dot``
+    of a rank-3 tensor is wrong)."""
+    if rank <= 2:
+        return Dot(x, w)
+    return Call("Map", [fn1("r", Dot(Sym("r"), w)), x, ListN([Int(rank - 2)])])
+
+
 def _add_last_axis(node: Node, vec, rank: int) -> Node:
     if rank == 1:
         return Plus([node, const(vec)])
@@ -194,13 +206,13 @@ def _add_last_axis(node: Node, vec, rank: int) -> Node:
 @rule("linear")
 def _linear(ctx, layer, x):
     w, b = scalar.p64(layer, "weight"), scalar.p64(layer, "bias")
-    y = Dot(Arr(w), x.node) if len(x.shape) == 1 else Dot(x.node, Arr(w.T))
+    y = Dot(Arr(w), x.node) if len(x.shape) == 1 else dot_last(x.node, Arr(w.T), len(x.shape))
     return y if b is None else _add_last_axis(y, b, len(x.shape))
 
 
 @rule("matmul")
 def _matmul(ctx, layer, x):
-    return Dot(x.node, Arr(scalar.p64(layer, "weight")))
+    return dot_last(x.node, Arr(scalar.p64(layer, "weight")), len(x.shape))
 
 
 @rule("prelu")
