@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ExpressionTooLargeError
+from ._size import check_size
 from ..ops import ACTIVATIONS, OPS, SCALAR_OPS
 from . import scalar, wl_compact
 from .wl_compact import V
@@ -226,6 +227,7 @@ def _too_large(net, size: int, max_size: int, where: str) -> ExpressionTooLargeE
 
 
 def _expanded(net, call, exact, max_size) -> str:
+    check_size(net, max_size)
     names = Names()
     A = WLAlgebra()
     params, env = _input_syms(net, names)
