@@ -137,3 +137,18 @@ def test_expanded_size_refused_early():
         to_wl(net, form="expanded", max_size=100_000)
     with pytest.raises(ExpressionTooLargeError, match="max_size"):
         net.to_sympy(form="expanded")
+
+
+def test_check_drops_nonfinite_reference_samples():
+    """sqrt of a negative: WL gives a complex number, the reference NaN; check drops that sample."""
+    pytest.importorskip("woxi")
+    from wlbridge.check.roundtrip import check
+    from wlbridge.errors import ConversionError
+    b = NetBuilder("sqrt")
+    x = b.input("x", (3,))
+    net = b.build([b.layer("elementwise", [x], attrs={"fn": "sqrt"})])
+    rep = check(net, engine="woxi", inputs=[np.array([[1.0, -4.0, 9.0], [4.0, 1.0, 0.25]])])
+    assert rep.passed and rep.samples == 1
+    assert any("1 sampled inputs dropped" in n for n in rep.notes)
+    with pytest.raises(ConversionError, match="not finite on any sampled input"):
+        check(net, engine="woxi", inputs=[np.array([[-1.0, 2.0, 3.0]])])
