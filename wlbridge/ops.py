@@ -111,6 +111,14 @@ class Activation:
     def wl_template(self) -> str:
         return self.wl
 
+    def wl_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``full_params`` for the WL template: ``Clip`` with min > max gets min = max, which is
+        numpy's/ONNX's ``minimum(maximum(x, lo), hi)`` (WL's ``Clip`` differs there)."""
+        out = self.full_params(params)
+        if self.name == "clip" and out["min_val"] > out["max_val"]:
+            out["min_val"] = out["max_val"]
+        return out
+
     def full_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         out = dict(self.params)
         for k, v in (params or {}).items():

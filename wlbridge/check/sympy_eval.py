@@ -32,6 +32,9 @@ def _expanded(net, outs, xs) -> list[np.ndarray]:
     result, pos = [], 0
     for shape in net.output_shapes:
         size = int(np.prod(shape))
+        if size == 0:  # zero-size output: nothing to stack
+            result.append(np.zeros((n, *shape)))
+            continue
         result.append(np.stack(values[pos:pos + size], axis=1).reshape((n, *shape)))
         pos += size
     return result

@@ -28,6 +28,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
+from ._size import check_size
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
 SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
@@ -210,18 +211,24 @@ def _batched(fn, in_shapes, out_shapes):
     return call
 
 
+DEFAULT_MAX_SIZE = 200_000  # expanded form: sympy trees are ~100x slower to build and lambdify than WL text
+
+
 def _check_settings(form, settings):
     if settings:
-        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; known: form, exact")
+        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; known: form, exact, max_size")
     if form not in ("compact", "expanded"):
         raise ValueError(f"form must be 'compact' or 'expanded', got {form!r}")
 
 
-def to_sympy(net, *, form: str = "compact", exact: bool = False, **settings):
-    """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols; ``compact`` a
+def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int = DEFAULT_MAX_SIZE,
+             **settings):
+    """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols (refused with
+    ``ExpressionTooLargeError`` when estimated past ``max_size`` nodes); ``compact`` a
     :class:`CompactSympy` with one assignment per layer and a ``lambdify()`` method."""
     _check_settings(form, settings)
     if form == "expanded":
+        check_size(net, max_size)
         return _expanded(net, exact)
     return _compact(net, exact)
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ExpressionTooLargeError
+from ._size import check_size
 from ..ops import ACTIVATIONS, OPS, SCALAR_OPS
 from . import scalar, wl_compact
 from .wl_compact import V
@@ -75,7 +76,7 @@ class WLAlgebra:
 
     def act(self, name, params, x):
         row = ACTIVATIONS[name]
-        return x if row.wl == "#" else Tmpl(row.wl, x, row.full_params(params))
+        return x if row.wl == "#" else Tmpl(row.wl, x, row.wl_params(params))
 
     def cmp(self, op, a, b):
         return Op(SCALAR_OPS[op][2], [a, b])
@@ -226,6 +227,7 @@ def _too_large(net, size: int, max_size: int, where: str) -> ExpressionTooLargeE
 
 
 def _expanded(net, call, exact, max_size) -> str:
+    check_size(net, max_size)
     names = Names()
     A = WLAlgebra()
     params, env = _input_syms(net, names)

@@ -80,10 +80,14 @@ def transpose(node: Node, shape, perm) -> Node:
 
 
 def reshape(node: Node, old, new) -> Node:
-    """Row-major reshape: ``Flatten`` then nested ``Partition``."""
+    """Row-major reshape: ``Flatten`` then nested ``Partition``; zero-size results are built."""
     old, new = tuple(old), tuple(new)
     if old == new:
         return node
+    if 0 in new:  # no elements to move; Partition[..., 0] is an error
+        k = new.index(0)
+        its = [ListN([Sym(f"i{j + 1}"), Int(d)]) for j, d in enumerate(new[:k])]
+        return Call("Table", [ListN([]), *its]) if its else ListN([])
     flat = ListN([node]) if not old else (node if len(old) == 1 else Call("Flatten", [node]))
     if not new:
         return Part(flat, [Int(1)])
@@ -92,12 +96,30 @@ def reshape(node: Node, old, new) -> Node:
     return flat
 
 
-def elementwise_max(kind: str, nodes: list[Node], rank: int) -> Node:
+def thread(names: list[str], args: list[Node], scalar: list[bool], body_fn, rank: int) -> Node:
+    """``body_fn(parts)`` applied elementwise over the rank-``rank`` arrays among ``args``.
+
+    Scalar arguments go into the body as they are, never threaded (``MapThread`` needs equal
+    dimensions in Woxi, Mathics3 and WL alike)."""
+    if rank == 0:
+        return With(list(zip(names, args)), body_fn([Sym(n) for n in names]))
+    arrays = [(n, a) for n, a, s in zip(names, args, scalar) if not s]
+    parts = [a if s else Sym(n) for n, a, s in zip(names, args, scalar)]
+    if not arrays:
+        return body_fn(parts)
+    if len(arrays) == 1:
+        return Call("Map", [fn1(arrays[0][0], body_fn(parts)), arrays[0][1], ListN([Int(rank)])])
+    f = Call("Function", [ListN([Sym(n) for n, _ in arrays]), body_fn(parts)])
+    return Call("MapThread", [f, ListN([a for _, a in arrays]), Int(rank)])
+
+
+def elementwise_max(kind: str, nodes: list[Node], rank: int, scalar: list[bool] | None = None) -> Node:
     if len(nodes) == 1:
         return nodes[0]
     if rank == 0:
         return Call(kind, nodes)
-    return Call("MapThread", [Sym(kind), ListN(nodes), Int(rank)])
+    names = [f"m{k + 1}" for k in range(len(nodes))]
+    return thread(names, nodes, scalar or [False] * len(nodes), lambda ps: Call(kind, ps), rank)
 
 
 @rule("constant")
@@ -115,7 +137,7 @@ def _elementwise(ctx, layer, x):
     row = ACTIVATIONS[layer.attrs["fn"]]
     if row.wl == "#":
         return x.node
-    params = row.full_params(layer.attrs.get("fn_params"))
+    params = row.wl_params(layer.attrs.get("fn_params"))
     if row.listable or not x.shape:
         return Tmpl(row.wl, x.node, params)
     return map_level(fn1("t", Tmpl(row.wl, Sym("t"), params)), x.node, len(x.shape))
@@ -125,14 +147,9 @@ def _elementwise(ctx, layer, x):
 def _scalar_fn(ctx, layer, *xs):
     shape = ctx.shapes[layer.output]
     names = [f"a{k + 1}" for k in range(len(xs))]
-    body = scalar.scalar_body(ctx.algebra, layer.attrs["body"], [Sym(n) for n in names])
     args = [broadcast(x, shape) for x in xs]
-    if not shape:
-        return With(list(zip(names, args)), body)
-    f = Call("Function", [ListN([Sym(n) for n in names]), body])
-    if len(xs) == 1:
-        return Call("Map", [f, args[0], ListN([Int(len(shape))])])
-    return Call("MapThread", [f, ListN(args), Int(len(shape))])
+    body = lambda ps: scalar.scalar_body(ctx.algebra, layer.attrs["body"], ps)  # noqa: E731
+    return thread(names, args, [x.shape == () for x in xs], body, len(shape))
 
 
 def _nary(ctx, layer, xs, combine):
@@ -167,7 +184,17 @@ def _pow(ctx, layer, *xs):
 
 @rule("max", "min")
 def _maxmin(ctx, layer, *xs):
-    return _nary(ctx, layer, xs, lambda a, s: elementwise_max(layer.op.capitalize(), a, len(s)))
+    shape = ctx.shapes[layer.output]
+    nodes = [broadcast(x, shape) for x in xs]
+    return elementwise_max(layer.op.capitalize(), nodes, len(shape), [x.shape == () for x in xs])
+
+
+def dot_last(x: Node, w: Node, rank: int) -> Node:
+    """``x . w`` contracting x's last axis; rank > 2 maps over the leading axes (Woxi 0.3's ``Dot``
+    of a rank-3 tensor is wrong)."""
+    if rank <= 2:
+        return Dot(x, w)
+    return Call("Map", [fn1("r", Dot(Sym("r"), w)), x, ListN([Int(rank - 2)])])
 
 
 def _add_last_axis(node: Node, vec, rank: int) -> Node:
@@ -179,13 +206,13 @@ def _add_last_axis(node: Node, vec, rank: int) -> Node:
 @rule("linear")
 def _linear(ctx, layer, x):
     w, b = scalar.p64(layer, "weight"), scalar.p64(layer, "bias")
-    y = Dot(Arr(w), x.node) if len(x.shape) == 1 else Dot(x.node, Arr(w.T))
+    y = Dot(Arr(w), x.node) if len(x.shape) == 1 else dot_last(x.node, Arr(w.T), len(x.shape))
     return y if b is None else _add_last_axis(y, b, len(x.shape))
 
 
 @rule("matmul")
 def _matmul(ctx, layer, x):
-    return Dot(x.node, Arr(scalar.p64(layer, "weight")))
+    return dot_last(x.node, Arr(scalar.p64(layer, "weight")), len(x.shape))
 
 
 @rule("prelu")
