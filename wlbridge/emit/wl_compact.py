@@ -222,14 +222,15 @@ def _log_softmax(ctx, layer, x):
 
 @rule("batchnorm")
 def _batchnorm(ctx, layer, x):
+    """Inference batch norm as ``k x + c`` (k = scale/Sqrt[var + eps], c = bias - k mean), k and c
+    per channel: a {C} vector threads over the first level, a trailing axis is spelled out."""
     ax = norm_axis(layer.attrs.get("axis", 0), len(x.shape))
     shape = [1] * len(x.shape)
     shape[ax] = -1
     k = scalar.p64(layer, "scale") / np.sqrt(scalar.p64(layer, "var") + float(layer.attrs.get("eps", 1e-5)))
-    mean, bias = (scalar.p64(layer, n).reshape(shape) for n in ("mean", "bias"))
-    centred = x.node if not mean.any() else Subtract(x.node, const(prefix_broadcast(mean, x.shape)))
-    y = Times([centred, const(prefix_broadcast(k.reshape(shape), x.shape))])
-    return y if not bias.any() else Plus([y, const(prefix_broadcast(bias, x.shape))])
+    c = scalar.p64(layer, "bias") - k * scalar.p64(layer, "mean")
+    y = Times([const(prefix_broadcast(k.reshape(shape), x.shape)), x.node])
+    return y if not c.any() else Plus([y, const(prefix_broadcast(c.reshape(shape), x.shape))])
 
 
 @rule("flatten")
@@ -301,7 +302,8 @@ def _slices(p: Node, padded_shape, kernel, stride, dil, out_sp, channels=None):
     """Yield (offset, p[[channels, spans...]]) per kernel offset."""
     for k in itertools.product(*[range(n) for n in kernel]):
         spans = [_span(k[i] * dil[i], out_sp[i], stride[i], padded_shape[i + 1]) for i in range(len(kernel))]
-        yield k, Part(p, [channels or Raw("All"), *spans])
+        whole = channels is None and all(isinstance(s, Raw) and s.text == "All" for s in spans)
+        yield k, p if whole else Part(p, [channels or Raw("All"), *spans])
 
 
 def _bind_padded(x: V, pad, fill: Node):
@@ -314,6 +316,12 @@ def _bind_padded(x: V, pad, fill: Node):
 
 @rule("conv")
 def _conv(ctx, layer, x):
+    """im2col: ``Wmat . Flatten[{views}, {{1, 2}, {3, ...}}]`` (one Dot per group), rows then reshaped.
+
+    Every kernel offset gives a view ``pad[[channels, spans...]]`` of the (padded) input; the stacked
+    views, flattened to a {offsets*channels, positions} matrix, meet the weights as one {out,
+    offsets*channels} matrix (``Dot`` of matrices is fast in both engines; of rank-3 tensors it is not).
+    """
     w, b = scalar.p64(layer, "weight"), scalar.p64(layer, "bias")
     kernel = w.shape[2:]
     stride, dil, pad = geometry(layer, len(kernel))
@@ -324,12 +332,28 @@ def _conv(ctx, layer, x):
     parts = []
     for g in range(groups):
         chans = None if groups == 1 else Raw(f"{g * cg + 1} ;; {(g + 1) * cg}", 0)
-        terms = [Dot(Arr(w[(slice(g * og, (g + 1) * og), slice(None), *k)]), s)
-                 for k, s in _slices(p, pshape, kernel, stride, dil, out_sp, chans)]
-        parts.append(Plus(terms))
+        views = [s for _, s in _slices(p, pshape, kernel, stride, dil, out_sp, chans)]
+        wg = np.moveaxis(w[g * og:(g + 1) * og], 1, -1).reshape(og, -1)  # {out, offsets*channels}
+        parts.append(Dot(Arr(wg), _columns(views, len(kernel))))
     y = parts[0] if groups == 1 else Call("Join", parts)
     y = y if b is None else Plus([y, Arr(b)])
+    y = _rows_to_spatial(y, out_sp)
     return With(binds, y) if binds else y
+
+
+def _columns(views: list[Node], n_spatial: int) -> Node:
+    """The im2col matrix {offsets*channels, positions} of the views (each {channels, spatial...})."""
+    spatial = ListN([Int(k) for k in range(3, n_spatial + 3)])
+    if len(views) == 1:
+        return Call("Flatten", [views[0], ListN([ListN([Int(1)]), ListN([Int(k - 1) for k in range(3, n_spatial + 3)])])])
+    return Call("Flatten", [ListN(views), ListN([ListN([Int(1), Int(2)]), spatial])])
+
+
+def _rows_to_spatial(y: Node, out_sp) -> Node:
+    """Each row of the {channels, positions} matrix ``y`` partitioned to the spatial shape."""
+    if len(out_sp) == 1:
+        return y
+    return Call("Map", [fn1("r", reshape(Sym("r"), (int(np.prod(out_sp)),), out_sp)), y])
 
 
 @rule("pool")
@@ -338,6 +362,11 @@ def _pool(ctx, layer, x):
     stride, dil, pad = geometry(layer, len(kernel))
     out_sp = ctx.shapes[layer.output][1:]
     kind = layer.attrs["kind"]
+    unpadded = not any(map(any, pad)) and all(d == 1 for d in dil)
+    if unpadded and all(k == 1 for k in kernel) and tuple(out_sp) == tuple(x.shape[1:]):
+        return x.node  # a 1x1 window with stride 1: the identity
+    if unpadded and kernel == tuple(x.shape[1:]) and all(o == 1 for o in out_sp):
+        return _global_pool(x, kind)
     full = full_padding(x.shape[1:], out_sp, kernel, stride, dil, pad)
     binds, p, pshape = _bind_padded(x, full, Raw("-Infinity", 480) if kind == "max" else Num(0.0))
     slices = [s for _, s in _slices(p, pshape, kernel, stride, dil, out_sp)]
@@ -352,6 +381,17 @@ def _pool(ctx, layer, x):
             else:
                 y = Call("Map", [fn1("v", Divide(Sym("v"), Arr(counts))), y])
     return With(binds, y) if binds else y
+
+
+def _global_pool(x: V, kind: str) -> Node:
+    """One window covering each channel: ``Map[{{Max[#]}} &, x]`` (``Total[#, depth]`` for sums)."""
+    n = len(x.shape) - 1
+    body = Call("Max", [Sym("c")]) if kind == "max" else Call("Total", [Sym("c")] + ([Int(n)] if n > 1 else []))
+    if kind == "avg":
+        body = Divide(body, Num(float(np.prod(x.shape[1:]))))
+    for _ in range(n):
+        body = ListN([body])
+    return Call("Map", [fn1("c", body), x.node])
 
 
 missing = set(OPS) - set(RULES)
