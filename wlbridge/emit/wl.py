@@ -28,6 +28,8 @@ from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, 
                       Tmpl, Subtract, With)
 
 RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
+if set(OPS) - set(RULES):  # pragma: no cover
+    raise ImportError(f"ops without a compact WL rule: {sorted(set(OPS) - set(RULES))}")
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000

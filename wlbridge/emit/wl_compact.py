@@ -4,19 +4,20 @@ A rule gets the layer and its arguments as :class:`V` (node, shape) and returns 
 Plus/Times thread lists over the *first* levels (not numpy's trailing broadcasting), so every
 rule expands broadcasting explicitly. Constructs are chosen so that Woxi and Mathics3 both
 evaluate them (``Partition`` instead of ``ArrayReshape``, ``Table`` for rank > 2 transposes,
-``MapThread[Join, ...]`` for inner-axis joins, ``PadLeft``/``PadRight`` for padding).
+``MapThread[Join, ...]`` for inner-axis joins, ``PadLeft``/``PadRight`` for padding) and fast in both:
+a convolution is one ``Dot`` of matrices over the stacked shifted views (im2col), never a ``Dot``
+with a rank-3 tensor (Woxi: 10-100x slower), batch norm is ``k x + c``.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..ops import ACTIVATIONS, OPS
+from ..ops import ACTIVATIONS
 from . import scalar
-from ._geom import full_padding, geometry, norm_axis, pool_counts, prefix_broadcast
-from .wlprint import (Apply, Arr, Call, Divide, Dot, Int, ListN, Neg, Node, Num, Part, Plus, Raw, Sym, Times,
+from ._geom import norm_axis, prefix_broadcast
+from .wlprint import (Apply, Arr, Call, Divide, Dot, Int, ListN, Neg, Node, Num, Part, Plus, Sym, Times,
                       Tmpl, With, Subtract, Power)
 
 RULES: dict[str, Callable] = {}
@@ -278,122 +279,4 @@ def _embedding(ctx, layer, x):
     return With([("w", Arr(scalar.p64(layer, "weight")))], body)
 
 
-def _pad(node: Node, shape, pad, fill: Node) -> Node:
-    """``node`` (channels first) padded on the spatial axes by ((lo, hi), ...)."""
-    if any(lo for lo, _ in pad):
-        dims = [Int(shape[0])] + [Int(d + lo) for d, (lo, _) in zip(shape[1:], pad)]
-        node = Call("PadLeft", [node, ListN(dims), fill])
-    if any(hi for _, hi in pad):
-        dims = [Int(shape[0])] + [Int(d + lo + hi) for d, (lo, hi) in zip(shape[1:], pad)]
-        node = Call("PadRight", [node, ListN(dims), fill])
-    return node
-
-
-def _span(start: int, n: int, step: int, full: int) -> Node:
-    """1-based WL span of ``n`` positions from 0-based ``start`` with ``step``."""
-    end = start + (n - 1) * step
-    if start == 0 and step == 1 and n == full:
-        return Raw("All")
-    text = f"{start + 1} ;; {end + 1}" + (f" ;; {step}" if step != 1 else "")
-    return Raw(text, 0)
-
-
-def _slices(p: Node, padded_shape, kernel, stride, dil, out_sp, channels=None):
-    """Yield (offset, p[[channels, spans...]]) per kernel offset."""
-    for k in itertools.product(*[range(n) for n in kernel]):
-        spans = [_span(k[i] * dil[i], out_sp[i], stride[i], padded_shape[i + 1]) for i in range(len(kernel))]
-        whole = channels is None and all(isinstance(s, Raw) and s.text == "All" for s in spans)
-        yield k, p if whole else Part(p, [channels or Raw("All"), *spans])
-
-
-def _bind_padded(x: V, pad, fill: Node):
-    padded_shape = (x.shape[0], *[d + lo + hi for d, (lo, hi) in zip(x.shape[1:], pad)])
-    node = _pad(x.node, x.shape, pad, fill)
-    if node is x.node and isinstance(node, Sym):
-        return [], node, padded_shape
-    return [("pad", node)], Sym("pad"), padded_shape
-
-
-@rule("conv")
-def _conv(ctx, layer, x):
-    """im2col: ``Wmat . Flatten[{views}, {{1, 2}, {3, ...}}]`` (one Dot per group), rows then reshaped.
-
-    Every kernel offset gives a view ``pad[[channels, spans...]]`` of the (padded) input; the stacked
-    views, flattened to a {offsets*channels, positions} matrix, meet the weights as one {out,
-    offsets*channels} matrix (``Dot`` of matrices is fast in both engines; of rank-3 tensors it is not).
-    """
-    w, b = scalar.p64(layer, "weight"), scalar.p64(layer, "bias")
-    kernel = w.shape[2:]
-    stride, dil, pad = geometry(layer, len(kernel))
-    out_sp = ctx.shapes[layer.output][1:]
-    groups = int(layer.attrs.get("groups", 1))
-    og, cg = w.shape[0] // groups, w.shape[1]
-    binds, p, pshape = _bind_padded(x, pad, Num(0.0))
-    parts = []
-    for g in range(groups):
-        chans = None if groups == 1 else Raw(f"{g * cg + 1} ;; {(g + 1) * cg}", 0)
-        views = [s for _, s in _slices(p, pshape, kernel, stride, dil, out_sp, chans)]
-        wg = np.moveaxis(w[g * og:(g + 1) * og], 1, -1).reshape(og, -1)  # {out, offsets*channels}
-        parts.append(Dot(Arr(wg), _columns(views, len(kernel))))
-    y = parts[0] if groups == 1 else Call("Join", parts)
-    y = y if b is None else Plus([y, Arr(b)])
-    y = _rows_to_spatial(y, out_sp)
-    return With(binds, y) if binds else y
-
-
-def _columns(views: list[Node], n_spatial: int) -> Node:
-    """The im2col matrix {offsets*channels, positions} of the views (each {channels, spatial...})."""
-    spatial = ListN([Int(k) for k in range(3, n_spatial + 3)])
-    if len(views) == 1:
-        return Call("Flatten", [views[0], ListN([ListN([Int(1)]), ListN([Int(k - 1) for k in range(3, n_spatial + 3)])])])
-    return Call("Flatten", [ListN(views), ListN([ListN([Int(1), Int(2)]), spatial])])
-
-
-def _rows_to_spatial(y: Node, out_sp) -> Node:
-    """Each row of the {channels, positions} matrix ``y`` partitioned to the spatial shape."""
-    if len(out_sp) == 1:
-        return y
-    return Call("Map", [fn1("r", reshape(Sym("r"), (int(np.prod(out_sp)),), out_sp)), y])
-
-
-@rule("pool")
-def _pool(ctx, layer, x):
-    kernel = tuple(layer.attrs["kernel"])
-    stride, dil, pad = geometry(layer, len(kernel))
-    out_sp = ctx.shapes[layer.output][1:]
-    kind = layer.attrs["kind"]
-    unpadded = not any(map(any, pad)) and all(d == 1 for d in dil)
-    if unpadded and all(k == 1 for k in kernel) and tuple(out_sp) == tuple(x.shape[1:]):
-        return x.node  # a 1x1 window with stride 1: the identity
-    if unpadded and kernel == tuple(x.shape[1:]) and all(o == 1 for o in out_sp):
-        return _global_pool(x, kind)
-    full = full_padding(x.shape[1:], out_sp, kernel, stride, dil, pad)
-    binds, p, pshape = _bind_padded(x, full, Raw("-Infinity", 480) if kind == "max" else Num(0.0))
-    slices = [s for _, s in _slices(p, pshape, kernel, stride, dil, out_sp)]
-    if kind == "max":
-        y = elementwise_max("Max", slices, len(x.shape))
-    else:
-        y = Plus(slices)
-        if kind == "avg":
-            counts = pool_counts(layer, x.shape[1:], out_sp)
-            if np.all(counts == counts.flat[0]):
-                y = Divide(y, Num(float(counts.flat[0])))
-            else:
-                y = Call("Map", [fn1("v", Divide(Sym("v"), Arr(counts))), y])
-    return With(binds, y) if binds else y
-
-
-def _global_pool(x: V, kind: str) -> Node:
-    """One window covering each channel: ``Map[{{Max[#]}} &, x]`` (``Total[#, depth]`` for sums)."""
-    n = len(x.shape) - 1
-    body = Call("Max", [Sym("c")]) if kind == "max" else Call("Total", [Sym("c")] + ([Int(n)] if n > 1 else []))
-    if kind == "avg":
-        body = Divide(body, Num(float(np.prod(x.shape[1:]))))
-    for _ in range(n):
-        body = ListN([body])
-    return Call("Map", [fn1("c", body), x.node])
-
-
-missing = set(OPS) - set(RULES)
-if missing:  # pragma: no cover
-    raise ImportError(f"ops without a compact WL rule: {sorted(missing)}")
+from . import wl_spatial  # noqa: E402,F401 - registers the conv and pool rules (wl.py checks that every op has one)
