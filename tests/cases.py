@@ -115,6 +115,11 @@ _chain("pool_avg", (2, 5, 5), ("pool", {}, {"kind": "avg", "kernel": (3, 3), "st
 _chain("pool_avg_exclude", (1, 5, 4), ("pool", {}, {"kind": "avg", "kernel": (3, 2), "stride": (2, 1),
                                                     "padding": ((1, 1), (1, 0)), "count_include_pad": False}))
 _chain("pool_sum_1d", (2, 6), ("pool", {}, {"kind": "sum", "kernel": (3,), "stride": (1,), "dilation": (2,)}))
+_chain("pool_global_max", (2, 3, 4), ("pool", {}, {"kind": "max", "kernel": (3, 4), "stride": (3, 4)}))
+_chain("pool_global_avg_1d", (3, 5), ("pool", {}, {"kind": "avg", "kernel": (5,), "stride": (1,)}))
+_chain("pool_identity", (2, 3, 3), ("pool", {}, {"kind": "max", "kernel": (1, 1), "stride": (1, 1)}),
+       ("conv", {"weight": W((3, 2, 1, 1), 23), "bias": W(3, 24)}, {}),
+       ("pool", {}, {"kind": "sum", "kernel": (3, 3), "stride": (1, 1)}))
 _chain("reduce_mean", (2, 3, 4), ("reduce", {}, {"kind": "mean", "axes": (0, 2), "keepdims": False}))
 _chain("reduce_sum_keep", (2, 3), ("reduce", {}, {"kind": "sum", "axes": (-1,), "keepdims": True}))
 _chain("reduce_max", (2, 3), ("reduce", {}, {"kind": "max", "axes": (0,)}))

@@ -191,6 +191,16 @@ def test_woxi_long_chain_uses_a_flat_module():
     _check(engine, net, code, "list", sample_inputs(net, 3, seed=9), 1e-9)
 
 
+def test_large_weights_use_a_flat_module(monkeypatch):
+    import wlbridge.emit.wl as wl_module
+
+    net = CASE_BY_NAME["seed_net"].build()
+    assert "Module[" not in to_wl(net)
+    monkeypatch.setattr(wl_module, "MAX_WITH_CHARS", 100)
+    code = to_wl(net)
+    assert code.startswith("Function[{x}, Module[{h1, ") and "With[{h" not in code
+
+
 def test_expanded_bound_counts_output_positions_of_strided_conv():
     b = NetBuilder("strided")
     x = b.input("x", (1, 40, 40))

@@ -29,10 +29,13 @@ from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, 
                       Tmpl, Subtract, With)
 
 RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
+if set(OPS) - set(RULES):  # pragma: no cover
+    raise ImportError(f"ops without a compact WL rule: {sorted(set(OPS) - set(RULES))}")
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000
 MAX_WITH_DEPTH = 200
+MAX_WITH_CHARS = 1_000_000
 _RESERVED = re.compile(r"^(t|v|e|z|pad|w|i|[ai]\d+)$")
 
 
@@ -157,14 +160,17 @@ def _function(params: list[str], binds: list[tuple[str, Node]], body: Node, exac
     """``Function[{params}, With[{b1 = ...}, With[{b2 = ...}, body]]]`` printed without deep recursion.
 
     Past ``MAX_WITH_DEPTH`` bindings (WL's $RecursionLimit is 1024, Woxi's parser stops near 500
-    nested With) the chain is one flat ``Module[{b1, ...}, b1 = ...; ...; body]`` instead.
+    nested With) or ``MAX_WITH_CHARS`` characters of bindings (Woxi's parser rescans every enclosing
+    bracket: a 13 MB chain of 13 With parses in ~400 s, the flat form in ~200 s) the chain is one
+    flat ``Module[{b1, ...}, b1 = ...; ...; body]`` instead.
     """
     p = Printer(exact)
     head = "Function[{" + ", ".join(params) + "}, "
-    if len(binds) > MAX_WITH_DEPTH:
-        sets = "".join(name + " = " + _print(p, node) + "; " for name, node in binds)
+    texts = [(name, _print(p, node)) for name, node in binds]
+    if len(binds) > MAX_WITH_DEPTH or sum(len(t) for _, t in texts) > MAX_WITH_CHARS:
+        sets = "".join(name + " = " + t + "; " for name, t in texts)
         return head + "Module[{" + ", ".join(n for n, _ in binds) + "}, " + sets + _print(p, body) + "]]"
-    withs = "".join("With[{" + name + " = " + _print(p, node) + "}, " for name, node in binds)
+    withs = "".join("With[{" + name + " = " + t + "}, " for name, t in texts)
     return head + withs + _print(p, body) + "]" * len(binds) + "]"
 
 
