@@ -1,4 +1,4 @@
-"""WL number text: shortest round-trip digits, backtick, ``*^`` exponent; arrays formatted vectorised.
+"""WL number text: shortest round-trip digits, backtick, ``*^`` exponent; arrays formatted vectorised; string literals.
 
 >>> fmt_real(1.5e-10), fmt_real(-2.0), fmt_real(0.25), fmt_real(float("inf"))
 ('1.5`*^-10', '-2.`', '0.25`', 'Infinity')
@@ -113,3 +113,13 @@ def _fmt_exact_array(a: np.ndarray) -> str:
     for n in reversed(a.shape):
         toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)] if n else ["{}"]
     return toks[0]
+
+
+# ---- strings ---------------------------------------------------------------------------------
+def fmt_string(s: str) -> str:
+    """A WL string literal (backslash, quote and newline escaped).
+
+    >>> print(fmt_string('a "b"\\\\c'))
+    "a \\"b\\"\\\\c"
+    """
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

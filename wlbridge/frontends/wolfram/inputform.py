@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from ...emit.wlnumbers import fmt_real
+from ...emit.wlnumbers import fmt_real, fmt_string
 from ...errors import FormatError
 from .compress import MAX_DEPTH, build, parse_real
 from .expr import Expr, Symbol
@@ -152,7 +152,7 @@ def to_inputform(x) -> str:
     if isinstance(x, (float, np.floating)):
         return real_text(x)
     if isinstance(x, str):
-        return '"' + x.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return fmt_string(x)
     if isinstance(x, Symbol):
         return x.name
     if isinstance(x, np.ndarray):

@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...emit.wlnumbers import fmt_string
 from ...errors import ConversionError, EngineError, WlbridgeError
 from ...ir import Net, Origin
 
@@ -100,15 +101,11 @@ def evaluation_code(expr: str, inputs: Sequence[str], outputs: Sequence[str], pr
     if len(inputs) == 1:
         feed = args[0]
     else:
-        feed = "<|" + ", ".join(f'"{_wl_escape(p)}" -> {a}' for p, a in zip(inputs, args)) + "|>"
+        feed = "<|" + ", ".join(f'{fmt_string(p)} -> {a}' for p, a in zip(inputs, args)) + "|>"
     opts = f'WorkingPrecision -> "{precision}"' if precision != "Real32" else 'TargetDevice -> "CPU"'
-    outs = "{" + ", ".join(f'r["{_wl_escape(o)}"]' for o in outputs) + "}"
+    outs = "{" + ", ".join(f'r[{fmt_string(o)}]' for o in outputs) + "}"
     return (f"Function[{{{', '.join(args)}}}, Module[{{r = ({_check_expr(expr)})[{feed}, {opts}]}}, "
             f"Map[{_PACKED}, If[AssociationQ[r], {outs}, {{r}}]]]]")
-
-
-def _wl_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def evaluation_payload(code: str, xs: Sequence[np.ndarray]):
