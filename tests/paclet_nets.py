@@ -32,11 +32,6 @@ def T(*dims):
     return Call("TensorT", (list(dims), sym("RealT")))
 
 
-def wl_positional(x: float) -> str:
-    """Positional reals with a backtick: Woxi 0.3 parses ``*^`` exponents with up to 1 ulp of error."""
-    return np.format_float_positional(float(x), unique=True, trim=".") + "`"
-
-
 def wl_text(v, number=wl_real) -> str:
     """WL InputForm text of a plain association (numbers exact)."""
     head = type(v).__name__
