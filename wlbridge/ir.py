@@ -35,6 +35,7 @@ def _dt(dtype) -> str:
 
 
 def type_str(shape: Sequence[int], dtype) -> str:
+    """Short type text: ``type_str((16, 8), 'float32') == 'f32[16,8]'``."""
     return f"{_dt(dtype)}[{','.join(map(str, shape))}]"
 
 
@@ -48,6 +49,7 @@ class Port:
 
     @property
     def size(self) -> int:
+        """The number of scalars in one sample of this port."""
         return int(np.prod(self.shape, dtype=np.int64))
 
 
@@ -70,6 +72,7 @@ class Layer:
 
     @property
     def param_count(self) -> int:
+        """The number of weight scalars of this layer."""
         return sum(int(v.size) for v in self.params.values() if v is not None)
 
 
@@ -122,18 +125,22 @@ class Net:
     # ---- structure -------------------------------------------------------------------------
     @property
     def input_shape(self) -> Shape:
+        """The shape of the first input port (without the batch axis)."""
         return self.inputs[0].shape
 
     @property
     def output_shape(self) -> Shape:
+        """The shape of the first output (without the batch axis)."""
         return self.shapes[self.outputs[0]]
 
     @property
     def output_shapes(self) -> list[Shape]:
+        """The shape of every output, in order (without the batch axis)."""
         return [self.shapes[o] for o in self.outputs]
 
     @property
     def param_count(self) -> int:
+        """The number of weight scalars in the whole net."""
         return sum(layer.param_count for layer in self.layers)
 
     @property
@@ -144,6 +151,7 @@ class Net:
         return max(dts, key=lambda d: d.itemsize) if dts else np.dtype("float32")
 
     def with_input_names(self, names: Sequence[str]) -> "Net":
+        """A copy of the net whose input scalars are named ``names`` (one per scalar)."""
         return dataclasses.replace(self, input_names=tuple(names))
 
     def __str__(self) -> str:
@@ -164,26 +172,31 @@ class Net:
         return evaluate(self, *xs)
 
     def to_sympy(self, form: str = "compact", **settings):
+        """sympy expressions of the net (``form='compact'`` or ``'expanded'``); see :func:`wlbridge.emit.sympy.to_sympy`."""
         from .emit.sympy import to_sympy
 
         return to_sympy(self, form=form, **settings)
 
     def to_wl(self, form: str = "compact", call: str = "list", **settings) -> str:
+        """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
         from .emit.wl import to_wl
 
         return to_wl(self, form=form, call=call, **settings)
 
     def to_latex(self, **settings) -> str:
+        """LaTeX equations of the net; see :func:`wlbridge.emit.latex.to_latex`."""
         from .emit.latex import to_latex
 
         return to_latex(self, **settings)
 
     def to_python(self, **settings) -> str:
+        """Self-contained numpy source of the net; see :func:`wlbridge.emit.python.to_python`."""
         from .emit.python import to_python
 
         return to_python(self, **settings)
 
     def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None, **settings):
+        """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`."""
         from .check.roundtrip import check
 
         return check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
@@ -203,12 +216,14 @@ class NetBuilder:
         self._counter = 0
 
     def input(self, name: str, shape: Sequence[int], dtype="float64") -> str:
+        """Add an input port (shape without the batch axis); returns its value name."""
         self._claim(name)
         self._inputs.append(Port(name, tuple(int(d) for d in shape), np.dtype(dtype).name))
         return name
 
     def layer(self, op: str, inputs: Sequence[str], *, params: Mapping[str, np.ndarray] | None = None,
               attrs: Mapping[str, Any] | None = None, path: str = "", name: str | None = None) -> str:
+        """Append one layer of IR op ``op`` reading ``inputs``; returns the new value name."""
         if op not in OPS:
             raise ConversionError(f"{self.name}: {path or '<root>'}: unknown IR op {op!r}")
         for v in inputs:
@@ -226,10 +241,12 @@ class NetBuilder:
         return name
 
     def constant(self, value, path: str = "") -> str:
+        """Append a ``constant`` layer holding ``value``; returns its value name."""
         return self.layer("constant", [], params={"value": np.asarray(value)}, path=path)
 
     def build(self, outputs: Sequence[str], *, input_names: Sequence[str] | None = None,
               origin: Origin | None = None, meta: Mapping[str, Any] | None = None) -> Net:
+        """The finished :class:`Net` with these outputs (shapes are inferred and checked here)."""
         for o in outputs:
             if o not in self._names:
                 raise ConversionError(f"{self.name}: output {o!r} is not defined")

@@ -45,24 +45,29 @@ _lgamma = _pole(math.lgamma)
 
 
 def np_gamma(x):
+    """Elementwise float64 Gamma; poles give inf (like WL's ComplexInfinity)."""
     return np.asarray(_gamma(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def np_lgamma(x):
+    """Elementwise float64 log-Gamma; poles give inf."""
     return np.asarray(_lgamma(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def np_erf(x):
+    """Elementwise float64 erf through ``math.erf`` (no scipy needed)."""
     return np.asarray(_erf(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def np_sigmoid(x):
+    """Overflow-free float64 logistic sigmoid."""
     x = np.asarray(x, dtype=np.float64)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def np_softplus(x, beta=1.0, threshold=20.0):
+    """torch's softplus: ``log(1 + exp(beta x)) / beta``, linear above ``threshold``."""
     x = np.asarray(x, dtype=np.float64)
     bx = beta * x
     with np.errstate(over="ignore"):

@@ -27,6 +27,7 @@ def rule(op: str):
 
 
 def infer_shapes(net) -> dict[str, Shape]:
+    """Every value's shape (without the batch axis); a :class:`ConversionError` names the net, layer path and op."""
     shapes: dict[str, Shape] = {p.name: tuple(p.shape) for p in net.inputs}
     for layer in net.layers:
         spec = OPS[layer.op]
@@ -47,6 +48,7 @@ def infer_shapes(net) -> dict[str, Shape]:
 
 
 def broadcast(*shapes: Shape) -> Shape:
+    """The numpy broadcast of several shapes (ValueError if they do not broadcast)."""
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
