@@ -31,6 +31,7 @@ OPTIONAL = {"torch": "torch", "onnx": "onnx", "onnxruntime": "onnx", "woxi": "wo
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``wlbridge`` argument parser (sub-commands convert, check, info)."""
     p = argparse.ArgumentParser(prog="wlbridge", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Trained neural nets as closed-form maths (Wolfram Language, sympy), "
                                             "checked in WL engines.")
@@ -110,6 +111,7 @@ def _sympy_text(obj) -> str:
 
 
 def cmd_convert(args, net) -> int:
+    """``wlbridge convert``: write the emitted code to ``--output`` or stdout."""
     text = _emit(net, args.to, args.form, args.call, args.exact)
     if not text.endswith("\n"):
         text += "\n"
@@ -124,6 +126,7 @@ def cmd_convert(args, net) -> int:
 
 
 def cmd_check(args, net) -> int:
+    """``wlbridge check``: print the check report; exit 0 if it passed, else 1."""
     code = None
     if args.code:
         try:
@@ -137,6 +140,7 @@ def cmd_check(args, net) -> int:
 
 
 def cmd_info(args, net) -> int:
+    """``wlbridge info``: print :func:`describe` of the net."""
     print(describe(net))
     return 0
 
@@ -178,6 +182,7 @@ def emitter_support(net) -> dict[str, str]:
 
 
 def engine_status() -> str:
+    """One line saying which WL engines (Woxi, Mathics3, a Wolfram kernel) are available."""
     import importlib.util
 
     from .check.wolfram import find_kernel

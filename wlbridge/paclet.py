@@ -68,6 +68,7 @@ def activation_table_wl() -> str:
 
 
 def activation_table_path() -> Path:
+    """The generated ``Kernel/Activations.wl`` of the paclet."""
     return paclet_dir() / "Kernel" / "Activations.wl"
 
 

@@ -69,6 +69,7 @@ def frontend_lists() -> str:
 
 
 def render() -> str:
+    """The support tables (elementwise functions, IR ops x emitters, front ends) as Markdown."""
     return "\n\n".join(["#### Elementwise functions (one row each in `wlbridge/ops.py`)", activation_table(),
                         "#### IR ops and emitters", op_table(), "#### Front ends", frontend_lists()])
 
@@ -84,6 +85,7 @@ def update(path: Path) -> bool:
 
 
 def main(argv=None) -> int:
+    """``python -m wlbridge.support [--update README]``: print the tables or rewrite a file's marked block."""
     ap = argparse.ArgumentParser(prog="python -m wlbridge.support", description=__doc__.splitlines()[0])
     ap.add_argument("--update", metavar="README", type=Path, help="rewrite the marked block of this file")
     args = ap.parse_args(argv)

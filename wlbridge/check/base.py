@@ -148,6 +148,7 @@ class EngineResult:
 
     @property
     def ok(self) -> bool:
+        """True when values came back with no problem and no engine message."""
         return self.values is not None and self.problem is None and not self.messages
 
 
@@ -197,6 +198,7 @@ class Engine:
         return EngineResult(values if problem is None else None, messages, problem, seconds)
 
     def batch_code(self, function_code: str, payload: str, timeout: float | None) -> str:
+        """WL code that defines ``wlbridgeF`` and applies it to every sample of ``payload``."""
         return f"wlbridgeF = {function_code}; Apply[wlbridgeF, {payload}, {{1}}]"
 
     def close(self) -> None:

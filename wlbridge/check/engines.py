@@ -62,6 +62,7 @@ class WoxiEngine(Engine):
         self._woxi = woxi
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
+        """``code``'s result as InputForm text, with Woxi's warnings as messages."""
         try:
             with _quiet_stderr():  # Woxi echoes its messages to stderr as well; they are in r.warnings
                 r = self._woxi.evaluate(f"ToString[({code}), InputForm]")
@@ -74,6 +75,7 @@ class WoxiEngine(Engine):
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
     def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+        """Like :meth:`Engine.apply`, in a cleared Woxi state."""
         self._woxi.clear_state()  # no definitions left over from an earlier call
         return super().apply(function_code, inputs, **kwargs)
 
@@ -183,6 +185,7 @@ class MathicsEngine(Engine):
 
     @property
     def session(self):
+        """The shared Mathics3 session, started on first use."""
         if self._session is None:
             self._session = mathics_session()
         return self._session
@@ -207,10 +210,12 @@ class MathicsEngine(Engine):
         return text, messages
 
     def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+        """Like :meth:`Engine.apply`; the session is started first so its start-up is not timed."""
         self.session  # start-up (3-6 s, once per process) is not the evaluation's time
         return super().apply(function_code, inputs, **kwargs)
 
     def batch_code(self, function_code, payload, timeout):
+        """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout)."""
         t = self.timeout if timeout is None else timeout
         body = f"Apply[wlbridgeF, {payload}, {{1}}]"
         return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"

@@ -55,10 +55,12 @@ class Row:
 
     @property
     def status(self) -> str:
+        """``ok``, ``FAIL`` or ``skipped``."""
         return {True: "ok", False: "FAIL", None: "skipped"}[self.passed]
 
     @property
     def tolerance(self) -> str:
+        """The tolerance used, as text (``rtol 1.0e-09, atol ...``)."""
         return f"rtol {self.rtol:.1e}" + (f", atol {self.atol:.1e}" if not math.isnan(self.atol) else "")
 
 
@@ -87,6 +89,7 @@ def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: fl
 
 
 def failed(row: Row, problem: str) -> Row:
+    """Mark ``row`` failed with ``problem`` appended to its note (errors set to inf)."""
     row.passed = False
     row.note = (row.note + "; " if row.note else "") + problem
     row.max_abs = row.max_rel = math.inf
@@ -94,6 +97,7 @@ def failed(row: Row, problem: str) -> Row:
 
 
 def skipped(name: str, why: str, kind: str = "code") -> Row:
+    """A row for an evaluator that did not run, with the reason."""
     return Row(name, passed=None, note=why, kind=kind)
 
 
@@ -116,24 +120,29 @@ class CheckReport:
 
     @property
     def code_rows(self) -> list[Row]:
+        """The rows of the emitted code (WL engines and sympy) that ran."""
         return [r for r in self.rows if r.kind == "code" and r.passed is not None]
 
     @property
     def passed(self) -> bool:
+        """Every evaluator that ran agreed, and at least one WL engine ran."""
         ran = [r for r in self.rows if r.passed is not None]
         engines = [r for r in ran if r.kind == "code" and r.evaluator != "sympy"]
         return bool(engines) and all(r.passed for r in ran)
 
     @property
     def max_abs_err(self) -> float:
+        """The largest absolute error over the emitted-code rows (nan if none ran)."""
         return max((r.max_abs for r in self.code_rows), default=math.nan)
 
     @property
     def max_rel_err(self) -> float:
+        """The largest relative error over the emitted-code rows (nan if none ran)."""
         return max((r.max_rel for r in self.code_rows), default=math.nan)
 
     @property
     def failures(self) -> list[Row]:
+        """The rows that failed."""
         return [r for r in self.rows if r.passed is False]
 
     def __bool__(self) -> bool:

@@ -56,6 +56,7 @@ def find_kernel() -> str | None:
 
 
 def not_found_message() -> str:
+    """What was searched for a WolframKernel and how to get one (the EngineNotFoundError text)."""
     searched = ", ".join(kernel_candidates() + ["WolframKernel on PATH"])
     return ("no Wolfram Engine kernel found; searched WOLFRAM_KERNEL (unset), " + searched +
             ". Install the free Wolfram Engine (https://www.wolfram.com/engine/) and set "
@@ -114,6 +115,7 @@ class WolframEngine(Engine):
 
     @property
     def session(self):
+        """The kernel session, started on first use (``EngineError`` naming the kernel if it cannot start)."""
         if self._session is None:
             from wolframclient.evaluation import WolframLanguageSession
 
@@ -138,12 +140,14 @@ class WolframEngine(Engine):
         return r.get(), [" ".join(str(m).split()) for m in (r.messages or [])]
 
     def evaluate_raw(self, code: str) -> tuple[str, list[str]]:
+        """``code``'s result as InputForm text, with the kernel's messages."""
         from wolframclient.language import wlexpr
 
         result, messages = self._wrap(wlexpr(f"ToString[({code}), InputForm]"))
         return str(result), messages
 
     def apply(self, function_code, inputs, *, call="list", output_shapes=None, timeout=None) -> EngineResult:
+        """Like :meth:`Engine.apply`, but inputs go to the kernel as WXF packed arrays."""
         payload = kernel_payload(function_code, inputs, call, self.timeout if timeout is None else timeout)
         t0 = time.perf_counter()
         try:
@@ -154,6 +158,7 @@ class WolframEngine(Engine):
         return finish(result, messages, len(np.asarray(inputs[0])), output_shapes, seconds)
 
     def close(self) -> None:
+        """Terminate the kernel process, if one was started."""
         if self._session is not None:
             session, self._session = self._session, None
             try:
