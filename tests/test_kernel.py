@@ -102,8 +102,6 @@ def test_from_wolfram_agrees_with_the_kernel(session, name):
 @pytest.mark.parametrize("form,call", [("Compact", "List"), ("Expanded", "Sequence")])
 def test_net_to_function_in_the_kernel(session, form, call):
     """The classic validation f[1, 2, 3] - trained[{1, 2, 3}], for many inputs."""
-    from wolframclient.language import wlexpr
-
     kernel.load_paclet(session)
     x = np.random.default_rng(2).uniform(-1, 1, size=(32, 3))
     apply = "f[Sequence @@ #] &" if call == "Sequence" else "f"

@@ -14,7 +14,7 @@ from wlbridge.ir import NetBuilder
 from wlbridge.emit.wlnumbers import fmt_real_positional
 from wlbridge.paclet import wl_real
 
-from .paclet_nets import NP, Call, Chain, T, edge, sym, wl_text
+from .paclet_nets import Call, Chain, T, edge, sym, wl_text
 
 RTOL, ATOL = 1e-9, 1e-12
 rng = np.random.default_rng(7)

@@ -90,12 +90,3 @@ def head_name(x) -> str | None:
 
 def is_symbol(x, name: str | None = None) -> bool:
     return isinstance(x, Symbol) and (name is None or x.name == name)
-
-
-def rule_pairs(x) -> list[tuple[Any, Any]] | None:
-    """``a -> b`` as ``[(a, b)]``; a list of rules as their pairs; None if not rules."""
-    if head_name(x) in ("Rule", "RuleDelayed") and len(x.args) == 2:
-        return [tuple(x.args)]
-    if isinstance(x, list) and all(head_name(r) in ("Rule", "RuleDelayed") and len(r.args) == 2 for r in x):
-        return [tuple(r.args) for r in x]
-    return None
