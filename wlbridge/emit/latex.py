@@ -82,7 +82,7 @@ class Doc:
 def to_latex(net, **settings) -> str:
     """A LaTeX ``aligned`` block: one equation per layer, then named weights and function definitions."""
     if settings:
-        raise TypeError(f"unknown setting {sorted(settings)[0]!r}")
+        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; to_latex takes none")
     doc = Doc()
     lines = []
     for k, layer in enumerate(net.layers, 1):
