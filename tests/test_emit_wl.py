@@ -36,6 +36,15 @@ def test_nan_is_a_clear_error():
         fmt_array(np.array([1.0, np.nan]))
 
 
+def test_nan_weight_error_names_the_layer():
+    b = NetBuilder("demo")
+    x = b.input("x", (2,))
+    net = b.build([b.layer("linear", [x], params={"weight": np.array([[1.0, np.nan], [0.0, 1.0]])}, path="/fc1")])
+    for form in ("compact", "expanded"):
+        with pytest.raises(ConversionError, match=r"demo: /fc1 \(linear\): parameter 'weight' contains NaN"):
+            to_wl(net, form=form)
+
+
 def test_precedence_and_parentheses():
     x, y = Sym("x"), Sym("y")
     assert to_text(Times([Num(-1.5), Plus([x, y])])) == "-1.5` (x + y)"

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import ExpressionTooLargeError
+from ..errors import ConversionError, ExpressionTooLargeError
 from ._size import check_size
 from ..ops import ACTIVATIONS, OPS, SCALAR_OPS
 from . import scalar, wl_compact
@@ -132,9 +132,19 @@ def to_wl(net, *, form: str = "compact", call: str = "list", exact: bool = False
     """WL ``Function[...]`` text of ``net``. ``compact``: one ``With`` per layer (size linear in the
     parameters); ``expanded``: one closed form per output scalar (refused past ``max_size`` nodes)."""
     _check(form, call, settings)
+    _no_nan_weights(net)
     if form == "compact":
         return _compact(net, call, exact)
     return _expanded(net, call, exact, max_size)
+
+
+def _no_nan_weights(net) -> None:
+    """WL has no NaN machine number: name the layer whose weights hold one (before printing starts)."""
+    for layer in net.layers:
+        for k, v in layer.params.items():
+            if v is not None and np.issubdtype(v.dtype, np.floating) and np.isnan(v).any():
+                raise ConversionError(f"{net.name}: {layer.path or layer.output} ({layer.op}): parameter {k!r} "
+                                      "contains NaN, which has no WL machine-number form")
 
 
 def _nested(arr: np.ndarray) -> Node:
