@@ -7,7 +7,7 @@ torch: 1 unsupported layer: features.2 (LSTM): recurrent layers are not supporte
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 
 class WlbridgeError(Exception):
@@ -56,9 +56,3 @@ class CheckFailedError(WlbridgeError):
         self.report = report
         super().__init__(str(report))
 
-
-def collect_unsupported(source: str, items: Iterable[tuple[str, str, str]]) -> None:
-    """Raise one :class:`UnsupportedLayerError` if ``items`` is not empty."""
-    items = list(items)
-    if items:
-        raise UnsupportedLayerError(source, items)
