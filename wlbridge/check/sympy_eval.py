@@ -13,7 +13,8 @@ def evaluate_sympy(net, xs, form: str = "compact") -> list[np.ndarray]:
     """One array per output (batch first), from ``net.to_sympy(form=form)``."""
     obj = net.to_sympy(form=form)
     if hasattr(obj, "lambdify"):
-        out = obj.lambdify()(*xs)
+        with np.errstate(over="ignore", under="ignore"):  # inf/0 limits are compared, not warned
+            out = obj.lambdify()(*xs)
         return [np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, list) else [out])]
     return _expanded(net, obj if isinstance(obj, list) else [obj], xs)
 
@@ -28,7 +29,9 @@ def _expanded(net, outs, xs) -> list[np.ndarray]:
     fn = lambdify_flat(symbols, flat)
     n = len(xs[0])
     cols = np.concatenate([np.asarray(x, dtype=np.float64).reshape(n, -1) for x in xs], axis=1).T
-    values = [np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in fn(*cols)]
+    with np.errstate(over="ignore", under="ignore"):
+        raw = fn(*cols)
+    values = [np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in raw]
     result, pos = [], 0
     for shape in net.output_shapes:
         size = int(np.prod(shape))

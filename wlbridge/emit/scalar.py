@@ -156,22 +156,26 @@ def _along(x, axis, fn):
     return np.moveaxis(out, -1, axis)
 
 
+def _sum_exp_gaps(A, zs, i):
+    """``1 + Σ_{j≠i} exp(z_j - z_i)``: softmax_i is its reciprocal. Needs no Max (readable) and cannot
+    overflow for the largest z_i; for the others an overflow means softmax_i underflows anyway."""
+    return A.add([A.const(1.0)] + [A.exp(A.sub(z, zs[i])) for j, z in enumerate(zs) if j != i])
+
+
 def _softmax_row(A, zs):
-    if A.stable:
-        m = A.share(A.max(zs))
-        es = [A.share(A.exp(A.sub(z, m))) for z in zs]
-    else:
-        es = [A.exp(z) for z in zs]
+    if not A.stable:  # expanded forms: one closed formula per output, e.g. 1/(1 + Exp[z2 - z1])
+        return [A.div(A.const(1.0), _sum_exp_gaps(A, zs, i)) for i in range(len(zs))]
+    m = A.share(A.max(zs))
+    es = [A.share(A.exp(A.sub(z, m))) for z in zs]
     s = A.share(A.add(es))
     return [A.div(e, s) for e in es]
 
 
 def _log_softmax_row(A, zs):
-    if A.stable:
-        m = A.share(A.max(zs))
-        lse = A.share(A.add([m, A.log(A.add([A.exp(A.sub(z, m)) for z in zs]))]))
-    else:
-        lse = A.share(A.log(A.add([A.exp(z) for z in zs])))
+    if not A.stable:
+        return [A.neg(A.log(_sum_exp_gaps(A, zs, i))) for i in range(len(zs))]
+    m = A.share(A.max(zs))
+    lse = A.share(A.add([m, A.log(A.add([A.exp(A.sub(z, m)) for z in zs]))]))
     return [A.sub(z, lse) for z in zs]
 
 
