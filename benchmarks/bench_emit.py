@@ -141,17 +141,15 @@ def check_table(sweep, samples):
     from wlbridge.check.roundtrip import check
 
     head = ("net", "params", "evaluator", "samples", "seconds", "max rel err")
-    rows = []
+    rows, engines = [], get_engines("embedded")
     for widths in sweep:
         net = mlp(widths)
-        for engine in get_engines("embedded"):
-            try:
-                rep = check(net, engine=engine, samples=samples, mathics_budget=30.0)
-            finally:
-                engine.close()
-            for r in rep.rows:
-                rows.append(("-".join(map(str, widths)), f"{net.param_count:,}", r.evaluator, r.samples,
-                             f"{r.seconds:.2f}", r.max_rel if isinstance(r.max_rel, str) else f"{r.max_rel:.1e}"))
+        rep = check(net, engine=engines, samples=samples, mathics_budget=30.0)
+        for r in rep.rows:
+            rows.append(("-".join(map(str, widths)), f"{net.param_count:,}", r.evaluator, r.samples,
+                         f"{r.seconds:.2f}", r.max_rel if isinstance(r.max_rel, str) else f"{r.max_rel:.1e}"))
+    for engine in engines:
+        engine.close()
     print_table(f"3. check time per evaluator ({samples} samples; Mathics3 gets a cost-bounded subset)", head, rows)
 
 
