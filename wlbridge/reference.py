@@ -109,42 +109,16 @@ def _scalar_fn(layer, *xs):
         return np.asarray(eval_scalar_body(layer.attrs["body"], _align(xs)), dtype=np.float64)
 
 
-@rule("add")
-def _add(layer, *xs):
-    return _fold(np.add, xs)
+# n-ary ops fold left, binary ops apply once; both broadcast the non-batch shapes (see _align)
+BROADCASTING = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum,
+                "sub": np.subtract, "div": np.divide, "pow": np.power}
 
 
-@rule("mul")
-def _mul(layer, *xs):
-    return _fold(np.multiply, xs)
+def _broadcasting(layer, *xs):
+    return _fold(BROADCASTING[layer.op], xs)
 
 
-@rule("max")
-def _max(layer, *xs):
-    return _fold(np.maximum, xs)
-
-
-@rule("min")
-def _min(layer, *xs):
-    return _fold(np.minimum, xs)
-
-
-@rule("sub")
-def _sub(layer, a, b):
-    a, b = _align([a, b])
-    return a - b
-
-
-@rule("div")
-def _div(layer, a, b):
-    a, b = _align([a, b])
-    return a / b
-
-
-@rule("pow")
-def _pow(layer, a, b):
-    a, b = _align([a, b])
-    return np.power(a, b)
+rule(*BROADCASTING)(_broadcasting)
 
 
 @rule("linear")
