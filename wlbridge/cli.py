@@ -1,16 +1,21 @@
 """The ``wlbridge`` command: convert a model file to closed-form maths, check it, or describe it.
 
-Exit status: 0 success; 1 check failed (the numbers are shown); 2 bad input, unsupported layer or
-missing engine (one line on stderr).
+Exit status: 0 success; 1 a check ran and failed (the numbers are shown); 2 anything else that stops
+it (bad or unreadable input, unsupported layer, missing engine or package, and internal errors,
+which say so): one line on stderr, never a traceback (``--debug`` prints it); 130 interrupted;
+141 the output pipe was closed (``wlbridge check ... | head``), quietly.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import stat
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import WlbridgeError
+from .errors import FormatError, WlbridgeError
 
 EPILOG = """\
 examples:
@@ -20,74 +25,183 @@ examples:
   wlbridge check model.onnx                        # Wolfram Engine if found, else Woxi + Mathics3
   wlbridge check model.wlnet --engine woxi --samples 256 --seed 1
   wlbridge check model.onnx --code mine.wl         # check your own WL Function against the net
+  wlbridge check model.onnx --inputs x.npy --rtol 1e-6 --json   # given inputs, JSON report for CI
   wlbridge info model.wxf                          # layers, shapes, parameter count, support
 
-exit status: 0 ok, 1 check failed, 2 bad input / unsupported layer / missing engine.
+exit status: 0 ok; 1 the check ran and failed; 2 bad input, unsupported layer, missing engine or
+internal error (one line; --debug shows the traceback); 130 interrupted; 141 output pipe closed.
 The Wolfram Engine is found through WOLFRAM_KERNEL or the usual install locations.
 """
 
 OPTIONAL = {"torch": "torch", "onnx": "onnx", "onnxruntime": "onnx", "woxi": "woxi", "mathics": "mathics",
-            "h5py": "all", "symengine": "fast"}
+            "h5py": "all", "symengine": "fast", "matplotlib": "plot", "packaging": "mathics"}
+BROKEN_PIPE = 141  # what a process killed by SIGPIPE reports in the shell
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``wlbridge`` argument parser (sub-commands convert, check, info)."""
+    from . import __version__
+
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error")
     p = argparse.ArgumentParser(prog="wlbridge", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Trained neural nets as closed-form maths (Wolfram Language, sympy), "
-                                            "checked in WL engines.")
+                                            "checked in WL engines.", parents=[debug])
+    p.add_argument("--version", action="version", version=f"wlbridge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info}")
     c = sub.add_parser("convert", help="print the net as WL / sympy / LaTeX / Python", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     c.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
-    c.add_argument("--to", choices=["wl", "sympy", "latex", "python"], default="wl")
+    c.add_argument("--to", choices=["wl", "sympy", "latex", "python"], default="wl",
+                   help="wl (default) and sympy take --form/--exact/--max-size, wl also --call; latex and "
+                        "python print one equation / statement per layer and take none of them")
     _code_options(c)
     c.add_argument("--exact", action="store_true", help="weights as exact rationals")
     c.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
     k = sub.add_parser("check", help="evaluate the WL code in engines against the net", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     k.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     k.add_argument("--engine", choices=["auto", "wolfram", "woxi", "mathics", "embedded"], default="auto")
-    k.add_argument("--samples", type=_positive, default=64, metavar="N", help="number of inputs (default 64)")
+    k.add_argument("--samples", type=_positive, metavar="N", help="number of random inputs (default 64)")
     k.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    k.add_argument("--inputs", metavar="FILE.npy", help="check on these inputs (.npy: batch of the input; "
+                                                        ".npz: one array per input port, by name or in order)")
     k.add_argument("--code", metavar="FILE.wl", help="check this WL Function instead of the emitted one")
-    _code_options(k)
+    _code_options(k, "the emitted code checked (with --code: the sympy row's form); ",
+                  "; default: from the --code Function's parameters, else list")
     k.add_argument("--exact", action="store_true", help="check the exact-rational form")
+    k.add_argument("--rtol", type=_non_negative, metavar="R", help="relative tolerance of the code rows (default 1e-9)")
+    k.add_argument("--atol", type=_non_negative, metavar="A",
+                   help="absolute tolerance of the code rows (default rtol * max(1, max |output|))")
+    k.add_argument("--no-sympy", dest="sympy", action="store_false", help="skip the sympy row")
+    k.add_argument("--timeout", type=_non_negative, metavar="SECONDS", help="time limit per engine evaluation")
     k.add_argument("--mathics-budget", type=float, default=20.0, metavar="SECONDS",
                    help="time budget for Mathics3; it gets as many samples as fit (at least one)")
-    i = sub.add_parser("info", help="layers, shapes, parameter count, support")
+    k.add_argument("--json", action="store_true",
+                   help="print the report as JSON (schema: wlbridge/check/report_schema.json)")
+    i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p
 
 
-def _code_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--form", choices=["compact", "expanded"], default="compact")
-    p.add_argument("--call", choices=["list", "sequence"], default="list", help="f[{x1, ..}] or f[x1, ..]")
+def _code_options(p: argparse.ArgumentParser, form_help: str = "", call_help: str = "") -> None:
+    p.add_argument("--form", choices=["compact", "expanded"],
+                   help=form_help + "compact (default): one With per layer; expanded: one formula per output")
+    p.add_argument("--call", choices=["list", "sequence"], help="f[{x1, ..}] (list) or f[x1, ..] (sequence)" + call_help)
+    p.add_argument("--max-size", type=_positive, metavar="NODES",
+                   help="size limit of the expanded form (default: WL 2,000,000, sympy 200,000 nodes)")
 
 
 def _positive(text: str) -> int:
-    n = int(text)
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
     return n
 
 
+def _non_negative(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return v
+
+
+class UsageError(WlbridgeError):
+    """Options that do not go together (exit 2, one line)."""
+
+
 def main(argv: Sequence[str] | None = None, *, load: Callable | None = None) -> int:
     """Run the command line; ``load`` (path -> Net) replaces :func:`wlbridge.load` (for tests)."""
     args = build_parser().parse_args(argv)
-    if load is None:
-        from . import load
+    if not getattr(args, "debug", False):
+        quiet_libraries()
     try:
-        return COMMANDS[args.command](args, load(args.model))
-    except WlbridgeError as e:
-        return _error(str(e))
-    except ModuleNotFoundError as e:
-        extra = OPTIONAL.get((e.name or "").split(".")[0])
-        if extra is None:
-            raise
-        return _error(f"{args.model}: needs the Python package {e.name!r}: pip install 'wlbridge[{extra}]'")
+        status = run(args, load)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        _discard_stdout()
+        return BROKEN_PIPE
     except KeyboardInterrupt:
         print("wlbridge: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # the boundary: one line, never a traceback unless asked
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        return _error(explain(e, getattr(args, "model", "")))
+
+
+def quiet_libraries() -> None:
+    """Libraries that log a traceback as a warning before raising (torch.export on a corrupt .pt2)."""
+    import logging
+
+    logging.getLogger("torch.export").addFilter(lambda record: record.levelno >= logging.ERROR)  # torch resets levels
+
+
+def run(args, load: Callable | None = None) -> int:
+    """Load the model and run the sub-command (errors propagate to :func:`main`)."""
+    validate(args)
+    if load is None:
+        from . import load
+
+        check_readable(args.model)
+    return COMMANDS[args.command](args, load(args.model))
+
+
+def explain(e: BaseException, model: str) -> str:
+    """The one line shown for an exception that stopped the command."""
+    if isinstance(e, WlbridgeError):
+        return str(e)
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in OPTIONAL:
+        extra = OPTIONAL[e.name.split(".")[0]]
+        return f"{model}: needs the Python package {e.name!r}: pip install 'wlbridge[{extra}]'"
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename or model}: {e.strerror}"
+    if isinstance(e, MemoryError):
+        return f"{model}: out of memory (the file declares more data than fits)"
+    text = " ".join(str(e).split())[:300]
+    return (f"internal error (a bug in wlbridge, please report it): {type(e).__name__}: {text} "
+            f"[while processing {model}; --debug shows the traceback]")
+
+
+def check_readable(path: str, what: str = "model file") -> None:
+    """Refuse a path that is missing, empty, a directory, or not a regular file (a FIFO would block the reader)."""
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise FormatError(f"{path}: is a directory, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise FormatError(f"{path}: not a regular file (a FIFO, device or socket); give a {what}")
+    if info.st_size == 0:
+        raise FormatError(f"{path}: the {what} is empty")
+
+
+def validate(args) -> None:
+    """Refuse options that would be silently ignored."""
+    if args.command == "convert":
+        given = [f"--{o.replace('_', '-')}" for o in ("form", "call", "max_size", "exact") if getattr(args, o)]
+        if args.to in ("latex", "python") and given:
+            raise UsageError(f"--to {args.to} takes none of {', '.join(given)}: it prints the net layer by layer "
+                             "(use --to wl or --to sympy for the expanded form)")
+        if args.to == "sympy" and args.call:
+            raise UsageError("--call applies to --to wl only (a sympy Matrix is not called)")
+    if args.command in ("convert", "check") and args.max_size and args.form != "expanded":
+        raise UsageError("--max-size applies to --form expanded only")
+    if args.command == "check" and args.inputs and args.samples:
+        raise UsageError("give --inputs or --samples, not both")
+    if args.command == "check" and args.code and args.exact:
+        raise UsageError("--exact chooses the emitted code; it does nothing with --code")
 
 
 def _error(message: str) -> int:
@@ -95,13 +209,25 @@ def _error(message: str) -> int:
     return 2
 
 
-def _emit(net, to: str, form: str, call: str, exact: bool) -> str:
-    extra = {"exact": True} if exact else {}
-    if to == "wl":
-        return net.to_wl(form=form, call=call, **extra)
-    if to == "sympy":
+def _discard_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
+
+
+def _emit(net, args) -> str:
+    extra = {"exact": True} if args.exact else {}
+    if args.max_size:
+        extra["max_size"] = args.max_size
+    form = args.form or "compact"
+    if args.to == "wl":
+        return net.to_wl(form=form, call=args.call or "list", **extra)
+    if args.to == "sympy":
         return _sympy_text(net.to_sympy(form=form, **extra))
-    return net.to_latex(**extra) if to == "latex" else net.to_python(**extra)
+    return net.to_latex() if args.to == "latex" else net.to_python()
 
 
 def _sympy_text(obj) -> str:
@@ -112,7 +238,7 @@ def _sympy_text(obj) -> str:
 
 def cmd_convert(args, net) -> int:
     """``wlbridge convert``: write the emitted code to ``--output`` or stdout."""
-    text = _emit(net, args.to, args.form, args.call, args.exact)
+    text = _emit(net, args)
     if not text.endswith("\n"):
         text += "\n"
     if args.output:
@@ -125,17 +251,88 @@ def cmd_convert(args, net) -> int:
     return 0
 
 
+def read_code(path: str) -> str:
+    """The text of a ``--code`` file (UTF-8), or a :class:`FormatError` saying why not."""
+    check_readable(path, "WL code file")
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except OSError as e:
+        raise FormatError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise FormatError(f"{path}: not UTF-8 text (byte {e.start}); --code takes a WL Function as text") from None
+
+
+def read_inputs(path: str, net):
+    """Inputs from ``.npy`` (one port) or ``.npz`` (arrays named like the ports, or in file order)."""
+    import numpy as np
+
+    check_readable(path, "input array file")
+    try:
+        data = np.load(path, allow_pickle=False)
+        arrays = [data[k] for k in _npz_keys(data, net)] if isinstance(data, np.lib.npyio.NpzFile) else [data]
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        raise FormatError(f"{path}: not a .npy / .npz array file: {' '.join(str(e).split())[:200]}") from None
+    for a in arrays:
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise FormatError(f"{path}: inputs must be numbers, not {a.dtype}")
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _npz_keys(data, net) -> list[str]:
+    names = [p.name for p in net.inputs]
+    return names if all(n in data.files for n in names) else list(data.files)
+
+
+FUNCTION_PARAMS = re.compile(r"\s*(?:\(\*.*?\*\)\s*)*Function\[\s*\{([^{}\[\]]*)\}\s*,", re.S)
+
+
+def detect_call(code: str, net) -> str | None:
+    """'sequence' or 'list' from ``Function[{p1, p2, ...}, ...]``'s parameter count, None if unclear.
+
+    >>> from wlbridge.ir import NetBuilder
+    >>> b = NetBuilder(); x = b.input("x", (3,)); net = b.build([x])
+    >>> detect_call("Function[{a, b, c}, a + b + c]", net), detect_call("Function[{x}, x]", net)
+    ('sequence', 'list')
+    """
+    m = FUNCTION_PARAMS.match(code)
+    if not m:
+        return None
+    n = len([p for p in m.group(1).split(",") if p.strip()])
+    if n == len(net.inputs):
+        return "list"
+    return "sequence" if n == len(net.input_names) else None
+
+
 def cmd_check(args, net) -> int:
-    """``wlbridge check``: print the check report; exit 0 if it passed, else 1."""
-    code = None
-    if args.code:
-        try:
-            code = Path(args.code).read_text()
-        except OSError as e:
-            return _error(f"cannot read {args.code}: {e.strerror or e}")
-    report = net.check(engine=args.engine, samples=args.samples, seed=args.seed, code=code, form=args.form,
-                       call=args.call, exact=args.exact, mathics_budget=args.mathics_budget)
-    print(report)
+    """``wlbridge check``: print the rows as they finish, then the verdict; exit 0 if it passed, else 1."""
+    code = read_code(args.code) if args.code else None
+    inputs = read_inputs(args.inputs, net) if args.inputs else None
+    call = args.call or (detect_call(code, net) if code else None) or "list"
+    settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
+                    exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
+                    atol=args.atol, timeout=args.timeout, max_size=args.max_size)
+    if inputs is not None:
+        settings["inputs"] = inputs
+    else:
+        settings["samples"] = args.samples or 64
+    if args.json:
+        report = net.check(**settings)
+        print(report.to_json(indent=1))
+        return 0 if report.passed else 1
+    from .check.report import HEADER, format_cells, format_row
+
+    size = "given inputs" if inputs is not None else f"{settings['samples']} samples (seed {args.seed})"
+    print(f"checking {net.name}: {size}, engine {args.engine}, call {call}", flush=True)
+    print(format_cells(HEADER), flush=True)
+    report = net.check(**settings, on_row=lambda row: print(format_row(row), flush=True))
+    lines = report.notes_lines()
+    if args.call is None and code and call == "sequence":
+        lines.append(f"  note: call sequence (f[x1, x2, ...]), from the --code Function's {len(net.input_names)} "
+                     "parameters")
+    if call == "list" and any("Too many parameters" in r.note or "fpct" in r.note for r in report.failures):
+        lines.append("  hint: the function takes more parameters than the net has input ports: "
+                     "if it takes one per input scalar, use --call sequence")
+    print("\n".join(lines + [report.title() + f": {'PASSED' if report.passed else 'FAILED'}"]))
     return 0 if report.passed else 1
 
 

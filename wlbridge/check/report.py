@@ -52,6 +52,7 @@ class Row:
     note: str = ""
     seconds: float = 0.0
     kind: str = "code"  # "code" (emitted code), "source" (the original net)
+    worst: dict | None = None  # the sample with the largest error: index, input, expected, got (flat lists)
 
     @property
     def status(self) -> str:
@@ -70,7 +71,7 @@ def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: fl
     row = Row(name, len(ref[0]), rtol=rtol, kind=kind, seconds=seconds, note=note)
     if len(got) != len(ref):
         return failed(row, f"{len(got)} outputs, expected {len(ref)}")
-    abs_err, rel_err, ok, atols = 0.0, 0.0, True, []
+    abs_err, rel_err, ok, atols, per_sample = 0.0, 0.0, True, [], np.zeros(len(ref[0]))
     for k, (r, g) in enumerate(zip(ref, got)):
         g = np.asarray(g, dtype=np.float64)
         if g.shape != r.shape:
@@ -82,9 +83,24 @@ def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: fl
         if not np.all(np.isfinite(g)):
             return failed(row, f"output {k + 1} has non-finite values")
         abs_err = max(abs_err, float(np.max(d, initial=0.0)))
+        per_sample = np.maximum(per_sample, d.reshape(len(d), -1).max(axis=1, initial=0.0))
         rel_err = max(rel_err, float(np.max(d / np.maximum(np.abs(r), 1e-3 * scale), initial=0.0)))
         ok = ok and bool(np.all(d <= a + rtol * np.abs(r)))
     row.max_abs, row.max_rel, row.atol, row.passed = abs_err, rel_err, max(atols), ok
+    if len(per_sample):
+        i = int(np.argmax(per_sample))
+        row.worst = {"index": i, "expected": _flat(r[i] for r in ref), "got": _flat(np.asarray(g)[i] for g in got)}
+    return row
+
+
+def _flat(arrays) -> list[float]:
+    return [float(v) for a in arrays for v in np.ravel(a)]
+
+
+def attach_input(row: Row, xs: list[np.ndarray]) -> Row:
+    """Add the input of ``row.worst`` (its sample index into ``xs``, one array per port)."""
+    if row.worst is not None and row.worst["index"] < len(xs[0]):
+        row.worst["input"] = _flat(x[row.worst["index"]] for x in xs)
     return row
 
 
@@ -117,6 +133,7 @@ class CheckReport:
     seed: int = 0
     code_chars: int = 0
     notes: list[str] = field(default_factory=list)
+    subject: tuple | None = field(default=None, repr=False, compare=False)  # (net, code, call), for plot()
 
     @property
     def code_rows(self) -> list[Row]:
@@ -149,19 +166,110 @@ class CheckReport:
         return self.passed
 
     def __str__(self) -> str:
-        head = (f"check {self.net}: {self.samples} samples (seed {self.seed}), engine {self.engine or '-'}, "
-                f"code {self.code_chars} chars: {'PASSED' if self.passed else 'FAILED'}")
-        table = [("evaluator", "samples", "max abs err", "max rel err", "tolerance", "seconds", "result")]
-        for r in self.rows:
-            table.append((r.evaluator, str(r.samples) if r.samples else "-", _num(r.max_abs), _num(r.max_rel),
-                          r.tolerance if r.passed is not None else "-", f"{r.seconds:.2f}", r.status))
-        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-        lines = [head] + ["  " + "  ".join(c.ljust(w) if i in (0, 4, 6) else c.rjust(w)
-                                           for i, (c, w) in enumerate(zip(line, widths))).rstrip()
-                          for line in table]
-        lines += [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
+        rows = [HEADER] + [row_cells(r) for r in self.rows]
+        widths = [max([w] + [len(line[i]) for line in rows]) for i, w in enumerate(WIDTHS)]
+        lines = [self.title() + f": {'PASSED' if self.passed else 'FAILED'}"]
+        lines += [format_cells(line, widths) for line in rows]
+        return "\n".join(lines + self.notes_lines())
+
+    def title(self) -> str:
+        """``check NET: N samples (seed S), engine E, code C chars``."""
+        return (f"check {self.net}: {self.samples} samples (seed {self.seed}), engine {self.engine or '-'}, "
+                f"code {self.code_chars} chars")
+
+    def notes_lines(self) -> list[str]:
+        """The rows' notes, the report's notes, and the worst sample of each failed row."""
+        lines = [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
         lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        for r in self.failures:
+            lines += worst_lines(r)
+        return lines
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON-ready data (schema: ``wlbridge/check/report_schema.json``)."""
+        return {"schema": SCHEMA_ID, "net": self.net, "passed": self.passed, "engine": self.engine,
+                "samples": self.samples, "seed": self.seed, "code_chars": self.code_chars,
+                "max_abs_err": _json_num(self.max_abs_err), "max_rel_err": _json_num(self.max_rel_err),
+                "notes": list(self.notes), "rows": [row_dict(r) for r in self.rows]}
+
+    def to_json(self, **dumps) -> str:
+        """:meth:`to_dict` as JSON text."""
+        import json
+
+        return json.dumps(self.to_dict(), **dumps)
+
+    def _repr_html_(self) -> str:
+        from ..display import report_html
+
+        return report_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from ..display import report_markdown
+
+        return report_markdown(self)
+
+    def plot(self, **settings):
+        """The net and the checked formula along a random line through input space; see :func:`wlbridge.plot.plot_check`."""
+        from ..plot import plot_check
+
+        if self.subject is None:
+            raise ValueError("this report does not hold its net (made by hand?): use wlbridge.plot_check(net)")
+        net, code, call = self.subject
+        return plot_check(net, code=code, call=call, **settings)
+
+
+SCHEMA_ID = "wlbridge-check-report/1"
+HEADER = ("evaluator", "samples", "max abs err", "max rel err", "tolerance", "seconds", "result")
+WIDTHS = (20, 7, 11, 11, 26, 7, 6)  # minimum column widths, so rows printed one by one line up
+
+
+def row_cells(r: Row) -> tuple[str, ...]:
+    """The table cells of one row."""
+    return (r.evaluator, str(r.samples) if r.samples else "-", _num(r.max_abs), _num(r.max_rel),
+            r.tolerance if r.passed is not None else "-", f"{r.seconds:.2f}", r.status)
+
+
+def format_cells(cells, widths=WIDTHS) -> str:
+    """One table line: text columns left-aligned, numbers right-aligned."""
+    return "  " + "  ".join(c.ljust(w) if i in (0, 4, 6) else c.rjust(w)
+                            for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+
+def format_row(r: Row) -> str:
+    """One row as a table line with the default widths (for printing rows as they finish)."""
+    return format_cells(row_cells(r))
+
+
+def worst_lines(r: Row, limit: int = 8) -> list[str]:
+    """The worst sample of a row: its input, the expected and the computed output."""
+    w = r.worst
+    if not w:
+        return []
+    exp, got = np.asarray(w["expected"]), np.asarray(w["got"])
+    k = int(np.argmax(np.abs(got - exp))) if len(exp) == len(got) and len(exp) else 0
+    lines = [f"  worst sample for {r.evaluator}: #{w['index']}"]
+    if "input" in w:
+        lines.append(f"    input     {_vec(w['input'], limit)}")
+    lines += [f"    expected  {_vec(w['expected'], limit)}", f"    got       {_vec(w['got'], limit)}"]
+    if len(exp) > 1 and len(exp) == len(got):
+        lines.append(f"    largest difference at output element {k + 1}: expected {exp[k]:.17g}, got {got[k]:.17g}")
+    return lines
+
+
+def _vec(values, limit: int) -> str:
+    text = ", ".join(f"{v:.10g}" for v in values[:limit])
+    return f"[{text}, ...] ({len(values)} values)" if len(values) > limit else f"[{text}]"
+
+
+def row_dict(r: Row) -> dict:
+    """One row as plain data."""
+    return {"evaluator": r.evaluator, "kind": r.kind, "status": r.status, "passed": r.passed, "samples": r.samples,
+            "max_abs_err": _json_num(r.max_abs), "max_rel_err": _json_num(r.max_rel), "rtol": _json_num(r.rtol),
+            "atol": _json_num(r.atol), "seconds": round(r.seconds, 6), "note": r.note, "worst": r.worst}
+
+
+def _json_num(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
 
 
 def _num(v: float) -> str:

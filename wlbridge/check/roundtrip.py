@@ -11,33 +11,38 @@ the numpy float64 reference, on one seeded batch of inputs.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
 from .engines import Engine, MathicsEngine, get_engines, mathics_samples
-from .report import CODE_RTOL, CheckReport, Row, compare, failed, skipped, source_rtol
+from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol
 from .sampling import as_batch, sample_inputs
 
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
-          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False) -> CheckReport:
+          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False, timeout: float | None = None,
+          on_row: Callable[[Row], None] | None = None, max_size: int | None = None) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
     'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
     in ``mathics_budget`` seconds by its cost model (at least one). ``rtol`` / ``atol`` override the
     emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
+    ``timeout``: seconds per engine evaluation (where the engine can enforce it); ``on_row(row)`` is
+    called as each row finishes; ``max_size`` raises the expanded form's size limit.
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
+    given_code = code is not None
+    sizes = {"max_size": max_size} if max_size else {}
     if code is None:
-        code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}))
+        code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}), **sizes)
     owned = isinstance(engine, str)
     engines = get_engines(engine) if owned else [engine] if isinstance(engine, Engine) else list(engine)
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
@@ -50,14 +55,25 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
                             "when both are: pip install 'wlbridge[engines]'")
     if dropped is not None and dropped.any():
         report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
+    report.notes += _honesty_notes(net)
+    report.subject = (net, code, call)
     tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
+
+    def add(row: Row) -> None:
+        report.rows.append(attach_input(row, xs))
+        if on_row is not None:
+            on_row(row)
+
     try:
         if net.origin is not None:
-            report.rows.append(_source_row(net, xs, ref))
+            add(_source_row(net, xs, ref))
         if sympy:
-            report.rows.append(_sympy_row(net, xs, ref, form, tol))
+            row = _sympy_row(net, xs, ref, form, tol, sizes)
+            if given_code:
+                row.note = "; ".join(filter(None, [row.note, OWN_FORMULA]))
+            add(row)
         for e in engines:
-            report.rows.append(_engine_row(e, net, code, xs, ref, call, tol, mathics_budget))
+            add(_engine_row(e, net, code, xs, ref, call, tol, mathics_budget, timeout))
     finally:
         if owned:
             for e in engines:
@@ -65,6 +81,20 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
+
+
+def _honesty_notes(net) -> list[str]:
+    """Say what the reference is when the original net could not be run."""
+    if net.origin is not None:
+        return []
+    if "wl_version" in net.meta:
+        return ["the reference is wlbridge's own reading of the Wolfram net file; the original net was not run "
+                "in Wolfram (from_wolfram with a kernel session does that)"]
+    return ["the source net was not run (no runtime for it here): the reference is wlbridge's numpy evaluation "
+            "of the IR"]
 
 
 def _outputs(v) -> list[np.ndarray]:
@@ -93,12 +123,12 @@ def _source_row(net, xs, ref) -> Row:
     return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0)
 
 
-def _sympy_row(net, xs, ref, form, tol) -> Row:
+def _sympy_row(net, xs, ref, form, tol, sizes=None) -> Row:
     t0 = time.perf_counter()
     try:
         from .sympy_eval import evaluate_sympy
 
-        got = evaluate_sympy(net, xs, form=form)
+        got = evaluate_sympy(net, xs, form=form, **(sizes or {}))
     except (ImportError, NotImplementedError, ExpressionTooLargeError) as e:
         return skipped("sympy", f"not evaluated: {e}")
     except Exception as e:
@@ -106,7 +136,7 @@ def _sympy_row(net, xs, ref, form, tol) -> Row:
     return compare("sympy", ref, got, seconds=time.perf_counter() - t0, **tol)
 
 
-def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
+def _engine_row(engine, net, code, xs, ref, call, tol, budget, timeout=None) -> Row:
     n = len(xs[0])
     note = ""
     if isinstance(engine, MathicsEngine):
@@ -114,7 +144,7 @@ def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
         if used < n:
             note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
         xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
-    result = engine.apply(code, xs, call=call, output_shapes=net.output_shapes)
+    result = engine.apply(code, xs, call=call, output_shapes=net.output_shapes, timeout=timeout)
     if result.values is None or result.problem:
         row = Row(engine.name, len(xs[0]), rtol=tol["rtol"], seconds=result.seconds, note=note)
         msgs = "; ".join(result.messages[:5])

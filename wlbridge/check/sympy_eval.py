@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def evaluate_sympy(net, xs, form: str = "compact") -> list[np.ndarray]:
-    """One array per output (batch first), from ``net.to_sympy(form=form)``."""
-    obj = net.to_sympy(form=form)
+def evaluate_sympy(net, xs, form: str = "compact", **settings) -> list[np.ndarray]:
+    """One array per output (batch first), from ``net.to_sympy(form=form, **settings)``."""
+    obj = net.to_sympy(form=form, **settings)
     if hasattr(obj, "lambdify"):
         with np.errstate(over="ignore", under="ignore"):  # inf/0 limits are compared, not warned
             out = obj.lambdify()(*xs)

@@ -1,0 +1,159 @@
+"""The ``wlbridge`` command on broken input: exit 2 with one line, never a traceback (issue 9 item 4)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wlbridge as wb
+from wlbridge.cli import main
+from tests.test_cli import CODE, relu_net
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(*argv, timeout=120, **kw):
+    """Run ``python -m wlbridge ARGV`` in a subprocess (bytes out)."""
+    return subprocess.run([sys.executable, "-m", "wlbridge", *map(str, argv)], capture_output=True, cwd=ROOT,
+                          env=ENV, timeout=timeout, **kw)
+
+
+def mutations(data: bytes, seed: int) -> bytes:
+    """``data`` with a few bytes overwritten (after the 8-byte magic, so the format is still sniffed)."""
+    rng = np.random.default_rng(seed)
+    out = bytearray(data)
+    for i in rng.integers(8, len(out), 1 + seed % 16):
+        out[i] = int(rng.integers(0, 256))
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """Broken model files: truncated, overwritten, garbage after a valid magic, a directory, a missing file."""
+    d = tmp_path_factory.mktemp("broken")
+    good = {"wlnet": d / "ok.wlnet", "wxf": d / "ok.wxf"}
+    wb.save_wlnet(relu_net(), good["wlnet"])
+    wb.save_wxf(relu_net(), good["wxf"])
+    try:
+        from tests.test_check import onnx_model
+
+        good["onnx"] = Path(onnx_model(d / "ok.onnx"))
+    except pytest.skip.Exception:
+        pass
+    files = {"directory": d / "dir.onnx", "missing": d / "missing.wlnet",
+             "pt2-garbage": d / "garbage.pt2", "empty": d / "empty.onnx"}
+    files["directory"].mkdir()
+    files["pt2-garbage"].write_bytes(b"PK\x03\x04" + np.random.default_rng(0).bytes(500))
+    files["empty"].write_bytes(b"")
+    for ext, path in good.items():
+        data = path.read_bytes()
+        files[f"{ext}-truncated"] = d / f"truncated.{ext}"
+        files[f"{ext}-truncated"].write_bytes(data[: len(data) // 2])
+        files[f"{ext}-garbage"] = d / f"garbage.{ext}"
+        files[f"{ext}-garbage"].write_bytes(data[:8] + np.random.default_rng(1).bytes(400))
+    return files, good
+
+
+def test_broken_files_exit_2_one_line(broken, capsys):
+    files, _ = broken
+    for what, path in files.items():
+        for argv in (["info", path], ["check", path, "--engine", "woxi", "--samples", "2"], ["convert", path]):
+            assert main([str(a) for a in argv]) == 2, what
+            out, err = capsys.readouterr()
+            assert "Traceback" not in out + err and err.startswith("wlbridge: error: ") and err.count("\n") == 1, \
+                (what, err)
+
+
+def test_mutated_files_never_a_traceback(broken, capsys):
+    """A small in-process fuzz: some mutations still load (exit 0), none may crash the command."""
+    _, good = broken
+    statuses = []
+    for ext, path in good.items():
+        data = path.read_bytes()
+        for seed in range(12):
+            bad = path.with_name(f"mut{seed}.{ext}")
+            bad.write_bytes(mutations(data, seed))
+            status = main(["info", str(bad)])
+            out, err = capsys.readouterr()
+            assert status in (0, 2) and "Traceback" not in out + err, (bad, err)
+            assert status == 0 or (err.startswith("wlbridge: error: ") and err.count("\n") == 1), err
+            statuses.append(status)
+    assert 2 in statuses  # the mutations do break files
+
+
+def test_unreadable_code_and_inputs_files_exit_2(tmp_path, capsys):
+    run = lambda *argv: main(list(argv), load=lambda path: relu_net())  # noqa: E731
+    binary = tmp_path / "bin.wl"
+    binary.write_bytes(b"\xff\xfe\x00\x81 not text")
+    bad_npy = tmp_path / "x.npy"
+    bad_npy.write_bytes(b"\x93NUMPY garbage")
+    strings = tmp_path / "s.npy"
+    np.save(strings, np.array([["a", "b", "c"]]))
+    wrong_shape = tmp_path / "w.npy"
+    np.save(wrong_shape, np.zeros((4, 5)))
+    cases = [(["--code", binary], "not UTF-8 text"), (["--code", tmp_path], "is a directory"),
+             (["--inputs", bad_npy], "not a .npy / .npz"), (["--inputs", strings], "must be numbers"),
+             (["--inputs", wrong_shape], "must have shape [batch, 3]")]
+    for extra, message in cases:
+        assert run("check", "m.onnx", "--engine", "woxi", *map(str, extra)) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_internal_error_is_one_line_and_debug_shows_traceback(capsys):
+    def buggy(path):
+        raise KeyError("oops")
+
+    assert main(["info", "m.onnx"], load=buggy) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wlbridge: error: internal error (a bug in wlbridge") and "KeyError" in err
+    assert "--debug" in err and "Traceback" not in err and err.count("\n") == 1
+    assert main(["info", "m.onnx", "--debug"], load=buggy) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.rstrip().splitlines()[-1].startswith("wlbridge: error")
+
+    def huge(path):
+        raise MemoryError()
+
+    assert main(["info", "m.onnx"], load=huge) == 2 and "out of memory" in capsys.readouterr().err
+
+
+def test_fifo_and_directory_in_a_subprocess(tmp_path):
+    fifo = tmp_path / "model.onnx"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):
+        p = cli("info", path, timeout=60)  # a FIFO used to block the format sniffer forever
+        assert p.returncode == 2 and b"Traceback" not in p.stderr and p.stderr.count(b"\n") == 1, p.stderr
+
+
+@pytest.mark.torch
+def test_corrupt_pt2_in_a_subprocess_has_no_library_traceback(broken):
+    pytest.importorskip("torch")
+    p = cli("info", broken[0]["pt2-garbage"])
+    assert p.returncode == 2 and b"Traceback" not in p.stderr and p.stderr.count(b"\n") == 1, p.stderr
+
+
+def test_broken_pipe_is_quiet(tmp_path):
+    b = wb.NetBuilder("wide")
+    x = b.input("x", (300,))
+    w = np.random.default_rng(0).standard_normal((300, 300))
+    wb.save_wlnet(b.build([b.layer("linear", [x], params={"weight": w, "bias": np.zeros(300)})]),
+                  tmp_path / "wide.wlnet")  # 2 MB of WL text
+    p = subprocess.Popen([sys.executable, "-m", "wlbridge", "convert", str(tmp_path / "wide.wlnet")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=ENV)
+    p.stdout.close()  # the reader is gone before the first write, like `| head -0` (the old code: a traceback)
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 141 and err == b"", err
+
+
+def test_code_file_check_still_works_after_the_guards(tmp_path, capsys):
+    pytest.importorskip("woxi")
+    code = tmp_path / "f.wl"
+    code.write_text(CODE)
+    assert main(["check", "m.onnx", "--engine", "woxi", "--code", str(code), "--samples", "4"],
+                load=lambda path: relu_net()) == 0
