@@ -192,8 +192,8 @@ def validate(args) -> None:
     if args.command == "convert":
         given = [f"--{o.replace('_', '-')}" for o in ("form", "call", "max_size", "exact") if getattr(args, o)]
         if args.to in ("latex", "python") and given:
-            raise UsageError(f"--to {args.to} takes none of {', '.join(given)}: it prints the net layer by layer "
-                             "(use --to wl or --to sympy for the expanded form)")
+            raise UsageError(f"--to {args.to} takes none of {', '.join(given)}: they apply to --to wl and "
+                             f"--to sympy ({args.to} is printed layer by layer, with float64 weights)")
         if args.to == "sympy" and args.call:
             raise UsageError("--call applies to --to wl only (a sympy Matrix is not called)")
     if args.command in ("convert", "check") and args.max_size and args.form != "expanded":
@@ -286,6 +286,12 @@ def _npz_keys(data, net) -> list[str]:
 FUNCTION_PARAMS = re.compile(r"\s*(?:\(\*.*?\*\)\s*)*Function\[\s*\{([^{}\[\]]*)\}\s*,", re.S)
 
 
+def function_arity(code: str) -> int | None:
+    """The number of parameters of ``Function[{p1, p2, ...}, body]`` (None for other function forms)."""
+    m = FUNCTION_PARAMS.match(code)
+    return None if m is None else len([p for p in m.group(1).split(",") if p.strip()])
+
+
 def detect_call(code: str, net) -> str | None:
     """'sequence' or 'list' from ``Function[{p1, p2, ...}, ...]``'s parameter count, None if unclear.
 
@@ -294,13 +300,25 @@ def detect_call(code: str, net) -> str | None:
     >>> detect_call("Function[{a, b, c}, a + b + c]", net), detect_call("Function[{x}, x]", net)
     ('sequence', 'list')
     """
-    m = FUNCTION_PARAMS.match(code)
-    if not m:
+    n = function_arity(code)
+    if n is None:
         return None
-    n = len([p for p in m.group(1).split(",") if p.strip()])
     if n == len(net.inputs):
         return "list"
     return "sequence" if n == len(net.input_names) else None
+
+
+def call_notes(args, code, call, net, report) -> list[str]:
+    """Say how the call convention was chosen, and hint at --call sequence when it was probably wrong."""
+    notes = []
+    if args.call is None and code and call == "sequence":
+        notes.append(f"call sequence (f[x1, x2, ...]), from the --code Function's {len(net.input_names)} parameters")
+    arity = function_arity(code) if code else None
+    if call == "list" and report.failures and (
+            (arity or 0) > len(net.inputs) or any("Too many parameters" in r.note for r in report.failures)):
+        notes.append(f"hint: the function takes {arity or 'more'} parameters, the net has {len(net.inputs)} "
+                     "input port(s): if it takes one parameter per input scalar, use --call sequence")
+    return notes
 
 
 def cmd_check(args, net) -> int:
@@ -317,6 +335,7 @@ def cmd_check(args, net) -> int:
         settings["samples"] = args.samples or 64
     if args.json:
         report = net.check(**settings)
+        report.notes += call_notes(args, code, call, net, report)
         print(report.to_json(indent=1))
         return 0 if report.passed else 1
     from .check.report import HEADER, format_cells, format_row
@@ -325,14 +344,8 @@ def cmd_check(args, net) -> int:
     print(f"checking {net.name}: {size}, engine {args.engine}, call {call}", flush=True)
     print(format_cells(HEADER), flush=True)
     report = net.check(**settings, on_row=lambda row: print(format_row(row), flush=True))
-    lines = report.notes_lines()
-    if args.call is None and code and call == "sequence":
-        lines.append(f"  note: call sequence (f[x1, x2, ...]), from the --code Function's {len(net.input_names)} "
-                     "parameters")
-    if call == "list" and any("Too many parameters" in r.note or "fpct" in r.note for r in report.failures):
-        lines.append("  hint: the function takes more parameters than the net has input ports: "
-                     "if it takes one per input scalar, use --call sequence")
-    print("\n".join(lines + [report.title() + f": {'PASSED' if report.passed else 'FAILED'}"]))
+    report.notes += call_notes(args, code, call, net, report)
+    print("\n".join(report.notes_lines() + [report.title() + f": {'PASSED' if report.passed else 'FAILED'}"]))
     return 0 if report.passed else 1
 
 
