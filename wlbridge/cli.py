@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import stat
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .check.calls import detect_call, function_arity
 from .errors import FormatError, WlbridgeError
 
 EPILOG = """\
@@ -281,31 +281,6 @@ def read_inputs(path: str, net):
 def _npz_keys(data, net) -> list[str]:
     names = [p.name for p in net.inputs]
     return names if all(n in data.files for n in names) else list(data.files)
-
-
-FUNCTION_PARAMS = re.compile(r"\s*(?:\(\*.*?\*\)\s*)*Function\[\s*\{([^{}\[\]]*)\}\s*,", re.S)
-
-
-def function_arity(code: str) -> int | None:
-    """The number of parameters of ``Function[{p1, p2, ...}, body]`` (None for other function forms)."""
-    m = FUNCTION_PARAMS.match(code)
-    return None if m is None else len([p for p in m.group(1).split(",") if p.strip()])
-
-
-def detect_call(code: str, net) -> str | None:
-    """'sequence' or 'list' from ``Function[{p1, p2, ...}, ...]``'s parameter count, None if unclear.
-
-    >>> from wlbridge.ir import NetBuilder
-    >>> b = NetBuilder(); x = b.input("x", (3,)); net = b.build([x])
-    >>> detect_call("Function[{a, b, c}, a + b + c]", net), detect_call("Function[{x}, x]", net)
-    ('sequence', 'list')
-    """
-    n = function_arity(code)
-    if n is None:
-        return None
-    if n == len(net.inputs):
-        return "list"
-    return "sequence" if n == len(net.input_names) else None
 
 
 def call_notes(args, code, call, net, report) -> list[str]:
