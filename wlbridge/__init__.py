@@ -18,7 +18,7 @@ from .ir import Layer, Net, NetBuilder, Port
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "Net", "Layer",
+__all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "plot_check", "Net", "Layer",
            "Port", "NetBuilder", "WlbridgeError", "FormatError", "ConversionError", "UnsupportedLayerError",
            "ExpressionTooLargeError", "EngineNotFoundError", "EngineError", "CheckFailedError"]
 
@@ -56,6 +56,13 @@ def save_wxf(net: Net, path) -> None:
     from .frontends.wolfram.wxf import save_wxf as save
 
     save(net, path)
+
+
+def plot_check(net: Net, code: str | None = None, **settings):
+    """The net and its formula along a random line, error on a log scale (matplotlib); see :mod:`wlbridge.plot`."""
+    from .plot import plot_check as plot
+
+    return plot(net, code, **settings)
 
 
 def sniff(path) -> str:

@@ -164,6 +164,25 @@ class Net:
             lines.append(f"  {layer.output}: {type_str(self.shapes[layer.output], dt)} = {layer}{tail}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return f"<Net {self.name}: {len(self.layers)} layers, {self.param_count:,} parameters>"
+
+    # ---- notebook display (wlbridge/display.py): layers, shapes, parameter counts; never weights --------
+    def _repr_html_(self) -> str:
+        from .display import net_html
+
+        return net_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .display import net_markdown
+
+        return net_markdown(self)
+
+    def _repr_latex_(self) -> str | None:
+        from .display import net_latex
+
+        return net_latex(self)
+
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
         """Evaluate the numpy float64 reference on one input or a batch (batch axis first)."""

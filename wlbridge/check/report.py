@@ -165,6 +165,9 @@ class CheckReport:
     def __bool__(self) -> bool:
         return self.passed
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def __str__(self) -> str:
         rows = [HEADER] + [row_cells(r) for r in self.rows]
         widths = [max([w] + [len(line[i]) for line in rows]) for i, w in enumerate(WIDTHS)]
@@ -215,6 +218,7 @@ class CheckReport:
         if self.subject is None:
             raise ValueError("this report does not hold its net (made by hand?): use wlbridge.plot_check(net)")
         net, code, call = self.subject
+        settings.setdefault("engine", self.engine.split("+")[0] or "auto")
         return plot_check(net, code=code, call=call, **settings)
 
 
