@@ -144,7 +144,14 @@ def quiet_libraries() -> None:
     """Libraries that log a traceback as a warning before raising (torch.export on a corrupt .pt2)."""
     import logging
 
-    logging.getLogger("torch.export").addFilter(lambda record: record.levelno >= logging.ERROR)  # torch resets levels
+    logger = logging.getLogger("torch.export")  # a filter, since torch resets logger levels when imported
+    if not any(isinstance(f, _ErrorsOnly) for f in logger.filters):
+        logger.addFilter(_ErrorsOnly())
+
+
+class _ErrorsOnly:
+    def filter(self, record) -> bool:
+        return record.levelno >= 40  # logging.ERROR
 
 
 def run(args, load: Callable | None = None) -> int:
