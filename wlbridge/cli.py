@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _code_options(p: argparse.ArgumentParser, form_help: str = "", call_help: str = "") -> None:
     p.add_argument("--form", choices=["compact", "expanded"],
                    help=form_help + "compact (default): one With per layer; expanded: one formula per output")
-    p.add_argument("--call", choices=["list", "sequence"], help="f[{x1, ..}] (list) or f[x1, ..] (sequence)" + call_help)
+    p.add_argument("--call", choices=["list", "sequence"],
+                   help="f[{x1, ..}] (list) or f[x1, ..] (sequence)" + call_help)
     p.add_argument("--max-size", type=_positive, metavar="NODES",
                    help="size limit of the expanded form (default: WL 2,000,000, sympy 200,000 nodes)")
 

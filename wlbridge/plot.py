@@ -71,7 +71,8 @@ def plot_check(net, code: str | None = None, *, call: str = "list", engine="auto
         c = colours[k % 10]
         top.plot(t, ref[:, k], color=c, lw=2.5, alpha=0.45, label=f"net, output {k + 1}")
         top.plot(t, got[:, k], color=c, lw=1, ls="--", label=f"formula ({name}), output {k + 1}")
-        bottom.semilogy(t, np.maximum(np.abs(got[:, k] - ref[:, k]), FLOOR), ".", color=c, ms=3, label=f"output {k + 1}")
+        err = np.maximum(np.abs(got[:, k] - ref[:, k]), FLOOR)
+        bottom.semilogy(t, err, ".", color=c, ms=3, label=f"output {k + 1}")
     tol = CODE_RTOL * max(1.0, float(np.nanmax(np.abs(ref))))
     bottom.axhline(tol, color="k", ls=":", lw=1, label=f"check tolerance ({tol:.1e})")
     top.set_ylabel("output")

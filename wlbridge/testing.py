@@ -33,7 +33,7 @@ class NotEquivalentError(CheckFailedError, AssertionError):
 
 
 def as_net(model_or_net, input_shape=None, **settings) -> Net:
-    """A :class:`Net` from a Net, a model file path, an ``onnx.ModelProto`` or a ``torch.nn.Module`` (with ``input_shape``)."""
+    """A :class:`Net` from a Net, a model file, an ``onnx.ModelProto`` or a torch module (needs ``input_shape``)."""
     import wlbridge as wb
 
     if isinstance(model_or_net, Net):

@@ -212,7 +212,7 @@ class CheckReport:
         return report_markdown(self)
 
     def plot(self, **settings):
-        """The net and the checked formula along a random line through input space; see :func:`wlbridge.plot.plot_check`."""
+        """The net and the checked formula along a random line; see :func:`wlbridge.plot.plot_check`."""
         from ..plot import plot_check
 
         if self.subject is None:
