@@ -147,6 +147,12 @@ def test_honest_notes(capsys, code_file, tmp_path):
     out = capsys.readouterr().out
     assert "own reading of the Wolfram net file; the original net was not run" in out
     assert "not the given code" not in out
+    b = wb.NetBuilder("from-onnx")
+    x = b.input("x", (2,))
+    onnx_without_runtime = b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})], meta={"source": "onnx"})
+    notes = onnx_without_runtime.check(engine="woxi", samples=2).notes
+    assert any("the source net (onnx) was not run" in n for n in notes)
+    assert not relu_net().check(engine="woxi", samples=2).notes  # built in Python: nothing else to run
 
 
 def test_rows_stream_before_the_verdict(capsys):

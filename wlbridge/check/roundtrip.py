@@ -93,8 +93,10 @@ def _honesty_notes(net) -> list[str]:
     if "wl_version" in net.meta:
         return ["the reference is wlbridge's own reading of the Wolfram net file; the original net was not run "
                 "in Wolfram (from_wolfram with a kernel session does that)"]
-    return ["the source net was not run (no runtime for it here): the reference is wlbridge's numpy evaluation "
-            "of the IR"]
+    if net.meta.get("source"):
+        return [f"the source net ({net.meta['source']}) was not run (its runtime is not installed): the reference "
+                "is wlbridge's numpy evaluation of the converted net"]
+    return []  # built in Python: the IR is the net
 
 
 def _outputs(v) -> list[np.ndarray]:
