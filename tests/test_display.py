@@ -24,6 +24,7 @@ def test_net_display_shows_structure_not_weights():
     net = tanh_net("a|b<i>")
     html, md = net._repr_html_(), net._repr_markdown_()
     assert repr(net) == "<Net a|b<i>: 2 layers, 8 parameters>"
+    assert repr(net.layers[0]) == "<Layer h1 = linear(x; weight=f64[2,3], bias=f64[2])  # <script>alert(1)</script>>"
     assert "<script>" not in html and "&lt;script&gt;" in html and "a|b&lt;i&gt;" in html
     assert "<td>f64[2]</td>" in html and "<td>8: weight f64[2,3], bias f64[2]</td>" in html
     assert "a\\|b<i>" in md and "| 2 | `h2` | `elementwise[tanh]` | `h1` | f64[2] |  |  |" in md

@@ -70,6 +70,9 @@ class Layer:
         args = ", ".join(self.inputs) + ("; " if self.inputs and params else "") + params
         return f"{self.op}{'[' + attrs + ']' if attrs else ''}({args})"
 
+    def __repr__(self) -> str:  # never the weight arrays (a notebook shows repr)
+        return f"<Layer {self.output} = {self}{'  # ' + self.path if self.path else ''}>"
+
     @property
     def param_count(self) -> int:
         """The number of weight scalars of this layer."""
