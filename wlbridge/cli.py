@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="evaluate the WL code in engines against the net", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     k.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
-    k.add_argument("--engine", choices=["auto", "wolfram", "woxi", "mathics", "embedded"], default="auto")
+    k.add_argument("--engine", choices=["auto", "wolfram", "woxi", "mathics", "embedded"], default="auto",
+                   help="auto (default): the Wolfram Engine if found, else Woxi and Mathics3; embedded: both of those")
     k.add_argument("--samples", type=_positive, metavar="N", help="number of random inputs (default 64)")
     k.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     k.add_argument("--inputs", metavar="FILE.npy", help="check on these inputs (.npy: batch of the input; "
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--atol", type=_non_negative, metavar="A",
                    help="absolute tolerance of the code rows (default rtol * max(1, max |output|))")
     k.add_argument("--no-sympy", dest="sympy", action="store_false", help="skip the sympy row")
-    k.add_argument("--timeout", type=_non_negative, metavar="SECONDS", help="time limit per engine evaluation")
-    k.add_argument("--mathics-budget", type=float, default=20.0, metavar="SECONDS",
+    k.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS",
+                   help="time limit per engine evaluation (where the engine enforces one: Mathics3, Wolfram Engine)")
+    k.add_argument("--mathics-budget", type=_positive_seconds, default=20.0, metavar="SECONDS",
                    help="time budget for Mathics3; it gets as many samples as fit (at least one)")
     k.add_argument("--json", action="store_true",
                    help="print the report as JSON (schema: wlbridge/check/report_schema.json)")
@@ -111,6 +113,13 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not v >= 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return v
+
+
+def _positive_seconds(text: str) -> float:
+    v = _non_negative(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return v
 
 
