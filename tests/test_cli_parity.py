@@ -89,8 +89,10 @@ def test_rtol_atol(capsys, code_file):
     assert run("check", "m.onnx", "--engine", "woxi", "--code", off, "--rtol", "1e-6") == 0
     assert run("check", "m.onnx", "--engine", "woxi", "--code", off, "--atol", "1e-6") == 0
     assert "rtol 1.0e-06" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["check", "m.onnx", "--rtol", "-1"])
+    for bad in (["--rtol", "-1"], ["--atol", "nan"], ["--timeout", "0"], ["--mathics-budget", "inf"], ["--samples", "x"]):
+        with pytest.raises(SystemExit) as e:
+            main(["check", "m.onnx", *bad])
+        assert e.value.code == 2
 
 
 def test_no_sympy_timeout_and_given_inputs(capsys, tmp_path):
