@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _code_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--form", choices=["compact", "expanded"], default="compact")
     p.add_argument("--call", choices=["list", "sequence"], default="list", help="f[{x1, ..}] or f[x1, ..]")
+    p.add_argument("--simplify", action="store_true", help="fold BatchNorm, identities, affine chains first")
 
 
 def _positive(text: str) -> int:
@@ -77,7 +78,8 @@ def main(argv: Sequence[str] | None = None, *, load: Callable | None = None) -> 
     if load is None:
         from . import load
     try:
-        return COMMANDS[args.command](args, load(args.model))
+        net = load(args.model)
+        return COMMANDS[args.command](args, net.simplify() if getattr(args, "simplify", False) else net)
     except WlbridgeError as e:
         return _error(str(e))
     except ModuleNotFoundError as e:

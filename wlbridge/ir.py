@@ -164,6 +164,14 @@ class Net:
             lines.append(f"  {layer.output}: {type_str(self.shapes[layer.output], dt)} = {layer}{tail}")
         return "\n".join(lines)
 
+    # ---- passes and analyses (IR -> IR; IR -> mathematics) ----------------------------------
+    def simplify(self) -> "Net":
+        """An equal net with identities, BatchNorms, affine chains, constants and dead layers folded away;
+        see :func:`wlbridge.passes.simplify.simplify`."""
+        from .passes.simplify import simplify
+
+        return simplify(self)
+
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
         """Evaluate the numpy float64 reference on one input or a batch (batch axis first)."""
