@@ -172,6 +172,16 @@ class Net:
 
         return simplify(self)
 
+    def linear_regions(self, lower, upper, **settings):
+        """The affine pieces of a piecewise-linear net over a box; see :func:`wlbridge.analysis.regions.linear_regions`."""
+        from .analysis.regions import linear_regions
+
+        return linear_regions(self, lower, upper, **settings)
+
+    def _piecewise(self, settings):
+        lower, upper = settings.pop("box", (-1.0, 1.0))
+        return self.linear_regions(lower, upper, **settings)
+
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
         """Evaluate the numpy float64 reference on one input or a batch (batch axis first)."""
@@ -181,18 +191,25 @@ class Net:
 
     def to_sympy(self, form: str = "compact", **settings):
         """sympy expressions of the net (``form='compact'`` or ``'expanded'``); see :func:`wlbridge.emit.sympy.to_sympy`."""
+        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
+            return self._piecewise(settings).to_sympy()
         from .emit.sympy import to_sympy
 
         return to_sympy(self, form=form, **settings)
 
     def to_wl(self, form: str = "compact", call: str = "list", **settings) -> str:
         """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
+        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
+            return self._piecewise(settings).to_wl(call=call)
         from .emit.wl import to_wl
 
         return to_wl(self, form=form, call=call, **settings)
 
     def to_latex(self, **settings) -> str:
         """LaTeX equations of the net; see :func:`wlbridge.emit.latex.to_latex`."""
+        if settings.get("form") == "piecewise":  # box=(lower, upper): the linear regions as cases
+            settings.pop("form")
+            return self._piecewise(settings).to_latex()
         from .emit.latex import to_latex
 
         return to_latex(self, **settings)
