@@ -172,6 +172,13 @@ class Net:
 
         return simplify(self)
 
+    def jacobian(self) -> "Net":
+        """A net computing d outputs / d inputs (torch's layout and kink conventions);
+        see :func:`wlbridge.passes.jacobian.jacobian`."""
+        from .passes.jacobian import jacobian
+
+        return jacobian(self)
+
     def linear_regions(self, lower, upper, **settings):
         """The affine pieces of a piecewise-linear net over a box; see :func:`wlbridge.analysis.regions.linear_regions`."""
         from .analysis.regions import linear_regions
