@@ -227,6 +227,12 @@ class Net:
 
         return to_python(self, **settings)
 
+    def to_c(self, name: str = "wlbridge_net"):
+        """A self-contained C99 function and header (double precision); see :func:`wlbridge.emit.c.to_c`."""
+        from .emit.c import to_c
+
+        return to_c(self, name=name)
+
     def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None, **settings):
         """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`."""
         from .check.roundtrip import check
