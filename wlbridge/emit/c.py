@@ -2,9 +2,10 @@
 
 ``void NAME(const double *x, double *y)`` reads the input scalars (all ports, flattened row-major, in
 order) and writes the output scalars (all outputs, flattened, in order). The body is the scalar
-interpretation of the IR (:mod:`wlbridge.emit.scalar`) with one ``const double`` per computed element,
-weights as round-trip decimal literals. Identifiers are generated (``v<k>_<i>``, ``t<k>``); the net's
-own names appear only in comments, escaped.
+interpretation of the IR (:mod:`wlbridge.emit.scalar`): one array ``v<k>`` per layer, one statement per
+element, except linear layers on vectors (static weight arrays and a loop); weights are round-trip
+decimal literals. Identifiers are generated (``v<k>``, ``w<k>``, ``t<k>``); the net's own names
+appear only in comments, escaped.
 
 >>> import numpy as np
 >>> from wlbridge.ir import NetBuilder
@@ -14,10 +15,19 @@ own names appear only in comments, escaped.
 >>> print(code.source.split("{", 1)[1])
 <BLANKLINE>
     /* linear */
-    const double v1_0 = (0.25 + 1.5 * x[0] + (-2.0) * x[1]);
+    static const double w1[1][2] = {
+        {1.5, (-2.0)}};
+    static const double b1[1] = {0.25};
+    double v1[1];
+    for (int i = 0; i < 1; i++) {
+        double s = b1[i];
+        for (int j = 0; j < 2; j++) s += w1[i][j] * x[0 + j];
+        v1[i] = s;
+    }
     /* elementwise */
-    const double v2_0 = (fmax(0, v1_0));
-    y[0] = v2_0;
+    double v2[1];
+    v2[0] = (fmax(0, v1[0]));
+    y[0] = v2[0];
 }
 <BLANKLINE>
 """
@@ -181,12 +191,52 @@ class CAlgebra:
         return out
 
     def share(self, x):
-        if _IDENT.match(x) or re.fullmatch(r"x\[\d+\]|\(?-?[\d.e+-]+\)?", x):
+        if _ATOM.fullmatch(x):
             return x
         self.k += 1
         name = f"t{self.k}"
         self.lines.append(f"    const double {name} = {x};")
         return name
+
+
+_ATOM = re.compile(r"[A-Za-z_]\w*(\[\d+\])?|\(?-?[\d.e+-]+\)?")
+_ELEM = re.compile(r"([A-Za-z_]\w*)\[(\d+)\]")
+
+
+def _contiguous(arr) -> tuple[str, int] | None:
+    """(array name, offset) when the elements are ``a[off], a[off+1], ...``; else None."""
+    ms = [_ELEM.fullmatch(e) for e in arr.reshape(-1)]
+    if not ms or not all(ms) or len({m.group(1) for m in ms}) != 1:
+        return None
+    off = int(ms[0].group(2))
+    if any(int(m.group(2)) != off + t for t, m in enumerate(ms)):
+        return None
+    return ms[0].group(1), off
+
+
+def _array(a) -> str:
+    if a.ndim == 1:
+        return "{" + ", ".join(literal(float(v)) for v in a) + "}"
+    return "{\n        " + ",\n        ".join(_array(r) for r in a) + "}"
+
+
+def _linear_loop(lines, layer, k, src):
+    """A linear layer on a vector as static weights and a loop; returns the output element names."""
+    w = np.asarray(layer.params["weight"], dtype=np.float64)
+    b = layer.params.get("bias")
+    b = np.zeros(w.shape[0]) if b is None else np.asarray(b, dtype=np.float64)
+    m, n = w.shape
+    name, off = src
+    lines.append(f"    static const double w{k}[{m}][{n}] = {_array(w)};")
+    lines.append(f"    static const double b{k}[{m}] = {_array(b)};")
+    lines.append(f"    double v{k}[{m}];")
+    lines.append(f"    for (int i = 0; i < {m}; i++) {{\n        double s = b{k}[i];\n"
+                 f"        for (int j = 0; j < {n}; j++) s += w{k}[i][j] * {name}[{off} + j];\n"
+                 f"        v{k}[i] = s;\n    }}")
+    out = scalar.obj((m,))
+    for i in range(m):
+        out[i] = f"v{k}[{i}]"
+    return out
 
 
 def to_c(net, name: str = "wlbridge_net") -> CCode:
@@ -205,15 +255,19 @@ def to_c(net, name: str = "wlbridge_net") -> CCode:
         pos += port.size
     for k, layer in enumerate(net.layers, 1):
         lines.append(f"    /* {comment(layer.op)} {comment(layer.path)} */".replace("  */", " */"))
+        src = _contiguous(env[layer.inputs[0]]) if layer.op == "linear" and layer.inputs else None
+        if src is not None and len(net.shapes[layer.inputs[0]]) == 1:
+            env[layer.output] = _linear_loop(lines, layer, k, src)
+            continue
         out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
+        if all(_ATOM.fullmatch(e) for e in out.reshape(-1)):
+            env[layer.output] = out  # a rearrangement of existing values
+            continue
+        lines.append(f"    double v{k}[{max(out.size, 1)}];")
         named = scalar.obj(out.shape)
         for i, (idx, e) in enumerate(np.ndenumerate(out)):
-            if _IDENT.match(e) or e.startswith("x["):
-                named[idx] = e
-                continue
-            v = f"v{k}_{i}"
-            lines.append(f"    const double {v} = {e};")
-            named[idx] = v
+            lines.append(f"    v{k}[{i}] = {e};")
+            named[idx] = f"v{k}[{i}]"
         env[layer.output] = named
     n_out = 0
     for o in net.outputs:
