@@ -200,6 +200,10 @@ class Net:
         """sympy expressions of the net (``form='compact'`` or ``'expanded'``); see :func:`wlbridge.emit.sympy.to_sympy`."""
         if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
             return self._piecewise(settings).to_sympy()
+        if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
+            from .emit.symbolic import symbolic_sympy  # W1, b1, ... as MatrixSymbols; σ, φ as functions
+
+            return symbolic_sympy(self, activations=settings.get("activations", "numeric"))
         from .emit.sympy import to_sympy
 
         return to_sympy(self, form=form, **settings)
@@ -208,6 +212,10 @@ class Net:
         """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
         if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
             return self._piecewise(settings).to_wl(call=call)
+        if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
+            from .emit.symbolic import symbolic_wl  # {Function[{x}, W2 . σ[W1 . x + b1]], {W1 -> ..}}
+
+            return symbolic_wl(self, activations=settings.get("activations", "numeric"))
         from .emit.wl import to_wl
 
         return to_wl(self, form=form, call=call, **settings)
