@@ -185,6 +185,14 @@ class Net:
 
         return linear_regions(self, lower, upper, **settings)
 
+    def _rounded(self, settings) -> "Net":
+        digits = settings.pop("digits", None)
+        if digits is None:
+            return self
+        from .passes.rounding import round_weights
+
+        return round_weights(self, digits)
+
     def _piecewise(self, settings):
         lower, upper = settings.pop("box", (-1.0, 1.0))
         return self.linear_regions(lower, upper, **settings)
@@ -206,7 +214,8 @@ class Net:
             return symbolic_sympy(self, activations=settings.get("activations", "numeric"))
         from .emit.sympy import to_sympy
 
-        return to_sympy(self, form=form, **settings)
+        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
+        return to_sympy(net, form=form, **settings)
 
     def to_wl(self, form: str = "compact", call: str = "list", **settings) -> str:
         """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
@@ -218,7 +227,8 @@ class Net:
             return symbolic_wl(self, activations=settings.get("activations", "numeric"))
         from .emit.wl import to_wl
 
-        return to_wl(self, form=form, call=call, **settings)
+        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
+        return to_wl(net, form=form, call=call, **settings)
 
     def to_latex(self, **settings) -> str:
         """LaTeX equations of the net; see :func:`wlbridge.emit.latex.to_latex`."""
@@ -227,7 +237,8 @@ class Net:
             return self._piecewise(settings).to_latex()
         from .emit.latex import to_latex
 
-        return to_latex(self, **settings)
+        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
+        return to_latex(net, **settings)
 
     def to_python(self, **settings) -> str:
         """Self-contained numpy source of the net; see :func:`wlbridge.emit.python.to_python`."""
@@ -245,7 +256,14 @@ class Net:
         """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`."""
         from .check.roundtrip import check
 
-        return check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
+        digits = settings.pop("digits", None)
+        if digits is not None and code is None:  # the rounded formula against the exact net
+            code = self.to_wl(form=settings.get("form", "compact"), call=settings.get("call", "list"), digits=digits)
+        report = check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
+        if digits is not None:
+            report.notes.append(f"the code has weights rounded to {digits} significant digits: the errors against "
+                                f"the exact net (max rel {report.max_rel_err:.2g}) are the rounding's")
+        return report
 
 
 class NetBuilder:
