@@ -83,9 +83,9 @@ def main():
     r = regions.regions[0]
     print(f"          region 0: {len(r.g)} inequalities H x <= g, witness {np.round(r.witness, 3).tolist()}, "
           f"y = {np.round(r.A, 3).tolist()} x + {np.round(r.b, 3).tolist()}")
-    pw = simple.to_wl(form="piecewise", box=(-1, 1))
+    pw = simple.to_wl(form="piecewise", box=(-1, 1), minimal=True)
     xs = np.random.default_rng(2).uniform(-1, 1, (32, 3))
-    print(f"          WL Piecewise ({len(pw):,} chars) in Woxi at 32 box points: max rel err "
+    print(f"          WL Piecewise, minimal conditions ({len(pw):,} chars), in Woxi at 32 box points: max rel err "
           f"{simple.check(engine='woxi', code=pw, inputs=[xs], sympy=False).max_rel_err:.1e} "
           f"({time.perf_counter() - t:.1f} s in all)")
     jac = simple.jacobian()

@@ -122,3 +122,14 @@ def test_7_5_5_5_10_relu_net(request):
     ver = regions.verify(samples=2000)
     assert ver["covered"] == 2000 and ver["max_rel_err"] <= 1e-12
     assert 10 < len(regions) < 2**15
+
+
+def test_minimal_conditions_are_equivalent():
+    net = mlp([2, 6, 5, 1], seed=3)
+    full, small = net.linear_regions(-2, 2), net.linear_regions(-2, 2, minimal=True)
+    assert len(full) == len(small) and sum(len(r.g) for r in small) < sum(len(r.g) for r in full)
+    g = np.linspace(-2, 2, 81)
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    for a, b in zip(full, small):  # the same polytopes: same membership on a grid
+        np.testing.assert_array_equal(a.contains(grid, tol=1e-9), b.contains(grid, tol=1e-9))
+    assert small.verify(samples=2000)["max_rel_err"] <= 1e-12

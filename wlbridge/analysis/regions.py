@@ -164,8 +164,8 @@ def _split_inputs(net, x):
 
 # ---- the search ---------------------------------------------------------------------------------
 class _Search:
-    def __init__(self, net, lower, upper, max_regions, tol):
-        self.net, self.max_regions, self.tol = net, max_regions, tol
+    def __init__(self, net, lower, upper, max_regions, tol, minimal=False):
+        self.net, self.max_regions, self.tol, self.minimal = net, max_regions, tol, minimal
         n = lower.size
         self.n = n
         self.H0 = np.vstack([np.eye(n), -np.eye(n)])
@@ -245,7 +245,26 @@ class _Search:
                 f"(after {self.lps:,} LPs); raise max_regions, shrink the box, or use the compact form")
         A = np.concatenate([env[o][0].reshape(-1, self.n) for o in self.net.outputs])
         b = np.concatenate([np.reshape(env[o][1], -1) for o in self.net.outputs])
+        H, g = self._trim(H, g)
         self.regions.append(Region(pattern, A, b, H, g, witness, radius))
+
+    def _trim(self, H, g):
+        """Drop unit inequalities that hold on the whole box (always) and, with ``minimal``, every row the
+        others imply (one LP per row); the box rows stay: they state the domain."""
+        nb = 2 * self.n
+        keep = np.ones(len(g), bool)
+        keep[nb:] = -self._box_min(-H[nb:]) > g[nb:] + 1e-12 * np.maximum(1.0, np.abs(g[nb:]))
+        if self.minimal:
+            for i in range(nb, len(g)):
+                if not keep[i]:
+                    continue
+                keep[i] = False
+                others = keep.copy()
+                self.lps += 1
+                res = self._linprog(-H[i], A_ub=H[others], b_ub=g[others], bounds=[(None, None)] * self.n,
+                                    method="highs")
+                keep[i] = not (res.status == 0 and -res.fun <= g[i] + 1e-9 * max(1.0, abs(g[i])))
+        return H[keep], g[keep]
 
 
 def _load_linprog():
@@ -368,8 +387,12 @@ def _window_members(layer, shape):
     return [list(np.flatnonzero(hits[:, o])) for o in range(hits.shape[1])]
 
 
-def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9) -> LinearRegions:
+def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9,
+                   minimal: bool = False) -> LinearRegions:
     """The linear regions of piecewise-linear ``net`` in the box ``lower <= x <= upper`` (scalars broadcast).
+
+    Each region keeps the box rows and the unit inequalities that cut the box; ``minimal=True`` also drops
+    those the others imply (one more LP per inequality), for the shortest conditions.
 
     Raises :class:`TooManyRegionsError` past ``max_regions`` and ``UnsupportedLayerError`` for layers
     that are not piecewise-linear (sigmoid, softmax, ...).
@@ -383,7 +406,7 @@ def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float =
     if bad:
         raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + _what(la), "not piecewise-linear")
                                                        for la in bad])
-    search = _Search(net, lower, upper, max_regions, tol * max(1.0, float(np.max(upper - lower))))
+    search = _Search(net, lower, upper, max_regions, tol * max(1.0, float(np.max(upper - lower))), minimal)
     env, k = {}, 0
     for p in net.inputs:
         A = np.zeros((p.size, n))
