@@ -145,3 +145,29 @@ def test_jacobian_net_compact_code_in_woxi(name):
     jac = wb.from_torch(module.double().eval(), shape).jacobian()
     report = jac.check(engine="woxi", samples=8, sympy=False)
     assert report.passed and report.max_rel_err <= 1e-12 or report.max_abs_err <= 1e-12, str(report)
+
+
+WOXI_CASES = ["identity", "act_erf", "prelu", "pool_max", "binary_ops", "softmax_axis0", "log_softmax_axis1", "conv1d"]
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in WOXI_CASES], ids=repr)
+def test_case_table_jacobian_code_in_woxi(case, request):
+    pytest.importorskip("woxi")
+    report = case.build().jacobian().check(engine="woxi", samples=4)
+    assert report.passed, str(report)
+
+
+@pytest.mark.slow
+@pytest.mark.woxi
+def test_whole_case_table_jacobian_code_in_woxi(request):  # ~45 s
+    if "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("slow: run with -m slow")
+    pytest.importorskip("woxi")
+    from wlbridge.check.engines import get_engines
+
+    (engine,) = get_engines("woxi")
+    for case in CASES:
+        if "integer_input" not in case.tags and case.name not in NO_JACOBIAN:
+            report = case.build().jacobian().check(engine=engine, samples=4)
+            assert report.passed, str(report)

@@ -281,9 +281,11 @@ def _matmul(j, layer, ts):
 
 @rule("prelu")
 def _prelu(j, layer, ts):
-    slope = j.const(layer.params["slope"])
-    body = ("where", ("greater", ("arg", 1), ZERO), ONE, ("arg", 2))
-    return j.add("mul", [ts[0], j.add("scalar_fn", [layer.inputs[0], slope], attrs={"body": body})])
+    x = layer.inputs[0]
+    pos = j.add("scalar_fn", [x], attrs={"body": ("where", ("greater", ("arg", 1), ZERO), ONE, ZERO)})
+    neg = j.add("scalar_fn", [x], attrs={"body": ("where", ("greater", ("arg", 1), ZERO), ZERO, ONE)})
+    d = j.add("add", [pos, j.add("mul", [neg, j.const(layer.params["slope"])])])  # slope broadcast like the op
+    return j.add("mul", [ts[0], d])
 
 
 def _taxis(axis):
