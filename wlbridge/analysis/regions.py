@@ -81,6 +81,7 @@ class LinearRegions:
     seconds: float
     lps: int
     notes: list[str] = field(default_factory=list)
+    verification: dict = field(default_factory=dict)  # verify()'s result, run by linear_regions
 
     def __len__(self) -> int:
         return len(self.regions)
@@ -89,8 +90,11 @@ class LinearRegions:
         return iter(self.regions)
 
     def __str__(self) -> str:
+        v = self.verification
+        checked = (f"; verified at {v['samples']:,} box points: {v['covered']:,} covered, max rel err "
+                   f"{v['max_rel_err']:.1e}") if v else ""
         return (f"{self.net.name}: {len(self)} linear regions over the box [{_vec(self.lower)}, {_vec(self.upper)}] "
-                f"({self.lps} LPs, {self.seconds:.3f} s)")
+                f"({self.lps} LPs, {self.seconds:.3f} s){checked}")
 
     def locate(self, x) -> np.ndarray:
         """The index of the region holding each row of ``x`` (the first one, on shared boundaries); -1 outside."""
@@ -388,11 +392,13 @@ def _window_members(layer, shape):
 
 
 def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9,
-                   minimal: bool = False) -> LinearRegions:
+                   minimal: bool = False, verify: int = 1000) -> LinearRegions:
     """The linear regions of piecewise-linear ``net`` in the box ``lower <= x <= upper`` (scalars broadcast).
 
     Each region keeps the box rows and the unit inequalities that cut the box; ``minimal=True`` also drops
-    those the others imply (one more LP per inequality), for the shortest conditions.
+    those the others imply (one more LP per inequality), for the shortest conditions. The result is verified
+    at ``verify`` random box points (witnesses inside, coverage, affine maps against the net; see
+    :meth:`LinearRegions.verify`); a disagreement beyond 1e-12 relative raises ``RegionCheckError``.
 
     Raises :class:`TooManyRegionsError` past ``max_regions`` and ``UnsupportedLayerError`` for layers
     that are not piecewise-linear (sigmoid, softmax, ...).
@@ -416,7 +422,16 @@ def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float =
     start = time.perf_counter()
     w, r = search.chebyshev(search.H0, search.g0)
     search.run(list(net.layers), env, search.H0, search.g0, w, r, ())
-    return LinearRegions(net, lower, upper, search.regions, time.perf_counter() - start, search.lps)
+    result = LinearRegions(net, lower, upper, search.regions, time.perf_counter() - start, search.lps)
+    if verify:
+        result.verification = v = result.verify(samples=verify)
+        if v["covered"] < v["samples"] or not v["max_rel_err"] <= 1e-12:
+            raise RegionCheckError(f"{net.name}: linear regions disagree with the net: {v}")
+    return result
+
+
+class RegionCheckError(WlbridgeError):
+    """The enumerated regions do not reproduce the net (a bug, or a numerically degenerate net)."""
 
 
 def _what(layer) -> str:
