@@ -77,9 +77,8 @@ def main():
           f"{wb.Net.check(net, engine='woxi', code=simple.to_wl(), sympy=False).max_rel_err:.1e}")
     print("symbolic:", simple.to_sympy(weights="symbolic").expr)
     t = time.perf_counter()
-    regions = simple.linear_regions(-1, 1)
-    ver = regions.verify(samples=10_000)
-    print(f"regions:  {regions}; 10,000 box points: {ver['covered']} covered, max rel err {ver['max_rel_err']:.1e}")
+    regions = simple.linear_regions(-1, 1, verify=10_000)
+    print(f"regions:  {regions}")
     r = regions.regions[0]
     print(f"          region 0: {len(r.g)} inequalities H x <= g, witness {np.round(r.witness, 3).tolist()}, "
           f"y = {np.round(r.A, 3).tolist()} x + {np.round(r.b, 3).tolist()}")
