@@ -133,3 +133,9 @@ def test_minimal_conditions_are_equivalent():
     for a, b in zip(full, small):  # the same polytopes: same membership on a grid
         np.testing.assert_array_equal(a.contains(grid, tol=1e-9), b.contains(grid, tol=1e-9))
     assert small.verify(samples=2000)["max_rel_err"] <= 1e-12
+
+
+def test_piecewise_uses_generated_names():
+    net = mlp([2, 3, 1], seed=2).with_input_names(["E", "Pi*/"])
+    for text in (net.to_wl(form="piecewise"), str(net.to_sympy(form="piecewise")), net.to_latex(form="piecewise")):
+        assert "Pi" not in text and "*/" not in text and ("x2" in text or "x_{2}" in text)

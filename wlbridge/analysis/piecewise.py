@@ -1,27 +1,20 @@
 """The forms of :class:`~wlbridge.analysis.regions.LinearRegions`: ``Piecewise`` in sympy and WL, ``cases`` in LaTeX.
 
-Conditions are the rows of each region's ``H x <= g`` (box rows included), in the net's input
-variables; outside the box the value is undefined (sympy ``nan``, WL ``Indeterminate``). Variables
-are generated (``x1, x2, ...`` unless the net's input names are plain identifiers), never pasted raw.
+Conditions are the rows of each region's ``H x <= g`` (box rows included); outside the box the value
+is undefined (sympy ``nan``, WL ``Indeterminate``). The variables are generated (``x1, x2, ...``, the
+input scalars in order), never pasted from the net's input names.
 """
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import sympy as sp
 
 from ..emit.wlnumbers import fmt_real as wl_real
 
-_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
-
-
 def variables(net) -> list[str]:
-    """Safe variable names: the net's input names when all are plain letters+digits, else x1, x2, ..."""
-    names = list(net.input_names)
-    if all(_PLAIN.match(n) for n in names) and len(set(names)) == len(names):
-        return names
-    return [f"x{i + 1}" for i in range(len(names))]
+    """Generated variable names ``x1, x2, ...`` (one per input scalar, in order): user and file names never
+    reach the code (a name like ``E`` or ``Pi`` would be a WL constant)."""
+    return [f"x{i + 1}" for i in range(len(net.input_names))]
 
 
 def _rows(region, out: int):
@@ -74,9 +67,7 @@ def to_wl(regions, call: str = "list") -> str:
     if call == "sequence":
         return f"Function[{{{', '.join(xs)}}}, {body}]"
     binds = ", ".join(f"{x} = x[[{i + 1}]]" for i, x in enumerate(xs))
-    arg = "x" if "x" not in xs else "xin"
-    binds = binds.replace("= x[[", f"= {arg}[[")
-    return f"Function[{{{arg}}}, With[{{{binds}}}, {body}]]"
+    return f"Function[{{x}}, With[{{{binds}}}, {body}]]"
 
 
 def to_latex(regions) -> str:
