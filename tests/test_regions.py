@@ -136,6 +136,6 @@ def test_minimal_conditions_are_equivalent():
 
 
 def test_piecewise_uses_generated_names():
-    net = mlp([2, 3, 1], seed=2).with_input_names(["E", "Pi*/"])
+    net = mlp([2, 3, 1], seed=2).with_input_names(["Evil", "Bad*/"])
     for text in (net.to_wl(form="piecewise"), str(net.to_sympy(form="piecewise")), net.to_latex(form="piecewise")):
-        assert "Pi" not in text and "*/" not in text and ("x2" in text or "x_{2}" in text)
+        assert "Evil" not in text and "Bad" not in text and "*/" not in text and ("x2" in text or "x_{2}" in text)
