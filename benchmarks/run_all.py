@@ -3,7 +3,9 @@
 - ``bench_emit.py``: emission time and size versus parameter count, the expanded-form depth sweep
   against a plain sympy fold, and check time per engine (baselines in the same process);
 - ``onnx_conformance.py``: the ONNX backend test data through the ONNX front end, the emitters and the
-  engines (with ``--quick``: the model suites only, Woxi only).
+  engines (with ``--quick``: the model suites only, Woxi only);
+- ``bench_regions.py``: linear-region counts and time beside affinitree; ``bench_c.py``: the emitted C's
+  speed per sample against the numpy reference and torch.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     runs = [[str(HERE / "bench_emit.py")] + (["--quick"] if quick else []),
-            [str(HERE / "onnx_conformance.py")] + (["--models-only", "--engines", "woxi"] if quick else [])]
+            [str(HERE / "onnx_conformance.py")] + (["--models-only", "--engines", "woxi"] if quick else []),
+            [str(HERE / "bench_regions.py")], [str(HERE / "bench_c.py")] + (["--batch", "1000"] if quick else [])]
     status = 0
     for args in runs:
         print(f"\n=== {' '.join(Path(a).name if a.endswith('.py') else a for a in args)}", flush=True)

@@ -94,6 +94,7 @@ def _code_options(p: argparse.ArgumentParser, form_help: str = "", call_help: st
                    help="f[{x1, ..}] (list) or f[x1, ..] (sequence)" + call_help)
     p.add_argument("--max-size", type=_positive, metavar="NODES",
                    help="size limit of the expanded form (default: WL 2,000,000, sympy 200,000 nodes)")
+    p.add_argument("--simplify", action="store_true", help="fold BatchNorm, identities, affine chains first")
 
 
 def _positive(text: str) -> int:
@@ -171,7 +172,8 @@ def run(args, load: Callable | None = None) -> int:
         from . import load
 
         check_readable(args.model)
-    return COMMANDS[args.command](args, load(args.model))
+    net = load(args.model)
+    return COMMANDS[args.command](args, net.simplify() if getattr(args, "simplify", False) else net)
 
 
 def explain(e: BaseException, model: str) -> str:

@@ -186,6 +186,39 @@ class Net:
 
         return net_latex(self)
 
+    # ---- passes and analyses (IR -> IR; IR -> mathematics) ----------------------------------
+    def simplify(self) -> "Net":
+        """An equal net with identities, BatchNorms, affine chains, constants and dead layers folded away;
+        see :func:`wlbridge.passes.simplify.simplify`."""
+        from .passes.simplify import simplify
+
+        return simplify(self)
+
+    def jacobian(self) -> "Net":
+        """A net computing d outputs / d inputs (torch's layout and kink conventions);
+        see :func:`wlbridge.passes.jacobian.jacobian`."""
+        from .passes.jacobian import jacobian
+
+        return jacobian(self)
+
+    def linear_regions(self, lower, upper, **settings):
+        """The affine pieces of a piecewise-linear net over a box; see :func:`wlbridge.analysis.regions.linear_regions`."""
+        from .analysis.regions import linear_regions
+
+        return linear_regions(self, lower, upper, **settings)
+
+    def _rounded(self, settings) -> "Net":
+        digits = settings.pop("digits", None)
+        if digits is None:
+            return self
+        from .passes.rounding import round_weights
+
+        return round_weights(self, digits)
+
+    def _piecewise(self, settings):
+        lower, upper = settings.pop("box", (-1.0, 1.0))
+        return self.linear_regions(lower, upper, **settings)
+
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
         """Evaluate the numpy float64 reference on one input or a batch (batch axis first)."""
@@ -195,21 +228,39 @@ class Net:
 
     def to_sympy(self, form: str = "compact", **settings):
         """sympy expressions of the net (``form='compact'`` or ``'expanded'``); see :func:`wlbridge.emit.sympy.to_sympy`."""
+        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
+            return self._piecewise(settings).to_sympy()
+        if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
+            from .emit.symbolic import symbolic_sympy  # W1, b1, ... as MatrixSymbols; σ, φ as functions
+
+            return symbolic_sympy(self, activations=settings.get("activations", "numeric"))
         from .emit.sympy import to_sympy
 
-        return to_sympy(self, form=form, **settings)
+        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
+        return to_sympy(net, form=form, **settings)
 
     def to_wl(self, form: str = "compact", call: str = "list", **settings) -> str:
         """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
+        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
+            return self._piecewise(settings).to_wl(call=call)
+        if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
+            from .emit.symbolic import symbolic_wl  # {Function[{x}, W2 . σ[W1 . x + b1]], {W1 -> ..}}
+
+            return symbolic_wl(self, activations=settings.get("activations", "numeric"))
         from .emit.wl import to_wl
 
-        return to_wl(self, form=form, call=call, **settings)
+        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
+        return to_wl(net, form=form, call=call, **settings)
 
     def to_latex(self, **settings) -> str:
         """LaTeX equations of the net; see :func:`wlbridge.emit.latex.to_latex`."""
+        if settings.get("form") == "piecewise":  # box=(lower, upper): the linear regions as cases
+            settings.pop("form")
+            return self._piecewise(settings).to_latex()
         from .emit.latex import to_latex
 
-        return to_latex(self, **settings)
+        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
+        return to_latex(net, **settings)
 
     def to_python(self, **settings) -> str:
         """Self-contained numpy source of the net; see :func:`wlbridge.emit.python.to_python`."""
@@ -217,11 +268,24 @@ class Net:
 
         return to_python(self, **settings)
 
+    def to_c(self, name: str = "wlbridge_net"):
+        """A self-contained C99 function and header (double precision); see :func:`wlbridge.emit.c.to_c`."""
+        from .emit.c import to_c
+
+        return to_c(self, name=name)
+
     def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None, **settings):
         """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`."""
         from .check.roundtrip import check
 
-        return check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
+        digits = settings.pop("digits", None)
+        if digits is not None and code is None:  # the rounded formula against the exact net
+            code = self.to_wl(form=settings.get("form", "compact"), call=settings.get("call", "list"), digits=digits)
+        report = check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
+        if digits is not None:
+            report.notes.append(f"the code has weights rounded to {digits} significant digits: the errors against "
+                                f"the exact net (max rel {report.max_rel_err:.2g}) are the rounding's")
+        return report
 
 
 class NetBuilder:

@@ -105,6 +105,11 @@ class Activation:
     onnx: tuple[str, ...] = ()  # ONNX op types that map to this row (parameters by the front end)
     wolfram: tuple[str, ...] = ()  # WL symbols / named strings of ElementwiseLayer
     doc: str = ""
+    d: str | None = None  # derivative in x (Python syntax, see derivative_body); kinks as torch's autograd
+
+    def derivative(self, params: Mapping[str, Any] | None = None):
+        """The derivative as a ``scalar_fn`` body in ``("arg", 1)``; None if the row has none."""
+        return None if self.d is None else derivative_body(self.d, self.full_params(params))
 
     def numpy_fn(self, x, params: Mapping[str, Any] | None = None):
         return self.numpy(np.asarray(x, dtype=np.float64), **self.full_params(params))
@@ -144,113 +149,129 @@ def _rows(*rows: Activation) -> dict[str, Activation]:
 
 A = Activation
 ACTIVATIONS: dict[str, Activation] = _rows(
-    A("identity", lambda x: x, lambda x: x, "#", torch=("Identity",), onnx=("Identity",), wolfram=("Identity",)),
+    A("identity", lambda x: x, lambda x: x, "#", torch=("Identity",), onnx=("Identity",), wolfram=("Identity",), d="1"),
     A("sigmoid", np_sigmoid, lambda x: 1 / (1 + sp.exp(-x)), "LogisticSigmoid[#]",
-      torch=("Sigmoid", "sigmoid"), onnx=("Sigmoid",), wolfram=("LogisticSigmoid", "Sigmoid")),
-    A("tanh", np.tanh, sp.tanh, "Tanh[#]", torch=("Tanh", "tanh"), onnx=("Tanh",), wolfram=("Tanh",)),
+      torch=("Sigmoid", "sigmoid"), onnx=("Sigmoid",), wolfram=("LogisticSigmoid", "Sigmoid"),
+      d="sigmoid(x) * (1 - sigmoid(x))"),
+    A("tanh", np.tanh, sp.tanh, "Tanh[#]", torch=("Tanh", "tanh"), onnx=("Tanh",), wolfram=("Tanh",),
+      d="1 - tanh(x)**2"),
     A("relu", lambda x: np.maximum(x, 0.0), lambda x: sp.Max(x, 0), "Ramp[#]",
-      torch=("ReLU", "relu"), onnx=("Relu",), wolfram=("Ramp", "ReLU", "RectifiedLinearUnit")),
+      torch=("ReLU", "relu"), onnx=("Relu",), wolfram=("Ramp", "ReLU", "RectifiedLinearUnit"), d="where(x > 0, 1, 0)"),
     A("relu6", lambda x: np.clip(x, 0.0, 6.0), lambda x: sp.Min(sp.Max(x, 0), 6), "Clip[#, {0., 6.}]",
-      torch=("ReLU6", "relu6")),
+      torch=("ReLU6", "relu6"), d="where(x > 0, where(x < 6, 1, 0), 0)"),
     A("leaky_relu", lambda x, negative_slope: np.where(x >= 0, x, negative_slope * x),
       lambda x, negative_slope: sp.Piecewise((x, x >= 0), (negative_slope * x, True)),
       "Ramp[#] - $negative_slope Ramp[-#]", params={"negative_slope": 0.01},
-      torch=("LeakyReLU", "leaky_relu"), onnx=("LeakyRelu",)),
+      torch=("LeakyReLU", "leaky_relu"), onnx=("LeakyRelu",), d="where(x > 0, 1, negative_slope)"),
     A("rrelu", lambda x, lower, upper: np.where(x >= 0, x, (lower + upper) / 2 * x),
       lambda x, lower, upper: sp.Piecewise((x, x >= 0), ((lower + upper) / 2 * x, True)),
       "Ramp[#] - ($lower + $upper)/2 Ramp[-#]", params={"lower": 1 / 8, "upper": 1 / 3},
-      torch=("RReLU", "rrelu"), doc="inference form: slope (lower+upper)/2"),
+      torch=("RReLU", "rrelu"), doc="inference form: slope (lower+upper)/2", d="where(x > 0, 1, (lower + upper) / 2)"),
     A("elu", lambda x, alpha: _where_pos(x, x, alpha * np.expm1(np.minimum(x, 0))),
       lambda x, alpha: _sp_piecewise_pos(x, x, alpha * (sp.exp(x) - 1)),
       "Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", listable=False, params={"alpha": 1.0},
-      torch=("ELU", "elu"), onnx=("Elu",), wolfram=("ELU", "ExponentialLinearUnit")),
+      torch=("ELU", "elu"), onnx=("Elu",), wolfram=("ELU", "ExponentialLinearUnit"),
+      d="where(x > 0, 1, alpha * exp(x))"),
     A("selu", lambda x, alpha, scale: scale * _where_pos(x, x, alpha * np.expm1(np.minimum(x, 0))),
       lambda x, alpha, scale: scale * _sp_piecewise_pos(x, x, alpha * (sp.exp(x) - 1)),
       "$scale Piecewise[{{#, # > 0}}, $alpha (Exp[#] - 1)]", listable=False,
       params={"alpha": SELU_ALPHA, "scale": SELU_SCALE}, torch=("SELU", "selu"), onnx=("Selu",),
-      wolfram=("SELU", "ScaledExponentialLinearUnit")),
+      wolfram=("SELU", "ScaledExponentialLinearUnit"), d="scale * where(x > 0, 1, alpha * exp(x))"),
     A("celu", lambda x, alpha: _where_pos(x, x, alpha * np.expm1(np.minimum(x, 0) / alpha)),
       lambda x, alpha: _sp_piecewise_pos(x, x, alpha * (sp.exp(x / alpha) - 1)),
       "Piecewise[{{#, # > 0}}, $alpha (Exp[#/$alpha] - 1)]", listable=False, params={"alpha": 1.0},
-      torch=("CELU", "celu"), onnx=("Celu",)),
+      torch=("CELU", "celu"), onnx=("Celu",), d="where(x > 0, 1, exp(x / alpha))"),
     A("gelu", lambda x: 0.5 * x * (1.0 + np_erf(x * 0.7071067811865476)),
       lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2, "# (1 + Erf[#/Sqrt[2]])/2",
-      torch=("GELU", "gelu"), onnx=("Gelu",), wolfram=("GELU", "GaussianErrorLinearUnit")),
+      torch=("GELU", "gelu"), onnx=("Gelu",), wolfram=("GELU", "GaussianErrorLinearUnit"),
+      d="(1 + erf(x / sqrt(2))) / 2 + x * exp(-x**2 / 2) / sqrt(2 * pi)"),
     A("gelu_tanh", lambda x: 0.5 * x * (1.0 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
       lambda x: x * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Float(0.044715) * x**3))) / 2,
       "# (1 + Tanh[Sqrt[2/Pi] (# + 0.044715` #^3)])/2",
-      torch=("GELU(approximate='tanh')",), doc="GELU with approximate='tanh'"),
+      torch=("GELU(approximate='tanh')",), doc="GELU with approximate='tanh'",
+      d="(1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))) / 2 + x * (1 - tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))**2) * sqrt(2 / pi) * (1 + 3 * 0.044715 * x**2) / 2"),
     A("silu", lambda x: x * np_sigmoid(x), lambda x: x / (1 + sp.exp(-x)), "# LogisticSigmoid[#]",
-      torch=("SiLU", "silu"), wolfram=("Swish",)),
+      torch=("SiLU", "silu"), wolfram=("Swish",), d="sigmoid(x) * (1 + x * (1 - sigmoid(x)))"),
     A("mish", lambda x: x * np.tanh(np_softplus(x, 1.0, np.inf)),
       lambda x: x * sp.tanh(sp.log(1 + sp.exp(x))), "# Tanh[Log[1 + Exp[#]]]",
-      torch=("Mish", "mish"), onnx=("Mish",)),
+      torch=("Mish", "mish"), onnx=("Mish",),
+      d="tanh(log(1 + exp(x))) + x * (1 - tanh(log(1 + exp(x)))**2) * sigmoid(x)"),
     A("softplus", np_softplus,
       lambda x, beta, threshold: sp.Piecewise((x, beta * x > threshold), (sp.log(1 + sp.exp(beta * x)) / beta, True)),
       "Piecewise[{{#, $beta # > $threshold}}, Log[1 + Exp[$beta #]]/$beta]", listable=False,
       params={"beta": 1.0, "threshold": 20.0}, torch=("Softplus", "softplus"), onnx=("Softplus",),
-      wolfram=("SoftRamp", "SoftPlus"), doc="torch's threshold: x where beta*x > threshold"),
+      wolfram=("SoftRamp", "SoftPlus"), doc="torch's threshold: x where beta*x > threshold",
+      d="where(beta * x > threshold, 1, sigmoid(beta * x))"),
     A("softsign", lambda x: x / (1 + np.abs(x)), lambda x: x / (1 + sp.Abs(x)), "#/(1 + Abs[#])",
-      torch=("Softsign", "softsign"), onnx=("Softsign",), wolfram=("SoftSign",)),
+      torch=("Softsign", "softsign"), onnx=("Softsign",), wolfram=("SoftSign",), d="1 / (1 + abs(x))**2"),
     A("clip", lambda x, min_val, max_val: np.clip(x, min_val, max_val),
       lambda x, min_val, max_val: sp.Min(sp.Max(x, min_val), max_val), "Clip[#, {$min_val, $max_val}]",
       params={"min_val": -1.0, "max_val": 1.0}, torch=("Hardtanh", "hardtanh", "clamp", "clip"),
-      onnx=("Clip",), wolfram=("HardTanh",)),
+      onnx=("Clip",), wolfram=("HardTanh",), d="where(x > min_val, where(x < max_val, 1, 0), 0)"),
     A("hardsigmoid", lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
       lambda x: sp.Min(sp.Max(x + 3, 0), 6) / 6, "Clip[# + 3, {0., 6.}]/6",
       torch=("Hardsigmoid", "hardsigmoid"), wolfram=("HardSigmoid",),
-      doc="torch form; ONNX HardSigmoid(alpha, beta) is clip(alpha*x + beta, 0, 1), see onnx_hardsigmoid"),
+      doc="torch form; ONNX HardSigmoid(alpha, beta) is clip(alpha*x + beta, 0, 1), see onnx_hardsigmoid",
+      d="where(x > -3, where(x < 3, 1 / 6, 0), 0)"),
     A("onnx_hardsigmoid", lambda x, alpha, beta: np.clip(alpha * x + beta, 0.0, 1.0),
       lambda x, alpha, beta: sp.Min(sp.Max(alpha * x + beta, 0), 1), "Clip[$alpha # + $beta, {0., 1.}]",
-      params={"alpha": 0.2, "beta": 0.5}, onnx=("HardSigmoid",)),
+      params={"alpha": 0.2, "beta": 0.5}, onnx=("HardSigmoid",),
+      d="where(alpha * x + beta > 0, where(alpha * x + beta < 1, alpha, 0), 0)"),
     A("hardswish", lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
       lambda x: x * sp.Min(sp.Max(x + 3, 0), 6) / 6, "# Clip[# + 3, {0., 6.}]/6",
-      torch=("Hardswish", "hardswish"), onnx=("HardSwish",)),
+      torch=("Hardswish", "hardswish"), onnx=("HardSwish",), d="where(x < -3, 0, where(x <= 3, x / 3 + 0.5, 1))"),
     A("logsigmoid", lambda x: np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x))),
-      lambda x: -sp.log(1 + sp.exp(-x)), "-Log[1 + Exp[-#]]", torch=("LogSigmoid", "logsigmoid")),
+      lambda x: -sp.log(1 + sp.exp(-x)), "-Log[1 + Exp[-#]]", torch=("LogSigmoid", "logsigmoid"), d="sigmoid(-x)"),
     A("tanhshrink", lambda x: x - np.tanh(x), lambda x: x - sp.tanh(x), "# - Tanh[#]",
-      torch=("Tanhshrink", "tanhshrink")),
+      torch=("Tanhshrink", "tanhshrink"), d="tanh(x)**2"),
     A("hardshrink", lambda x, lambd: np.where(np.abs(x) > lambd, x, 0.0),
       lambda x, lambd: sp.Piecewise((x, sp.Abs(x) > lambd), (0, True)),
       "Piecewise[{{#, Abs[#] > $lambd}}, 0.]", listable=False, params={"lambd": 0.5},
-      torch=("Hardshrink", "hardshrink")),
+      torch=("Hardshrink", "hardshrink"), d="where(x > lambd, 1, where(x < -lambd, 1, 0))"),
     A("softshrink", lambda x, lambd: np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0.0)),
       lambda x, lambd: sp.Piecewise((x - lambd, x > lambd), (x + lambd, x < -lambd), (0, True)),
       "Piecewise[{{# - $lambd, # > $lambd}, {# + $lambd, # < -$lambd}}, 0.]", listable=False,
-      params={"lambd": 0.5}, torch=("Softshrink", "softshrink")),
+      params={"lambd": 0.5}, torch=("Softshrink", "softshrink"), d="where(x > lambd, 1, where(x < -lambd, 1, 0))"),
     A("threshold", lambda x, threshold, value: np.where(x > threshold, x, value),
       lambda x, threshold, value: sp.Piecewise((x, x > threshold), (value, True)),
       "Piecewise[{{#, # > $threshold}}, $value]", listable=False, params={"threshold": 0.0, "value": 0.0},
-      torch=("Threshold", "threshold")),
+      torch=("Threshold", "threshold"), d="where(x > threshold, 1, 0)"),
     # plain functions (ONNX unary ops, WL primitive elementwise symbols, torch tensor math)
-    A("neg", lambda x: -x, lambda x: -x, "-#", torch=("neg",), onnx=("Neg",)),
-    A("abs", np.abs, sp.Abs, "Abs[#]", torch=("abs",), onnx=("Abs",), wolfram=("Abs",)),
-    A("exp", np.exp, sp.exp, "Exp[#]", torch=("exp",), onnx=("Exp",), wolfram=("Exp",)),
-    A("log", np.log, sp.log, "Log[#]", torch=("log",), onnx=("Log",), wolfram=("Log",)),
-    A("sqrt", np.sqrt, sp.sqrt, "Sqrt[#]", torch=("sqrt",), onnx=("Sqrt",), wolfram=("Sqrt",)),
-    A("square", np.square, lambda x: x**2, "#^2", torch=("square",), wolfram=("Square",)),
-    A("reciprocal", lambda x: 1.0 / x, lambda x: 1 / x, "1/#", torch=("reciprocal",), onnx=("Reciprocal",)),
-    A("erf", np_erf, sp.erf, "Erf[#]", torch=("erf",), onnx=("Erf",), wolfram=("Erf",)),
-    A("sin", np.sin, sp.sin, "Sin[#]", torch=("sin",), onnx=("Sin",), wolfram=("Sin",)),
-    A("cos", np.cos, sp.cos, "Cos[#]", torch=("cos",), onnx=("Cos",), wolfram=("Cos",)),
-    A("tan", np.tan, sp.tan, "Tan[#]", torch=("tan",), onnx=("Tan",), wolfram=("Tan",)),
-    A("asin", np.arcsin, sp.asin, "ArcSin[#]", torch=("asin",), onnx=("Asin",), wolfram=("ArcSin",)),
-    A("acos", np.arccos, sp.acos, "ArcCos[#]", torch=("acos",), onnx=("Acos",), wolfram=("ArcCos",)),
-    A("atan", np.arctan, sp.atan, "ArcTan[#]", torch=("atan",), onnx=("Atan",), wolfram=("ArcTan",)),
-    A("sinh", np.sinh, sp.sinh, "Sinh[#]", torch=("sinh",), onnx=("Sinh",), wolfram=("Sinh",)),
-    A("cosh", np.cosh, sp.cosh, "Cosh[#]", torch=("cosh",), onnx=("Cosh",), wolfram=("Cosh",)),
-    A("asinh", np.arcsinh, sp.asinh, "ArcSinh[#]", torch=("asinh",), onnx=("Asinh",), wolfram=("ArcSinh",)),
-    A("acosh", np.arccosh, sp.acosh, "ArcCosh[#]", torch=("acosh",), onnx=("Acosh",), wolfram=("ArcCosh",)),
-    A("atanh", np.arctanh, sp.atanh, "ArcTanh[#]", torch=("atanh",), onnx=("Atanh",), wolfram=("ArcTanh",)),
-    A("sign", np.sign, sp.sign, "Sign[#]", torch=("sign",), onnx=("Sign",), wolfram=("Sign",)),
-    A("floor", np.floor, sp.floor, "Floor[#]", torch=("floor",), onnx=("Floor",), wolfram=("Floor",)),
-    A("ceil", np.ceil, sp.ceiling, "Ceiling[#]", torch=("ceil",), onnx=("Ceil",), wolfram=("Ceiling",)),
+    A("neg", lambda x: -x, lambda x: -x, "-#", torch=("neg",), onnx=("Neg",), d="-1"),
+    A("abs", np.abs, sp.Abs, "Abs[#]", torch=("abs",), onnx=("Abs",), wolfram=("Abs",), d="sign(x)"),
+    A("exp", np.exp, sp.exp, "Exp[#]", torch=("exp",), onnx=("Exp",), wolfram=("Exp",), d="exp(x)"),
+    A("log", np.log, sp.log, "Log[#]", torch=("log",), onnx=("Log",), wolfram=("Log",), d="1 / x"),
+    A("sqrt", np.sqrt, sp.sqrt, "Sqrt[#]", torch=("sqrt",), onnx=("Sqrt",), wolfram=("Sqrt",), d="1 / (2 * sqrt(x))"),
+    A("square", np.square, lambda x: x**2, "#^2", torch=("square",), wolfram=("Square",), d="2 * x"),
+    A("reciprocal", lambda x: 1.0 / x, lambda x: 1 / x, "1/#", torch=("reciprocal",), onnx=("Reciprocal",),
+      d="-1 / x**2"),
+    A("erf", np_erf, sp.erf, "Erf[#]", torch=("erf",), onnx=("Erf",), wolfram=("Erf",), d="2 * exp(-x**2) / sqrt(pi)"),
+    A("sin", np.sin, sp.sin, "Sin[#]", torch=("sin",), onnx=("Sin",), wolfram=("Sin",), d="cos(x)"),
+    A("cos", np.cos, sp.cos, "Cos[#]", torch=("cos",), onnx=("Cos",), wolfram=("Cos",), d="-sin(x)"),
+    A("tan", np.tan, sp.tan, "Tan[#]", torch=("tan",), onnx=("Tan",), wolfram=("Tan",), d="1 + tan(x)**2"),
+    A("asin", np.arcsin, sp.asin, "ArcSin[#]", torch=("asin",), onnx=("Asin",), wolfram=("ArcSin",),
+      d="1 / sqrt(1 - x**2)"),
+    A("acos", np.arccos, sp.acos, "ArcCos[#]", torch=("acos",), onnx=("Acos",), wolfram=("ArcCos",),
+      d="-1 / sqrt(1 - x**2)"),
+    A("atan", np.arctan, sp.atan, "ArcTan[#]", torch=("atan",), onnx=("Atan",), wolfram=("ArcTan",),
+      d="1 / (1 + x**2)"),
+    A("sinh", np.sinh, sp.sinh, "Sinh[#]", torch=("sinh",), onnx=("Sinh",), wolfram=("Sinh",), d="cosh(x)"),
+    A("cosh", np.cosh, sp.cosh, "Cosh[#]", torch=("cosh",), onnx=("Cosh",), wolfram=("Cosh",), d="sinh(x)"),
+    A("asinh", np.arcsinh, sp.asinh, "ArcSinh[#]", torch=("asinh",), onnx=("Asinh",), wolfram=("ArcSinh",),
+      d="1 / sqrt(x**2 + 1)"),
+    A("acosh", np.arccosh, sp.acosh, "ArcCosh[#]", torch=("acosh",), onnx=("Acosh",), wolfram=("ArcCosh",),
+      d="1 / sqrt(x**2 - 1)"),
+    A("atanh", np.arctanh, sp.atanh, "ArcTanh[#]", torch=("atanh",), onnx=("Atanh",), wolfram=("ArcTanh",),
+      d="1 / (1 - x**2)"),
+    A("sign", np.sign, sp.sign, "Sign[#]", torch=("sign",), onnx=("Sign",), wolfram=("Sign",), d="0"),
+    A("floor", np.floor, sp.floor, "Floor[#]", torch=("floor",), onnx=("Floor",), wolfram=("Floor",), d="0"),
+    A("ceil", np.ceil, sp.ceiling, "Ceiling[#]", torch=("ceil",), onnx=("Ceil",), wolfram=("Ceiling",), d="0"),
     A("gamma", np_gamma, sp.gamma, "Gamma[#]", torch=(),
       wolfram=("Gamma",), doc="Euler gamma function (WL primitive elementwise function)"),
     A("loggamma", np_lgamma, sp.loggamma, "Re[LogGamma[#]]",
       torch=("lgamma",), wolfram=("LogGamma",), doc="log|Gamma(x)| as torch.lgamma; WL's LogGamma is complex for x < 0, hence Re"),
     A("round", np.round, lambda x: sp.Function("round_half_even")(x), "Round[#]",
-      torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch"),
+      torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch", d="0"),
 )
 del A
 
@@ -321,6 +342,46 @@ SCALAR_OPS: dict[str, tuple[Callable, Callable, str, int | None]] = {
     "less_equal": (np.less_equal, lambda a, b: a <= b, "LessEqual", 2),
     "where": (np.where, lambda c, a, b: sp.Piecewise((a, c), (b, True)), "If", 3),
 }
+
+
+def derivative_body(text: str, params: Mapping[str, float]):
+    """Parse a derivative column (``"where(x > 0, 1, negative_slope)"``) into a ``scalar_fn`` body.
+
+    Syntax: ``x``, numbers, parameter names, ``pi``, ``+ - * / **``, comparisons, ``where(c, a, b)`` and
+    calls of activation rows. Parsed with :mod:`ast` (never evaluated).
+
+    >>> derivative_body("where(x > 0, 1, s)", {"s": 0.1})
+    ('where', ('greater', ('arg', 1), ('const', 0.0)), ('const', 1.0), ('const', 0.1))
+    """
+    import ast
+
+    bins = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+    cmps = {ast.Gt: "greater", ast.Lt: "less", ast.GtE: "greater_equal", ast.LtE: "less_equal"}
+
+    def walk(n):
+        if isinstance(n, ast.Expression):
+            return walk(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return ("const", float(n.value))
+        if isinstance(n, ast.Name):
+            if n.id == "x":
+                return ("arg", 1)
+            if n.id == "pi":
+                return ("const", math.pi)
+            return ("const", float(params[n.id]))
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return ("sub", ("const", 0.0), walk(n.operand))
+        if isinstance(n, ast.BinOp) and type(n.op) in bins:
+            return (bins[type(n.op)], walk(n.left), walk(n.right))
+        if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in cmps:
+            return (cmps[type(n.ops[0])], walk(n.left), walk(n.comparators[0]))
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            name = n.func.id
+            if name == "where" or name in ACTIVATIONS:
+                return (name, *[walk(a) for a in n.args])
+        raise ValueError(f"derivative {text!r}: unsupported syntax {ast.dump(n)[:60]}")
+
+    return walk(ast.parse(text, mode="eval"))
 
 
 def activation(name: str) -> Activation:

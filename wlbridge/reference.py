@@ -48,8 +48,14 @@ def evaluate(net, *xs):
         env[port.name] = x[None] if is_single else x
     for layer in net.layers:
         env[layer.output] = RULES[layer.op](layer, *[env[i] for i in layer.inputs])
-    outs = [env[o][0] if single else env[o] for o in net.outputs]
+    n = next(iter(env.values())).shape[0] if net.inputs else 1
+    outs = [env[o][0] if single else _full_batch(env[o], n) for o in net.outputs]
     return outs[0] if len(outs) == 1 else outs
+
+
+def _full_batch(v, n):
+    """An output that depends on no input (batch axis 1) repeated for each of the ``n`` samples."""
+    return v if v.shape[0] == n else np.repeat(v, n, axis=0)
 
 
 def _p(layer, name):
@@ -185,7 +191,8 @@ def _transpose(layer, x):
 @rule("concat")
 def _concat(layer, *xs):
     ax = layer.attrs.get("axis", 0)
-    return np.concatenate(xs, axis=ax + 1 if ax >= 0 else ax)
+    n = max(x.shape[0] for x in xs)  # constants (batch axis 1) join every sample
+    return np.concatenate([_full_batch(x, n) for x in xs], axis=ax + 1 if ax >= 0 else ax)
 
 
 def _pad(x, pad, value):

@@ -1,0 +1,1 @@
+"""Analyses: read a Net, return mathematics of their own (linear regions of piecewise-linear nets)."""
