@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -29,6 +28,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 from ._size import check_size
+from .names import Namespace
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
 SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
@@ -95,12 +95,6 @@ class SympyAlgebra:
         return x if self._share is None else self._share(x)
 
 
-def symbol_name(name: str) -> str:
-    """A Python identifier from an IR value name (``input.1`` -> ``input_1``)."""
-    s = re.sub(r"\W", "_", name)
-    return s if s and not s[0].isdigit() else "v" + s
-
-
 def as_sympy(arr: np.ndarray):
     """A scalar as an Expr, rank 1 as a column Matrix, rank 2 as a Matrix, higher ranks as an Array."""
     if arr.ndim == 0:
@@ -112,8 +106,11 @@ def as_sympy(arr: np.ndarray):
     return sp.Array(arr.tolist())
 
 
-def input_symbols(net) -> tuple[list[sp.Symbol], dict[str, np.ndarray]]:
-    syms = [sp.Symbol(n) for n in net.input_names]
+def input_symbols(net, names: Namespace | None = None) -> tuple[list[sp.Symbol], dict[str, np.ndarray]]:
+    """The input scalars' symbols (``net.input_names`` made safe, given out first by a ``"sympy"``
+    :class:`~wlbridge.emit.names.Namespace`, so the same in every form) and the ports as object arrays."""
+    names = names or Namespace("sympy")
+    syms = [sp.Symbol(names(n)) for n in net.input_names]
     env, pos = {}, 0
     for port in net.inputs:
         arr = scalar.obj(port.shape)
@@ -244,8 +241,8 @@ def _expanded(net, exact):
 
 
 def _compact(net, exact):
-    syms, env = input_symbols(net)
-    taken = {s.name for s in syms}
+    names = Namespace("sympy")
+    syms, env = input_symbols(net, names)
     replacements: list = []
     counter = [0]
 
@@ -253,7 +250,7 @@ def _compact(net, exact):
         if expr.is_Atom:
             return expr
         counter[0] += 1
-        s = _fresh(f"t{counter[0]}", taken)
+        s = sp.Symbol(names(f"t{counter[0]}"))
         replacements.append((s, expr))
         return s
 
@@ -265,10 +262,10 @@ def _compact(net, exact):
         if all(isinstance(e, sp.Atom) for e in out.reshape(-1)):
             env[layer.output] = out  # a rearrangement of existing symbols or constants
             continue
-        base = symbol_name(layer.output)
+        base = names(layer.output)
         named = scalar.obj(out.shape)
         for i in np.ndindex(out.shape):
-            s = _fresh(base + "".join(f"_{k}" for k in i), taken)
+            s = sp.Symbol(names(base + "".join(f"_{k}" for k in i)))
             replacements.append((s, out[i]))
             named[i] = s
         assignments.append((sp.Symbol(base), as_sympy(out)))
@@ -276,13 +273,3 @@ def _compact(net, exact):
     outs = [as_sympy(env[o]) for o in net.outputs]
     return CompactSympy(syms, assignments, outs, replacements, [p.shape for p in net.inputs],
                         [net.shapes[o] for o in net.outputs])
-
-
-def _fresh(name, taken):
-    cand, k = name, 1
-    while cand in taken:
-        k += 1
-        cand = f"{name}_{k}"
-    taken.add(cand)
-    return sp.Symbol(cand)
-
