@@ -27,7 +27,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
-from ._size import check_size
+from ._size import check_elementwise_size, check_size
 from .names import Namespace
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
@@ -220,13 +220,15 @@ def _check_settings(form, settings):
 
 def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int = DEFAULT_MAX_SIZE,
              **settings):
-    """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols (refused with
-    ``ExpressionTooLargeError`` when estimated past ``max_size`` nodes); ``compact`` a
-    :class:`CompactSympy` with one assignment per layer and a ``lambdify()`` method."""
+    """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols; ``compact`` a
+    :class:`CompactSympy` with one assignment per layer and a ``lambdify()`` method. Either form is
+    refused with ``ExpressionTooLargeError`` when its size estimate passes ``max_size`` nodes (the
+    compact form holds one sympy expression per element: a 3x32x32 CNN is millions of nodes)."""
     _check_settings(form, settings)
     if form == "expanded":
         check_size(net, max_size)
         return _expanded(net, exact)
+    check_elementwise_size(net, max_size)
     return _compact(net, exact)
 
 
