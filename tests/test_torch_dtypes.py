@@ -64,15 +64,18 @@ def test_bfloat16_module_converts_with_a_note():
 def _cnn(hw: int):
     b = NetBuilder("cnn")
     x = b.input("x", (3, hw, hw))
-    w = np.random.default_rng(0).normal(size=(16, 3, 3, 3))
-    y = b.layer("conv", [x], params={"weight": w}, attrs={"padding": ((1, 1), (1, 1))})
-    return b.build([b.layer("elementwise", [y], attrs={"fn": "relu"})])
+    rng = np.random.default_rng(0)
+    pad = {"padding": ((1, 1), (1, 1))}
+    y = b.layer("conv", [x], params={"weight": rng.normal(size=(16, 3, 3, 3))}, attrs=pad)
+    y = b.layer("elementwise", [y], attrs={"fn": "relu"})
+    return b.build([b.layer("conv", [y], params={"weight": rng.normal(size=(16, 16, 3, 3))}, attrs=pad)])
 
 
 def test_compact_sympy_of_a_cnn_is_refused_from_its_estimate():
     big = _cnn(32)
-    assert estimate_elementwise_size(big) == 16 * 32 * 32 * (27 + 1)
-    with pytest.raises(ExpressionTooLargeError, match="compact sympy form would have about 458,752 nodes"):
+    est = 16 * 32 * 32 * (27 + 1 + 144)  # two convolutions (fan-in 27 and 144) and a relu per element
+    assert estimate_elementwise_size(big) == est
+    with pytest.raises(ExpressionTooLargeError, match=f"compact sympy form would have about {est:,} nodes"):
         big.to_sympy()
     row = next(r for r in check(big, engine=[], samples=2).rows if r.evaluator == "sympy")
     assert row.passed is None and "not evaluated" in row.note  # check skips the row instead of hanging
