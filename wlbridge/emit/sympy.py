@@ -245,7 +245,7 @@ def _expanded(net, exact):
 
 
 def _compact(net, exact):
-    names = Namespace("sympy")
+    names = Namespace("sympy", reserved={"output"})  # str() ends in "output = ..."
     syms, env = input_symbols(net, names)
     replacements: list = []
     counter = [0]
