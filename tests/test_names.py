@@ -23,6 +23,8 @@ from wlbridge.emit.names import C_RESERVED, Namespace, check_identifier, comment
 from wlbridge.errors import ConversionError
 from wlbridge.ir import NetBuilder
 
+from tests.cases import CASES, sample_inputs
+
 W = np.array([[1.5, -2.0], [0.5, 0.25]])
 B = np.array([0.25, -0.75])
 
@@ -265,4 +267,47 @@ def test_arbitrary_names_never_change_the_numbers(tmp_path_factory, woxi_engine)
         assert not marker.exists()
 
     run()
+    assert not marker.exists()
+
+
+# ---- every op's rule, with every value named by an attacker -----------------------------------
+def _renamed(net, marker):
+    """``net`` with every value, scalar and the net itself renamed from :data:`HOSTILE` (plus payloads)."""
+    import dataclasses
+
+    pool = HOSTILE + [_payload(marker), f'*)\nRun["touch {marker}"]\n(*']
+    names: dict = {}
+
+    def new(v):
+        k = len(names)
+        names[v] = pool[k % len(pool)] + ("" if k < len(pool) else f"#{k}")
+        return names[v]
+
+    inputs = tuple(dataclasses.replace(p, name=new(p.name)) for p in net.inputs)
+    layers = tuple(dataclasses.replace(layer, inputs=tuple(names[i] for i in layer.inputs), output=new(layer.output))
+                   for layer in net.layers)
+    scalars = [f"{pool[k % len(pool)]}·{k}" for k in range(len(net.input_names))]
+    return dataclasses.replace(net, inputs=inputs, layers=layers, outputs=tuple(names[o] for o in net.outputs),
+                               input_names=tuple(scalars), name=pool[-1])
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_case_with_hostile_names(case, tmp_path, woxi_engine):
+    marker = tmp_path / "MARK"
+    net = _renamed(case.build(), marker)
+    xs = sample_inputs(net, 3, seed=5)
+    want = _as_list(net(*xs))
+    got = {"python": _import(net.to_python()).f(*xs), "sympy": net.to_sympy().lambdify()(*xs)}
+    r = woxi_engine.apply(net.to_wl(), xs, call="list", output_shapes=net.output_shapes)
+    assert r.ok, r.problem
+    got["wl"] = r.values
+    for how, values in got.items():
+        for g, w in zip(_as_list(values), want):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=how)
+    net.to_latex()
     assert not marker.exists()
