@@ -21,6 +21,7 @@ keeps readable names readable and makes anything else valid; non-string names ar
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import re
 import unicodedata
@@ -38,6 +39,7 @@ C_RESERVED = frozenset("""auto break case char const continue default do double 
     round lgamma tgamma isnan isinf INFINITY NAN""".split())
 
 
+@functools.lru_cache(maxsize=None)
 def _sympy_reserved() -> frozenset:
     import sympy
 
@@ -45,14 +47,14 @@ def _sympy_reserved() -> frozenset:
     return frozenset(dir(sympy)) | PYTHON_RESERVED | {"erf", "gamma", "lgamma"}
 
 
-# target -> (separator of words, suffix joiner for duplicates, reserved-name pattern)
-_WL_LOCALS = r"t|v|e|z|c|r|w|i|pad|[aim]\d+|wlbridge.*"
+# target -> (joiner of a duplicate's number, pattern of names the emitter itself uses)
+_WL_LOCALS = r"t|v|e|z|c|r|w|i|pad|[aim]\d+|wlbridge.*"  # wl_compact/wl_spatial locals, check's wlbridgeF
 _TARGETS = {
-    "python": ("_", "_", None),
-    "sympy": ("_", "_", None),
-    "c": ("_", "_", None),
-    "latex": ("_", "_", r"[A-Z]\d+|b\d+"),  # W_{1}, b_{1}, C_{1}, ... name the weights
-    "wl": ("", "v", _WL_LOCALS),
+    "python": ("_", None),
+    "sympy": ("_", None),
+    "c": ("_", None),
+    "latex": ("_", r"[A-Z]\d+|b\d+"),  # W_{1}, b_{1}, C_{1}, ... name the weights
+    "wl": ("v", _WL_LOCALS),
 }
 
 
@@ -66,7 +68,7 @@ class Namespace:
         if target not in _TARGETS:
             raise ValueError(f"unknown name target {target!r}; known: {', '.join(_TARGETS)}")
         self.target = target
-        self._sep, self._dup, pattern = _TARGETS[target]
+        self._dup, pattern = _TARGETS[target]
         self._pattern = re.compile(f"(?:{pattern})$") if pattern else None
         self._reserved = set(reserved) | set(_reserved(target))
         self.taken: set[str] = set()
