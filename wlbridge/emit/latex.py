@@ -13,7 +13,6 @@ h_{2} &= \tanh{\left(h_{1} \right)}
 """
 from __future__ import annotations
 
-
 import numpy as np
 import sympy as sp
 

@@ -106,10 +106,15 @@ def as_sympy(arr: np.ndarray):
     return sp.Array(arr.tolist())
 
 
+def sympy_names() -> Namespace:
+    """The namespace of one sympy form (``CompactSympy.__str__`` ends in ``output = ...``)."""
+    return Namespace("sympy", reserved={"output"})
+
+
 def input_symbols(net, names: Namespace | None = None) -> tuple[list[sp.Symbol], dict[str, np.ndarray]]:
     """The input scalars' symbols (``net.input_names`` made safe, given out first by a ``"sympy"``
     :class:`~wlbridge.emit.names.Namespace`, so the same in every form) and the ports as object arrays."""
-    names = names or Namespace("sympy")
+    names = names or sympy_names()
     syms = [sp.Symbol(names(n)) for n in net.input_names]
     env, pos = {}, 0
     for port in net.inputs:
@@ -245,7 +250,7 @@ def _expanded(net, exact):
 
 
 def _compact(net, exact):
-    names = Namespace("sympy", reserved={"output"})  # str() ends in "output = ..."
+    names = sympy_names()
     syms, env = input_symbols(net, names)
     replacements: list = []
     counter = [0]
