@@ -54,6 +54,16 @@ def _xs(net, n=5, seed=0):
     return [rng.normal(size=(n, *p.shape)) for p in net.inputs]
 
 
+def _assert_latex_ok(tex: str):
+    """No unescaped comment/math/parameter characters; braces balance (escaped ones aside)."""
+    assert not re.search(r"(?<!\\)[%$#]", tex)
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", tex):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0
+
+
 def _assert_python_computes(net):
     xs = _xs(net)
     got = _import(net.to_python()).f(*xs)
@@ -157,7 +167,8 @@ def test_latex_names_are_escaped_and_distinct():
     tex = net.to_latex()
     lhs = [line.split("&=")[0].strip() for line in tex.splitlines()[1:-1]]
     assert len(set(lhs)) == len(lhs) == 2
-    assert "a_{b}" not in tex and not re.search(r"(?<!\\)[%$#]", tex)
+    assert "a_{b}" not in tex
+    _assert_latex_ok(tex)
 
 
 def test_non_string_names_are_refused():
@@ -263,7 +274,7 @@ def test_arbitrary_names_never_change_the_numbers(tmp_path_factory, woxi_engine)
             r = woxi_engine.apply(net.to_wl(form=form, call=call), xs, call=call, output_shapes=net.output_shapes)
             assert r.ok, r.problem
             np.testing.assert_allclose(r.values[0], want, rtol=1e-12, atol=1e-12)
-        assert not re.search(r"(?<!\\)[%$#]", net.to_latex())
+        _assert_latex_ok(net.to_latex())
         assert not marker.exists()
 
     run()
@@ -309,5 +320,5 @@ def test_every_case_with_hostile_names(case, tmp_path, woxi_engine):
     for how, values in got.items():
         for g, w in zip(_as_list(values), want):
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=how)
-    net.to_latex()
+    _assert_latex_ok(net.to_latex())
     assert not marker.exists()
