@@ -119,7 +119,7 @@ def test_sympy_expanded_prints_no_raw_names():
         np.testing.assert_allclose(evaluate_sympy(net, xs, form)[0], net(*xs), rtol=1e-13, atol=1e-13)
 
 
-@pytest.mark.parametrize("port", ["single", "n", "x²", "numpy", "len", "f", "H1_W", "erf", "windows", "1x"])
+@pytest.mark.parametrize("port", ["single", "n", "x²", "numpy", "np", "len", "f", "H1_W", "erf", "windows", "1x"])
 def test_python_emitter_locals_and_odd_ports(port):
     _assert_python_computes(_linear_net(port))
 
@@ -152,8 +152,10 @@ def test_wl_names_avoid_system_symbols_and_locals(names):
 
 
 def test_sympy_names_avoid_sympy_meanings():
-    expr = _linear_net(input_names=["E", "I"]).to_sympy(form="expanded")
     import sympy as sp
+    assert {s.name for s in _linear_net(input_names=["C", "Pi"]).to_sympy(form="expanded").free_symbols} == \
+        {"C_2", "Pi_2"}
+    expr = _linear_net(input_names=["E", "I"]).to_sympy(form="expanded")
     assert not expr.has(sp.E) and not expr.has(sp.I)
     assert {s.name for s in expr.free_symbols} == {"E_2", "I_2"}
     assert sp.sympify(str(expr[0])).free_symbols == expr.free_symbols  # the printed form reads back

@@ -31,7 +31,7 @@ from ..errors import ConversionError
 MAX_LENGTH = 60  # longer names are cut (then made unique): a 1 MB name must not be printed a thousand times
 
 PYTHON_RESERVED = frozenset(keyword.kwlist + keyword.softkwlist + dir(builtins)
-                            + ["numpy", "math", "itertools", "functools", "scipy", "mpmath"])
+                            + ["numpy", "np", "math", "itertools", "functools", "scipy", "mpmath", "sp"])
 C_RESERVED = frozenset("""auto break case char const continue default do double else enum extern float for goto
     if inline int long register restrict return short signed sizeof static struct switch typedef union unsigned
     void volatile while _Bool _Complex _Imaginary bool true false NULL main
@@ -43,8 +43,9 @@ C_RESERVED = frozenset("""auto break case char const continue default do double 
 def _sympy_reserved() -> frozenset:
     import sympy
 
-    # names sympy's printers and sympify give a meaning (E, I, N, S, pi, gamma, Matrix, ...)
-    return frozenset(dir(sympy)) | PYTHON_RESERVED | {"erf", "gamma", "lgamma"}
+    # names sympy's printers and sympify give a meaning (E, I, N, S, pi, gamma, Matrix, ...), and short
+    # WL System symbols, so that the printed formula reads the same in Mathematica
+    return frozenset(dir(sympy)) | PYTHON_RESERVED | {"erf", "gamma", "lgamma", "C", "D", "K", "Pi"}
 
 
 # target -> (joiner of a duplicate's number, pattern of names the emitter itself uses)
