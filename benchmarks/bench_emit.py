@@ -70,7 +70,11 @@ def emission_table(sweep):
             exp_cell = f"{t_exp:.3f} s, {fmt_size(len(exp))}"
         except ExpressionTooLargeError:
             exp_cell = "refused (size limit)"
-        _, t_sym = timed(net.to_sympy)
+        try:
+            _, t_sym = timed(net.to_sympy)
+            sym_cell = f"{t_sym:.3f} s"
+        except ExpressionTooLargeError:
+            sym_cell = "refused (size limit)"
         _, t_tex = timed(net.to_latex)
         _, t_py = timed(net.to_python)
         weights = [v for layer in net.layers for v in layer.params.values()]
@@ -82,7 +86,7 @@ def emission_table(sweep):
             mc_cell = "skipped (> 200k params)"
         _, t_repr = timed(lambda: [", ".join(map(repr, w.astype(np.float64).ravel().tolist())) for w in weights])
         rows.append(("-".join(map(str, widths)), f"{p:,}", f"{t_wl:.3f} s", f"{p / t_wl / 1e6:.2f}",
-                     fmt_size(len(wl)), exp_cell, f"{t_sym:.3f} s", f"{t_tex:.3f} s", f"{t_py:.3f} s", mc_cell,
+                     fmt_size(len(wl)), exp_cell, sym_cell, f"{t_tex:.3f} s", f"{t_py:.3f} s", mc_cell,
                      f"{t_repr:.3f} s"))
     print_table("1. Emission time and size by parameter count (float32 MLPs, sigmoid)", head, rows)
 

@@ -132,9 +132,9 @@ def test_names_are_sanitised():
     x = b.input("input.1", (2,))
     h = b.layer("elementwise", [x], attrs={"fn": "tanh"}, name="/fc/Tanh_output_0")
     net = b.build([b.layer("elementwise", [h], attrs={"fn": "sigmoid"})], input_names=["a_1", "w"])
-    assert to_wl(net) == "Function[{input1}, With[{fcTanhoutput0 = Tanh[input1]}, LogisticSigmoid[fcTanhoutput0]]]"
-    assert to_wl(net, call="sequence", form="expanded") == "Function[{a1v, wv}, {LogisticSigmoid[Tanh[a1v]], " \
-                                                         "LogisticSigmoid[Tanh[wv]]}]"
+    assert to_wl(net) == "Function[{input1}, With[{fcTanhOutput0 = Tanh[input1]}, LogisticSigmoid[fcTanhOutput0]]]"
+    assert to_wl(net, call="sequence", form="expanded") == "Function[{va1, vw}, {LogisticSigmoid[Tanh[va1]], " \
+                                                         "LogisticSigmoid[Tanh[vw]]}]"
 
 
 # ---- evaluation in Woxi -----------------------------------------------------------------------

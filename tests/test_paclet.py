@@ -324,6 +324,28 @@ def test_bad_options_and_input(engine):
     assert str(r).endswith("$Failed") and "neural network framework" in msgs[0]
 
 
+@pytest.mark.parametrize("names", [["E", "b", "c"], ["C", "b", "c"], ["h1", "b", "c"], ["x", "b", "c"],
+                                   ["o", "b", "c"], ["a", "a", "c"], ["a b", "b", "c"]])
+def test_input_names_that_clash_are_refused(woxi, names):
+    """System symbols, the Function's own locals and duplicates would silently change what it computes."""
+    assoc, _ = CASES["mlp_tanh"]
+    r, msgs = woxi.run(f'NetAssociationToFunction[{wl_text(assoc, woxi.number)}, "Call" -> "Sequence", '
+                       f'"InputNames" -> {wl_text(names, woxi.number)}]')
+    assert str(r).endswith("$Failed") and len(msgs) == 1 and "InputNames" in msgs[0]
+
+
+def test_ports_whose_letters_agree_get_distinct_symbols(woxi):
+    assoc, net = graph_two_inputs()
+    assoc = {**assoc, "Inputs": {"a_b": T(2), "ab": T(2)},
+             "Edges": [edge(("Nodes", "max", "Inputs", "1"), ("Inputs", "a_b")),
+                       edge(("Nodes", "max", "Inputs", "2"), ("Inputs", "ab"))] + assoc["Edges"][2:]}
+    text, msgs = woxi.run(f"ToString[NetAssociationToFunction[{wl_text(assoc, woxi.number)}], InputForm]")
+    assert not msgs and str(text).strip('"').startswith("Function[{inabv1, inabv2}")
+    xs = _inputs(net, 3)
+    got = run_function(woxi, assoc, xs, "Compact", "List")
+    np.testing.assert_allclose(got, net(*xs), rtol=RTOL, atol=ATOL)
+
+
 def test_embedding_compact_only(engine):
     w = rng.normal(size=(5, 2))
     a = {"Type": "Chain", "Nodes": {"1": {"Type": "Embedding", "Arrays": {"Weights": w}, "Parameters": {},

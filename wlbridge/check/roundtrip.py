@@ -53,6 +53,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
         report.notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
                             "when both are: pip install 'wlbridge[engines]'")
+    report.notes.extend(n for n in net.meta.get("notes", ()) if isinstance(n, str))  # e.g. a dtype conversion
     if dropped is not None and dropped.any():
         report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
     report.notes += _honesty_notes(net)

@@ -20,11 +20,9 @@ def evaluate_sympy(net, xs, form: str = "compact", **settings) -> list[np.ndarra
 
 
 def _expanded(net, outs, xs) -> list[np.ndarray]:
-    import sympy as sp
+    from ..emit.sympy import flatten_output, input_symbols, lambdify_flat
 
-    from ..emit.sympy import flatten_output, lambdify_flat
-
-    symbols = sp.symbols(net.input_names)
+    symbols, _ = input_symbols(net)  # the emitter's own (sanitized) symbols, never re-parsed from names
     flat = [e for out in outs for e in flatten_output(out)]
     fn = lambdify_flat(symbols, flat)
     n = len(xs[0])

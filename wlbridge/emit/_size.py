@@ -47,6 +47,33 @@ def estimate_size(net) -> int:
     return sum(size[o] * math.prod(net.shapes[o]) for o in net.outputs)
 
 
+def estimate_elementwise_size(net) -> int:
+    """Estimated node count of a form with one scalar expression per layer output element (the
+    compact sympy form): each element holds ``fan_in`` terms, or one per input for the other ops.
+
+    >>> from wlbridge.ir import NetBuilder
+    >>> import numpy as np
+    >>> b = NetBuilder("c"); x = b.input("x", (3, 32, 32))
+    >>> y = b.layer("conv", [x], params={"weight": np.ones((16, 3, 3, 3))}, attrs={"padding": ((1, 1), (1, 1))})
+    >>> estimate_elementwise_size(b.build([y]))  # 16 x 32 x 32 outputs of 27 terms
+    442368
+    """
+    total = 0
+    for layer in net.layers:
+        fan = _fan_in(layer, [net.shapes[i] for i in layer.inputs]) or len(layer.inputs)
+        total += math.prod(net.shapes[layer.output]) * max(fan, 1)
+    return total
+
+
+def check_elementwise_size(net, max_size: int) -> None:
+    """Raise ``ExpressionTooLargeError`` when :func:`estimate_elementwise_size` passes ``max_size``."""
+    est = estimate_elementwise_size(net)
+    if est > max_size:
+        raise ExpressionTooLargeError(
+            f"{net.name}: the compact sympy form would have about {est:,} nodes (one expression per element of "
+            f"every layer), over max_size={max_size:,}; use to_wl() or to_python() (whole-array code) or raise max_size")
+
+
 def check_size(net, max_size: int) -> None:
     """Raise ``ExpressionTooLargeError`` when :func:`estimate_size` passes ``max_size``."""
     est = estimate_size(net)

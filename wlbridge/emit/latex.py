@@ -13,12 +13,11 @@ h_{2} &= \tanh{\left(h_{1} \right)}
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import sympy as sp
 
 from ..ops import ACTIVATIONS, OPS
+from .names import Namespace, latex_symbol, latex_text
 
 RULES: dict = {}
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
@@ -53,15 +52,6 @@ def pmatrix(a) -> str:
     return r"\begin{pmatrix} " + body + r" \end{pmatrix}"
 
 
-def var(name: str) -> str:
-    m = re.fullmatch(r"([A-Za-z]+)_?(\d+)", name)
-    if m:
-        return f"{m.group(1)}_{{{m.group(2)}}}"
-    if re.fullmatch(r"[A-Za-z]", name):
-        return name
-    return r"\mathrm{" + re.sub(r"[^A-Za-z0-9]", "", name) + "}"
-
-
 class Doc:
     def __init__(self):
         self.where: list[str] = []
@@ -84,10 +74,13 @@ def to_latex(net, **settings) -> str:
     if settings:
         raise TypeError(f"unknown setting {sorted(settings)[0]!r}; to_latex takes none")
     doc = Doc()
+    names = Namespace("latex")
+    var = {p.name: latex_symbol(names(p.name)) for p in net.inputs}
     lines = []
     for k, layer in enumerate(net.layers, 1):
-        args = [var(i) for i in layer.inputs]
-        lines.append(f"{var(layer.output)} &= " + RULES[layer.op](doc, layer, args, k))
+        args = [var[i] for i in layer.inputs]
+        var[layer.output] = latex_symbol(names(layer.output))
+        lines.append(f"{var[layer.output]} &= " + RULES[layer.op](doc, layer, args, k))
     lines += doc.where + [f"{name} &= {body}" for name, body in doc.defs.items()]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
@@ -108,13 +101,12 @@ def _matmul(doc, layer, args, k):
 def _elementwise(doc, layer, args, k):
     fn = layer.attrs["fn"]
     row = ACTIVATIONS[fn]
-    t = sp.Symbol(args[0])
+    t = sp.Symbol("t")
     expr = row.sympy_fn(t, layer.attrs.get("fn_params"))
     if sp.count_ops(expr) <= 2:
-        return sp.latex(expr)
+        return sp.latex(expr, symbol_names={t: args[0]})
     name = r"\operatorname{" + fn.replace("_", r"\_") + "}"
-    s = sp.Symbol("t")
-    doc.defs[f"{name}(t)"] = sp.latex(row.sympy_fn(s, layer.attrs.get("fn_params")))
+    doc.defs[f"{name}(t)"] = sp.latex(expr)
     return f"{name}\\left({args[0]}\\right)"
 
 
@@ -165,4 +157,4 @@ def _generic(doc, layer, args, k):
 
 
 def _attr(v) -> str:
-    return re.sub(r"[{}_]", lambda m: "\\" + m.group(0), str(v))
+    return latex_text(str(v))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -28,7 +27,8 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
-from ._size import check_size
+from ._size import check_elementwise_size, check_size
+from .names import Namespace
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
 SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
@@ -95,12 +95,6 @@ class SympyAlgebra:
         return x if self._share is None else self._share(x)
 
 
-def symbol_name(name: str) -> str:
-    """A Python identifier from an IR value name (``input.1`` -> ``input_1``)."""
-    s = re.sub(r"\W", "_", name)
-    return s if s and not s[0].isdigit() else "v" + s
-
-
 def as_sympy(arr: np.ndarray):
     """A scalar as an Expr, rank 1 as a column Matrix, rank 2 as a Matrix, higher ranks as an Array."""
     if arr.ndim == 0:
@@ -112,8 +106,16 @@ def as_sympy(arr: np.ndarray):
     return sp.Array(arr.tolist())
 
 
-def input_symbols(net) -> tuple[list[sp.Symbol], dict[str, np.ndarray]]:
-    syms = [sp.Symbol(n) for n in net.input_names]
+def sympy_names() -> Namespace:
+    """The namespace of one sympy form (``CompactSympy.__str__`` ends in ``output = ...``)."""
+    return Namespace("sympy", reserved={"output"})
+
+
+def input_symbols(net, names: Namespace | None = None) -> tuple[list[sp.Symbol], dict[str, np.ndarray]]:
+    """The input scalars' symbols (``net.input_names`` made safe, given out first by a ``"sympy"``
+    :class:`~wlbridge.emit.names.Namespace`, so the same in every form) and the ports as object arrays."""
+    names = names or sympy_names()
+    syms = [sp.Symbol(names(n)) for n in net.input_names]
     env, pos = {}, 0
     for port in net.inputs:
         arr = scalar.obj(port.shape)
@@ -212,6 +214,7 @@ def _batched(fn, in_shapes, out_shapes):
 
 
 DEFAULT_MAX_SIZE = 200_000  # expanded form: sympy trees are ~100x slower to build and lambdify than WL text
+DEFAULT_COMPACT_MAX_SIZE = 1_000_000  # compact form: ~15k nodes/s to build (a 256-512-512-10 MLP, 0.4M: ~30 s)
 
 
 def _check_settings(form, settings):
@@ -221,15 +224,18 @@ def _check_settings(form, settings):
         raise ValueError(f"form must be 'compact' or 'expanded', got {form!r}")
 
 
-def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int = DEFAULT_MAX_SIZE,
+def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int | None = None,
              **settings):
-    """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols (refused with
-    ``ExpressionTooLargeError`` when estimated past ``max_size`` nodes); ``compact`` a
-    :class:`CompactSympy` with one assignment per layer and a ``lambdify()`` method."""
+    """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols; ``compact`` a
+    :class:`CompactSympy` with one assignment per layer and a ``lambdify()`` method. Either form is
+    refused with ``ExpressionTooLargeError`` when its size estimate passes ``max_size`` nodes (default
+    ``DEFAULT_MAX_SIZE`` expanded, ``DEFAULT_COMPACT_MAX_SIZE`` compact: the compact form holds one
+    sympy expression per element, and a 3x32x32 CNN is millions of nodes)."""
     _check_settings(form, settings)
     if form == "expanded":
-        check_size(net, max_size)
+        check_size(net, DEFAULT_MAX_SIZE if max_size is None else max_size)
         return _expanded(net, exact)
+    check_elementwise_size(net, DEFAULT_COMPACT_MAX_SIZE if max_size is None else max_size)
     return _compact(net, exact)
 
 
@@ -244,8 +250,8 @@ def _expanded(net, exact):
 
 
 def _compact(net, exact):
-    syms, env = input_symbols(net)
-    taken = {s.name for s in syms}
+    names = sympy_names()
+    syms, env = input_symbols(net, names)
     replacements: list = []
     counter = [0]
 
@@ -253,7 +259,7 @@ def _compact(net, exact):
         if expr.is_Atom:
             return expr
         counter[0] += 1
-        s = _fresh(f"t{counter[0]}", taken)
+        s = sp.Symbol(names(f"t{counter[0]}"))
         replacements.append((s, expr))
         return s
 
@@ -265,10 +271,10 @@ def _compact(net, exact):
         if all(isinstance(e, sp.Atom) for e in out.reshape(-1)):
             env[layer.output] = out  # a rearrangement of existing symbols or constants
             continue
-        base = symbol_name(layer.output)
+        base = names(layer.output)
         named = scalar.obj(out.shape)
         for i in np.ndindex(out.shape):
-            s = _fresh(base + "".join(f"_{k}" for k in i), taken)
+            s = sp.Symbol(names(base + "".join(f"_{k}" for k in i)))
             replacements.append((s, out[i]))
             named[i] = s
         assignments.append((sp.Symbol(base), as_sympy(out)))
@@ -276,13 +282,3 @@ def _compact(net, exact):
     outs = [as_sympy(env[o]) for o in net.outputs]
     return CompactSympy(syms, assignments, outs, replacements, [p.shape for p in net.inputs],
                         [net.shapes[o] for o in net.outputs])
-
-
-def _fresh(name, taken):
-    cand, k = name, 1
-    while cand in taken:
-        k += 1
-        cand = f"{name}_{k}"
-    taken.add(cand)
-    return sp.Symbol(cand)
-

@@ -14,7 +14,6 @@ Function[{x}, With[{x1 = x[[1]], x2 = x[[2]]}, {LogisticSigmoid[1/4 + 3/2 x1 - 2
 """
 from __future__ import annotations
 
-import re
 import sys
 from typing import NamedTuple
 
@@ -24,6 +23,7 @@ from ..errors import ConversionError, ExpressionTooLargeError
 from ._size import check_size
 from ..ops import ACTIVATIONS, OPS, SCALAR_OPS
 from . import scalar, wl_compact
+from .names import Namespace
 from .wl_compact import V
 from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, Power, Printer, Sym, Times,
                       Tmpl, Subtract, With)
@@ -36,7 +36,6 @@ ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000
 MAX_WITH_DEPTH = 200
 MAX_WITH_CHARS = 1_000_000
-_RESERVED = re.compile(r"^(t|v|e|z|pad|w|i|[ai]\d+)$")
 
 
 class WLAlgebra:
@@ -99,25 +98,6 @@ class Ctx(NamedTuple):
     algebra: WLAlgebra
 
 
-class Names:
-    """Valid, unique WL symbol names (lower-case first letter, no clash with emitted locals)."""
-
-    def __init__(self):
-        self.taken: set[str] = set()
-
-    def __call__(self, name: str) -> str:
-        s = re.sub(r"[^A-Za-z0-9]", "", name)
-        s = "v" + s if not s or not s[0].isalpha() else s[0].lower() + s[1:]
-        if _RESERVED.match(s):
-            s += "v"
-        cand, k = s, 1
-        while cand in self.taken:
-            k += 1
-            cand = f"{s}v{k}"
-        self.taken.add(cand)
-        return cand
-
-
 def _check(form, call, settings):
     if settings:
         raise TypeError(f"unknown setting {sorted(settings)[0]!r}; known: form, call, exact, max_size")
@@ -153,7 +133,7 @@ def _nested(arr: np.ndarray) -> Node:
     return ListN([_nested(a) for a in arr]) if arr.ndim > 1 else ListN(list(arr))
 
 
-def _input_syms(net, names: Names) -> tuple[list[str], dict[str, np.ndarray]]:
+def _input_syms(net, names: Namespace) -> tuple[list[str], dict[str, np.ndarray]]:
     syms = [names(n) for n in net.input_names]
     env, pos = {}, 0
     for port in net.inputs:
@@ -194,7 +174,7 @@ def _print(printer: Printer, node: Node) -> str:
 
 
 def _compact(net, call, exact) -> str:
-    names = Names()
+    names = Namespace("wl")
     ctx = Ctx(net.shapes, WLAlgebra())
     binds: list[tuple[str, Node]] = []
     env: dict[str, V] = {}
@@ -244,7 +224,7 @@ def _too_large(net, size: int, max_size: int, where: str) -> ExpressionTooLargeE
 
 def _expanded(net, call, exact, max_size) -> str:
     check_size(net, max_size)
-    names = Names()
+    names = Namespace("wl")
     A = WLAlgebra()
     params, env = _input_syms(net, names)
     for layer in net.layers:

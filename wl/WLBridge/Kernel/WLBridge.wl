@@ -363,7 +363,10 @@ walk[node_, path_, ins_] := Module[{type = get[node, "Type", None], outs, res, h
 (* ---------------------------------------------------------------------------------------------
    Ports, encoders and decoders (as wlbridge's Python front end treats them)                    *)
 
-portSymbolName[port_, n_] := If[n == 1, "x", "in" <> StringJoin[Select[Characters[port], LetterQ[#] || DigitQ[#] &]]];
+portSymbolNames[ports_] := If[Length[ports] == 1, {"x"},
+  With[{base = Map["in" <> StringJoin[Select[Characters[#], LetterQ[#] || DigitQ[#] &]] &, ports]},
+    (* ports whose letters agree ("a_b", "ab") get their position as well: distinct symbols *)
+    If[Length[Union[base]] == Length[base], base, MapIndexed[#1 <> "v" <> ToString[First[#2]] &, base]]]];
 
 inputValue[port_, t_, hx_] := Module[{kind, ps, dims = portDims[t], h = hx, mean, var},
   If[headName[t] =!= "NetEncoder", Return[hx]];
@@ -392,8 +395,8 @@ compileNet[assoc0_] := Module[{assoc = assoc0, inPorts, ins, outs, outVals},
       "Outputs" -> at[assoc, "Outputs"]}]];
   inPorts = Keys[get[assoc, "Inputs", <||>]];
   If[inPorts === {}, fail["the net has no inputs"]];
-  ins = Map[With[{name = portSymbolName[#, Length[inPorts]]},
-    {#, portDims[at[at[assoc, "Inputs"], #]], heldSym[name], name}] &, inPorts];
+  ins = MapThread[{#1, portDims[at[at[assoc, "Inputs"], #1]], heldSym[#2], #2} &,
+    {inPorts, portSymbolNames[inPorts]}];
   outs = walk[assoc, "", toAssoc[Map[#[[1]] -> inputValue[#[[1]], at[at[assoc, "Inputs"], #[[1]]], #[[3]]] &, ins]]];
   If[$unsupported =!= {}, fail[ToString[Length[$unsupported]] <> " unsupported layer(s): " <>
     joinWith[$unsupported, "; "]]];
@@ -420,9 +423,14 @@ NetAssociationToFunction[assoc_, opts : OptionsPattern[]] := Module[{form = Opti
 scalarNames[ins_, names_] := Module[{n = Total[Map[Times @@ #[[2]] &, ins]]},
   Which[
     names === Automatic, Table["x" <> ToString[k], {k, n}],
-    ListQ[names] && Length[names] == n &&
-      And @@ Map[StringQ[#] && StringMatchQ[#, RegularExpression["[A-Za-z$][A-Za-z0-9$]*"]] &, names], names,
-    True, fail["\"InputNames\" must be Automatic or a list of " <> ToString[n] <> " symbol names"]]];
+    ListQ[names] && Length[names] == n && Length[Union[names]] == n &&
+      And @@ Map[freeNameQ[#, Map[Last, ins]] &, names], names,
+    True, fail["\"InputNames\" must be Automatic or a list of " <> ToString[n] <> " distinct symbol names, none " <>
+      "a System` symbol or one of the function's own (the port symbols, h1, h2, ..., o, i, j, l)"]]];
+(* a name the Function may bind: a plain symbol name, not a System` symbol (single capitals are refused too:
+   some engines lack C, K, O) and not one of the locals the Function itself binds *)
+freeNameQ[s_, ports_] := StringQ[s] && StringMatchQ[s, RegularExpression["[A-Za-z$][A-Za-z0-9$]*"]] &&
+  Names["System`" <> s] === {} && !MemberQ[ports, s] && !StringMatchQ[s, RegularExpression["[A-Z]|h\\d+|[oijl]|wlb.*"]];
 
 (* "{{x1, x2}, {x3, x4}}" for names {x1, ..., x4} and dims {2, 2} *)
 nestText[names_, {}] := First[names];

@@ -94,6 +94,10 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+BFLOAT16_NOTE = ("bfloat16 weights and inputs are read as float32 (exact: every bfloat16 is a float32; numpy has "
+                 "no bfloat16); the source net itself still runs in bfloat16")
+
+
 def to_numpy(t) -> np.ndarray:
     """A detached copy (IR params must not change when the module trains further)."""
     t = t.detach().cpu()
@@ -113,7 +117,8 @@ class Ctx:
     def __init__(self, name: str, dtype: torch.dtype, batch_size: int | None = None):
         self.builder = NetBuilder(name)
         self.dtype = dtype
-        self.np_dtype = np.dtype(str(dtype).replace("torch.", ""))
+        self.np_dtype = np.dtype("float32" if dtype == torch.bfloat16 else str(dtype).replace("torch.", ""))
+        self.notes: list[str] = [BFLOAT16_NOTE] if dtype == torch.bfloat16 else []
         self.batch_size = batch_size  # a static batch size baked into an exported graph, if any
         self.path = ""
         self.aten = False  # True for exported (aten) graphs, whose multi-output ops return tuples

@@ -12,7 +12,7 @@ import torch.fx
 from ...errors import ConversionError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
 from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
-from .context import Ctx, first_line
+from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 from .values import V
 
@@ -144,7 +144,7 @@ def make_evaluate(model, dtype: torch.dtype):
     def evaluate(*xs):
         with torch.no_grad():
             out = model(*[torch.tensor(np.asarray(x), dtype=dtype) for x in xs])  # copies: in-place ops
-        return [t.detach().cpu().numpy() for t in _tensors(out)]
+        return [to_numpy(t) for t in _tensors(out)]
     return evaluate
 
 
@@ -179,7 +179,7 @@ def finish(ctx: Ctx, outs: list[Any], input_names, origin: Origin) -> Net:
         names.append(v.name)
     try:
         return ctx.builder.build(names, input_names=input_names, origin=origin,
-                                 meta={"source": "torch"})
+                                 meta={"source": "torch", **({"notes": list(ctx.notes)} if ctx.notes else {})})
     except WlbridgeError:
         raise
     except Exception as e:  # noqa: BLE001

@@ -18,7 +18,7 @@ import torch
 from ...errors import ConversionError, FormatError
 from ...ir import Net, Origin
 from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
-from .context import Ctx, first_line
+from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 
 _KIND = torch.export.graph_signature.InputKind
@@ -90,7 +90,8 @@ def from_exported_program(ep, *, input_names=None, origin: Origin | None = None,
             if s.kind == torch.export.graph_signature.OutputKind.USER_OUTPUT]
     outs = [outs[i] for i in keep] if len(outs) == len(ep.graph_signature.output_specs) else outs
     if origin is None:
-        origin = Origin("torch", _evaluate_program(ep, ctx.batch_size), str(dtype).replace("torch.", ""))
+        origin = Origin("torch", _evaluate_program(ep, ctx.batch_size, [v.dtype for v in vals]),
+                        str(dtype).replace("torch.", ""))
     return finish(ctx, outs, input_names, origin)
 
 
@@ -133,18 +134,19 @@ def _root_name(gm, source: str) -> str:
     return Path(source).stem if source else "net"
 
 
-def _evaluate_program(ep, batch_size: int | None):
-    """``Net.origin.evaluate`` for a program: chunked when its batch size is static."""
+def _evaluate_program(ep, batch_size: int | None, dtypes):
+    """``Net.origin.evaluate`` for a program: inputs cast to the placeholders' dtypes (float64 check
+    batches into a float32 program), chunked when its batch size is static."""
     module = ep.module()
 
     def run(ts):
         with torch.no_grad():
             out = module(*ts)
         out = out if isinstance(out, (list, tuple)) else [out]
-        return [o.detach().cpu().numpy() for o in out]
+        return [to_numpy(o) for o in out]
 
     def evaluate(*xs):
-        ts = [torch.tensor(np.asarray(x)) for x in xs]  # copies: the caller's arrays stay as they are
+        ts = [torch.tensor(np.asarray(x), dtype=dt) for x, dt in zip(xs, dtypes)]  # copies, in the program's dtypes
         n = ts[0].shape[0]
         if batch_size is None or n == batch_size:
             return run(ts)
