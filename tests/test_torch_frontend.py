@@ -503,7 +503,9 @@ def _compare_pt2(module, shape, path, dtype=torch.float32, decompose=False, dyna
     with torch.no_grad():
         expected = module(x).double().numpy()
     np.testing.assert_allclose(net(x.double().numpy()), expected, **TOL[dtype])
-    np.testing.assert_allclose(net.origin.evaluate(x.numpy())[0], expected, rtol=1e-15, atol=1e-15)
+    # the exported program may take another kernel path than the module (addmm vs linear): a few ulps
+    ulps = 8 * float(torch.finfo(dtype).eps)
+    np.testing.assert_allclose(net.origin.evaluate(x.numpy())[0], expected, rtol=ulps, atol=ulps)
     return net
 
 
