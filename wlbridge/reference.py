@@ -275,6 +275,19 @@ def _embedding(layer, x):
     return w[idx]
 
 
+@rule("take")
+def _take(layer, x):
+    ax = layer.attrs.get("axis", 0)
+    return np.take(x, layer.attrs["indices"], axis=ax + 1 if ax >= 0 else ax)
+
+
+@rule("lstm", "gru", "rnn")
+def _recurrent(layer, x):
+    from .recurrent import expand
+
+    return evaluate(expand(layer, x.shape[1:]), x)
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a reference rule: {sorted(missing)}")

@@ -36,7 +36,7 @@ ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 DEFAULT_MAX_SIZE = 2_000_000
 MAX_WITH_DEPTH = 200
 MAX_WITH_CHARS = 1_000_000
-_RESERVED = re.compile(r"^(t|v|e|z|pad|w|i|[ai]\d+)$")
+_RESERVED = re.compile(r"^(t|v|e|z|pad|w|i|cell|[ai]\d+|s\d+)$")
 
 
 class WLAlgebra:
