@@ -35,6 +35,18 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 OUTPUTS = ("sequence", "last", "cell")
 
 
+def drop_unused(builder, outputs, optional) -> None:
+    """Drop the layers in ``optional`` (value names) that no output depends on: front ends emit a
+    recurrent layer's final states (``h_n``, ``c_n``, ``Y_h``, ``Y_c``) whether the model reads them or not."""
+    if not optional:
+        return
+    needed = set(outputs)
+    for layer in reversed(builder._layers):
+        if layer.output in needed or layer.output not in optional:
+            needed.update(layer.inputs)
+    builder._layers = [L for L in builder._layers if L.output not in optional or L.output in needed]
+
+
 def _arg(k):
     return ("arg", k)
 

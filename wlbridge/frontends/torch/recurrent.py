@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ...recurrent import drop_unused
 from .context import Ctx, to_numpy
 from .modules import module_rule
 from .values import Unsupported, V
@@ -43,7 +44,7 @@ def _recurrent(ctx: Ctx, m, x, hx=None):
     if hx is not None and not _zero_state(hx):
         raise Unsupported("a non-zero initial state (only the default zero state)")
     if getattr(m, "proj_size", 0):
-        raise Unsupported("proj_size > 0")
+        raise Unsupported("recurrent projections (proj_size > 0) are not supported")
     if len(x.shape) != 2 or not m.batch_first:
         raise Unsupported("only batch_first=True with a {batch, seq, features} input (the IR's batch axis is "
                           "the first; batch_first=False would make the sequence axis the batch axis)")
@@ -63,14 +64,7 @@ def _recurrent(ctx: Ctx, m, x, hx=None):
 
 def drop_unused_states(ctx: Ctx, outputs) -> None:
     """Drop the ``h_n``/``c_n`` layers no output depends on (the module rule emits them all)."""
-    optional = getattr(ctx, "optional_values", set())
-    if not optional:
-        return
-    needed = set(outputs)
-    for layer in reversed(ctx.builder._layers):
-        if layer.output in needed or layer.output not in optional:
-            needed.update(layer.inputs)
-    ctx.builder._layers = [L for L in ctx.builder._layers if L.output not in optional or L.output in needed]
+    drop_unused(ctx.builder, outputs, getattr(ctx, "optional_values", set()))
 
 
 def _optional(ctx: Ctx, v: V) -> V:
