@@ -323,7 +323,7 @@ def test_class_decoder_and_scalar_encoder(tmp_path):
 # ---- unsupported layers, paths, nesting ----------------------------------------------------------
 
 def test_all_unsupported_layers_in_one_error():
-    inner = chain({"a": lay("LongShortTermMemory", {}, None, (4,), (4,)),
+    inner = chain({"a": lay("SpatialTransformation", {}, None, (4,), (4,)),
                    "b": lay("Elementwise", {"Function": call("ValidatedParameter", Symbol("Tanh"))}, None, (4,), (4,))},
                   (4,), (4,))
     net = chain({"1": inner, "2": lay("Transpose", {}, None, (4,), (4,)),
