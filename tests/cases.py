@@ -263,6 +263,14 @@ def _take():
     return b.build([row, b.layer("take", [cols], attrs={"axis": -1, "indices": [1, 2]})])
 
 
+@case("pad", "op", "graph")
+def _pad_case():
+    b = NetBuilder("pad")
+    x = b.input("x", (2, 3))
+    h = b.layer("pad", [x], attrs={"pads": ((1, 0), (2, 1)), "value": -0.5})
+    return b.build([b.layer("pad", [b.layer("elementwise", [h], attrs={"fn": "tanh"})], attrs={"pads": ((0, 1), (0, 0))})])
+
+
 def _rec_params(op, i, h, seed):
     g = {"lstm": 4, "gru": 3, "rnn": 1}[op] * h
     return {"weight_ih": W((g, i), seed), "weight_hh": W((g, h), seed + 1), "bias_ih": W(g, seed + 2),

@@ -312,6 +312,7 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
            ("weight_ih", "weight_hh", "bias_ih?", "bias_hh?"), ("hidden", "reverse", "output", "linear_before_reset")),
     OpSpec("rnn", "Elman RNN over a {T, I} sequence: h = act(W_ih x + b_ih + W_hh h + b_hh)", 1,
            ("weight_ih", "weight_hh", "bias_ih?", "bias_hh?"), ("hidden", "reverse", "output", "activation")),
+    OpSpec("pad", "constant padding: pads ((lo, hi), ...) per axis (>= 0) filled with value", 1, (), ("pads", "value")),
 ]}
 
 # scalar_fn body AST: ("arg", i) | ("const", float) | (op, *children) with op in SCALAR_OPS or an

@@ -281,6 +281,12 @@ def _take(layer, x):
     return np.take(x, layer.attrs["indices"], axis=ax + 1 if ax >= 0 else ax)
 
 
+@rule("pad")
+def _pad_op(layer, x):
+    pads = [(0, 0)] + [tuple(p) for p in layer.attrs["pads"]]
+    return np.pad(x, pads, constant_values=float(layer.attrs.get("value", 0.0)))
+
+
 @rule("lstm", "gru", "rnn")
 def _recurrent(layer, x):
     from .recurrent import expand

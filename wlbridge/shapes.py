@@ -233,6 +233,14 @@ def _take(layer, x):
     return (*x[:ax], *(() if isinstance(idx, int) else (len(idx),)), *x[ax + 1:])
 
 
+@rule("pad")
+def _pad(layer, x):
+    pads = [tuple(p) for p in layer.attrs["pads"]]
+    if len(pads) != len(x) or any(lo < 0 or hi < 0 for lo, hi in pads):
+        raise ValueError(f"pads {pads} must be one non-negative (lo, hi) pair per axis of {list(x)}")
+    return tuple(d + lo + hi for d, (lo, hi) in zip(x, pads))
+
+
 def _recurrent(layer, x):
     from .recurrent import check
 

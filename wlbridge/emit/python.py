@@ -294,6 +294,12 @@ def _take(src, layer, x, out, shapes):
     return f"numpy.take({x}, {layer.attrs['indices']!r}, axis={ax})"
 
 
+@rule("pad")
+def _pad_op(src, layer, x, out, shapes):
+    pads = [(0, 0)] + [tuple(int(v) for v in p) for p in layer.attrs["pads"]]
+    return f"numpy.pad({x}, {pads}, constant_values={float(layer.attrs.get('value', 0.0))!r})"
+
+
 @rule("lstm", "gru", "rnn")
 def _recurrent(src, layer, x, out, shapes):
     """The unrolled layer (``recurrent.expand``), one line per step op, names prefixed by ``out``."""

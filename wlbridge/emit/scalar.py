@@ -318,6 +318,17 @@ def _take(A, layer, x):
     return np.take(x, layer.attrs["indices"], axis=norm_axis(layer.attrs.get("axis", 0), x.ndim))
 
 
+@rule("pad")
+def _pad_op(A, layer, x):
+    pads = [tuple(p) for p in layer.attrs["pads"]]
+    out = obj(tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, pads)))
+    fill = A.const(float(layer.attrs.get("value", 0.0)))
+    for i in np.ndindex(out.shape):
+        out[i] = fill
+    out[tuple(slice(lo, lo + d) for d, (lo, _) in zip(x.shape, pads))] = x
+    return out
+
+
 @rule("lstm", "gru", "rnn")
 def _recurrent(A, layer, x):
     """The unrolled layer (``recurrent.expand``); each step's new state elements go through

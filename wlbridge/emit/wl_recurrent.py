@@ -1,4 +1,4 @@
-"""Compact WL rules for ``take`` and the recurrent ops, registered in ``wl_compact.RULES``.
+"""Compact WL rules for ``take``, ``pad`` and the recurrent ops, registered in ``wl_compact.RULES``.
 
 A recurrent layer is a step function ``cell`` (weights printed once) applied once per step, one
 ``With`` per step, the states named ``s1, s2, ...``:
@@ -28,6 +28,19 @@ def _take(ctx, layer, x):
     idx = layer.attrs["indices"]
     pick = Int(idx + 1) if isinstance(idx, int) else _span_or_list(idx)
     return Part(x.node, [Raw("All")] * ax + [pick])
+
+
+@rule("pad")
+def _pad_op(ctx, layer, x):
+    """``PadLeft`` then ``PadRight`` to the full dimensions, filled with the value."""
+    pads = [tuple(p) for p in layer.attrs["pads"]]
+    fill = Num(float(layer.attrs.get("value", 0.0)))
+    node = x.node
+    if any(lo for lo, _ in pads):
+        node = Call("PadLeft", [node, ListN([Int(d + lo) for d, (lo, _) in zip(x.shape, pads)]), fill])
+    if any(hi for _, hi in pads):
+        node = Call("PadRight", [node, ListN([Int(d + lo + hi) for d, (lo, hi) in zip(x.shape, pads)]), fill])
+    return node
 
 
 def _span_or_list(idx) -> Node:
