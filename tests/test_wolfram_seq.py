@@ -154,3 +154,62 @@ def test_paclet_net_association_to_function_in_woxi(make):
 
     assoc = make()
     _check_shared(Woxi(), assoc, net_from_assoc(assoc, source="seq"), "Compact", 3)
+
+
+# ---- other layer types (layers_misc.py) ------------------------------------------------------------
+def _one_layer(node, in_dims, out_dims):
+    return net_from_assoc(_chain([node], in_dims, out_dims), source="one")
+
+
+def _node(kind, params, in_dims, out_dims, arrays=None):
+    return {"Type": kind, "Arrays": arrays or {}, "Parameters": params, "Inputs": {"Input": T(*in_dims)},
+            "Outputs": {"Output": T(*out_dims)}}
+
+
+@pytest.mark.parametrize("method,mode", [(0.5, "constant"), ("Fixed", "edge"), ("Reflected", "reflect"),
+                                         ("Periodic", "wrap")])
+def test_padding_layer(method, mode):
+    net = _one_layer(_node("Padding", {"PaddingSize": [[0, 0], [1, 2]], "Padding": method}, (2, 4), (2, 7)), (2, 4), (2, 7))
+    x = np.random.default_rng(9).normal(size=(3, 2, 4))
+    kw = {"constant_values": 0.5} if mode == "constant" else {}
+    np.testing.assert_array_equal(net(x), np.pad(x, [(0, 0), (0, 0), (1, 2)], mode=mode, **kw))
+
+
+def test_transpose_part_replicate_aggregation_constants():
+    g = np.random.default_rng(10)
+    x = g.normal(size=(3, 2, 3, 4))
+    tr = _one_layer(_node("Transpose", {"Specification": [2, 3, 1]}, (2, 3, 4), (4, 2, 3)), (2, 3, 4), (4, 2, 3))
+    np.testing.assert_array_equal(tr(x), np.stack([np.transpose(s, (2, 0, 1)) for s in x]))  # level k -> level spec[k]
+    part = _one_layer(_node("Part", {"Specification": [-1]}, (2, 3, 4), (3, 4)), (2, 3, 4), (3, 4))
+    np.testing.assert_array_equal(part(x), x[:, -1])
+    rep = _one_layer(_node("Replicate", {"Specification": 2, "Level": 1}, (2, 3, 4), (2, 2, 3, 4)), (2, 3, 4), (2, 2, 3, 4))
+    np.testing.assert_array_equal(rep(x), np.stack([x, x], axis=1))
+    agg = _one_layer(_node("Aggregation", {"Function": Symbol("Mean")}, (2, 3, 4), (2,)), (2, 3, 4), (2,))
+    np.testing.assert_allclose(agg(x), x.mean(axis=(2, 3)), rtol=1e-14)
+    c = g.normal(size=(2, 3, 4))
+    plus = _one_layer(_node("ConstantTimes", {}, (2, 3, 4), (2, 3, 4), {"Scaling": c}), (2, 3, 4), (2, 3, 4))
+    np.testing.assert_allclose(plus(x), x * c, rtol=1e-15)
+
+
+def test_deconvolution_layer_matches_torch():
+    torch = pytest.importorskip("torch")
+    m = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
+    w, b = m.weight.detach().numpy(), m.bias.detach().numpy()
+    node = _node("Deconvolution", {"OutputChannels": 3, "KernelSize": [3, 3], "Stride": [2, 2], "PaddingSize": [1, 1]},
+                 (2, 4, 5), (3, 7, 9), {"Weights": w, "Biases": b})
+    net = _one_layer(node, (2, 4, 5), (3, 7, 9))
+    x = np.random.default_rng(11).normal(size=(2, 2, 4, 5))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x), m(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_pad_and_transpose_round_trip(tmp_path):
+    b = wb.NetBuilder("pt")
+    x = b.input("x", (2, 3, 4))
+    y = b.layer("transpose", [b.layer("pad", [x], attrs={"pads": ((0, 0), (1, 0), (2, 1)), "value": 0.25})],
+                attrs={"perm": (2, 0, 1)})
+    net = b.build([y])
+    wb.save_wlnet(net, tmp_path / "pt.wlnet")
+    back = load_wlnet(tmp_path / "pt.wlnet")
+    xs = np.random.default_rng(12).normal(size=(2, 2, 3, 4))
+    np.testing.assert_array_equal(back(xs), net(xs))

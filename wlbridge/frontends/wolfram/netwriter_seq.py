@@ -101,3 +101,17 @@ def _take(L, ins, out):
     if isinstance(idx, list) and idx == list(range(dims[0] - 1, -1, -1)):
         return _reverse(dims)
     raise _Skip("only the last element (SequenceLast) or the reversed sequence (SequenceReverse)")
+
+
+@writer("pad")
+def _pad(L, ins, out):
+    pads = [[int(lo), int(hi)] for lo, hi in L.attrs["pads"]]
+    return layer("Padding", {}, {"PaddingSize": pads, "Padding": float(L.attrs.get("value", 0.0)),
+                                 "$Rank": len(ins[0])}, ins, out)
+
+
+@writer("transpose")
+def _transpose(L, ins, out):
+    perm = [int(p) for p in L.attrs["perm"]]
+    spec = [perm.index(k) + 1 for k in range(len(perm))]  # WL: input level k goes to output level spec[k]
+    return layer("Transpose", {}, {"Specification": spec}, ins, out)
