@@ -134,7 +134,7 @@ applyFunctionH[{listable_, fn_, held___}, hx_, r_] :=
 rule[t_, node_, path_, ins_] := unsupported["no rule for this layer type"];
 $knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalization", "Flatten", "Reshape", "Total",
   "Catenate", "Threading", "Embedding", "Convolution", "Pooling", "BasicRecurrent", "LongShortTermMemory",
-  "GatedRecurrent", "SequenceLast", "SequenceReverse"};
+  "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -310,6 +310,25 @@ lastH[Hold[x_]] := Hold[Last[x]];
 reverseH[Hold[x_]] := Hold[Reverse[x]];
 rule["SequenceLast", node_, path_, {hx_}] := lastH[hx];
 rule["SequenceReverse", node_, path_, {hx_}] := reverseH[hx];
+
+(* Padding (a number, "Fixed", "Reflected" or "Periodic") and Transpose (WL's permutation convention) *)
+padH[Hold[x_], d_, pads_, v_] := With[{lo = d + pads[[All, 1]], full = d + Total[pads, {2}]},
+  Hold[PadRight[PadLeft[x, lo, v], full, v]]];
+padIndex[n_, {lo_, hi_}, "Fixed"] := Clip[Range[1 - lo, n + hi], {1, n}];
+padIndex[n_, {lo_, hi_}, "Periodic"] := Mod[Range[1 - lo, n + hi] - 1, n] + 1;
+padIndex[n_, {lo_, hi_}, "Reflected"] := Map[Which[# < 1, 2 - #, # > n, 2 n - #, True, #] &, Range[1 - lo, n + hi]];
+partsH[Hold[x_], idx_] := Hold[Part @@ Prepend[idx, x]];
+rule["Padding", node_, path_, {hx_}] := Module[{p = params[node], d = inDims[node], pads, v},
+  pads = get[p, "PaddingSize", {}]; v = unwrap[get[p, "Padding", 0.]];
+  If[!MatrixQ[pads] || Length[pads] != Length[d], fail[path <> ": bad PaddingSize"]];
+  Which[
+    NumericQ[v], padH[hx, d, pads, N[v]],
+    MemberQ[{"Fixed", "Reflected", "Periodic"}, v],
+      partsH[hx, Table[padIndex[d[[k]], pads[[k]], v], {k, Length[d]}]],
+    True, unsupported["Padding -> " <> ToString[v, InputForm]]]];
+transposeH[Hold[x_], s_] := Hold[Transpose[x, s]];
+rule["Transpose", node_, path_, {hx_}] := With[{s = unwrap[get[params[node], "Specification", None]]},
+  If[ListQ[s], transposeH[hx, s], unsupported["transposition other than a permutation list"]]];
 poolCounts[g_, kernel_, includePad_] := Module[{axis},
   axis[k_] := Table[With[{a = at[g, "Stride"][[k]] (i - 1) + 1 - at[g, "Pad"][[k, 1]]},
       If[includePad, Min[a + kernel[[k]] - 1, at[g, "In"][[k + 1]] + at[g, "Pad"][[k, 2]]] - a + 1,

@@ -74,7 +74,7 @@ def net_from_assoc(assoc, *, source: str, arrays: dict | None = None, input_name
     """Convert a net association (``ExportedArray[k]`` -> ``arrays[k]``, or arrays inline) to a Net.
 
     ``sequence_length`` fixes the variable-length (``LengthVar``) dimensions of sequence nets."""
-    from . import layers, layers_misc, layers_seq  # noqa: F401  (registers the layer rules)
+    from . import layers  # noqa: F401  (registers the layer rules)
     from .upgrade import upgrade
 
     if not isinstance(assoc, dict) or not isinstance(assoc.get("Type"), str):
