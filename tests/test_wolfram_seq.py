@@ -213,3 +213,14 @@ def test_pad_and_transpose_round_trip(tmp_path):
     back = load_wlnet(tmp_path / "pt.wlnet")
     xs = np.random.default_rng(12).normal(size=(2, 2, 3, 4))
     np.testing.assert_array_equal(back(xs), net(xs))
+
+
+def test_normalization_layer_default_levels():
+    g = np.random.default_rng(13)
+    s, bias = g.normal(size=2), g.normal(size=2)
+    node = _node("Normalization", {"Epsilon": 0.001}, (2, 3, 4), (2, 3, 4), {"Scaling": s, "Biases": bias})
+    net = _one_layer(node, (2, 3, 4), (2, 3, 4))
+    x = g.normal(size=(3, 2, 3, 4))
+    m, v = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
+    want = (x - m) / np.sqrt(v + 0.001) * s[:, None, None] + bias[:, None, None]
+    np.testing.assert_allclose(net(x), want, rtol=1e-12, atol=1e-13)

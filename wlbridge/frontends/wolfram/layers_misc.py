@@ -1,5 +1,5 @@
 """More Wolfram layer types -> IR: Padding, Deconvolution, ConstantPlus/ConstantTimes, ConstantArray,
-Transpose, Part, Replicate, Aggregation.
+Transpose, Part, Replicate, Aggregation, Normalization.
 
 Parameter and array names follow Wolfram's documentation and the public layer definition files
 (``Deconvolution``: ``Weights`` ``{in, out, k...}``, ``Stride``, ``PaddingSize``); none was confirmed on a
@@ -155,3 +155,32 @@ def _levels(spec, rank):
     if isinstance(spec, list) and all(isinstance(k, int) for k in spec):
         return [k - 1 if k > 0 else rank + k for k in spec]
     return None
+
+
+@rule("Normalization")
+def _normalization(ctx, node, path, inputs):
+    """y = Scaling (x - mean) / Sqrt[var + Epsilon] + Biases, mean and (biased) variance over the
+    ``AggregationLevels`` (default 2;;All), Scaling/Biases over the complement levels (the default)."""
+    p = _params(node)
+    dims = _in_dims(ctx, node, path)
+    axes = _levels(_unwrap(p.get("AggregationLevels", None)), len(dims))
+    scaling = _unwrap(p.get("ScalingLevels", "Complement"))
+    if axes is None or scaling not in ("Complement", None):
+        raise _Unsupported(f"AggregationLevels {to_inputform(p.get('AggregationLevels'))[:30]} / "
+                           f"ScalingLevels {to_inputform(scaling)[:20]}")
+    eps = p.get("Epsilon", 0.001)
+    b = ctx.builder
+    x = _one(ctx, node, path, inputs)
+    mean = b.layer("reduce", [x], attrs={"kind": "mean", "axes": axes, "keepdims": True}, path=path)
+    d = b.layer("sub", [x, mean], path=path)
+    var = b.layer("reduce", [b.layer("mul", [d, d], path=path)], attrs={"kind": "mean", "axes": axes, "keepdims": True},
+                  path=path)
+    std = b.layer("elementwise", [b.layer("add", [var, b.constant(np.array(float(eps)), path=path)], path=path)],
+                  attrs={"fn": "sqrt"}, path=path)
+    y = b.layer("div", [d, std], path=path)
+    stats = [1 if a in axes else n for a, n in enumerate(dims)]
+    for name, op in (("Scaling", "mul"), ("Biases", "add")):
+        arr = ctx.array(node, name, path, required=False)
+        if arr is not None:
+            y = b.layer(op, [y, b.constant(np.asarray(arr).reshape(stats), path=path)], path=path)
+    return y
