@@ -157,3 +157,21 @@ def test_onnx_layout1_with_batch_axis_and_gate_orders():
         want = ReferenceEvaluator(model).run(None, {"x": x})
         for got, exp in zip(net(x), want):
             np.testing.assert_allclose(got, exp, rtol=1e-12, atol=1e-14, err_msg=op)
+
+
+@pytest.mark.onnx
+def test_onnx_symbolic_sequence_axis_needs_sequence_length():
+    onnx = pytest.importorskip("onnx")
+    m = _raw("gru")
+    f = io.BytesIO()
+    torch.onnx.export(m, torch.zeros(1, T, I, dtype=torch.float64), f, dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {1: "seq"}})
+    model = onnx.load_from_string(f.getvalue())
+    with pytest.raises(wb.ConversionError, match="dynamic shape"):
+        wb.from_onnx(model, origin=False)
+    net = wb.from_onnx(model, origin=False, sequence_length=3)
+    assert net.input_shape == (1, 3, I)
+    x = np.random.default_rng(4).normal(size=(2, 1, 3, I))
+    want = [np.stack(o) for o in zip(*[_torch_out(m, xx) for xx in x])]
+    for g, w in zip(net(x), want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
