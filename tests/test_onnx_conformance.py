@@ -46,9 +46,9 @@ def test_node_tests_pass(node_results, op):
     assert max(r.errors["ref"] for r in ran) < 1e-4
 
 
-@pytest.mark.parametrize("suite,runs,skip", [("pytorch-converted", 72, "test_ConvTranspose2d"),
-                                             ("pytorch-operator", 27, "test_operator_convtranspose")])
-def test_model_suites_pass(suite, runs, skip):
+@pytest.mark.parametrize("suite,runs,skip,op", [("pytorch-converted", 78, "test_GLU", "Split"),
+                                                ("pytorch-operator", 29, "test_operator_repeat", "Tile")])
+def test_model_suites_pass(suite, runs, skip, op):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         results = [conf.run_case(c, EVALUATORS) for c in conf.model_cases([suite]) if conf.usable(c)]
@@ -57,4 +57,4 @@ def test_model_suites_pass(suite, runs, skip):
     assert len(ran) == runs
     assert max(r.errors["ref"] for r in ran) < 1e-5
     skipped = {r.case.name: r.note for r in results if r.status == "skipped"}
-    assert skipped[skip] == "ConvTranspose"  # listed by op, with no false reason
+    assert skipped[skip] == op  # listed by op, with no false reason
