@@ -59,10 +59,11 @@ def _indices(n: int, lo: int, hi: int, mode: str) -> list[int]:
 # ---- resizing ------------------------------------------------------------------------------------
 def source_coords(n_in: int, n_out: int, scale: float | None, mode: str) -> np.ndarray:
     """Input coordinates of the output positions (ONNX ``coordinate_transformation_mode``)."""
-    scale = n_out / n_in if scale is None else float(scale)
     x = np.arange(n_out, dtype=np.float64)
-    if mode == "align_corners":
-        return x * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(n_out)
+    if mode == "align_corners":  # ONNX: the resized length is n_in * scale when scales are given (unfloored)
+        length = n_out if scale is None else n_in * float(scale)
+        return x * (n_in - 1) / (length - 1) if length != 1 else np.zeros(n_out)
+    scale = n_out / n_in if scale is None else float(scale)
     if mode == "asymmetric":
         return x / scale
     if mode == "pytorch_half_pixel" and n_out == 1:

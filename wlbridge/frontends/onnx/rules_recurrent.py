@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import Const, Ctx, Unsupported, Var
+from .context import BatchAxisError, Const, Ctx, Unsupported, Var
 from .registry import rule
 
 OPS = {"LSTM": ("lstm", 4, [0, 2, 3, 1], ["Sigmoid", "Tanh", "Tanh"]),
@@ -91,8 +91,9 @@ def _recurrent(kind: str):
         x = ctx.var(ins[0])
         layout = int(ctx.attrs.get("layout", 0))
         h = int(ctx.attrs.get("hidden_size") or ins[2].value.shape[-1])
-        if ctx.batch and layout == 0:
-            raise Unsupported("layout=0 (sequence first) with a batch axis; convert with batch_axis=False")
+        if ctx.batch and layout == 0:  # the batch axis is the second: retried without one (batch_axis="auto")
+            raise ctx.error("layout=0 (sequence first) with a batch axis; convert with batch_axis=False",
+                            BatchAxisError)
         t = x.shape[0] if ctx.batch or layout == 0 else x.shape[1]
         act = _check(ctx, ins, kind, t)
         attrs = {"hidden": h}

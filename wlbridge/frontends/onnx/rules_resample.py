@@ -9,6 +9,7 @@ from .registry import rule
 from .rules_nn import _spatial_in, _spatial_out
 from .rules_shape import const_ints
 
+COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")
 PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
 
 
@@ -62,7 +63,7 @@ def _resize(ctx: Ctx, node, ins):
     x = ctx.var(ins[0])
     mode = ctx.attrs.get("mode", "nearest")
     coord = ctx.attrs.get("coordinate_transformation_mode", "half_pixel")
-    if mode not in ("nearest", "linear") or coord == "tf_crop_and_resize":
+    if mode not in ("nearest", "linear") or coord not in COORDS:
         raise Unsupported(f"mode {mode!r} with coordinate_transformation_mode {coord!r}")
     if ctx.attrs.get("antialias", 0) or ctx.attrs.get("axes") or ctx.attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
         raise Unsupported("antialias, axes or keep_aspect_ratio_policy")

@@ -66,7 +66,7 @@ def make_interpolate(ctx: Ctx, x, size=None, scale_factor=None, mode="nearest", 
     elif scale_factor is not None:
         factors = [float(f) for f in (scale_factor if isinstance(scale_factor, (list, tuple)) else [scale_factor] * n)]
         sizes = tuple(resample.out_size(d, f) for d, f in zip(x.shape[1:], factors))
-        scales = None if recompute_scale_factor else [1.0] + factors
+        scales = None if recompute_scale_factor or align_corners else [1.0] + factors  # torch: (in-1)/(out-1)
     else:
         raise Unsupported("interpolate without size or scale_factor")
     return resample.resize(_emitter(ctx), x, (x.shape[0], *sizes), scales, kind, coord, "floor")
