@@ -41,9 +41,8 @@ def pad(emit, x, pads, mode: str = "constant", value: float = 0.0):
         grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
         if any(lo or hi for lo, hi in grow):
             x = emit("pad", [x], attrs={"pads": grow, "value": float(value)})
-        for a, ((lo, hi), (glo, ghi)) in enumerate(zip(pads, grow)):
-            n = x.shape[a]
-            x = take(emit, x, a, range(-min(lo, 0), n + min(hi, 0)))
+        for a, (lo, hi) in enumerate(pads):  # negative pads crop
+            x = take(emit, x, a, range(-min(lo, 0), x.shape[a] + min(hi, 0)))
         return x
     for a, (lo, hi) in enumerate(pads):
         if lo or hi:
