@@ -175,3 +175,26 @@ def test_onnx_symbolic_sequence_axis_needs_sequence_length():
     want = [np.stack(o) for o in zip(*[_torch_out(m, xx) for xx in x])]
     for g, w in zip(net(x), want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rec, self.fc = nn.LSTM(I, H, num_layers=2, batch_first=True), nn.Linear(H, 2)
+
+    def forward(self, x):
+        _, (h, _) = self.rec(x)
+        return self.fc(h[-1])
+
+
+def test_torch_lstm_classifier_saved_as_wlnet(tmp_path):
+    """LongShortTermMemoryLayer x2 -> SequenceLastLayer -> LinearLayer, read back equal to torch."""
+    pytest.importorskip("h5py")
+    m = Classifier().double().eval()
+    net = wb.from_torch(m, (T, I))
+    wb.save_wlnet(net, tmp_path / "clf.wlnet")
+    back = wb.load(tmp_path / "clf.wlnet")
+    assert [L.op for L in back.layers] == ["lstm", "lstm", "take", "linear"]
+    x = np.random.default_rng(5).normal(size=(4, T, I))
+    np.testing.assert_allclose(back(x), _torch_out(m, x)[0], rtol=1e-12, atol=1e-14)
