@@ -253,6 +253,59 @@ def _float32():
     return b.build([b.layer("linear", [h], params={"weight": W((2, 4), 72).astype(np.float32)})])
 
 
+# ---- sequences: take and the recurrent ops (wlbridge/recurrent.py) ------------------------------
+@case("take", "op", "graph", "multi_output")
+def _take():
+    b = NetBuilder("take")
+    x = b.input("x", (3, 4))
+    row = b.layer("take", [x], attrs={"axis": 0, "indices": 2})
+    cols = b.layer("take", [x], attrs={"axis": 1, "indices": [3, 0, 0]})
+    return b.build([row, b.layer("take", [cols], attrs={"axis": -1, "indices": [1, 2]})])
+
+
+@case("pad", "op", "graph")
+def _pad_case():
+    b = NetBuilder("pad")
+    x = b.input("x", (2, 3))
+    h = b.layer("pad", [x], attrs={"pads": ((1, 0), (2, 1)), "value": -0.5})
+    return b.build([b.layer("pad", [b.layer("elementwise", [h], attrs={"fn": "tanh"})], attrs={"pads": ((0, 1), (0, 0))})])
+
+
+def _rec_params(op, i, h, seed):
+    g = {"lstm": 4, "gru": 3, "rnn": 1}[op] * h
+    return {"weight_ih": W((g, i), seed), "weight_hh": W((g, h), seed + 1), "bias_ih": W(g, seed + 2),
+            "bias_hh": W(g, seed + 3)}
+
+
+@case("lstm", "op", "multi_output")
+def _lstm():
+    b = NetBuilder("lstm")
+    x = b.input("x", (2, 2))
+    seq = b.layer("lstm", [x], params=_rec_params("lstm", 2, 2, 80), attrs={"hidden": 2, "output": "sequence"})
+    cell = b.layer("lstm", [x], params=_rec_params("lstm", 2, 2, 84),
+                   attrs={"hidden": 2, "reverse": True, "output": "cell"})
+    return b.build([seq, cell])
+
+
+@case("gru", "op", "multi_output")
+def _gru():
+    b = NetBuilder("gru")
+    x = b.input("x", (2, 2))
+    h = b.layer("gru", [x], params=_rec_params("gru", 2, 2, 90), attrs={"hidden": 2, "output": "sequence"})
+    last = b.layer("gru", [x], params=_rec_params("gru", 2, 2, 94),
+                   attrs={"hidden": 2, "output": "last", "linear_before_reset": False})
+    return b.build([h, last])
+
+
+@case("rnn", "op")
+def _rnn():
+    b = NetBuilder("rnn")
+    x = b.input("x", (2, 2))
+    h = b.layer("rnn", [x], params=_rec_params("rnn", 2, 2, 100),
+                attrs={"hidden": 2, "output": "sequence", "reverse": True, "activation": "relu"})
+    return b.build([b.layer("rnn", [h], params=_rec_params("rnn", 2, 2, 104), attrs={"hidden": 2, "output": "last"})])
+
+
 CASE_BY_NAME = {c.name: c for c in CASES}
 assert len(CASE_BY_NAME) == len(CASES), "duplicate case names"
 

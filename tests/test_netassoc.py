@@ -323,7 +323,7 @@ def test_class_decoder_and_scalar_encoder(tmp_path):
 # ---- unsupported layers, paths, nesting ----------------------------------------------------------
 
 def test_all_unsupported_layers_in_one_error():
-    inner = chain({"a": lay("LongShortTermMemory", {}, None, (4,), (4,)),
+    inner = chain({"a": lay("SpatialTransformation", {}, None, (4,), (4,)),
                    "b": lay("Elementwise", {"Function": call("ValidatedParameter", Symbol("Tanh"))}, None, (4,), (4,))},
                   (4,), (4,))
     net = chain({"1": inner, "2": lay("Transpose", {}, None, (4,), (4,)),
@@ -338,7 +338,7 @@ def test_all_unsupported_layers_in_one_error():
 def test_writer_collects_unsupported_ops():
     b = wb.NetBuilder()
     x = b.input("x", (2, 3))
-    h = b.layer("transpose", [x], attrs={"perm": (1, 0)}, path="t1")
+    h = b.layer("take", [x], attrs={"axis": 1, "indices": [1, 0, 2]}, path="t1")
     h = b.layer("log_softmax", [h], path="ls")
     with pytest.raises(UnsupportedLayerError) as e:
         assoc_from_net(b.build([h]))

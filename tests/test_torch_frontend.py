@@ -408,7 +408,7 @@ def my_custom_op(x):
 class Bad(nn.Module):
     def __init__(self):
         super().__init__()
-        self.rnn = nn.LSTM(4, 4, batch_first=True)
+        self.rnn = nn.LSTM(4, 4, batch_first=True, proj_size=2)
         self.norm = nn.LayerNorm(4)
 
     def forward(self, x):

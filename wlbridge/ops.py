@@ -324,6 +324,16 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
            ("kind", "kernel", "stride", "padding", "ceil_mode", "count_include_pad")),
     OpSpec("reduce", "mean / sum / max over axes", 1, (), ("kind", "axes", "keepdims")),
     OpSpec("embedding", "y = weight[x] for 0-based integer indices x", 1, ("weight",)),
+    # sequence models (wlbridge/recurrent.py): defined by their unrolling into the ops above
+    OpSpec("take", "numpy take along axis: an int index drops the axis, a list of indices keeps it", 1, (),
+           ("axis", "indices")),
+    OpSpec("lstm", "LSTM over a {T, I} sequence (torch gate order i f g o), zero initial state", 1,
+           ("weight_ih", "weight_hh", "bias_ih?", "bias_hh?"), ("hidden", "reverse", "output")),
+    OpSpec("gru", "GRU over a {T, I} sequence (torch gate order r z n)", 1,
+           ("weight_ih", "weight_hh", "bias_ih?", "bias_hh?"), ("hidden", "reverse", "output", "linear_before_reset")),
+    OpSpec("rnn", "Elman RNN over a {T, I} sequence: h = act(W_ih x + b_ih + W_hh h + b_hh)", 1,
+           ("weight_ih", "weight_hh", "bias_ih?", "bias_hh?"), ("hidden", "reverse", "output", "activation")),
+    OpSpec("pad", "constant padding: pads ((lo, hi), ...) per axis (>= 0) filled with value", 1, (), ("pads", "value")),
 ]}
 
 # scalar_fn body AST: ("arg", i) | ("const", float) | (op, *children) with op in SCALAR_OPS or an

@@ -282,6 +282,25 @@ def _embedding(layer, x):
     return w[idx]
 
 
+@rule("take")
+def _take(layer, x):
+    ax = layer.attrs.get("axis", 0)
+    return np.take(x, layer.attrs["indices"], axis=ax + 1 if ax >= 0 else ax)
+
+
+@rule("pad")
+def _pad_op(layer, x):
+    pads = [(0, 0)] + [tuple(p) for p in layer.attrs["pads"]]
+    return np.pad(x, pads, constant_values=float(layer.attrs.get("value", 0.0)))
+
+
+@rule("lstm", "gru", "rnn")
+def _recurrent(layer, x):
+    from .recurrent import expand
+
+    return evaluate(expand(layer, x.shape[1:]), x)
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a reference rule: {sorted(missing)}")

@@ -223,6 +223,34 @@ def _embedding(layer, x):
     return (*x, layer.params["weight"].shape[1])
 
 
+@rule("take")
+def _take(layer, x):
+    ax = _axis(layer.attrs.get("axis", 0), len(x))
+    idx = layer.attrs["indices"]
+    for i in ([idx] if isinstance(idx, int) else idx):
+        if not isinstance(i, int) or not 0 <= i < x[ax]:
+            raise ValueError(f"index {i!r} out of range 0..{x[ax] - 1} on axis {ax}")
+    return (*x[:ax], *(() if isinstance(idx, int) else (len(idx),)), *x[ax + 1:])
+
+
+@rule("pad")
+def _pad(layer, x):
+    pads = [tuple(p) for p in layer.attrs["pads"]]
+    if len(pads) != len(x) or any(lo < 0 or hi < 0 for lo, hi in pads):
+        raise ValueError(f"pads {pads} must be one non-negative (lo, hi) pair per axis of {list(x)}")
+    return tuple(d + lo + hi for d, (lo, hi) in zip(x, pads))
+
+
+def _recurrent(layer, x):
+    from .recurrent import check
+
+    return check(layer, x)
+
+
+for _op in ("lstm", "gru", "rnn"):
+    RULES[_op] = _recurrent
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover - caught by the import itself
     raise ImportError(f"ops without a shape rule: {sorted(missing)}")

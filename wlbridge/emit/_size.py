@@ -44,6 +44,11 @@ def estimate_size(net) -> int:
         fan = _fan_in(layer, ins)
         sizes = [size[i] for i in layer.inputs] or [1]
         size[layer.output] = fan * max(sizes) if fan else sum(sizes) + 1
+        if layer.op in ("lstm", "gru", "rnn"):  # the unrolled steps' estimate, per output scalar
+            from ..recurrent import expand
+
+            per = estimate_size(expand(layer, ins[0])) // max(1, math.prod(net.shapes[layer.output]))
+            size[layer.output] = max(1, per) * max(sizes)
     return sum(size[o] * math.prod(net.shapes[o]) for o in net.outputs)
 
 

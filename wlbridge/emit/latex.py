@@ -148,7 +148,7 @@ def _batchnorm(doc, layer, args, k):
 
 
 @rule("identity", "flatten", "reshape", "transpose", "concat", "reduce", "prelu", "conv", "pool",
-      "embedding", "scalar_fn")
+      "embedding", "scalar_fn", "take", "lstm", "gru", "rnn", "pad")
 def _generic(doc, layer, args, k):
     attrs = ", ".join(f"\\text{{{a}}}={_attr(v)}" for a, v in layer.attrs.items() if a != "body")
     params = [doc.array(f"{n[0].upper()}_{{{k}}}", v) for n, v in layer.params.items()]

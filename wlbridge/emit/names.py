@@ -49,7 +49,7 @@ def _sympy_reserved() -> frozenset:
 
 
 # target -> (joiner of a duplicate's number, pattern of names the emitter itself uses)
-_WL_LOCALS = r"t|v|e|z|c|r|w|i|pad|[aim]\d+|wlbridge.*"  # wl_compact/wl_spatial locals, check's wlbridgeF
+_WL_LOCALS = r"t|v|e|z|c|r|w|i|pad|cell|[aims]\d+|wlbridge.*"  # wl_compact/wl_spatial/wl_recurrent locals, check's wlbridgeF
 _TARGETS = {
     "python": ("_", None),
     "sympy": ("_", None),

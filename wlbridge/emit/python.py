@@ -289,6 +289,33 @@ def _pool(src, layer, x, out, shapes):
     return f"{src.helper('pool')}({x}, {kind!r}, {kernel}, {stride}, {dil}, {full}, {out_sp}, {counts})"
 
 
+@rule("take")
+def _take(src, layer, x, out, shapes):
+    ax = norm_axis(layer.attrs.get("axis", 0), len(shapes[layer.inputs[0]])) + 1
+    return f"numpy.take({x}, {layer.attrs['indices']!r}, axis={ax})"
+
+
+@rule("pad")
+def _pad_op(src, layer, x, out, shapes):
+    pads = [(0, 0)] + [tuple(int(v) for v in p) for p in layer.attrs["pads"]]
+    return f"numpy.pad({x}, {pads}, constant_values={float(layer.attrs.get('value', 0.0))!r})"
+
+
+@rule("lstm", "gru", "rnn")
+def _recurrent(src, layer, x, out, shapes):
+    """The unrolled layer (``recurrent.expand``), one line per step op, names prefixed by ``out``."""
+    from ..recurrent import expand
+
+    sub = expand(layer, shapes[layer.inputs[0]])
+    env = {"x": x}
+    for L in sub.layers:
+        name = f"{out}_{L.output}"
+        code = RULES[L.op](src, L, *[env[i] for i in L.inputs], out=name, shapes=sub.shapes)
+        src.lines.append(f"{name} = {code}")
+        env[L.output] = name
+    return env[sub.outputs[0]]
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a Python rule: {sorted(missing)}")

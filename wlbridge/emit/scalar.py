@@ -313,6 +313,38 @@ def _embedding(A, layer, x):
     return out
 
 
+@rule("take")
+def _take(A, layer, x):
+    return np.take(x, layer.attrs["indices"], axis=norm_axis(layer.attrs.get("axis", 0), x.ndim))
+
+
+@rule("pad")
+def _pad_op(A, layer, x):
+    pads = [tuple(p) for p in layer.attrs["pads"]]
+    out = obj(tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, pads)))
+    fill = A.const(float(layer.attrs.get("value", 0.0)))
+    for i in np.ndindex(out.shape):
+        out[i] = fill
+    out[tuple(slice(lo, lo + d) for d, (lo, _) in zip(x.shape, pads))] = x
+    return out
+
+
+@rule("lstm", "gru", "rnn")
+def _recurrent(A, layer, x):
+    """The unrolled layer (``recurrent.expand``); each step's new state elements go through
+    ``A.share`` (a named symbol per element in the compact sympy form, so size stays linear in T)."""
+    from ..recurrent import expand
+
+    sub = expand(layer, x.shape)
+    env = {"x": x}
+    for L in sub.layers:
+        out = run_layer(A, L, [env[i] for i in L.inputs], sub.shapes[L.output])
+        if L.op == "scalar_fn":
+            out = _map(A.share, out)
+        env[L.output] = out
+    return env[sub.outputs[0]]
+
+
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover

@@ -133,7 +133,8 @@ applyFunctionH[{listable_, fn_, held___}, hx_, r_] :=
 
 rule[t_, node_, path_, ins_] := unsupported["no rule for this layer type"];
 $knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalization", "Flatten", "Reshape", "Total",
-  "Catenate", "Threading", "Embedding", "Convolution", "Pooling"};
+  "Catenate", "Threading", "Embedding", "Convolution", "Pooling", "BasicRecurrent", "LongShortTermMemory",
+  "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -286,6 +287,48 @@ rule["Pooling", node_, path_, {hx_}] := Module[{g = spatial[node, path], p = par
       divideH[pool[hx, Total[#, Infinity] &, spans, its, at[g, "Out"]], counts],
     _, unsupported["pooling function " <> ToString[kind]]]];
 divideH[Hold[e_], c_] := Hold[Map[#/c &, e]];
+
+(* Sequence layers (documented equations; zero initial state): FoldList of one step over the sequence.
+   The state's Part comes first in products: Woxi 0.3 misparses "f[a] s[[2]]". *)
+gateArrays[node_, gates_, suffix_] := Map[array[node, # <> suffix] &, gates];
+rnnH[Hold[x_], wx_, ws_, b_, act_] := Hold[Rest[FoldList[act[wx . #2 + ws . #1 + b] &, 0. b, x]]];
+rule["BasicRecurrent", node_, path_, {hx_}] := With[{act = unwrap[get[params[node], "Activation", Tanh]]},
+  rnnH[hx, array[node, "InputWeights"], array[node, "StateWeights"], array[node, "Biases"],
+    If[symName[act] === "Ramp", Ramp, Tanh]]];
+lstmH[Hold[x_], {wi_, wo_, wf_, wm_}, {ui_, uo_, uf_, um_}, {bi_, bo_, bf_, bm_}] :=
+  Hold[Map[First, Rest[FoldList[Function[{s, xt}, With[{c = s[[2]] LogisticSigmoid[wf . xt + uf . s[[1]] + bf] +
+      LogisticSigmoid[wi . xt + ui . s[[1]] + bi] Tanh[wm . xt + um . s[[1]] + bm]},
+      {LogisticSigmoid[wo . xt + uo . s[[1]] + bo] Tanh[c], c}]], {0. bi, 0. bi}, x]]]];
+rule["LongShortTermMemory", node_, path_, {hx_}] := With[{g = {"InputGate", "OutputGate", "ForgetGate", "MemoryGate"}},
+  lstmH[hx, gateArrays[node, g, "InputWeights"], gateArrays[node, g, "StateWeights"], gateArrays[node, g, "Biases"]]];
+gruH[Hold[x_], {wi_, wr_, wm_}, {ui_, ur_, um_}, {bi_, br_, bm_}] :=
+  Hold[Rest[FoldList[Function[{s, xt}, With[{i = LogisticSigmoid[wi . xt + ui . s + bi],
+      r = LogisticSigmoid[wr . xt + ur . s + br]}, (1 - i) Tanh[wm . xt + r (um . s) + bm] + i s]], 0. bi, x]]];
+rule["GatedRecurrent", node_, path_, {hx_}] := With[{g = {"InputGate", "ResetGate", "MemoryGate"}},
+  gruH[hx, gateArrays[node, g, "InputWeights"], gateArrays[node, g, "StateWeights"], gateArrays[node, g, "Biases"]]];
+lastH[Hold[x_]] := Hold[Last[x]];
+reverseH[Hold[x_]] := Hold[Reverse[x]];
+rule["SequenceLast", node_, path_, {hx_}] := lastH[hx];
+rule["SequenceReverse", node_, path_, {hx_}] := reverseH[hx];
+
+(* Padding (a number, "Fixed", "Reflected" or "Periodic") and Transpose (WL's permutation convention) *)
+padH[Hold[x_], d_, pads_, v_] := With[{lo = d + pads[[All, 1]], full = d + Total[pads, {2}]},
+  Hold[PadRight[PadLeft[x, lo, v], full, v]]];
+padIndex[n_, {lo_, hi_}, "Fixed"] := Clip[Range[1 - lo, n + hi], {1, n}];
+padIndex[n_, {lo_, hi_}, "Periodic"] := Mod[Range[1 - lo, n + hi] - 1, n] + 1;
+padIndex[n_, {lo_, hi_}, "Reflected"] := Map[Which[# < 1, 2 - #, # > n, 2 n - #, True, #] &, Range[1 - lo, n + hi]];
+partsH[Hold[x_], idx_] := Hold[Part @@ Prepend[idx, x]];
+rule["Padding", node_, path_, {hx_}] := Module[{p = params[node], d = inDims[node], pads, v},
+  pads = get[p, "PaddingSize", {}]; v = unwrap[get[p, "Padding", 0.]];
+  If[!MatrixQ[pads] || Length[pads] != Length[d], fail[path <> ": bad PaddingSize"]];
+  Which[
+    NumericQ[v], padH[hx, d, pads, N[v]],
+    MemberQ[{"Fixed", "Reflected", "Periodic"}, v],
+      partsH[hx, Table[padIndex[d[[k]], pads[[k]], v], {k, Length[d]}]],
+    True, unsupported["Padding -> " <> ToString[v, InputForm]]]];
+transposeH[Hold[x_], s_] := Hold[Transpose[x, s]];
+rule["Transpose", node_, path_, {hx_}] := With[{s = unwrap[get[params[node], "Specification", None]]},
+  If[ListQ[s], transposeH[hx, s], unsupported["transposition other than a permutation list"]]];
 poolCounts[g_, kernel_, includePad_] := Module[{axis},
   axis[k_] := Table[With[{a = at[g, "Stride"][[k]] (i - 1) + 1 - at[g, "Pad"][[k, 1]]},
       If[includePad, Min[a + kernel[[k]] - 1, at[g, "In"][[k + 1]] + at[g, "Pad"][[k, 2]]] - a + 1,

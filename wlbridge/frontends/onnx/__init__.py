@@ -37,17 +37,23 @@ __all__ = ["from_onnx", "load_model"]
 
 
 def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bool | str = "auto",
-              constants: Mapping[str, Any] | None = None, origin: bool = True) -> Net:
+              constants: Mapping[str, Any] | None = None, origin: bool = True,
+              sequence_length: int | None = None) -> Net:
     """Convert an ONNX model (path or ``ModelProto``) to a :class:`~wlbridge.ir.Net`.
 
     ``constants`` freezes graph inputs to given arrays (ONNX node tests pass weights as inputs);
-    ``origin=False`` skips building the onnxruntime session used by ``check``.
+    ``origin=False`` skips building the onnxruntime session used by ``check``;
+    ``sequence_length`` fixes symbolic input axes after the first (a sequence model's time axis).
     """
     if batch_axis not in (True, False, "auto"):
         raise TypeError(f"batch_axis must be True, False or 'auto', got {batch_axis!r}")
     proto = load_model(model)
     if constants:
         proto = freeze_inputs(proto, constants)
+    if sequence_length is not None:
+        from .seqlen import fix_sequence_length
+
+        proto = fix_sequence_length(proto, sequence_length)
     proto = _infer(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
     try:

@@ -7,6 +7,7 @@ import numpy as np
 
 from ...errors import ConversionError, UnsupportedLayerError
 from ...ir import Net, NetBuilder
+from ...recurrent import drop_unused
 from .context import BatchAxisError, Cmp, Const, Ctx, Unsupported, Var
 from .registry import lookup
 
@@ -35,6 +36,7 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
     if bad:
         raise UnsupportedLayerError("onnx", bad)
     outs = [_output(ctx, env[o.name]) for o in graph.output]
+    drop_unused(b, [o.name for o in outs], getattr(ctx, "optional_values", set()))
     return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
 
 

@@ -11,7 +11,7 @@ import torch.fx
 
 from ...errors import ConversionError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
-from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
+from . import elementwise, layers, recurrent, resample_rules, shape_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 from .values import V
@@ -169,6 +169,7 @@ def finish(ctx: Ctx, outs: list[Any], input_names, origin: Origin) -> Net:
         raise UnsupportedLayerError("torch", ctx.unsupported)
     names: list[str] = []
     inputs = set(ctx.inputs)
+    recurrent.drop_unused_states(ctx, [v.name for v in outs if isinstance(v, V)])
     for i, v in enumerate(outs):
         if not isinstance(v, V):
             raise ConversionError(f"torch: output {i} of {ctx.builder.name} is not a tensor computed from "

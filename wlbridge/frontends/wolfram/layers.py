@@ -273,3 +273,6 @@ def _embedding(ctx, node, path, inputs):
     one = ctx.builder.constant(np.array(1.0), path=path)
     idx = ctx.builder.layer("sub", [x, one], path=path)
     return ctx.builder.layer("embedding", [idx], params={"weight": w}, path=path)
+
+
+from . import layers_misc, layers_seq  # noqa: E402,F401 - register the sequence and other layer rules

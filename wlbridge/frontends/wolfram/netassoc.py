@@ -43,6 +43,7 @@ class Ctx:
     unsupported: list = field(default_factory=list)
     declared: list = field(default_factory=list)  # (path, value, dims) from each layer's Outputs type
     meta: dict = field(default_factory=dict)
+    sequence_length: int | None = None  # stands for every LengthVar ("Varying") dimension
 
     def fail(self, path: str, what: str):
         raise FormatError(f"{self.source}: {path or '<root>'}: {what}")
@@ -69,15 +70,17 @@ def _get(d, key, default=None):
 
 
 def net_from_assoc(assoc, *, source: str, arrays: dict | None = None, input_names=None,
-                   metadata: dict | None = None) -> Net:
-    """Convert a net association (``ExportedArray[k]`` -> ``arrays[k]``, or arrays inline) to a Net."""
+                   metadata: dict | None = None, sequence_length: int | None = None) -> Net:
+    """Convert a net association (``ExportedArray[k]`` -> ``arrays[k]``, or arrays inline) to a Net.
+
+    ``sequence_length`` fixes the variable-length (``LengthVar``) dimensions of sequence nets."""
     from . import layers  # noqa: F401  (registers the layer rules)
     from .upgrade import upgrade
 
     if not isinstance(assoc, dict) or not isinstance(assoc.get("Type"), str):
         raise FormatError(f"{source}: the net is not an association with a \"Type\" (got {type(assoc).__name__})")
     assoc = upgrade(assoc, source)
-    ctx = Ctx(source, NetBuilder(_net_name(source)), arrays)
+    ctx = Ctx(source, NetBuilder(_net_name(source)), arrays, sequence_length=_seq_len(source, sequence_length))
     ctx.meta.update({"source": source, "format": "wolfram"})
     ctx.meta["wl_version"] = metadata.get("Version") if isinstance(metadata, dict) else None
     try:
@@ -93,6 +96,12 @@ def net_from_assoc(assoc, *, source: str, arrays: dict | None = None, input_name
         raise FormatError(f"{source}: the net is nested too deeply") from None
     check_declared(ctx, net)
     return net
+
+
+def _seq_len(source: str, n) -> int | None:
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ConversionError(f"{source}: sequence_length must be a positive integer, got {n!r}")
+    return n
 
 
 def _net_name(source: str) -> str:
@@ -242,10 +251,12 @@ def port_dims(ctx, t, path: str, decoded: bool = True) -> tuple[int, ...]:
             ctx.fail(path, f"bad tensor type {to_inputform(t)[:80]}")
         for d in dims:
             if head_name(d) == "LengthVar":
-                raise _Unsupported("variable-length dimensions (LengthVar) are not supported")
+                if getattr(ctx, "sequence_length", None) is None:
+                    raise _Unsupported("variable-length dimension (LengthVar): pass sequence_length=")
+                d = ctx.sequence_length
             if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d < 2**31:
                 ctx.fail(path, f"bad dimension {to_inputform(d)[:40]} in {to_inputform(t)[:80]}")
-        return tuple(dims) + port_dims(ctx, inner, path)
+        return tuple(ctx.sequence_length if head_name(d) == "LengthVar" else d for d in dims) + port_dims(ctx, inner, path)
     if h == "ChannelT" and len(t.args) == 2 and isinstance(t.args[0], int):
         return (t.args[0],) + port_dims(ctx, t.args[1], path)
     if is_symbol(t, "RealT") or h in ("IndexIntegerT", "RealT") or is_symbol(t, "AtomT"):

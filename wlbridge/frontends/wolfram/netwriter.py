@@ -327,3 +327,6 @@ def _pool(L, ins, out):
                   "$MXPoolingConvention": "full" if L.attrs.get("ceil_mode") else "valid",
                   "$MXGlobalPool": Symbol("False"), "$IgnorePadding": Symbol(str(bool(ignore))),
                   "$InputType": T(()), "$OutputType": T(())}, ins, out)
+
+
+from . import netwriter_seq  # noqa: E402,F401 - registers the sequence-op writers

@@ -29,12 +29,13 @@ MAX_ARRAY_BYTES = 4 * 1024**3
 _H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError)
 
 
-def load_wlnet(path, *, input_names=None) -> Net:
+def load_wlnet(path, *, input_names=None, sequence_length=None) -> Net:
     """Read a ``.wlnet`` file into a :class:`~wlbridge.ir.Net` (no Wolfram kernel needed)."""
     from .netassoc import net_from_assoc
 
     network, metadata, arrays = read_wlnet_raw(path)
-    return net_from_assoc(network, source=str(path), arrays=arrays, input_names=input_names, metadata=metadata)
+    return net_from_assoc(network, source=str(path), arrays=arrays, input_names=input_names, metadata=metadata,
+                          sequence_length=sequence_length)
 
 
 def read_wlnet_raw(path):

@@ -90,22 +90,23 @@ def split_net(expr, source: str):
                       "not NetChain[...], NetGraph[...] or a net association")
 
 
-def net_from_wxf(data: bytes, *, source: str, input_names=None) -> Net:
+def net_from_wxf(data: bytes, *, source: str, input_names=None, sequence_length=None) -> Net:
     """Convert WXF bytes of ``NetChain[assoc, meta]`` / ``NetGraph[...]`` / a net association."""
     from .netassoc import net_from_assoc
 
     assoc, meta = split_net(decode_wxf(data, source=source), source)
-    return net_from_assoc(assoc, source=source, input_names=input_names, metadata=meta)
+    return net_from_assoc(assoc, source=source, input_names=input_names, metadata=meta,
+                          sequence_length=sequence_length)
 
 
-def load_wxf(path, *, input_names=None) -> Net:
+def load_wxf(path, *, input_names=None, sequence_length=None) -> Net:
     """Read a ``.wxf`` file written by ``Export["net.wxf", net]``."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise FormatError(f"{path}: cannot read: {e.strerror or e}") from None
-    return net_from_wxf(data, source=str(path), input_names=input_names)
+    return net_from_wxf(data, source=str(path), input_names=input_names, sequence_length=sequence_length)
 
 
 # ---- writer ----------------------------------------------------------------------------------
