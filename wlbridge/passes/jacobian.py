@@ -167,8 +167,36 @@ class _Builder:
         return self.add("mul", [t, self.add("scalar_fn", list(args), attrs={"body": body})])
 
 
+def _inline_recurrent(net):
+    """``net`` with each recurrent layer (lstm, gru, rnn) replaced by its unrolling (``recurrent.expand``)."""
+    from ..recurrent import GATES, expand
+
+    if not any(layer.op in GATES for layer in net.layers):
+        return net
+    taken = {p.name for p in net.inputs} | {layer.output for layer in net.layers}
+    b = NetBuilder(net.name)
+    for p in net.inputs:
+        b.input(p.name, p.shape, p.dtype)
+    for layer in net.layers:
+        if layer.op not in GATES:
+            b.layer(layer.op, layer.inputs, params=dict(layer.params), attrs=dict(layer.attrs), path=layer.path,
+                    name=layer.output)
+            continue
+        sub = expand(layer, net.shapes[layer.inputs[0]])
+        env = {sub.inputs[0].name: layer.inputs[0]}
+        for k, sl in enumerate(sub.layers):
+            name = layer.output if sl.output == sub.outputs[0] else f"{layer.output}_u{k}"
+            while name != layer.output and name in taken:
+                name += "_"
+            taken.add(name)
+            env[sl.output] = b.layer(sl.op, [env[i] for i in sl.inputs], params=dict(sl.params),
+                                     attrs=dict(sl.attrs), path=f"{layer.path}/{sl.output}", name=name)
+    return b.build(net.outputs, input_names=net.input_names, meta=net.meta)
+
+
 def jacobian(net):
     """A net computing the Jacobian of ``net`` (see the module docstring for the layout and conventions)."""
+    net = _inline_recurrent(net)
     j = _Builder(net)
     ports = net.inputs
     k = 0
@@ -328,6 +356,17 @@ def _reshape(j, layer, ts):
 @rule("transpose")
 def _transpose(j, layer, ts):
     return j.add("transpose", [ts[0]], attrs={"perm": (0, *[p + 1 for p in layer.attrs["perm"]])})
+
+
+@rule("take")
+def _take(j, layer, ts):
+    ax = layer.attrs.get("axis", 0)
+    return j.add("take", [ts[0]], attrs={**layer.attrs, "axis": _taxis(ax)})
+
+
+@rule("pad")
+def _pad(j, layer, ts):  # linear: the tangent is padded with zeros
+    return j.add("pad", [ts[0]], attrs={**layer.attrs, "pads": ((0, 0), *layer.attrs["pads"]), "value": 0.0})
 
 
 @rule("concat")
