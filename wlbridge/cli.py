@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--exact", action="store_true", help="check the exact-rational form")
     k.add_argument("--mathics-budget", type=float, default=20.0, metavar="SECONDS",
                    help="time budget for Mathics3; it gets as many samples as fit (at least one)")
+    k.add_argument("--kernel", metavar="PATH", help="the WolframKernel for --engine wolfram/auto "
+                   "(default: WOLFRAM_KERNEL, then the usual install paths)")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support")
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p
@@ -134,7 +136,7 @@ def cmd_check(args, net) -> int:
         except OSError as e:
             return _error(f"cannot read {args.code}: {e.strerror or e}")
     report = net.check(engine=args.engine, samples=args.samples, seed=args.seed, code=code, form=args.form,
-                       call=args.call, exact=args.exact, mathics_budget=args.mathics_budget)
+                       call=args.call, exact=args.exact, mathics_budget=args.mathics_budget, kernel=args.kernel)
     print(report)
     return 0 if report.passed else 1
 

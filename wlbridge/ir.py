@@ -195,11 +195,14 @@ class Net:
 
         return to_python(self, **settings)
 
-    def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None, **settings):
-        """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`."""
+    def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None,
+              kernel: str | None = None, **settings):
+        """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`.
+
+        ``kernel``: the WolframKernel path for ``engine="wolfram"`` (or ``"auto"``)."""
         from .check.roundtrip import check
 
-        return check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
+        return check(self, engine=engine, samples=samples, seed=seed, code=code, kernel=kernel, **settings)
 
 
 class NetBuilder:

@@ -23,13 +23,16 @@ from .sampling import as_batch, sample_inputs
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
-          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False) -> CheckReport:
+          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False, kernel: str | None = None,
+          startup_timeout: float | None = None) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
     'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
     in ``mathics_budget`` seconds by its cost model (at least one). ``rtol`` / ``atol`` override the
     emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
+    ``kernel``: the WolframKernel for 'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install
+    paths); ``startup_timeout``: seconds to wait for it to start.
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
@@ -39,7 +42,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if code is None:
         code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}))
     owned = isinstance(engine, str)
-    engines = get_engines(engine) if owned else [engine] if isinstance(engine, Engine) else list(engine)
+    engines = get_engines(engine, kernel=kernel, startup_timeout=startup_timeout) if owned else [engine] if isinstance(engine, Engine) else list(engine)
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
                          code_chars=len(code))
     if engine == "auto" and "wolfram" not in report.engine:
