@@ -534,11 +534,30 @@ NetToPlainData[net_?netQ] := Module[{d = Quiet[NeuralNetworks`NData[net]]},
   If[AssociationQ[d], d, Message[WLBridge::badnet, "cannot read the net association of " <> ToString[Head[net]]]; $Failed]];
 NetToPlainData[net_] := (Message[WLBridge::kernel, $needsKernel["NetToPlainData"]]; $Failed);
 
-ImportPythonNet[file_String] := Import[file];
+(* a .wxf file read held: Hold[NetChain[assoc, ...]] / Hold[NetGraph[...]] / Hold[assoc] of data only, else $Failed *)
+$dataSymbols = {"Hold", "List", "Association", "Rule", "NumericArray", "True", "False", "None", "Automatic",
+  "Infinity", "DirectedInfinity", "NetChain", "NetGraph", "Identity", "Function", "Slot", "Real", "Integer",
+  "All", "Center", "Mean", "Total", "Max", "Min", "Plus", "Times", "Subtract", "Divide", "Power", "If", "Greater",
+  "GreaterEqual", "Less", "LessEqual", "Abs", "ArcCos", "ArcCosh", "ArcSin", "ArcSinh", "ArcTan", "ArcTanh", "Ceiling",
+  "Cos", "Cosh", "Erf", "Exp", "Floor", "Gamma", "Log", "LogGamma", "LogisticSigmoid", "Ramp", "Round", "Sign", "Sin",
+  "Sinh", "SoftRamp", "Sqrt", "Square", "Tan", "Tanh", "Clip"};
+safeSymbolQ[{ctx_, name_}] := MemberQ[{"NeuralNetworks`", "NeuralNetworks`Private`"}, ctx] ||
+  ctx === "System`" && (MemberQ[$dataSymbols, name] || MemberQ[Attributes[name], NumericFunction]);
+heldNetFile[file_String] := Module[{h = If[StringMatchQ[file, "*.wxf"] || StringMatchQ[file, "*.WXF"],
+    Quiet[BinaryDeserialize[ReadByteArray[file], Hold]], $Failed]},
+  If[MatchQ[h, Hold[_Association] | Hold[_[_Association, ___]]] &&
+      (MatchQ[h, Hold[_Association]] || MemberQ[{"NetChain", "NetGraph"}, Replace[h, Hold[n_[___]] :> symName[n]]]) &&
+      And @@ Map[safeSymbolQ, Cases[h, s_Symbol :> {Context[Unevaluated[s]], SymbolName[Unevaluated[s]]}, {0, Infinity},
+        Heads -> True]],
+    h, $Failed]];
+notANet[file_] := (Message[WLBridge::badnet, file <> " is not a net written by wlbridge (a NetChain or NetGraph of a " <>
+  "plain net association); it was not evaluated"]; $Failed);
+
+ImportPythonNet[file_String] := If[StringMatchQ[file, "*.wlnet"] || StringMatchQ[file, "*.WLNET"], Import[file],
+  With[{h = heldNetFile[file]}, If[h === $Failed, notANet[file], ReleaseHold[h]]]];
 ImportPythonNet[file_String, "Function", opts : OptionsPattern[NetAssociationToFunction]] := Module[{e},
-  e = If[StringMatchQ[file, "*.wxf"] || StringMatchQ[file, "*.WXF"],
-    Quiet[BinaryDeserialize[ReadByteArray[file], Hold]], $Failed];
-  e = Replace[e, {Hold[_[a_Association, ___]] :> a, Hold[a_Association] :> a, _ :> NetToPlainData[Import[file]]}];
+  e = If[StringMatchQ[file, "*.wlnet"] || StringMatchQ[file, "*.WLNET"], NetToPlainData[Import[file]],
+    Replace[heldNetFile[file], {Hold[_[a_Association, ___]] :> a, Hold[a_Association] :> a, _ :> notANet[file]}]];
   If[AssociationQ[e], NetAssociationToFunction[e, opts], $Failed]];
 
 End[];
