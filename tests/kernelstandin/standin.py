@@ -164,7 +164,11 @@ def _make_consumer_class():
             self.definitions = session.definitions
 
         def symbol(self, name):
-            return Symbol(self.definitions.lookup_name(name))
+            """WXF writes System` symbols without a context; those Mathics3 lacks (NetChain, ...) stay System`."""
+            full = self.definitions.lookup_name(name)
+            if "`" not in name and name[:1].isupper() and full.startswith("Global`"):
+                full = "System`" + name
+            return Symbol(full)
 
         def consume_function(self, current_token, tokens, **kwargs):
             head = self.next_expression(tokens, **kwargs)
