@@ -4,6 +4,8 @@ exact data both ways, evaluate_function, messages, timeouts (a sleeping kernel i
 failure, complex results, and a process that used the kernel exits on its own."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -151,9 +153,16 @@ def test_a_process_that_used_the_kernel_exits(standin):
         kept = WolframEngine({standin!r}, startup_timeout={STARTUP_TIMEOUT})   # left open on purpose
         print(kept.evaluate("1 + 1"))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["[[3.0]]", "2"]
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the process and the kernels it started
+        proc.communicate()
+        pytest.fail("the process did not exit within 240 s after its last statement")
+    assert proc.returncode == 0, stderr[-2000:]
+    assert stdout.split() == ["[[3.0]]", "2"]
 
 
 def test_import_python_net_reads_held_and_refuses_other_files(engine, tmp_path):
