@@ -3,8 +3,8 @@ the WolframKernel stand-in (Mathics3 behind the protocol) in every run, and agai
 when ``WOLFRAM_KERNEL`` is set (``-m wolfram``).
 
 - Python -> kernel: the emitted compact and expanded Functions evaluated in the kernel (``check`` with
-  ``engine="wolfram"``) agree with the numpy reference. Through the stand-in a representative subset of
-  the table runs by default (Mathics3 is slow); all of it with ``-m slow``;
+  ``engine="wolfram"``) agree with the numpy reference, every case (4 samples each through the stand-in,
+  16 in a real kernel);
 - Python -> .wxf -> kernel ``Import`` -> the net evaluated by the kernel (real kernel only: it needs the
   neural net framework, which no stand-in has).
 """
@@ -17,11 +17,6 @@ from .cases import CASES
 from .kernel_backends import BACKENDS, STARTUP_TIMEOUT, kernel_for, needs_real_kernel
 
 WOLFRAM_CASES = [c for c in CASES if "integer_input" not in c.tags]
-# through the stand-in by default: every graph case and one of each kind of op (Mathics3 evaluates it)
-STANDIN_DEFAULT = {"seed_net", "residual", "concat_graph", "multi_input", "float32", "linear_nobias", "linear_rank2",
-                   "matmul", "prelu", "softmax", "softmax_axis0", "log_softmax", "batchnorm", "flatten", "reshape",
-                   "transpose3", "conv1d", "pool_max", "pool_avg_exclude", "reduce_mean", "reduce_all",
-                   "binary_ops", "broadcast_ranks", "concat_axes", "act_relu", "act_selu", "act_clip", "act_gelu"}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -42,21 +37,24 @@ def test_seed_net_checks_in_the_kernel(engine):
     torch.manual_seed(0)
     net = wb.from_torch(train_seed_net(), (3,))
     for form, call in (("compact", "list"), ("expanded", "sequence")):
-        report = net.check(engine=engine, form=form, call=call, samples=64 if engine.backend == "wolfram" else 16)
+        report = net.check(engine=engine, form=form, call=call, samples=64 if engine.backend == "wolfram" else 8)
         assert report.passed, str(report)
         assert report.max_rel_err < 1e-12
         assert [r.evaluator for r in report.rows if r.evaluator == "wolfram"] == ["wolfram"]
 
 
-@pytest.mark.parametrize("case", WOLFRAM_CASES, ids=lambda c: c.name)
-def test_emitted_code_in_the_kernel(engine, case, request):
-    if engine.backend == "standin" and case.name not in STANDIN_DEFAULT and "slow" not in (request.config.getoption("-m") or ""):
-        pytest.skip("stand-in: this case runs with -m slow (Mathics3 is slow; a subset runs by default)")
+def _check_emitted(engine, case):
     net = case.build()
-    report = net.check(engine=engine, samples=16 if engine.backend == "wolfram" else 4, sympy=False)
+    samples = 16 if engine.backend == "wolfram" else 4
+    report = net.check(engine=engine, samples=samples, sympy=False)
     assert report.passed, str(report)
     row = next(r for r in report.rows if r.evaluator == "wolfram")
-    assert row.samples == (16 if engine.backend == "wolfram" else 4)
+    assert row.samples == samples
+
+
+@pytest.mark.parametrize("case", WOLFRAM_CASES, ids=lambda c: c.name)
+def test_emitted_code_in_the_kernel(engine, case):
+    _check_emitted(engine, case)
 
 
 # ---- real kernel only: the net framework ------------------------------------------------------------
