@@ -65,9 +65,23 @@ def find_kernel(kernel: str | None = None) -> str | None:
     return shutil.which("WolframKernel")
 
 
+def _brief(patterns: list[str]) -> list[str]:
+    """Glob patterns differing in one folder name, written once with braces.
+
+    >>> _brief(["/a/B/*/k", "/a/C/*/k", "/x/*/k"])
+    ['/a/{B,C}/*/k', '/x/*/k']
+    """
+    groups: dict = {}
+    for p in patterns:
+        m = re.match(r"^(.*[/\\])([^/\\*]+)([/\\]\*[/\\].*)$", p)
+        key = (m.group(1), m.group(3)) if m else (p, "")
+        groups.setdefault(key, []).append(m.group(2) if m else None)
+    return [f"{a}{{{','.join(n)}}}{b}" if len(n) > 1 else (a + n[0] + b if n[0] else a) for (a, b), n in groups.items()]
+
+
 def not_found_message() -> str:
     """What was searched for a WolframKernel and how to get one (the EngineNotFoundError text)."""
-    searched = "; ".join(kernel_candidates() + ["WolframKernel on PATH"])
+    searched = "; ".join(_brief(kernel_candidates()) + ["WolframKernel on PATH"])
     return ("no Wolfram Engine kernel found. Searched: WOLFRAM_KERNEL (unset); " + searched +
             ". Install the free Wolfram Engine (https://www.wolfram.com/engine/) and pass --kernel PATH "
             "(kernel=) or set WOLFRAM_KERNEL=/path/to/WolframKernel; or use --engine woxi / mathics.")
