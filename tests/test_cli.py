@@ -104,6 +104,20 @@ def test_missing_kernel_exit_2(capsys, monkeypatch, code_file, tmp_path):
     assert "WOLFRAM_KERNEL" in capsys.readouterr().err
 
 
+def test_missing_kernel_is_one_short_paragraph(capsys, monkeypatch, code_file, tmp_path):
+    from wlbridge.check import wolfram
+
+    monkeypatch.delenv("WOLFRAM_KERNEL", raising=False)
+    monkeypatch.setattr(wolfram, "kernel_candidates", lambda: [str(tmp_path / "*" / "WolframKernel")])
+    monkeypatch.setattr(wolfram.shutil, "which", lambda name: None)
+    assert run(["check", "m.onnx", "--engine", "wolfram", "--code", code_file(CODE)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path) in err and "--kernel PATH" in err and len(err) < 800
+    assert run(["check", "m.onnx", "--engine", "wolfram", "--kernel", str(tmp_path / "nope"),
+                "--code", code_file(CODE)]) == 2
+    assert "is not a file" in capsys.readouterr().err
+
+
 def test_unsupported_layer_exit_2(capsys):
     def loader(path):
         raise UnsupportedLayerError("onnx", [("/blk/Gelu", "TopK", ""), ("/lstm", "LSTM", "recurrent")])

@@ -324,9 +324,17 @@ def test_unknown_and_missing_engines(monkeypatch):
 
 
 def test_kernel_payload_decodes_exactly():
+    """The payload is an expression (wolframclient sends bytes as an unevaluated ByteArray); its WXF,
+    as wolframclient sends it, decodes back to the template applied to the exact arrays."""
     from wolframclient.deserializers import binary_deserialize
+    from wolframclient.serializers import export
 
-    from wlbridge.check.wolfram import kernel_payload
+    from wlbridge.check import wolfram
+
+    def kernel_payload(*args, **kwargs):
+        payload = wolfram.kernel_payload(*args, **kwargs)
+        assert not isinstance(payload, (bytes, bytearray))
+        return export(payload, target_format="wxf")
 
     rng = np.random.default_rng(4)
     a, b = random_doubles(12).reshape(4, 3), rng.standard_normal((4, 2, 2))

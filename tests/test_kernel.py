@@ -1,6 +1,8 @@
 """The live-kernel front end. Without a kernel: the WXF payloads it sends decode back exactly and the
 WL it sends parses. With a kernel (``WOLFRAM_KERNEL`` set; marker ``wolfram``): from_wolfram, the
-origin evaluator, NetToFunction / NetToPlainData / ImportPythonNet and the FunctionLayer round trip."""
+origin evaluator, NetToFunction / NetToPlainData / ImportPythonNet and the FunctionLayer round trip: these
+need the neural net framework, so they are real-kernel-only (the protocol itself runs through the kernel
+stand-in in tests/test_kernel_standin.py and tests/test_kernel_table.py)."""
 from __future__ import annotations
 
 import os

@@ -1,11 +1,12 @@
-"""With a real Wolfram Engine (``WOLFRAM_KERNEL`` set; ``pytest -m wolfram``): the seed net and every case
-of the shared layer table, both ways round.
+"""The seed net and the shared layer table through a kernel, with wolframclient's own protocol: against
+the WolframKernel stand-in (Mathics3 behind the protocol) in every run, and against a real Wolfram Engine
+when ``WOLFRAM_KERNEL`` is set (``-m wolfram``).
 
-- Python -> kernel: the emitted compact and expanded Functions evaluated by the kernel (``check`` with
-  ``engine="wolfram"``) agree with the numpy reference;
-- Python -> .wxf -> kernel ``Import`` -> the net evaluated by the kernel agrees with the reference, and the
-  paclet's ``NetToFunction`` of that imported net agrees too.
-Without a kernel every test here skips.
+- Python -> kernel: the emitted compact and expanded Functions evaluated in the kernel (``check`` with
+  ``engine="wolfram"``) agree with the numpy reference, every case (4 samples each through the stand-in,
+  16 in a real kernel);
+- Python -> .wxf -> kernel ``Import`` -> the net evaluated by the kernel (real kernel only: it needs the
+  neural net framework, which no stand-in has).
 """
 import os
 
@@ -13,21 +14,50 @@ import numpy as np
 import pytest
 
 from .cases import CASES
-
-pytestmark = [pytest.mark.wolfram,
-              pytest.mark.skipif(not os.environ.get("WOLFRAM_KERNEL"), reason="set WOLFRAM_KERNEL to run")]
+from .kernel_backends import BACKENDS, STARTUP_TIMEOUT, kernel_for, needs_real_kernel
 
 WOLFRAM_CASES = [c for c in CASES if "integer_input" not in c.tags]
 
 
-@pytest.fixture(scope="module")
-def engine():
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(request, tmp_path_factory):
     from wlbridge.check.engines import get_engines
 
-    (k,) = get_engines("wolfram")
+    (k,) = get_engines("wolfram", kernel=kernel_for(request.param, tmp_path_factory), startup_timeout=STARTUP_TIMEOUT)
+    k.backend = request.param
     yield k
     k.close()
 
+
+def test_seed_net_checks_in_the_kernel(engine):
+    torch = pytest.importorskip("torch")
+    import wlbridge as wb
+    from examples.seed_net import train_seed_net
+
+    torch.manual_seed(0)
+    net = wb.from_torch(train_seed_net(), (3,))
+    for form, call in (("compact", "list"), ("expanded", "sequence")):
+        report = net.check(engine=engine, form=form, call=call, samples=64 if engine.backend == "wolfram" else 8)
+        assert report.passed, str(report)
+        assert report.max_rel_err < 1e-12
+        assert [r.evaluator for r in report.rows if r.evaluator == "wolfram"] == ["wolfram"]
+
+
+def _check_emitted(engine, case):
+    net = case.build()
+    samples = 16 if engine.backend == "wolfram" else 4
+    report = net.check(engine=engine, samples=samples, sympy=False)
+    assert report.passed, str(report)
+    row = next(r for r in report.rows if r.evaluator == "wolfram")
+    assert row.samples == samples
+
+
+@pytest.mark.parametrize("case", WOLFRAM_CASES, ids=lambda c: c.name)
+def test_emitted_code_in_the_kernel(engine, case):
+    _check_emitted(engine, case)
+
+
+# ---- real kernel only: the net framework ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def session():
@@ -39,28 +69,11 @@ def session():
     s.terminate()
 
 
-def test_seed_net_checks_in_the_kernel(engine):
-    torch = pytest.importorskip("torch")
-    import wlbridge as wb
-    from examples.seed_net import train_seed_net
-
-    torch.manual_seed(0)
-    net = wb.from_torch(train_seed_net(), (3,))
-    for form, call in (("compact", "list"), ("expanded", "sequence")):
-        report = net.check(engine=engine, form=form, call=call, samples=64)
-        assert report.passed, str(report)
-        assert report.max_rel_err < 1e-12
-
-
-@pytest.mark.parametrize("case", WOLFRAM_CASES, ids=lambda c: c.name)
-def test_emitted_code_in_the_kernel(engine, case):
-    net = case.build()
-    report = net.check(engine=engine, samples=16, sympy=False)
-    assert report.passed, str(report)
-
-
+@pytest.mark.wolfram
+@needs_real_kernel
 @pytest.mark.parametrize("case", WOLFRAM_CASES, ids=lambda c: c.name)
 def test_python_net_imported_by_the_kernel(session, case, tmp_path):
+    """Needs the net framework (Import of a net, NetChain evaluation): real kernel only."""
     import wlbridge as wb
     from wlbridge.errors import UnsupportedLayerError
     from wlbridge.frontends.wolfram import kernel

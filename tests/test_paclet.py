@@ -237,7 +237,7 @@ def test_loads_without_messages(engine):
 
 def test_activation_table_is_up_to_date():
     """Fails when ops.ACTIVATIONS changed and `python -m wlbridge.paclet` was not re-run."""
-    assert paclet.activation_table_path().read_text(encoding="utf-8") == paclet.activation_table_wl()
+    assert paclet.activation_table_wl() in paclet.activation_table_path().read_text(encoding="utf-8")
     assert paclet.main(["--check"]) == 0
 
 

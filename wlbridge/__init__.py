@@ -18,7 +18,7 @@ from .ir import Layer, Net, NetBuilder, Port
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "plot_check", "Net", "Layer",
+__all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "plot_check", "to_wl_association", "Net", "Layer",
            "Port", "NetBuilder", "WlbridgeError", "FormatError", "ConversionError", "UnsupportedLayerError",
            "ExpressionTooLargeError", "EngineNotFoundError", "EngineError", "CheckFailedError"]
 
@@ -42,6 +42,14 @@ def from_wolfram(session, expr: str, **settings) -> Net:
     from .frontends.wolfram.kernel import from_wolfram as convert
 
     return convert(session, expr, **settings)
+
+
+def to_wl_association(net: Net, *, positional: bool = False) -> str:
+    """WL text of ``net``'s plain net association, for the paclet's ``NetAssociationToFunction`` (no kernel
+    needed: Woxi, Mathics3 or Mathematica); ``positional=True`` writes reals without exponents (Woxi)."""
+    from .frontends.wolfram.assoctext import to_wl_association as text
+
+    return text(net, positional=positional)
 
 
 def save_wlnet(net: Net, path) -> None:

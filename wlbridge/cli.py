@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget for Mathics3; it gets as many samples as fit (at least one)")
     k.add_argument("--json", action="store_true",
                    help="print the report as JSON (schema: wlbridge/check/report_schema.json)")
+    k.add_argument("--kernel", metavar="PATH", help="the WolframKernel for --engine wolfram/auto "
+                   "(default: WOLFRAM_KERNEL, then the usual install paths)")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p
@@ -322,7 +324,7 @@ def cmd_check(args, net) -> int:
     call = args.call or (detect_call(code, net) if code else None) or "list"
     settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
                     exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
-                    atol=args.atol, timeout=args.timeout, max_size=args.max_size)
+                    atol=args.atol, timeout=args.timeout, max_size=args.max_size, kernel=args.kernel)
     if inputs is not None:
         settings["inputs"] = inputs
     else:

@@ -274,14 +274,17 @@ class Net:
 
         return to_c(self, name=name)
 
-    def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None, **settings):
-        """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`."""
+    def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None,
+              kernel: str | None = None, **settings):
+        """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`.
+
+        ``kernel``: the WolframKernel path for ``engine="wolfram"`` (or ``"auto"``)."""
         from .check.roundtrip import check
 
         digits = settings.pop("digits", None)
         if digits is not None and code is None:  # the rounded formula against the exact net
             code = self.to_wl(form=settings.get("form", "compact"), call=settings.get("call", "list"), digits=digits)
-        report = check(self, engine=engine, samples=samples, seed=seed, code=code, **settings)
+        report = check(self, engine=engine, samples=samples, seed=seed, code=code, kernel=kernel, **settings)
         if digits is not None:
             report.notes.append(f"the code has weights rounded to {digits} significant digits: the errors against "
                                 f"the exact net (max rel {report.max_rel_err:.2g}) are the rounding's")

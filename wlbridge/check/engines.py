@@ -309,11 +309,12 @@ def mathics_samples(code: str, net, samples: int, budget: float) -> int:
 # selection
 
 
-def get_engines(name: str = "auto") -> list[Engine]:
+def get_engines(name: str = "auto", *, kernel: str | None = None,
+                startup_timeout: float | None = None) -> list[Engine]:
     """The engines to check with: 'auto', 'wolfram', 'woxi', 'mathics' or 'embedded' (Woxi + Mathics3).
 
     'auto' is the Wolfram Engine when a kernel is found, else Woxi and Mathics3 (those installed; at
-    least one is needed).
+    least one is needed). ``kernel`` / ``startup_timeout``: see :class:`WolframEngine`.
     """
     if name not in ENGINE_NAMES:
         raise EngineNotFoundError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
@@ -322,10 +323,10 @@ def get_engines(name: str = "auto") -> list[Engine]:
     if name == "mathics":
         return [MathicsEngine()]
     if name == "wolfram":
-        return [WolframEngine()]
+        return [WolframEngine(kernel, startup_timeout)]
     if name == "auto":
-        if find_kernel() is not None:
-            return [WolframEngine()]
+        if find_kernel(kernel) is not None:
+            return [WolframEngine(kernel, startup_timeout)]
     found, missing = [], []
     for cls in (WoxiEngine, MathicsEngine):
         try:
@@ -339,20 +340,22 @@ def get_engines(name: str = "auto") -> list[Engine]:
     return found
 
 
-_SHARED: dict[str, Engine] = {}
-
-
-def evaluate_function(engine, code: str, inputs, *, call: str = "list") -> np.ndarray:
+def evaluate_function(engine, code: str, inputs, *, call: str = "list", kernel: str | None = None,
+                      startup_timeout: float | None = None) -> np.ndarray:
     """Apply the WL function ``code`` to a batch in ``engine`` (a name or an Engine): a convenience.
 
     ``inputs``: one array (a single input port, batch first) or a list of arrays (one per port).
     Returns the per-sample outputs flattened and concatenated, shape ``[batch, total_outputs]``;
     raises :class:`EngineError` with the engine's text when the result is not machine numbers.
+    An engine named here is closed before returning (a Wolfram kernel is not kept running); pass an
+    Engine object to reuse one across calls.
     """
     if isinstance(engine, str):
-        if engine not in _SHARED:
-            _SHARED[engine] = get_engines(engine)[0]
-        engine = _SHARED[engine]
+        owned = get_engines(engine, kernel=kernel, startup_timeout=startup_timeout)[0]
+        try:
+            return evaluate_function(owned, code, inputs, call=call)
+        finally:
+            owned.close()
     arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
     r = engine.apply(code, arrays, call=call)
     if not r.ok:

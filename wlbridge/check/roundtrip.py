@@ -24,7 +24,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
           mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False, timeout: float | None = None,
-          on_row: Callable[[Row], None] | None = None, max_size: int | None = None) -> CheckReport:
+          on_row: Callable[[Row], None] | None = None, max_size: int | None = None, kernel: str | None = None,
+          startup_timeout: float | None = None) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
@@ -33,6 +34,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
     ``timeout``: seconds per engine evaluation (where the engine can enforce it); ``on_row(row)`` is
     called as each row finishes; ``max_size`` raises the expanded form's size limit.
+    ``kernel``: the WolframKernel for 'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install
+    paths); ``startup_timeout``: seconds to wait for it to start.
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
@@ -44,7 +47,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if code is None:
         code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}), **sizes)
     owned = isinstance(engine, str)
-    engines = get_engines(engine) if owned else [engine] if isinstance(engine, Engine) else list(engine)
+    engines = get_engines(engine, kernel=kernel, startup_timeout=startup_timeout) if owned else [engine] if isinstance(engine, Engine) else list(engine)
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
                          code_chars=len(code))
     if engine == "auto" and "wolfram" not in report.engine:

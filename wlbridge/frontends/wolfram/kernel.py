@@ -32,11 +32,13 @@ _PACKED = "Developer`ToPackedArray[N[Normal[#]]] &"
 
 def _wrap(session, expr):
     """Evaluate in the kernel; (result, messages). Kernel failures become EngineError."""
+    from ...check.wolfram import readable_message
+
     try:
         r = session.evaluate_wrap(expr)
     except Exception as e:  # wolframclient raises its own exception types
         raise EngineError(f"wolfram: {type(e).__name__}: {e}") from None
-    return r.get(), [" ".join(str(m).split()) for m in (getattr(r, "messages", None) or [])]
+    return r.get(), [readable_message(m) for m in (getattr(r, "messages", None) or [])]
 
 
 def load_paclet(session) -> None:
@@ -164,22 +166,26 @@ def check_function_layer(session, expr: str, net: Net, function_code: str | None
     return diff
 
 
-def kernel_session(kernel: str | None = None):
-    """A started ``WolframLanguageSession`` for ``kernel`` / ``WOLFRAM_KERNEL`` / the usual install paths."""
-    from wolframclient.evaluation import WolframLanguageSession
+def kernel_session(kernel: str | None = None, startup_timeout: float | None = None):
+    """A started ``WolframLanguageSession`` for ``kernel`` / ``WOLFRAM_KERNEL`` / the usual install paths.
 
-    path = kernel or find_kernel()
+    ``startup_timeout``: seconds to wait for the kernel (default ``WLBRIDGE_KERNEL_STARTUP_TIMEOUT`` or
+    120). Terminate it when done; one still open when Python exits is terminated then (it never keeps
+    the interpreter from exiting).
+    """
+    from ...check.wolfram import not_found_message, start_session
+
+    path = find_kernel(kernel)
     if path is None:
         from ...errors import EngineNotFoundError
 
-        raise EngineNotFoundError("no Wolfram kernel: set WOLFRAM_KERNEL=/path/to/WolframKernel")
-    session = WolframLanguageSession(kernel=path)
-    session.start()
-    return session
+        raise EngineNotFoundError(not_found_message())
+    return start_session(path, startup_timeout)
 
 
-def find_kernel() -> str | None:
-    """``WOLFRAM_KERNEL``, else the newest kernel in the usual install paths (``wlbridge.check.wolfram``)."""
+def find_kernel(kernel: str | None = None) -> str | None:
+    """``kernel``, else ``WOLFRAM_KERNEL``, else the newest kernel in the usual install paths
+    (``wlbridge.check.wolfram``)."""
     from ...check.wolfram import find_kernel as search
 
-    return search()
+    return search(kernel)
