@@ -21,12 +21,14 @@ import math
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 
 from ..errors import EngineError, EngineNotFoundError
 from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
 from .wolfram import WolframEngine, find_kernel
+from .worker import WorkerCrashed, WorkerTimeout, run_killable
 
 __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "ResultParseError",
            "WoxiEngine", "MathicsEngine", "WolframEngine", "get_engines", "parse_numbers", "MATHICS_SHIMS",
@@ -44,7 +46,32 @@ def _missing(what: str, extra: str, err: Exception) -> EngineNotFoundError:
 # Woxi
 
 
-class WoxiEngine(Engine):
+class KillableEngine(Engine):
+    """An embedded engine whose batch call can run in a forked worker killed at a deadline."""
+
+    def prepare(self) -> None:
+        """Work done in the calling process before forking (shared by every worker)."""
+
+    def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
+        """:meth:`Engine.apply` in this process, with no hard limit."""
+        return Engine.apply(self, function_code, inputs, **kwargs)
+
+    def apply_bounded(self, function_code, inputs, *, timeout: float | None, cancel=None,
+                      **kwargs) -> EngineResult:
+        """:meth:`apply_inline` in a worker process killed after ``timeout`` seconds.
+
+        Raises :class:`~wlbridge.check.worker.WorkerTimeout` (or ``WorkerCancelled`` when ``cancel``
+        is set); a worker that dies gives a result with the problem.
+        """
+        self.prepare()
+        t0 = time.perf_counter()
+        try:
+            return run_killable(lambda: self.apply_inline(function_code, inputs, **kwargs), timeout, cancel)
+        except WorkerCrashed as e:
+            return EngineResult(None, [], f"{self.name}: {e}", time.perf_counter() - t0)
+
+
+class WoxiEngine(KillableEngine):
     """Woxi (PyPI ``woxi``), a fast WL interpreter in Rust. Takes the full sample batch.
 
     Woxi 0.3.0 parses ``1.5`*^-10`` with up to 1 ulp of error (about 30 % of random doubles), but
@@ -74,10 +101,12 @@ class WoxiEngine(Engine):
             raise EngineError(f"woxi crashed: {type(e).__name__}: {e}") from None
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
-    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+    def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
         """Like :meth:`Engine.apply`, in a cleared Woxi state."""
         self._woxi.clear_state()  # no definitions left over from an earlier call
-        return super().apply(function_code, inputs, **kwargs)
+        return super().apply_inline(function_code, inputs, **kwargs)
+
+    apply = apply_inline  # fast and in-process; ``check`` uses apply_bounded for its time limit
 
 
 def _woxi_error(text: str, code: str) -> str:
@@ -146,6 +175,7 @@ def mathics_prelude() -> str:
     return f"$IterationLimit = 10^9; {shims};"
 
 
+_GRACE_S = 0.5  # the worker outlives TimeConstrained by this much, so a clean $Aborted can come first
 _MATHICS_LOCK = threading.Lock()
 _MATHICS_SESSION = None
 
@@ -167,14 +197,16 @@ def mathics_session():
         return _MATHICS_SESSION
 
 
-class MathicsEngine(Engine):
+class MathicsEngine(KillableEngine):
     """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~500-1500 multiply-adds per second here).
 
-    ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`).
+    ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`). Every
+    :meth:`apply` runs in a forked worker that is killed at its time limit (``TimeConstrained`` alone
+    can miss its deadline by minutes); the session is started once, in this process, before forking.
     """
 
     name = "mathics"
-    timeout = 600.0  # seconds per apply, enforced with TimeConstrained (evaluate's timeout= is ignored)
+    timeout = 600.0  # seconds per apply: the worker is killed then (evaluate's timeout= is ignored)
 
     def __init__(self):
         try:
@@ -209,13 +241,27 @@ class MathicsEngine(Engine):
             raise EngineError(f"mathics: timed out after {self.timeout:g} s")
         return text, messages
 
-    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
-        """Like :meth:`Engine.apply`; the session is started first so its start-up is not timed."""
-        self.session  # start-up (3-6 s, once per process) is not the evaluation's time
-        return super().apply(function_code, inputs, **kwargs)
+    def prepare(self) -> None:
+        """Start the session here (3-6 s, once per process), so workers inherit it and it is not timed."""
+        self.session
+
+    def apply(self, function_code, inputs, *, timeout: float | None = None, **kwargs) -> EngineResult:
+        """Like :meth:`Engine.apply`, in a worker killed after ``timeout`` seconds (default :attr:`timeout`)."""
+        t = self.timeout if timeout is None else timeout
+        t0 = time.perf_counter()
+        try:
+            return self.apply_bounded(function_code, inputs, timeout=t + _GRACE_S, inner_timeout=t, **kwargs)
+        except WorkerTimeout:
+            return EngineResult(None, [], f"mathics: timed out after {t:g} s (worker killed)",
+                                time.perf_counter() - t0)
+
+    def apply_inline(self, function_code, inputs, *, inner_timeout: float | None = None, **kwargs) -> EngineResult:
+        """:meth:`Engine.apply` in this process; ``TimeConstrained`` (soft) after ``inner_timeout`` s."""
+        return super().apply_inline(function_code, inputs, timeout=inner_timeout, **kwargs)
 
     def batch_code(self, function_code, payload, timeout):
-        """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout)."""
+        """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout; soft, the worker's
+        kill is the hard limit)."""
         t = self.timeout if timeout is None else timeout
         body = f"Apply[wlbridgeF, {payload}, {{1}}]"
         return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
