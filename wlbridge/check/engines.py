@@ -238,7 +238,7 @@ class MathicsEngine(KillableEngine):
         except Exception as e:  # syntax errors, AbortInterrupt, ...
             raise EngineError(f"mathics: {_mathics_error(e, code)}") from None
         if text == "$Aborted":
-            raise EngineError(f"mathics: timed out after {self.timeout:g} s")
+            raise EngineError("mathics: timed out (TimeConstrained)")
         return text, messages
 
     def prepare(self) -> None:
@@ -250,10 +250,13 @@ class MathicsEngine(KillableEngine):
         t = self.timeout if timeout is None else timeout
         t0 = time.perf_counter()
         try:
-            return self.apply_bounded(function_code, inputs, timeout=t + _GRACE_S, inner_timeout=t, **kwargs)
+            r = self.apply_bounded(function_code, inputs, timeout=t + _GRACE_S, inner_timeout=t, **kwargs)
         except WorkerTimeout:
             return EngineResult(None, [], f"mathics: timed out after {t:g} s (worker killed)",
                                 time.perf_counter() - t0)
+        if r.problem and "timed out (TimeConstrained)" in r.problem:
+            r.problem = f"mathics: timed out after {t:g} s"
+        return r
 
     def apply_inline(self, function_code, inputs, *, inner_timeout: float | None = None, **kwargs) -> EngineResult:
         """:meth:`Engine.apply` in this process; ``TimeConstrained`` (soft) after ``inner_timeout`` s."""
