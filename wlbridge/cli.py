@@ -52,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--code", metavar="FILE.wl", help="check this WL Function instead of the emitted one")
     _code_options(k)
     k.add_argument("--exact", action="store_true", help="check the exact-rational form")
-    k.add_argument("--mathics-budget", type=float, default=20.0, metavar="SECONDS",
-                   help="time budget for Mathics3; it gets as many samples as fit (at least one)")
+    k.add_argument("--mathics-budget", type=float, default=30.0, metavar="SECONDS",
+                   help="time budget for Mathics3 (cost model): it gets as many samples as fit, "
+                        "and is skipped when one does not")
+    k.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="time limit per evaluator; one stopped there is a 'timed out' row (default 120; 0: none)")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support")
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p
@@ -134,7 +137,8 @@ def cmd_check(args, net) -> int:
         except OSError as e:
             return _error(f"cannot read {args.code}: {e.strerror or e}")
     report = net.check(engine=args.engine, samples=args.samples, seed=args.seed, code=code, form=args.form,
-                       call=args.call, exact=args.exact, mathics_budget=args.mathics_budget)
+                       call=args.call, exact=args.exact, mathics_budget=args.mathics_budget,
+                       timeout=args.timeout or None, on_row=lambda row: print(f"finished {row}", flush=True))
     print(report)
     return 0 if report.passed else 1
 

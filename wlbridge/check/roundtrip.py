@@ -10,26 +10,43 @@ the numpy float64 reference, on one seeded batch of inputs.
 """
 from __future__ import annotations
 
+import threading
 import time
-from typing import Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
-from .engines import Engine, MathicsEngine, get_engines, mathics_samples
-from .report import CODE_RTOL, CheckReport, Row, compare, failed, skipped, source_rtol
+from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
+from .progress import Progress, wanted, woxi_seconds
+from .report import CODE_RTOL, CheckReport, Row, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
+from .worker import WorkerCancelled, WorkerTimeout, run_killable
+
+DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
+DEFAULT_MATHICS_BUDGET = 30.0  # seconds of Mathics3 time by its cost model (it runs beside the others)
+
 
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
-          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False) -> CheckReport:
+          mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
+          timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
+          progress: bool | None = None) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
     'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
-    in ``mathics_budget`` seconds by its cost model (at least one). ``rtol`` / ``atol`` override the
-    emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
+    in ``mathics_budget`` seconds by its cost model, and is skipped (with a note) when one sample
+    would not fit. ``rtol`` / ``atol`` override the emitted-code tolerance (default rtol 1e-9); the
+    source net is judged in its own precision.
+
+    The evaluators (sympy, each engine) run at the same time, the embedded ones each in a worker
+    process that is killed after ``timeout`` seconds (None: no limit); a killed one is a
+    ``timed out`` row and the report does not pass (it reads INCOMPLETE). ``on_row(row)`` is called
+    as each row is known, in the order they finish. ``progress``: a bar with an estimate on stderr
+    (None: when stderr is a terminal and the check is estimated to take a few seconds).
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
@@ -51,13 +68,16 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if dropped is not None and dropped.any():
         report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
     tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
+    jobs: list[_Job] = []
+    if sympy:
+        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel),
+                         estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
+    for e in engines:
+        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout))
     try:
         if net.origin is not None:
-            report.rows.append(_source_row(net, xs, ref))
-        if sympy:
-            report.rows.append(_sympy_row(net, xs, ref, form, tol))
-        for e in engines:
-            report.rows.append(_engine_row(e, net, code, xs, ref, call, tol, mathics_budget))
+            jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
+        report.rows = _run(jobs, timeout, on_row, progress)
     finally:
         if owned:
             for e in engines:
@@ -65,6 +85,105 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+class _Job:
+    """One evaluator: ``run(cancel) -> Row`` in a thread (``row`` when already known, e.g. skipped)."""
+
+    def __init__(self, name: str, run, estimate: float = 0.0, row: Row | None = None, hard: bool = True):
+        self.name, self.run, self.estimate, self.row, self.hard = name, run, estimate, row, hard
+        self.started = 0.0
+
+
+def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
+    """Run the jobs concurrently; rows in the jobs' order, ``on_row`` called as each finishes."""
+    def emit(job):
+        if on_row is not None:
+            on_row(job.row)
+        bar.row_done(job.name)
+
+    waiting = [j for j in jobs if j.row is None]
+    estimate = max((j.estimate for j in waiting), default=0.0)
+    bar = Progress({j.name: j.estimate for j in waiting}, enabled=wanted(progress, estimate), limit=timeout)
+    for j in jobs:
+        if j.row is not None:
+            emit(j)
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, len(waiting)), thread_name_prefix="wlbridge-check")
+    try:
+        futures = {}
+        for j in waiting:
+            j.started = time.monotonic()
+            futures[pool.submit(j.run, cancel)] = j
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in done:
+                j = futures[f]
+                j.row = f.result()
+                emit(j)
+            for f in list(pending):  # engines with no killable worker: give up on them at the limit
+                j = futures[f]
+                elapsed = time.monotonic() - j.started
+                if not j.hard and timeout is not None and elapsed > timeout + 1.0:
+                    j.row = timed_out(j.name, 0, elapsed, timeout, "abandoned; the engine may still be busy")
+                    pending.discard(f)
+                    emit(j)
+            bar.tick()
+    finally:
+        cancel.set()  # kills any worker still running (an exception or Ctrl-C here)
+        pool.shutdown(wait=all(j.hard for j in waiting), cancel_futures=True)
+        bar.close()
+    return [j.row for j in jobs]
+
+
+def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout) -> _Job:
+    n = len(xs[0])
+    note = ""
+    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs))
+    if isinstance(engine, MathicsEngine):
+        once, each = mathics_cost(code, net)
+        if once + each > budget:
+            why = (f"skipped: one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
+                   f"(budget {budget:g} s; raise mathics_budget= to run it)")
+            return _Job(engine.name, None, row=skipped(engine.name, why))
+        used = mathics_samples(code, net, n, budget)
+        if used < n:
+            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
+        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
+        estimate = once + used * each
+
+    def run(cancel) -> Row:
+        t0 = time.perf_counter()
+        kw = dict(call=call, output_shapes=net.output_shapes)
+        try:
+            if isinstance(engine, KillableEngine):
+                if isinstance(engine, MathicsEngine):
+                    kw["inner_timeout"] = timeout
+                result = engine.apply_bounded(code, xs, timeout=timeout, cancel=cancel, **kw)
+            else:
+                result = engine.apply(code, xs, timeout=timeout, **kw)
+        except WorkerTimeout:
+            return timed_out(engine.name, len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
+        except WorkerCancelled:
+            return skipped(engine.name, "cancelled")
+        return _engine_row(engine, result, ref, tol, note)
+
+    return _Job(engine.name, run, estimate=estimate, hard=isinstance(engine, KillableEngine))
+
+
+def _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel) -> Row:
+    from . import sympy_eval  # noqa: F401 - imported once here, not in every worker
+
+    t0 = time.perf_counter()
+    try:
+        return run_killable(lambda: _sympy_row(net, xs, ref, form, tol), timeout, cancel)
+    except WorkerTimeout:
+        return timed_out("sympy", len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
+    except WorkerCancelled:
+        return skipped("sympy", "cancelled")
+    except Exception as e:  # the worker died
+        return failed(Row("sympy", len(xs[0]), rtol=tol["rtol"]), f"{type(e).__name__}: {e}")
 
 
 def _outputs(v) -> list[np.ndarray]:
@@ -106,17 +225,10 @@ def _sympy_row(net, xs, ref, form, tol) -> Row:
     return compare("sympy", ref, got, seconds=time.perf_counter() - t0, **tol)
 
 
-def _engine_row(engine, net, code, xs, ref, call, tol, budget) -> Row:
-    n = len(xs[0])
-    note = ""
-    if isinstance(engine, MathicsEngine):
-        used = mathics_samples(code, net, n, budget)
-        if used < n:
-            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
-        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
-    result = engine.apply(code, xs, call=call, output_shapes=net.output_shapes)
+def _engine_row(engine, result, ref, tol, note) -> Row:
+    n = len(ref[0])
     if result.values is None or result.problem:
-        row = Row(engine.name, len(xs[0]), rtol=tol["rtol"], seconds=result.seconds, note=note)
+        row = Row(engine.name, n, rtol=tol["rtol"], seconds=result.seconds, note=note)
         msgs = "; ".join(result.messages[:5])
         problem = (result.problem or "failed").removeprefix(f"{engine.name}: ")
         return failed(row, problem + (f"; messages: {msgs}" if msgs else ""))
