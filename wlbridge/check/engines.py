@@ -293,14 +293,19 @@ def _mathics_error(e: Exception, code: str) -> str:
     return f"{name}: {e}"
 
 
-# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the nets of
-# tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample) on a busy 2-core
-# machine; predictions are within 0.3x-3x (reduce / pool up to 5x too low).
+# Mathics3 speed per sample. Dense layers fitted (non-negative least squares, relative error) to the
+# nets of tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample); conv,
+# pooling, batch norm and elementwise ops on feature maps to single-layer nets and the eigenjs7-shaped
+# CNN of benchmarks/bench_cnn.py (54 s per sample; predicted 49 s). All on this 2-core machine at a
+# load average of ~7 (an idle machine is ~2-3x faster); predictions within 0.5x-2x of measured.
 MATHICS_MADDS_PER_S = 3000.0  # Dot on machine reals (linear, matmul)
-MATHICS_CONV_MADDS_PER_S = 500.0  # ListCorrelate-style convolution
-MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid, softmax and friends
-MATHICS_FAST_FN_S = 0.005  # per element: Tanh, Erf, Ramp, Max, Power, ...
-MATHICS_MOVE_S = 0.002  # per input + output element of a weight-free op (reshape, pool, add, ...)
+MATHICS_CONV_MADDS_PER_S = 2000.0  # im2col + Dot (measured 1600-2800 on single conv layers)
+MATHICS_SLOW_FN_S = 0.006  # per element: Exp, Log, LogisticSigmoid, softmax and friends (4.6-14 ms)
+MATHICS_FAST_FN_S = 0.0005  # per element: Tanh, Erf, Ramp, Max, Power, ... (Listable on an array)
+MATHICS_AFFINE_S = 0.0008  # per element of batch norm
+MATHICS_POOL_IN_S = 0.00028  # per input element of a pooling layer (the strided views)
+MATHICS_POOL_WINDOW_S = 0.00015  # per output element per window position (Max / Plus over the views)
+MATHICS_MOVE_S = 0.0002  # per input + output element of another weight-free op (reshape, add, ...)
 MATHICS_LAYER_S = 0.01  # per layer (a With binding) per sample
 MATHICS_SAMPLE_S = 0.01  # Apply + Function per sample
 MATHICS_PARSE_CHARS_PER_S = 2.0e5
@@ -327,16 +332,22 @@ def mathics_cost(code: str, net=None) -> tuple[float, float]:
 
 def _layer_seconds(net, layer) -> float:
     size = math.prod(net.shapes[layer.output])
+    in_size = sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
     w = layer.params.get("weight")
+    fn = layer.attrs.get("fn")
     if layer.op == "conv" and w is not None:
         seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_CONV_MADDS_PER_S
     elif w is not None and layer.op != "embedding":
         seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
+    elif layer.op == "pool":
+        seconds = in_size * MATHICS_POOL_IN_S + size * math.prod(layer.attrs["kernel"]) * MATHICS_POOL_WINDOW_S
+    elif layer.op == "batchnorm":
+        seconds = size * MATHICS_AFFINE_S
+    elif layer.op == "elementwise" and fn is not None:
+        seconds = 0.0  # the function's own cost, below
     else:
-        moved = size + sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
-        seconds = moved * MATHICS_MOVE_S
+        seconds = (size + in_size) * MATHICS_MOVE_S
     seconds += MATHICS_LAYER_S
-    fn = layer.attrs.get("fn")
     if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
         seconds += size * MATHICS_SLOW_FN_S
     elif fn is not None:
