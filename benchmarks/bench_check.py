@@ -111,7 +111,7 @@ def run(name: str, samples: int, timeout: float) -> list[tuple]:
     report = check(net, samples=samples, timeout=timeout,
                    on_row=lambda r: print(f"  [{time.perf_counter() - t0:6.1f} s] {r}"[:220], flush=True))
     total = time.perf_counter() - t0
-    once, each = mathics_cost(code, net)
+    once, each = mathics_cost(code, net, compact=True)
     rows = []
     for r in report.rows:
         if r.evaluator == "mathics":

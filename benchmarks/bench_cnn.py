@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             n = 1 if ename == "mathics" else args.samples
             r = bench(net, engine, n)
             per = r["inputs"] + r["evaluate"] + r["define"] / n
-            model = sum(mathics_cost(net.to_wl(), net)) if ename == "mathics" else None
+            model = sum(mathics_cost(net.to_wl(), net, compact=True)) if ename == "mathics" else None
             cells = f"{model:12.2f} {per / model:6.2f}" if model else f"{'-':>12s} {'-':>6s}"
             print(f"{name:16s} {ename:8s} {r['chars']:10d} {r['define']:9.2f} {r['inputs']:13.3f} "
                   f"{r['evaluate']:11.3f} {per:12.3f} {r['err']:12.2e} {cells}", flush=True)

@@ -64,3 +64,16 @@ def test_evaluators_run_at_the_same_time(woxi):
 
 def test_timeout_none_means_no_limit(woxi):
     assert check(relu_net(), engine=woxi, code=CODE, samples=4, timeout=None).passed
+
+
+def test_worker_results_errors_and_crashes():
+    import os
+    import signal
+
+    from wlbridge.check.worker import WorkerCrashed, run_killable
+
+    assert run_killable(lambda: np.arange(3.0), timeout=30).tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(ZeroDivisionError):
+        run_killable(lambda: 1 / 0, timeout=30)
+    with pytest.raises(WorkerCrashed):
+        run_killable(lambda: os.kill(os.getpid(), signal.SIGKILL), timeout=30)

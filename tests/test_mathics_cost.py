@@ -51,7 +51,7 @@ MEASURED = [  # (net, seconds per sample)
 @pytest.mark.parametrize("make, seconds", MEASURED)
 def test_prediction_within_2x_of_measured(make, seconds):
     net = make()
-    once, each = mathics_cost(net.to_wl(), net)
+    once, each = mathics_cost(net.to_wl(), net, compact=True)
     assert seconds / 2 <= once + each <= seconds * 2
 
 
@@ -63,5 +63,5 @@ def test_eigenjs7_shaped_cnn():
     from bench_cnn import generated_cnn
 
     net = generated_cnn()
-    once, each = mathics_cost(net.to_wl(), net)
+    once, each = mathics_cost(net.to_wl(), net, compact=True)
     assert 54.1 / 2 <= once + each <= 54.1 * 2

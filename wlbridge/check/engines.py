@@ -313,18 +313,20 @@ MATHICS_FORMULA_CHARS_PER_S = 1.5e4  # evaluating an expanded formula, per sampl
 _SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
 
 
-def mathics_cost(code: str, net=None) -> tuple[float, float]:
+def mathics_cost(code: str, net=None, compact: bool = False) -> tuple[float, float]:
     """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` (``net``'s WL form).
 
     Parsing is paid once; each sample pays for the multiply-adds and elementwise functions of the
     net (or, for a formula with no net given, for the length of the formula), whichever is larger.
+    ``compact=True`` says ``code`` is the net's compact form (its length is weights, evaluated by
+    ``Dot``, not formula), so only the net's layers count per sample.
 
     >>> once, each = mathics_cost("x" * 10000)
     >>> round(once, 2), round(each, 2)
     (0.05, 0.67)
     """
     once = len(code) / MATHICS_PARSE_CHARS_PER_S
-    each = len(code) / MATHICS_FORMULA_CHARS_PER_S
+    each = 0.0 if compact and net is not None else len(code) / MATHICS_FORMULA_CHARS_PER_S
     if net is not None:
         each = max(each, MATHICS_SAMPLE_S + sum(_layer_seconds(net, layer) for layer in net.layers))
     return once, each
@@ -355,13 +357,13 @@ def _layer_seconds(net, layer) -> float:
     return seconds
 
 
-def mathics_samples(code: str, net, samples: int, budget: float) -> int:
+def mathics_samples(code: str, net, samples: int, budget: float, compact: bool = False) -> int:
     """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
 
     >>> mathics_samples("x" * 1000, None, 64, 10.0), mathics_samples("x" * 10**6, None, 64, 10.0)
     (64, 1)
     """
-    once, each = mathics_cost(code, net)
+    once, each = mathics_cost(code, net, compact)
     return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
 
 

@@ -53,6 +53,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
+    compact = code is None and form == "compact"  # our compact code: Mathics3's cost is the layers'
     if code is None:
         code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}))
     owned = isinstance(engine, str)
@@ -70,10 +71,11 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
     jobs: list[_Job] = []
     if sympy:
+        _warm_sympy()
         jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
     for e in engines:
-        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout))
+        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact))
     try:
         if net.origin is not None:
             jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
@@ -85,6 +87,14 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+def _warm_sympy() -> None:
+    """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``."""
+    from ..emit.sympy_layers import warm
+    from . import sympy_eval  # noqa: F401
+
+    warm()
 
 
 class _Job:
@@ -137,21 +147,23 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     return [j.row for j in jobs]
 
 
-def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout) -> _Job:
+def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact) -> _Job:
     n = len(xs[0])
     note = ""
     estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs))
     if isinstance(engine, MathicsEngine):
-        once, each = mathics_cost(code, net)
+        once, each = mathics_cost(code, net, compact)
         if once + each > budget:
             why = (f"skipped: one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
                    f"(budget {budget:g} s; raise mathics_budget= to run it)")
             return _Job(engine.name, None, row=skipped(engine.name, why))
-        used = mathics_samples(code, net, n, budget)
+        used = mathics_samples(code, net, n, budget, compact)
         if used < n:
             note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
         xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
         estimate = once + used * each
+    if isinstance(engine, KillableEngine):
+        engine.prepare()  # here, in the calling thread: a fork while another thread imports can deadlock
 
     def run(cancel) -> Row:
         t0 = time.perf_counter()
@@ -173,8 +185,6 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout) -> _Job:
 
 
 def _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel) -> Row:
-    from . import sympy_eval  # noqa: F401 - imported once here, not in every worker
-
     t0 = time.perf_counter()
     try:
         return run_killable(lambda: _sympy_row(net, xs, ref, form, tol), timeout, cancel)

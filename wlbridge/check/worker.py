@@ -83,33 +83,45 @@ def _child(fn, write_fd: int) -> None:
                 payload = pickle.dumps(("error", e), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 payload = pickle.dumps(("error", RuntimeError(f"{type(e).__name__}: {e}")))
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
+        with os.fdopen(write_fd, "wb") as out:  # length first: a sibling may hold this pipe open too
+            out.write(len(payload).to_bytes(8, "little") + payload)
     finally:
         os._exit(0)  # no atexit handlers, no buffers of the parent flushed twice
 
 
 def _read_until(fd: int, pid: int, timeout: float | None, cancel) -> bytes:
+    """The child's length-prefixed message (not read to EOF: a worker forked meanwhile by another
+    thread inherits the write end, and would hold the pipe open)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    chunks = []
+    data, need = b"", None
     while True:
+        if need is None and len(data) >= 8:
+            need = 8 + int.from_bytes(data[:8], "little")
+        if need is not None and len(data) >= need:
+            return data[8:need]
         wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
         ready, _, _ = select.select([fd], [], [], wait)
         if ready:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                break
-            chunks.append(chunk)
+                raise WorkerCrashed("the worker process died without a result")
+            data += chunk
             continue
+        if _exited(pid):  # dead with no (complete) answer, e.g. killed for memory
+            raise WorkerCrashed("the worker process died without a result")
         if cancel is not None and cancel.is_set():
             _kill(pid)
             raise WorkerCancelled("cancelled")
         if deadline is not None and time.monotonic() >= deadline:
             _kill(pid)
             raise WorkerTimeout(timeout)
-    if not chunks:
-        raise WorkerCrashed("the worker process died without a result")
-    return b"".join(chunks)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
 
 
 def _kill(pid: int) -> None:

@@ -28,6 +28,8 @@ Symbols are sympy ``Dummy`` objects: no user name reaches generated code.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -89,6 +91,12 @@ def _elementwise(layer, ins, out):
     return step
 
 
+def warm() -> None:
+    """Build the shared compiled pieces once (imports sympy's printers)."""
+    _matmul_fn(), _bias_fn()
+
+
+@functools.lru_cache(maxsize=None)
 def _matmul_fn():
     """``lambdify`` of the sympy matrix product ``X W``: rows of X are samples (or patches)."""
     r, k, c = sp.Dummy(integer=True), sp.Dummy(integer=True), sp.Dummy(integer=True)
@@ -96,6 +104,7 @@ def _matmul_fn():
     return sp.lambdify([X, W], sp.MatMul(X, W), modules="numpy")
 
 
+@functools.lru_cache(maxsize=None)
 def _bias_fn():
     d, b = sp.Dummy(), sp.Dummy()
     return lambdify_flat([d, b], d + b)
