@@ -77,3 +77,16 @@ def test_worker_results_errors_and_crashes():
         run_killable(lambda: 1 / 0, timeout=30)
     with pytest.raises(WorkerCrashed):
         run_killable(lambda: os.kill(os.getpid(), signal.SIGKILL), timeout=30)
+
+
+def test_progress_is_quiet_off_a_terminal_and_shows_an_estimate_when_asked(woxi, capsys):
+    pytest.importorskip("tqdm")
+    from wlbridge.check.progress import wanted
+
+    assert not wanted(None, 1e6)  # pytest's stderr is not a terminal
+    assert wanted(True, 0.0) and not wanted(False, 1e6)
+    check(relu_net(), engine=woxi, code=CODE, samples=4)
+    assert capsys.readouterr().err == ""
+    check(relu_net(), engine=woxi, code=CODE, samples=4, progress=True)
+    err = capsys.readouterr().err
+    assert "check: 0/2 done; running: sympy, woxi" in err and "check: 2/2 done" in err and "est." in err

@@ -51,13 +51,14 @@ class Progress:
         if limit is not None:
             seconds = min(seconds, limit)
         self.bar = tqdm(total=max(1, round(seconds)), unit="s", file=sys.stderr, leave=False, dynamic_ncols=True,
-                        bar_format="{desc} {bar} {elapsed} / ~{total}s est.")
-        self._describe()
+                        bar_format="{desc} {bar} {elapsed} / ~{total}s est.", desc=self._text())
+
+    def _text(self) -> str:
+        done = self.total - len(self.running)
+        return f"check: {done}/{self.total} done; running: {', '.join(self.running) or '-'}"
 
     def _describe(self):
-        done = self.total - len(self.running)
-        self.bar.set_description_str(f"check: {done}/{self.total} done; running: {', '.join(self.running) or '-'}",
-                                     refresh=False)
+        self.bar.set_description_str(self._text(), refresh=False)
 
     def tick(self) -> None:
         """Move the bar to the elapsed time (kept just short of the total until the end)."""
