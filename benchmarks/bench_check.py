@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wlbridge as wb  # noqa: E402
 from wlbridge.check.base import batch_arguments  # noqa: E402
 from wlbridge.check.engines import WoxiEngine, mathics_cost  # noqa: E402
+from wlbridge.check.progress import woxi_seconds  # noqa: E402
 from wlbridge.check.roundtrip import DEFAULT_MATHICS_BUDGET, check  # noqa: E402
 from wlbridge.check.sampling import sample_inputs  # noqa: E402
 from wlbridge.check.worker import WorkerTimeout, run_killable  # noqa: E402
@@ -106,7 +107,9 @@ def run(name: str, samples: int, timeout: float) -> list[tuple]:
         return []
     xs = sample_inputs(net, samples, 0)
     code = net.to_wl()
-    floors = {"sympy": reference_seconds(net, xs), "woxi": woxi_parse_seconds(code, xs, timeout)}
+    woxi_est = woxi_seconds(len(code), samples, sum(x[0].size for x in xs))
+    floors = {"sympy": reference_seconds(net, xs),  # Woxi's floor is not measured when it cannot finish
+              "woxi": woxi_parse_seconds(code, xs, timeout) if woxi_est < timeout else None}
     t0 = time.perf_counter()
     report = check(net, samples=samples, timeout=timeout,
                    on_row=lambda r: print(f"  [{time.perf_counter() - t0:6.1f} s] {r}"[:220], flush=True))

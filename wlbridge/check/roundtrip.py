@@ -169,9 +169,7 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact)
         t0 = time.perf_counter()
         kw = dict(call=call, output_shapes=net.output_shapes)
         try:
-            if isinstance(engine, KillableEngine):
-                if isinstance(engine, MathicsEngine):
-                    kw["inner_timeout"] = timeout
+            if isinstance(engine, KillableEngine):  # Mathics3's own TimeConstrained stays at its 600 s
                 result = engine.apply_bounded(code, xs, timeout=timeout, cancel=cancel, **kw)
             else:
                 result = engine.apply(code, xs, timeout=timeout, **kw)
@@ -179,6 +177,8 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact)
             return timed_out(engine.name, len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
         except WorkerCancelled:
             return skipped(engine.name, "cancelled")
+        if result.problem and "timed out" in result.problem:  # the engine's own limit (a kernel's, TimeConstrained)
+            return timed_out(engine.name, len(xs[0]), result.seconds, timeout or 0.0, result.problem)
         return _engine_row(engine, result, ref, tol, note)
 
     return _Job(engine.name, run, estimate=estimate, hard=isinstance(engine, KillableEngine))
