@@ -2,6 +2,8 @@
 
 - ``bench_emit.py``: emission time and size versus parameter count, the expanded-form depth sweep
   against a plain sympy fold, and check time per engine (baselines in the same process);
+- ``bench_check.py`` (not with ``--quick``: minutes): ``check`` end to end on an MLP, a real CNN
+  and a squeezenet-sized CNN, each row against its floor;
 - ``onnx_conformance.py``: the ONNX backend test data through the ONNX front end, the emitters and the
   engines (with ``--quick``: the model suites only, Woxi only).
 """
@@ -18,6 +20,8 @@ def main() -> int:
     quick = "--quick" in sys.argv[1:]
     runs = [[str(HERE / "bench_emit.py")] + (["--quick"] if quick else []),
             [str(HERE / "onnx_conformance.py")] + (["--models-only", "--engines", "woxi"] if quick else [])]
+    if not quick:
+        runs.insert(1, [str(HERE / "bench_check.py")])
     status = 0
     for args in runs:
         print(f"\n=== {' '.join(Path(a).name if a.endswith('.py') else a for a in args)}", flush=True)
