@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -90,3 +91,39 @@ def test_progress_is_quiet_off_a_terminal_and_shows_an_estimate_when_asked(woxi,
     check(relu_net(), engine=woxi, code=CODE, samples=4, progress=True)
     err = capsys.readouterr().err
     assert "check: 0/2 done; running: sympy, woxi" in err and "check: 2/2 done" in err and "est." in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_dies_with_its_parent(tmp_path):
+    """A check killed outright (SIGKILL) leaves no engine worker running."""
+    import os
+    import signal
+    import subprocess
+    import textwrap
+
+    pids = tmp_path / "pids"
+    script = textwrap.dedent(f"""
+        import os, time
+        from wlbridge.check.worker import run_killable
+        def child():
+            open({str(pids)!r}, "w").write(str(os.getpid()))
+            time.sleep(60)
+        run_killable(child, timeout=None)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    for _ in range(200):
+        if pids.exists() and pids.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pids.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(100):
+        try:
+            state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):  # dead, waiting for init to reap it
+            return
+        time.sleep(0.05)
+    pytest.fail("the worker outlived its parent")

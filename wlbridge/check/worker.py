@@ -17,6 +17,7 @@ wlbridge.check.worker.WorkerTimeout: timed out after 0.2 s
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import select
@@ -58,9 +59,11 @@ def run_killable(fn: Callable[[], T], timeout: float | None, cancel: threading.E
         return fn()
     read_fd, write_fd = os.pipe()
     sys.stdout.flush(), sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_fd)
+        _die_with(parent)
         _child(fn, write_fd)
     os.close(write_fd)
     try:
@@ -72,6 +75,16 @@ def run_killable(fn: Callable[[], T], timeout: float | None, cancel: threading.E
     if status == "ok":
         return value
     raise value
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to SIGKILL this child when the thread that forked it ends (or the parent dies)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
 
 
 def _child(fn, write_fd: int) -> None:
