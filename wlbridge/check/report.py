@@ -64,7 +64,8 @@ class Row:
         nums = f", max abs err {_num(self.max_abs)}" if self.passed is not None and not self.timed_out else ""
         count = f", {self.samples} samples" if self.samples else ""
         note = f" -- {self.note}" if self.note else ""
-        return f"{self.evaluator}: {self.status}{count}{nums}, {self.seconds:.2f} s{note}"
+        took = f", {self.seconds:.2f} s" if self.passed is not None else ""
+        return f"{self.evaluator}: {self.status}{count}{nums}{took}{note}"
 
     @property
     def tolerance(self) -> str:

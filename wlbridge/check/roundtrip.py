@@ -154,7 +154,7 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact)
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
         if once + each > budget:
-            why = (f"skipped: one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
+            why = (f"one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
                    f"(budget {budget:g} s; raise mathics_budget= to run it)")
             return _Job(engine.name, None, row=skipped(engine.name, why))
         used = mathics_samples(code, net, n, budget, compact)
