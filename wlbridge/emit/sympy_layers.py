@@ -14,7 +14,8 @@ sympy expression is built once, at the size of one element or one matrix product
 - batch norm: ``k (x - mean) + bias`` in dummies, per-channel values broadcast;
 - rearrangements (flatten, reshape, transpose, concat) and pooling: the scalar rules run on element
   *indices*, then one numpy gather (and a max / sum / mean over each window);
-- any other op (embedding, prelu): that layer's element-level sympy, lambdified with ``cse``.
+- PReLU: leaky ReLU's sympy expression with the slope as a second dummy;
+- any other op (embedding): that layer's element-level sympy, lambdified with ``cse``.
 
 Symbols are sympy ``Dummy`` objects: no user name reaches generated code.
 
@@ -33,6 +34,7 @@ import functools
 import numpy as np
 import sympy as sp
 
+from ..ops import ACTIVATIONS
 from . import scalar
 from ._geom import full_padding, geometry, norm_axis, pool_counts
 from .sympy import SympyAlgebra, lambdify_flat
@@ -65,6 +67,7 @@ def _compile(net, layer):
     if layer.op in _GATHER:
         return _gather(layer, ins, out)
     rule = {"linear": _linear, "matmul": _linear, "conv": _conv, "pool": _pool, "batchnorm": _batchnorm,
+            "prelu": _prelu,
             "softmax": _rowwise, "log_softmax": _rowwise, "reduce": _reduce, "constant": _constant}.get(layer.op)
     return (rule or _element_level)(layer, ins, out)
 
@@ -216,6 +219,14 @@ def _batchnorm(layer, ins, out):
     x, kd, md, bd = _dummies(4)
     fn = lambdify_flat([x, kd, md, bd], kd * (x - md) + bd)
     return lambda v: fn(v, *consts)
+
+
+def _prelu(layer, ins, out):
+    """leaky_relu's sympy expression with the slope as a second dummy, slopes broadcast per element."""
+    x, slope = _dummies(2)
+    fn = lambdify_flat([x, slope], ACTIVATIONS["leaky_relu"].sympy_fn(x, {"negative_slope": slope}))
+    slopes = np.broadcast_to(scalar.p64(layer, "slope"), out)
+    return lambda v: fn(v, slopes)
 
 
 def _rowwise(layer, ins, out):
