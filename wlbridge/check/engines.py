@@ -297,7 +297,7 @@ def _mathics_error(e: Exception, code: str) -> str:
 # nets of tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample); conv,
 # pooling, batch norm and elementwise ops on feature maps to single-layer nets and the eigenjs7-shaped
 # CNN of benchmarks/bench_cnn.py (54 s per sample; predicted 49 s). All on this 2-core machine at a
-# load average of ~7 (an idle machine is ~2-3x faster); predictions within 0.5x-2x of measured.
+# load average of ~7 (an idle machine is faster); predictions within 0.5x-2x of measured.
 MATHICS_MADDS_PER_S = 3000.0  # Dot on machine reals (linear, matmul)
 MATHICS_CONV_MADDS_PER_S = 2000.0  # im2col + Dot (measured 1600-2800 on single conv layers)
 MATHICS_SLOW_FN_S = 0.006  # per element: Exp, Log, LogisticSigmoid, softmax and friends (4.6-14 ms)
