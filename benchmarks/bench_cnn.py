@@ -3,7 +3,8 @@
 For each net and engine: the compact WL text's size, then three timings of one engine session:
 ``define`` (parse the ``Function`` once), ``inputs`` (parse the sample batch, per sample) and
 ``evaluate`` (apply the function, per sample), and the max abs error against the numpy reference.
-``check`` pays define once plus (inputs + evaluate) per sample.
+``check`` pays define once plus (inputs + evaluate) per sample. For Mathics3, the cost model's
+prediction (``mathics_cost``, once + per sample) and measured / predicted.
 
 Nets: a generated CNN shaped like ``eigenjs7_trainedNet1`` (always available), and the real
 ``.wlnet`` files when the fixtures are found (``$WLBRIDGE_SHARED/fixtures/wlnet`` or
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import wlbridge as wb  # noqa: E402
 from wlbridge.check.base import batch_arguments, parse_numbers, split_outputs  # noqa: E402
-from wlbridge.check.engines import get_engines  # noqa: E402
+from wlbridge.check.engines import get_engines, mathics_cost  # noqa: E402
 from wlbridge.ir import NetBuilder  # noqa: E402
 
 REAL = {"eigenjs7": "eigenjs7_trainedNet1.wlnet", "ml_supergroup": "ML_Supergroup_Demo_Net.wlnet"}
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--nets", default="generated,eigenjs7")
     args = ap.parse_args(argv)
     print(f"{'net':16s} {'engine':8s} {'chars':>10s} {'define s':>9s} {'inputs s/smp':>13s} "
-          f"{'eval s/smp':>11s} {'check s/smp':>12s} {'max abs err':>12s}")
+          f"{'eval s/smp':>11s} {'check s/smp':>12s} {'max abs err':>12s} {'model s/smp':>12s} {'ratio':>6s}")
     for name in args.nets.split(","):
         net = load_net(name)
         if net is None:
@@ -108,8 +109,10 @@ def main(argv=None) -> int:
             n = 1 if ename == "mathics" else args.samples
             r = bench(net, engine, n)
             per = r["inputs"] + r["evaluate"] + r["define"] / n
+            model = sum(mathics_cost(net.to_wl(), net, compact=True)) if ename == "mathics" else None
+            cells = f"{model:12.2f} {per / model:6.2f}" if model else f"{'-':>12s} {'-':>6s}"
             print(f"{name:16s} {ename:8s} {r['chars']:10d} {r['define']:9.2f} {r['inputs']:13.3f} "
-                  f"{r['evaluate']:11.3f} {per:12.3f} {r['err']:12.2e}", flush=True)
+                  f"{r['evaluate']:11.3f} {per:12.3f} {r['err']:12.2e} {cells}", flush=True)
     return 0
 
 

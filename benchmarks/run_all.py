@@ -2,6 +2,8 @@
 
 - ``bench_emit.py``: emission time and size versus parameter count, the expanded-form depth sweep
   against a plain sympy fold, and check time per engine (baselines in the same process);
+- ``bench_check.py`` (not with ``--quick``: minutes): ``check`` end to end on an MLP, a real CNN
+  and a squeezenet-sized CNN, each row against its floor;
 - ``onnx_conformance.py``: the ONNX backend test data through the ONNX front end, the emitters and the
   engines (with ``--quick``: the model suites only, Woxi only);
 - ``bench_regions.py``: linear-region counts and time beside affinitree; ``bench_c.py``: the emitted C's
@@ -21,6 +23,8 @@ def main() -> int:
     runs = [[str(HERE / "bench_emit.py")] + (["--quick"] if quick else []),
             [str(HERE / "onnx_conformance.py")] + (["--models-only", "--engines", "woxi"] if quick else []),
             [str(HERE / "bench_regions.py")], [str(HERE / "bench_c.py")] + (["--batch", "1000"] if quick else [])]
+    if not quick:
+        runs.insert(1, [str(HERE / "bench_check.py")])
     status = 0
     for args in runs:
         print(f"\n=== {' '.join(Path(a).name if a.endswith('.py') else a for a in args)}", flush=True)

@@ -78,10 +78,17 @@ def test_wrong_output_shape_fails(woxi):
 
 
 def test_mathics_gets_a_cost_bounded_subset(engines):
-    report = check(relu_net(), engine=engines, code=CODE, samples=64, sympy=False, mathics_budget=0.05)
+    report = check(relu_net(), engine=engines, code=CODE, samples=64, sympy=False, mathics_budget=0.5)
     woxi_row, mathics_row = report.rows
     assert woxi_row.samples == 64 and 1 <= mathics_row.samples < 64
     assert f"{mathics_row.samples} of 64 samples" in mathics_row.note and report.passed
+
+
+def test_mathics_is_skipped_when_one_sample_would_blow_the_budget(engines):
+    report = check(relu_net(), engine=engines, code=CODE, samples=4, sympy=False, mathics_budget=0.01)
+    woxi_row, mathics_row = report.rows
+    assert woxi_row.passed and mathics_row.status == "skipped" and report.passed
+    assert "one sample would take" in mathics_row.note and "budget 0.01 s" in mathics_row.note
 
 
 def test_sequence_call_and_two_inputs(woxi):

@@ -31,7 +31,9 @@ def assert_agrees(net, engines, forms=("compact", "expanded"), samples=12):
         report = net.check(engine=engines, form=form, samples=samples, mathics_budget=3.0)
         assert report.passed, str(report)
         rows = {r.evaluator: r for r in report.rows}
-        assert {"sympy", "woxi", "mathics"} <= set(rows) and rows["mathics"].samples >= 1, str(report)
+        assert {"sympy", "woxi", "mathics"} <= set(rows), str(report)
+        mathics = rows["mathics"]  # a long expanded formula is skipped by the cost model (~40 s a sample)
+        assert mathics.samples >= 1 or (form == "expanded" and "one sample would take" in mathics.note), str(report)
         assert any(r.evaluator.startswith("source (torch)") and r.passed for r in report.rows), str(report)
         assert report.max_rel_err <= 1e-9 or report.max_abs_err <= 1e-9, str(report)
 

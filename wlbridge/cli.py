@@ -76,10 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--atol", type=_non_negative, metavar="A",
                    help="absolute tolerance of the code rows (default rtol * max(1, max |output|))")
     k.add_argument("--no-sympy", dest="sympy", action="store_false", help="skip the sympy row")
-    k.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS",
-                   help="time limit per engine evaluation (where the engine enforces one: Mathics3, Wolfram Engine)")
-    k.add_argument("--mathics-budget", type=_positive_seconds, default=20.0, metavar="SECONDS",
-                   help="time budget for Mathics3; it gets as many samples as fit (at least one)")
+    k.add_argument("--timeout", type=_non_negative, default=120.0, metavar="SECONDS",
+                   help="time limit per evaluator; one stopped there is a 'timed out' row (default 120; 0: none)")
+    k.add_argument("--mathics-budget", type=_positive_seconds, default=30.0, metavar="SECONDS",
+                   help="time budget for Mathics3 (cost model): it gets as many samples as fit, "
+                        "and is skipped when one does not")
     k.add_argument("--json", action="store_true",
                    help="print the report as JSON (schema: wlbridge/check/report_schema.json)")
     k.add_argument("--kernel", metavar="PATH", help="the WolframKernel for --engine wolfram/auto "
@@ -324,7 +325,7 @@ def cmd_check(args, net) -> int:
     call = args.call or (detect_call(code, net) if code else None) or "list"
     settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
                     exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
-                    atol=args.atol, timeout=args.timeout, max_size=args.max_size, kernel=args.kernel)
+                    atol=args.atol, timeout=args.timeout or None, max_size=args.max_size, kernel=args.kernel)
     if inputs is not None:
         settings["inputs"] = inputs
     else:
@@ -341,7 +342,7 @@ def cmd_check(args, net) -> int:
     print(format_cells(HEADER), flush=True)
     report = net.check(**settings, on_row=lambda row: print(format_row(row), flush=True))
     report.notes += call_notes(args, code, call, net, report)
-    print("\n".join(report.notes_lines() + [report.title() + f": {'PASSED' if report.passed else 'FAILED'}"]))
+    print("\n".join(report.notes_lines() + [report.title() + f": {report.verdict}"]))
     return 0 if report.passed else 1
 
 

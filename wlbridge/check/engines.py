@@ -21,12 +21,14 @@ import math
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 
 from ..errors import EngineError, EngineNotFoundError
 from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
 from .wolfram import WolframEngine, find_kernel
+from .worker import WorkerCrashed, WorkerTimeout, run_killable
 
 __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "ResultParseError",
            "WoxiEngine", "MathicsEngine", "WolframEngine", "get_engines", "parse_numbers", "MATHICS_SHIMS",
@@ -44,7 +46,32 @@ def _missing(what: str, extra: str, err: Exception) -> EngineNotFoundError:
 # Woxi
 
 
-class WoxiEngine(Engine):
+class KillableEngine(Engine):
+    """An embedded engine whose batch call can run in a forked worker killed at a deadline."""
+
+    def prepare(self) -> None:
+        """Work done in the calling process before forking (shared by every worker)."""
+
+    def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
+        """:meth:`Engine.apply` in this process, with no hard limit."""
+        return Engine.apply(self, function_code, inputs, **kwargs)
+
+    def apply_bounded(self, function_code, inputs, *, timeout: float | None, cancel=None,
+                      **kwargs) -> EngineResult:
+        """:meth:`apply_inline` in a worker process killed after ``timeout`` seconds.
+
+        Raises :class:`~wlbridge.check.worker.WorkerTimeout` (or ``WorkerCancelled`` when ``cancel``
+        is set); a worker that dies gives a result with the problem.
+        """
+        self.prepare()
+        t0 = time.perf_counter()
+        try:
+            return run_killable(lambda: self.apply_inline(function_code, inputs, **kwargs), timeout, cancel)
+        except WorkerCrashed as e:
+            return EngineResult(None, [], f"{self.name}: {e}", time.perf_counter() - t0)
+
+
+class WoxiEngine(KillableEngine):
     """Woxi (PyPI ``woxi``), a fast WL interpreter in Rust. Takes the full sample batch.
 
     Woxi 0.3.0 parses ``1.5`*^-10`` with up to 1 ulp of error (about 30 % of random doubles), but
@@ -74,10 +101,12 @@ class WoxiEngine(Engine):
             raise EngineError(f"woxi crashed: {type(e).__name__}: {e}") from None
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
-    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
+    def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
         """Like :meth:`Engine.apply`, in a cleared Woxi state."""
         self._woxi.clear_state()  # no definitions left over from an earlier call
-        return super().apply(function_code, inputs, **kwargs)
+        return super().apply_inline(function_code, inputs, **kwargs)
+
+    apply = apply_inline  # fast and in-process; ``check`` uses apply_bounded for its time limit
 
 
 def _woxi_error(text: str, code: str) -> str:
@@ -146,6 +175,7 @@ def mathics_prelude() -> str:
     return f"$IterationLimit = 10^9; {shims};"
 
 
+_GRACE_S = 0.5  # the worker outlives TimeConstrained by this much, so a clean $Aborted can come first
 _MATHICS_LOCK = threading.Lock()
 _MATHICS_SESSION = None
 
@@ -167,14 +197,16 @@ def mathics_session():
         return _MATHICS_SESSION
 
 
-class MathicsEngine(Engine):
+class MathicsEngine(KillableEngine):
     """Mathics3 (PyPI ``Mathics3``), pure Python and slow (~500-1500 multiply-adds per second here).
 
-    ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`).
+    ``check`` gives it a cost-bounded subset of the samples (see :func:`mathics_cost`). Every
+    :meth:`apply` runs in a forked worker that is killed at its time limit (``TimeConstrained`` alone
+    can miss its deadline by minutes); the session is started once, in this process, before forking.
     """
 
     name = "mathics"
-    timeout = 600.0  # seconds per apply, enforced with TimeConstrained (evaluate's timeout= is ignored)
+    timeout = 600.0  # seconds per apply: the worker is killed then (evaluate's timeout= is ignored)
 
     def __init__(self):
         try:
@@ -206,16 +238,33 @@ class MathicsEngine(Engine):
         except Exception as e:  # syntax errors, AbortInterrupt, ...
             raise EngineError(f"mathics: {_mathics_error(e, code)}") from None
         if text == "$Aborted":
-            raise EngineError(f"mathics: timed out after {self.timeout:g} s")
+            raise EngineError("mathics: timed out (TimeConstrained)")
         return text, messages
 
-    def apply(self, function_code, inputs, **kwargs) -> EngineResult:
-        """Like :meth:`Engine.apply`; the session is started first so its start-up is not timed."""
-        self.session  # start-up (3-6 s, once per process) is not the evaluation's time
-        return super().apply(function_code, inputs, **kwargs)
+    def prepare(self) -> None:
+        """Start the session here (3-6 s, once per process), so workers inherit it and it is not timed."""
+        self.session
+
+    def apply(self, function_code, inputs, *, timeout: float | None = None, **kwargs) -> EngineResult:
+        """Like :meth:`Engine.apply`, in a worker killed after ``timeout`` seconds (default :attr:`timeout`)."""
+        t = self.timeout if timeout is None else timeout
+        t0 = time.perf_counter()
+        try:
+            r = self.apply_bounded(function_code, inputs, timeout=t + _GRACE_S, inner_timeout=t, **kwargs)
+        except WorkerTimeout:
+            return EngineResult(None, [], f"mathics: timed out after {t:g} s (worker killed)",
+                                time.perf_counter() - t0)
+        if r.problem and "timed out (TimeConstrained)" in r.problem:
+            r.problem = f"mathics: timed out after {t:g} s"
+        return r
+
+    def apply_inline(self, function_code, inputs, *, inner_timeout: float | None = None, **kwargs) -> EngineResult:
+        """:meth:`Engine.apply` in this process; ``TimeConstrained`` (soft) after ``inner_timeout`` s."""
+        return super().apply_inline(function_code, inputs, timeout=inner_timeout, **kwargs)
 
     def batch_code(self, function_code, payload, timeout):
-        """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout)."""
+        """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout; soft, the worker's
+        kill is the hard limit)."""
         t = self.timeout if timeout is None else timeout
         body = f"Apply[wlbridgeF, {payload}, {{1}}]"
         return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
@@ -244,14 +293,19 @@ def _mathics_error(e: Exception, code: str) -> str:
     return f"{name}: {e}"
 
 
-# Mathics3 speed per sample, fitted (non-negative least squares, relative error) to the nets of
-# tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample) on a busy 2-core
-# machine; predictions are within 0.3x-3x (reduce / pool up to 5x too low).
+# Mathics3 speed per sample. Dense layers fitted (non-negative least squares, relative error) to the
+# nets of tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample); conv,
+# pooling, batch norm and elementwise ops on feature maps to single-layer nets and the eigenjs7-shaped
+# CNN of benchmarks/bench_cnn.py (54 s per sample; predicted 49 s). All on this 2-core machine at a
+# load average of ~7 (an idle machine is faster); predictions within 0.5x-2x of measured.
 MATHICS_MADDS_PER_S = 3000.0  # Dot on machine reals (linear, matmul)
-MATHICS_CONV_MADDS_PER_S = 500.0  # ListCorrelate-style convolution
-MATHICS_SLOW_FN_S = 0.015  # per element: Exp, Log, LogisticSigmoid, softmax and friends
-MATHICS_FAST_FN_S = 0.005  # per element: Tanh, Erf, Ramp, Max, Power, ...
-MATHICS_MOVE_S = 0.002  # per input + output element of a weight-free op (reshape, pool, add, ...)
+MATHICS_CONV_MADDS_PER_S = 2000.0  # im2col + Dot (measured 1600-2800 on single conv layers)
+MATHICS_SLOW_FN_S = 0.006  # per element: Exp, Log, LogisticSigmoid, softmax and friends (4.6-14 ms)
+MATHICS_FAST_FN_S = 0.0005  # per element: Tanh, Erf, Ramp, Max, Power, ... (Listable on an array)
+MATHICS_AFFINE_S = 0.0008  # per element of batch norm
+MATHICS_POOL_IN_S = 0.00028  # per input element of a pooling layer (the strided views)
+MATHICS_POOL_WINDOW_S = 0.00015  # per output element per window position (Max / Plus over the views)
+MATHICS_MOVE_S = 0.0002  # per input + output element of another weight-free op (reshape, add, ...)
 MATHICS_LAYER_S = 0.01  # per layer (a With binding) per sample
 MATHICS_SAMPLE_S = 0.01  # Apply + Function per sample
 MATHICS_PARSE_CHARS_PER_S = 2.0e5
@@ -259,18 +313,20 @@ MATHICS_FORMULA_CHARS_PER_S = 1.5e4  # evaluating an expanded formula, per sampl
 _SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
 
 
-def mathics_cost(code: str, net=None) -> tuple[float, float]:
+def mathics_cost(code: str, net=None, compact: bool = False) -> tuple[float, float]:
     """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` (``net``'s WL form).
 
     Parsing is paid once; each sample pays for the multiply-adds and elementwise functions of the
     net (or, for a formula with no net given, for the length of the formula), whichever is larger.
+    ``compact=True`` says ``code`` is the net's compact form (its length is weights, evaluated by
+    ``Dot``, not formula), so only the net's layers count per sample.
 
     >>> once, each = mathics_cost("x" * 10000)
     >>> round(once, 2), round(each, 2)
     (0.05, 0.67)
     """
     once = len(code) / MATHICS_PARSE_CHARS_PER_S
-    each = len(code) / MATHICS_FORMULA_CHARS_PER_S
+    each = 0.0 if compact and net is not None else len(code) / MATHICS_FORMULA_CHARS_PER_S
     if net is not None:
         each = max(each, MATHICS_SAMPLE_S + sum(_layer_seconds(net, layer) for layer in net.layers))
     return once, each
@@ -278,16 +334,22 @@ def mathics_cost(code: str, net=None) -> tuple[float, float]:
 
 def _layer_seconds(net, layer) -> float:
     size = math.prod(net.shapes[layer.output])
+    in_size = sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
     w = layer.params.get("weight")
+    fn = layer.attrs.get("fn")
     if layer.op == "conv" and w is not None:
         seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_CONV_MADDS_PER_S
     elif w is not None and layer.op != "embedding":
         seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
+    elif layer.op == "pool":
+        seconds = in_size * MATHICS_POOL_IN_S + size * math.prod(layer.attrs["kernel"]) * MATHICS_POOL_WINDOW_S
+    elif layer.op == "batchnorm":
+        seconds = size * MATHICS_AFFINE_S
+    elif layer.op == "elementwise" and fn is not None:
+        seconds = 0.0  # the function's own cost, below
     else:
-        moved = size + sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
-        seconds = moved * MATHICS_MOVE_S
+        seconds = (size + in_size) * MATHICS_MOVE_S
     seconds += MATHICS_LAYER_S
-    fn = layer.attrs.get("fn")
     if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
         seconds += size * MATHICS_SLOW_FN_S
     elif fn is not None:
@@ -295,13 +357,13 @@ def _layer_seconds(net, layer) -> float:
     return seconds
 
 
-def mathics_samples(code: str, net, samples: int, budget: float) -> int:
+def mathics_samples(code: str, net, samples: int, budget: float, compact: bool = False) -> int:
     """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
 
     >>> mathics_samples("x" * 1000, None, 64, 10.0), mathics_samples("x" * 10**6, None, 64, 10.0)
     (64, 1)
     """
-    once, each = mathics_cost(code, net)
+    once, each = mathics_cost(code, net, compact)
     return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
 
 

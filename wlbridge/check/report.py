@@ -53,11 +53,20 @@ class Row:
     seconds: float = 0.0
     kind: str = "code"  # "code" (emitted code), "source" (the original net)
     worst: dict | None = None  # the sample with the largest error: index, input, expected, got (flat lists)
+    timed_out: bool = False  # stopped at the time limit: not passed, no numbers
 
     @property
     def status(self) -> str:
-        """``ok``, ``FAIL`` or ``skipped``."""
-        return {True: "ok", False: "FAIL", None: "skipped"}[self.passed]
+        """``ok``, ``FAIL``, ``timed out`` or ``skipped``."""
+        return "timed out" if self.timed_out else {True: "ok", False: "FAIL", None: "skipped"}[self.passed]
+
+    def __str__(self) -> str:
+        """One line: ``woxi: ok, 16 samples, max abs err 1.20e-15, 2.31 s`` (and the note)."""
+        nums = f", max abs err {_num(self.max_abs)}" if self.passed is not None and not self.timed_out else ""
+        count = f", {self.samples} samples" if self.samples else ""
+        note = f" -- {self.note}" if self.note else ""
+        took = f", {self.seconds:.2f} s" if self.passed is not None else ""
+        return f"{self.evaluator}: {self.status}{count}{nums}{took}{note}"
 
     @property
     def tolerance(self) -> str:
@@ -117,12 +126,20 @@ def skipped(name: str, why: str, kind: str = "code") -> Row:
     return Row(name, passed=None, note=why, kind=kind)
 
 
+def timed_out(name: str, samples: int, seconds: float, limit: float, how: str = "stopped") -> Row:
+    """A row for an evaluator stopped at its time limit: not passed, and no numbers."""
+    return Row(name, samples, passed=False, timed_out=True, seconds=seconds,
+               note=f"timed out after {limit:g} s ({how}); raise timeout= (--timeout) or leave this evaluator out")
+
+
 @dataclass
 class CheckReport:
     """What ``Net.check`` returns: one row per evaluator, all against the numpy float64 reference.
 
     ``passed`` is True when every evaluator that ran agreed within its tolerance and at least one
-    WL engine ran; ``max_abs_err`` / ``max_rel_err`` are over the emitted-code rows (WL engines and
+    WL engine ran. An evaluator stopped at the time limit (``timed out``) was asked for and did not
+    vouch for the code, so the report does not pass; it reads ``INCOMPLETE`` rather than
+    ``FAILED`` when nothing disagreed. ``max_abs_err`` / ``max_rel_err`` are over the emitted-code rows (WL engines and
     sympy); the source net's row is shown but measures the front end, in the source's precision.
     """
 
@@ -138,7 +155,7 @@ class CheckReport:
     @property
     def code_rows(self) -> list[Row]:
         """The rows of the emitted code (WL engines and sympy) that ran."""
-        return [r for r in self.rows if r.kind == "code" and r.passed is not None]
+        return [r for r in self.rows if r.kind == "code" and r.passed is not None and not r.timed_out]
 
     @property
     def passed(self) -> bool:
@@ -159,8 +176,22 @@ class CheckReport:
 
     @property
     def failures(self) -> list[Row]:
-        """The rows that failed."""
+        """The rows that failed (disagreed, crashed or timed out)."""
         return [r for r in self.rows if r.passed is False]
+
+    @property
+    def timed_out(self) -> list[Row]:
+        """The rows stopped at the time limit."""
+        return [r for r in self.rows if r.timed_out]
+
+    @property
+    def verdict(self) -> str:
+        """``PASSED``, ``FAILED`` (an evaluator disagreed or crashed) or ``INCOMPLETE`` (only time-outs)."""
+        if self.passed:
+            return "PASSED"
+        if self.timed_out and all(r.timed_out for r in self.failures):
+            return "INCOMPLETE (timed out: " + ", ".join(r.evaluator for r in self.timed_out) + ")"
+        return "FAILED"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -171,7 +202,7 @@ class CheckReport:
     def __str__(self) -> str:
         rows = [HEADER] + [row_cells(r) for r in self.rows]
         widths = [max([w] + [len(line[i]) for line in rows]) for i, w in enumerate(WIDTHS)]
-        lines = [self.title() + f": {'PASSED' if self.passed else 'FAILED'}"]
+        lines = [self.title() + f": {self.verdict}"]
         lines += [format_cells(line, widths) for line in rows]
         return "\n".join(lines + self.notes_lines())
 
@@ -190,7 +221,7 @@ class CheckReport:
 
     def to_dict(self) -> dict:
         """The report as plain JSON-ready data (schema: ``wlbridge/check/report_schema.json``)."""
-        return {"schema": SCHEMA_ID, "net": self.net, "passed": self.passed, "engine": self.engine,
+        return {"schema": SCHEMA_ID, "net": self.net, "passed": self.passed, "verdict": self.verdict, "engine": self.engine,
                 "samples": self.samples, "seed": self.seed, "code_chars": self.code_chars,
                 "max_abs_err": _json_num(self.max_abs_err), "max_rel_err": _json_num(self.max_rel_err),
                 "notes": list(self.notes), "rows": [row_dict(r) for r in self.rows]}
@@ -230,7 +261,7 @@ WIDTHS = (20, 7, 11, 11, 26, 7, 6)  # minimum column widths, so rows printed one
 def row_cells(r: Row) -> tuple[str, ...]:
     """The table cells of one row."""
     return (r.evaluator, str(r.samples) if r.samples else "-", _num(r.max_abs), _num(r.max_rel),
-            r.tolerance if r.passed is not None else "-", f"{r.seconds:.2f}", r.status)
+            r.tolerance if r.passed is not None and not r.timed_out else "-", f"{r.seconds:.2f}", r.status)
 
 
 def format_cells(cells, widths=WIDTHS) -> str:

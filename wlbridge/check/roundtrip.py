@@ -10,32 +10,47 @@ the numpy float64 reference, on one seeded batch of inputs.
 """
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
-from .engines import Engine, MathicsEngine, get_engines, mathics_samples
-from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol
+from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
+from .progress import Progress, wanted, woxi_seconds
+from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
+from .worker import WorkerCancelled, WorkerTimeout, run_killable
+
+DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
+DEFAULT_MATHICS_BUDGET = 30.0  # seconds of Mathics3 time by its cost model (it runs beside the others)
+
 
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
-          mathics_budget: float = 20.0, sympy: bool = True, exact: bool = False, timeout: float | None = None,
-          on_row: Callable[[Row], None] | None = None, max_size: int | None = None, kernel: str | None = None,
+          mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
+          timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
+          progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
           startup_timeout: float | None = None) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
     'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
-    in ``mathics_budget`` seconds by its cost model (at least one). ``rtol`` / ``atol`` override the
-    emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
-    ``timeout``: seconds per engine evaluation (where the engine can enforce it); ``on_row(row)`` is
-    called as each row finishes; ``max_size`` raises the expanded form's size limit.
-    ``kernel``: the WolframKernel for 'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install
-    paths); ``startup_timeout``: seconds to wait for it to start.
+    in ``mathics_budget`` seconds by its cost model, and is skipped (with a note) when one sample
+    would not fit. ``rtol`` / ``atol`` override the emitted-code tolerance (default rtol 1e-9); the
+    source net is judged in its own precision.
+
+    The evaluators (sympy, each engine) run at the same time, the embedded ones each in a worker
+    process that is killed after ``timeout`` seconds (None: no limit); a killed one is a
+    ``timed out`` row and the report does not pass (it reads INCOMPLETE). ``on_row(row)`` is called
+    as each row is known, in the order they finish. ``progress``: a bar with an estimate on stderr
+    (None: when stderr is a terminal and the check is estimated to take a few seconds).
+    ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
+    'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
+    seconds to wait for it to start.
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
@@ -44,6 +59,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         ref = [r[~dropped] for r in ref]
     given_code = code is not None
     sizes = {"max_size": max_size} if max_size else {}
+    compact = code is None and form == "compact"  # our compact code: Mathics3's cost is the layers'
     if code is None:
         code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}), **sizes)
     owned = isinstance(engine, str)
@@ -63,21 +79,23 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     report.subject = (net, code, call)
     tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
 
-    def add(row: Row) -> None:
-        report.rows.append(attach_input(row, xs))
+    def add(row: Row) -> None:  # each row as it is known: its worst sample's input, then the caller
+        attach_input(row, xs)
         if on_row is not None:
             on_row(row)
 
+    jobs: list[_Job] = []
+    if sympy:
+        _warm_sympy()
+        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel,
+                                                                  sizes, OWN_FORMULA if given_code else ""),
+                         estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
+    for e in engines:
+        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact))
     try:
         if net.origin is not None:
-            add(_source_row(net, xs, ref))
-        if sympy:
-            row = _sympy_row(net, xs, ref, form, tol, sizes)
-            if given_code:
-                row.note = "; ".join(filter(None, [row.note, OWN_FORMULA]))
-            add(row)
-        for e in engines:
-            add(_engine_row(e, net, code, xs, ref, call, tol, mathics_budget, timeout))
+            jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
+        report.rows = _run(jobs, timeout, add, progress)
     finally:
         if owned:
             for e in engines:
@@ -87,20 +105,113 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     return report
 
 
-OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
+def _warm_sympy() -> None:
+    """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``."""
+    from ..emit.sympy_layers import warm
+    from . import sympy_eval  # noqa: F401
+
+    warm()
 
 
-def _honesty_notes(net) -> list[str]:
-    """Say what the reference is when the original net could not be run."""
-    if net.origin is not None:
-        return []
-    if "wl_version" in net.meta:
-        return ["the reference is wlbridge's own reading of the Wolfram net file; the original net was not run "
-                "in Wolfram (from_wolfram with a kernel session does that)"]
-    if net.meta.get("source"):
-        return [f"the source net ({net.meta['source']}) was not run (its runtime is not installed): the reference "
-                "is wlbridge's numpy evaluation of the converted net"]
-    return []  # built in Python: the IR is the net
+class _Job:
+    """One evaluator: ``run(cancel) -> Row`` in a thread (``row`` when already known, e.g. skipped)."""
+
+    def __init__(self, name: str, run, estimate: float = 0.0, row: Row | None = None, hard: bool = True):
+        self.name, self.run, self.estimate, self.row, self.hard = name, run, estimate, row, hard
+        self.started = 0.0
+
+
+def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
+    """Run the jobs concurrently; rows in the jobs' order, ``on_row`` called as each finishes."""
+    def emit(job):
+        if on_row is not None:
+            on_row(job.row)
+        bar.row_done(job.name)
+
+    waiting = [j for j in jobs if j.row is None]
+    estimate = max((j.estimate for j in waiting), default=0.0)
+    bar = Progress({j.name: j.estimate for j in waiting}, enabled=wanted(progress, estimate), limit=timeout)
+    for j in jobs:
+        if j.row is not None:
+            emit(j)
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, len(waiting)), thread_name_prefix="wlbridge-check")
+    try:
+        futures = {}
+        for j in waiting:
+            j.started = time.monotonic()
+            futures[pool.submit(j.run, cancel)] = j
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in done:
+                j = futures[f]
+                j.row = f.result()
+                emit(j)
+            for f in list(pending):  # engines with no killable worker: give up on them at the limit
+                j = futures[f]
+                elapsed = time.monotonic() - j.started
+                if not j.hard and timeout is not None and elapsed > timeout + 1.0:
+                    j.row = timed_out(j.name, 0, elapsed, timeout, "abandoned; the engine may still be busy")
+                    pending.discard(f)
+                    emit(j)
+            bar.tick()
+    finally:
+        cancel.set()  # kills any worker still running (an exception or Ctrl-C here)
+        pool.shutdown(wait=all(j.hard for j in waiting), cancel_futures=True)
+        bar.close()
+    return [j.row for j in jobs]
+
+
+def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact) -> _Job:
+    n = len(xs[0])
+    note = ""
+    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs))
+    if isinstance(engine, MathicsEngine):
+        once, each = mathics_cost(code, net, compact)
+        if once + each > budget:
+            why = (f"one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
+                   f"(budget {budget:g} s; raise mathics_budget= to run it)")
+            return _Job(engine.name, None, row=skipped(engine.name, why))
+        used = mathics_samples(code, net, n, budget, compact)
+        if used < n:
+            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
+        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
+        estimate = once + used * each
+    if isinstance(engine, KillableEngine):
+        engine.prepare()  # here, in the calling thread: a fork while another thread imports can deadlock
+
+    def run(cancel) -> Row:
+        t0 = time.perf_counter()
+        kw = dict(call=call, output_shapes=net.output_shapes)
+        try:
+            if isinstance(engine, KillableEngine):  # Mathics3's own TimeConstrained stays at its 600 s
+                result = engine.apply_bounded(code, xs, timeout=timeout, cancel=cancel, **kw)
+            else:
+                result = engine.apply(code, xs, timeout=timeout, **kw)
+        except WorkerTimeout:
+            return timed_out(engine.name, len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
+        except WorkerCancelled:
+            return skipped(engine.name, "cancelled")
+        if result.problem and "timed out" in result.problem:  # the engine's own limit (a kernel's, TimeConstrained)
+            return timed_out(engine.name, len(xs[0]), result.seconds, timeout or 0.0, result.problem)
+        return _engine_row(engine, result, ref, tol, note)
+
+    return _Job(engine.name, run, estimate=estimate, hard=isinstance(engine, KillableEngine))
+
+
+def _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel, sizes=None, note="") -> Row:
+    t0 = time.perf_counter()
+    try:
+        row = run_killable(lambda: _sympy_row(net, xs, ref, form, tol, sizes), timeout, cancel)
+        row.note = "; ".join(filter(None, [row.note, note]))
+        return row
+    except WorkerTimeout:
+        return timed_out("sympy", len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
+    except WorkerCancelled:
+        return skipped("sympy", "cancelled")
+    except Exception as e:  # the worker died
+        return failed(Row("sympy", len(xs[0]), rtol=tol["rtol"]), f"{type(e).__name__}: {e}")
 
 
 def _outputs(v) -> list[np.ndarray]:
@@ -142,17 +253,10 @@ def _sympy_row(net, xs, ref, form, tol, sizes=None) -> Row:
     return compare("sympy", ref, got, seconds=time.perf_counter() - t0, **tol)
 
 
-def _engine_row(engine, net, code, xs, ref, call, tol, budget, timeout=None) -> Row:
-    n = len(xs[0])
-    note = ""
-    if isinstance(engine, MathicsEngine):
-        used = mathics_samples(code, net, n, budget)
-        if used < n:
-            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
-        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
-    result = engine.apply(code, xs, call=call, output_shapes=net.output_shapes, timeout=timeout)
+def _engine_row(engine, result, ref, tol, note) -> Row:
+    n = len(ref[0])
     if result.values is None or result.problem:
-        row = Row(engine.name, len(xs[0]), rtol=tol["rtol"], seconds=result.seconds, note=note)
+        row = Row(engine.name, n, rtol=tol["rtol"], seconds=result.seconds, note=note)
         msgs = "; ".join(result.messages[:5])
         problem = (result.problem or "failed").removeprefix(f"{engine.name}: ")
         return failed(row, problem + (f"; messages: {msgs}" if msgs else ""))

@@ -1,7 +1,9 @@
 """Evaluate a net's sympy form (``net.to_sympy``) numerically on a batch, for ``check``.
 
-The compact form carries its own ``lambdify()`` (per-layer assignments fed to ``lambdify`` as a
-common-subexpression list); the expanded form is one sympy expression per output scalar, compiled
+The compact form is evaluated a layer at a time (:mod:`wlbridge.emit.sympy_layers`): each layer's
+sympy expression -- one element's expression, a matrix product, one softmax row -- built once and
+applied to the whole batch by numpy, within a small factor of the numpy reference's time even for
+nets of 10^5-10^6 weights. The expanded form is one sympy expression per output scalar, compiled
 with the emitter's ``lambdify_flat`` and run on the whole batch at once.
 """
 from __future__ import annotations
@@ -10,12 +12,13 @@ import numpy as np
 
 
 def evaluate_sympy(net, xs, form: str = "compact", **settings) -> list[np.ndarray]:
-    """One array per output (batch first), from ``net.to_sympy(form=form, **settings)``."""
+    """One array per output (batch first): the compact form a layer at a time over the batch
+    (:func:`wlbridge.emit.sympy_layers.layer_function`), the expanded one from ``net.to_sympy(form=form, **settings)``."""
+    if form == "compact":
+        from ..emit.sympy_layers import layer_function
+
+        return layer_function(net)(*xs)
     obj = net.to_sympy(form=form, **settings)
-    if hasattr(obj, "lambdify"):
-        with np.errstate(over="ignore", under="ignore"):  # inf/0 limits are compared, not warned
-            out = obj.lambdify()(*xs)
-        return [np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, list) else [out])]
     return _expanded(net, obj if isinstance(obj, list) else [obj], xs)
 
 

@@ -1,0 +1,84 @@
+"""Progress of a running ``check`` on stderr: a tqdm bar over the estimated seconds, rows as they end.
+
+Shown when ``progress=True``, or with ``progress=None`` (auto) when stderr is a terminal and the
+slowest evaluator is estimated at a few seconds or more; never when tqdm is not installed
+(``pip install 'wlbridge[progress]'``). The estimate is the slowest running evaluator's (they run
+concurrently), from the engines' cost models.
+
+>>> p = Progress({"woxi": 1.0}, enabled=False)
+>>> p.row_done("woxi"); p.close()
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+AUTO_MIN_SECONDS = 3.0  # auto mode stays quiet for checks estimated shorter than this
+WOXI_S_PER_CHAR = 3.5e-6  # Woxi 0.3 parses ~65 us per number, ~18 characters each
+
+
+def woxi_seconds(code_chars: int, samples: int, input_size: int) -> float:
+    """Woxi's time for a check: parsing the code and the inputs (its floor), roughly."""
+    return WOXI_S_PER_CHAR * (code_chars + 20 * samples * input_size)
+
+
+def wanted(progress: bool | None, estimate: float) -> bool:
+    """Whether to show progress: explicit, or auto (a terminal and a long enough check)."""
+    if progress is not None:
+        return bool(progress)
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return tty and estimate >= AUTO_MIN_SECONDS
+
+
+class Progress:
+    """A bar whose total is the estimated seconds; its description lists the evaluators still running."""
+
+    def __init__(self, estimates: dict[str, float], enabled: bool = True, limit: float | None = None):
+        self.running = dict(estimates)
+        self.total = len(estimates)
+        self.start = time.monotonic()
+        self.bar = None
+        if not enabled or not estimates:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        seconds = max(estimates.values())
+        if limit is not None:
+            seconds = min(seconds, limit)
+        self.bar = tqdm(total=max(1, round(seconds)), unit="s", file=sys.stderr, leave=False, dynamic_ncols=True,
+                        bar_format="{desc} {bar} {elapsed} / ~{total}s est.", desc=self._text())
+
+    def _text(self) -> str:
+        done = self.total - len(self.running)
+        return f"check: {done}/{self.total} done; running: {', '.join(self.running) or '-'}"
+
+    def _describe(self):
+        self.bar.set_description_str(self._text(), refresh=False)
+
+    def tick(self) -> None:
+        """Move the bar to the elapsed time (kept just short of the total until the end)."""
+        if self.bar is None:
+            return
+        elapsed = time.monotonic() - self.start
+        n = min(int(elapsed), max(self.bar.total - 1, 0))
+        if elapsed > self.bar.total:  # over the estimate: stretch it
+            self.bar.total = int(elapsed * 1.25) + 1
+        self.bar.n = n
+        self.bar.refresh()
+
+    def row_done(self, name: str) -> None:
+        """Mark one evaluator finished."""
+        self.running.pop(name, None)
+        if self.bar is not None:
+            self._describe()
+            self.tick()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
