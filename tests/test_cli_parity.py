@@ -89,7 +89,7 @@ def test_rtol_atol(capsys, code_file):
     assert run("check", "m.onnx", "--engine", "woxi", "--code", off, "--rtol", "1e-6") == 0
     assert run("check", "m.onnx", "--engine", "woxi", "--code", off, "--atol", "1e-6") == 0
     assert "rtol 1.0e-06" in capsys.readouterr().out
-    for bad in (["--rtol", "-1"], ["--atol", "nan"], ["--timeout", "0"], ["--mathics-budget", "inf"], ["--samples", "x"]):
+    for bad in (["--rtol", "-1"], ["--atol", "nan"], ["--timeout", "-1"], ["--mathics-budget", "inf"], ["--samples", "x"]):
         with pytest.raises(SystemExit) as e:
             main(["check", "m.onnx", *bad])
         assert e.value.code == 2

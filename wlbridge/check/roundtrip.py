@@ -105,6 +105,22 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     return report
 
 
+OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
+
+
+def _honesty_notes(net) -> list[str]:
+    """Say what the reference is when the original net could not be run."""
+    if net.origin is not None:
+        return []
+    if "wl_version" in net.meta:
+        return ["the reference is wlbridge's own reading of the Wolfram net file; the original net was not run "
+                "in Wolfram (from_wolfram with a kernel session does that)"]
+    if net.meta.get("source"):
+        return [f"the source net ({net.meta['source']}) was not run (its runtime is not installed): the reference "
+                "is wlbridge's numpy evaluation of the converted net"]
+    return []  # built in Python: the IR is the net
+
+
 def _warm_sympy() -> None:
     """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``."""
     from ..emit.sympy_layers import warm
