@@ -78,7 +78,7 @@ def test_compact_sympy_of_a_cnn_is_refused_from_its_estimate():
     with pytest.raises(ExpressionTooLargeError, match=f"compact sympy form would have about {est:,} nodes"):
         big.to_sympy()
     row = next(r for r in check(big, engine=[], samples=2).rows if r.evaluator == "sympy")
-    assert row.passed is None and "not evaluated" in row.note  # check skips the row instead of hanging
+    assert row.passed and row.max_rel < 1e-12  # check's sympy row goes a layer at a time: it does not hang
     small = _cnn(4)
     xs = np.random.default_rng(2).normal(size=(3, 3, 4, 4))
     np.testing.assert_allclose(small.to_sympy().lambdify()(xs), small(xs), rtol=1e-12, atol=1e-12)

@@ -40,7 +40,8 @@ from ._geom import full_padding, geometry, norm_axis, pool_counts
 from .sympy import SympyAlgebra, lambdify_flat
 
 _ELEMENTWISE = {"elementwise", "scalar_fn", "add", "mul", "max", "min", "sub", "div", "pow"}
-_GATHER = {"identity", "flatten", "reshape", "transpose", "concat"}
+_GATHER = {"identity", "flatten", "reshape", "transpose", "concat", "take"}
+_RECURRENT = {"lstm", "gru", "rnn"}
 
 
 def layer_function(net):
@@ -66,8 +67,10 @@ def _compile(net, layer):
         return _elementwise(layer, ins, out)
     if layer.op in _GATHER:
         return _gather(layer, ins, out)
+    if layer.op in _RECURRENT:
+        return _recurrent(layer, ins, out)
     rule = {"linear": _linear, "matmul": _linear, "conv": _conv, "pool": _pool, "batchnorm": _batchnorm,
-            "prelu": _prelu,
+            "prelu": _prelu, "pad": _pad,
             "softmax": _rowwise, "log_softmax": _rowwise, "reduce": _reduce, "constant": _constant}.get(layer.op)
     return (rule or _element_level)(layer, ins, out)
 
@@ -152,6 +155,23 @@ def _gather(layer, ins, out):
     """A rearrangement: the rule run on element indices, then one gather."""
     idx = _as_indices(scalar.run_layer(None, layer, _index_array(ins), out), -1).reshape(-1)
     return lambda *xs: _flat(xs)[:, idx].reshape((len(xs[0]), *out))
+
+
+def _pad(layer, ins, out):
+    """Constant padding: a gather from the input with one extra column holding the pad value."""
+    (xi,) = _index_array(ins)
+    missing = int(np.prod(ins[0], dtype=np.int64))
+    idx = np.pad(_as_indices(xi, missing), [tuple(p) for p in layer.attrs["pads"]], constant_values=missing)
+    value = float(layer.attrs.get("value", 0.0))
+    return lambda x: _padded_flat(x, value)[:, idx.reshape(-1)].reshape((len(x), *out))
+
+
+def _recurrent(layer, ins, out):
+    """A recurrent layer through its unrolling (:func:`wlbridge.recurrent.expand`), layer by layer."""
+    from ..recurrent import expand
+
+    run = layer_function(expand(layer, ins[0]))
+    return lambda x: run(x)[0]
 
 
 def _windows_of(x_shape, pad, kernel, stride, dil, out_sp) -> np.ndarray:
