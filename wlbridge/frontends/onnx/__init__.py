@@ -30,12 +30,14 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import ConversionError, FormatError
 from ...ir import Net
+from ..guard import guarded, regular_file
 from .convert import convert_graph
 from .context import BatchAxisError
 
 __all__ = ["from_onnx", "load_model"]
 
 
+@guarded("onnx")
 def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bool | str = "auto",
               constants: Mapping[str, Any] | None = None, origin: bool = True) -> Net:
     """Convert an ONNX model (path or ``ModelProto``) to a :class:`~wlbridge.ir.Net`.
@@ -43,23 +45,26 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     ``constants`` freezes graph inputs to given arrays (ONNX node tests pass weights as inputs);
     ``origin=False`` skips building the onnxruntime session used by ``check``.
     """
+    import onnx
+
     if batch_axis not in (True, False, "auto"):
-        raise TypeError(f"batch_axis must be True, False or 'auto', got {batch_axis!r}")
+        raise ConversionError(f"batch_axis must be True, False or 'auto', got {batch_axis!r}")
     proto = load_model(model)
     if constants:
         proto = freeze_inputs(proto, constants)
     proto = _infer(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
+    source = "" if isinstance(model, onnx.ModelProto) else str(model)
     try:
-        net = convert_graph(proto, batch=batch, input_names=input_names)
+        net = convert_graph(proto, batch=batch, input_names=input_names, source=source)
     except BatchAxisError:
         if batch_axis != "auto" or not batch:
             raise
-        net = convert_graph(proto, batch=False, input_names=input_names)
+        net = convert_graph(proto, batch=False, input_names=input_names, source=source)
     if origin:
         from .origin import make_origin
 
-        net = _with_origin(net, make_origin(proto, net))
+        net = _with_origin(net, make_origin(proto, net, source=source or "onnx"))
     return net
 
 
@@ -75,6 +80,7 @@ def load_model(model):
                               "pass the model's path instead (its folder holds the data file)")
         return model
     path = Path(model)
+    regular_file(path)  # before onnx.load: a FIFO or /dev/zero never ends
     try:
         proto = onnx.load(str(path), load_external_data=False)
         if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):

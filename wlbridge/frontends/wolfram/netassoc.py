@@ -29,6 +29,11 @@ from .inputform import to_inputform
 SOURCE = "wolfram"
 
 
+# what a layer rule raises on a node its checks did not foresee: reported as that layer's error
+_RULE_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError,
+                StopIteration, AssertionError)
+
+
 class _Unsupported(Exception):
     """Raised inside a rule: this node cannot be converted (collected, not fatal at once)."""
 
@@ -52,7 +57,7 @@ class Ctx:
         v = _get(node, "Arrays", {}).get(name) if isinstance(_get(node, "Arrays", {}), dict) else None
         if head_name(v) == "ExportedArray":
             k = v.args[0] if v.args else None
-            if self.arrays is None or k not in self.arrays:
+            if self.arrays is None or not isinstance(k, int) or k not in self.arrays:
                 self.fail(path, f"array {name!r} refers to /Arrays/{k}, which the file does not hold")
             v = self.arrays[k]
         if v is None or is_symbol(v, "None"):
@@ -114,6 +119,8 @@ def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     if not isinstance(node, dict):
         ctx.fail(path, "node is not an association")
     kind = node.get("Type")
+    if not isinstance(kind, str):
+        ctx.fail(path, f"layer \"Type\" is not a string: {to_inputform(kind)[:80]}")
     if kind in ("Chain", "Graph"):
         return convert_container(ctx, node, path, inputs)
     if kind == "Function":
@@ -132,6 +139,9 @@ def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     except _Unsupported as e:
         ctx.unsupported.append((path, str(kind), str(e)))
         return dict.fromkeys(outs)
+    except _RULE_ERRORS as e:
+        ctx.fail(path, f"{kind} layer: invalid ({type(e).__name__}: {str(e)[:200]}); if Mathematica reads "
+                       "this net, this is a bug in wlbridge, please report it")
     if len(outs) != 1:
         ctx.fail(path, f"{kind} layer with {len(outs)} outputs")
     dims = port_dims(ctx, node["Outputs"][outs[0]], path, decoded=False)
