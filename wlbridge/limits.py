@@ -29,8 +29,8 @@ class Limits:
     max_array_bytes: int = 2 * GiB           # all arrays of a .wlnet together, as declared
     max_array_ratio: int = 1100              # .wlnet compressed arrays: declared bytes per stored byte
     max_constant_bytes: int = 256 * MiB      # one ONNX initializer or folded constant
-    max_text_chars: int = 16 * MiB           # InputForm text / Compress strings (after decompression)
-    max_assoc_keys: int = 100_000            # keys of one association / elements of one list in a net
+    max_text_chars: int = 8 * MiB            # InputForm text and string datasets of a .wlnet
+    max_assoc_keys: int = 100_000            # elements of one association / list / expression in a net
     parse_seconds: float = 60.0              # reading a .wlnet's HDF5 structure (libhdf5 can spin)
 
     @classmethod

@@ -6,10 +6,8 @@ crash site) to ``--out`` (default ``fuzz-out/``), with ``summary.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 from .campaign import run_campaign, table
@@ -20,7 +18,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", type=int, default=1000, help="cases per format")
     ap.add_argument("--formats", default="wlnet,wxf,onnx,pt2")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--time-limit", type=int, default=10, help="seconds per case")
+    ap.add_argument("--time-limit", type=int, default=10, help="CPU seconds per case")
+    ap.add_argument("--wall-limit", type=float, default=300.0, help="wall-clock seconds per case")
     ap.add_argument("--mem-limit-mb", type=int, default=1024, help="address space a case may add")
     ap.add_argument("--start", type=int, default=0, help="first case seed")
     ap.add_argument("--out", default="fuzz-out")
@@ -28,7 +27,7 @@ def main(argv=None) -> int:
     formats = a.formats.split(",")
     t = time.time()
     summary = run_campaign(formats, a.cases, workers=a.workers, time_limit=a.time_limit,
-                           mem_limit=a.mem_limit_mb << 20, start=a.start, out=Path(a.out), progress=True)
+                           mem_limit=a.mem_limit_mb << 20, start=a.start, wall_limit=a.wall_limit, out=Path(a.out), progress=True)
     print(table(summary))
     print(f"{sum(s['cases'] for s in summary.values())} cases in {time.time() - t:.0f} s")
     bad = sum(s["counts"].get(c, 0) for s in summary.values() for c in ("crash", "hang", "oom"))

@@ -15,16 +15,16 @@ BAD = ("crash", "hang", "oom")
 
 
 def run_campaign(formats, cases: int, *, workers=2, time_limit=10, mem_limit=1 << 30, start=0,
-                 out: Path | None = None, progress=False) -> dict:
+                 out: Path | None = None, progress=False, wall_limit=300.0) -> dict:
     """``{fmt: {"cases", "counts", "sites", "max_seconds", "kinds"}}`` after ``cases`` cases per format."""
     import torch
 
     torch.set_num_threads(1)
     fmt_seeds = {f: make_seeds(f) for f in formats}
-    summary = {f: {"cases": 0, "counts": Counter(), "sites": defaultdict(list), "max_seconds": 0.0,
+    summary = {f: {"cases": 0, "counts": Counter(), "sites": defaultdict(list), "max_seconds": 0.0, "max_wall": 0.0,
                    "kinds": Counter(), "seeds": len(fmt_seeds[f])} for f in formats}
     jobs = [(f, start + i) for i in range(cases) for f in formats]
-    pool = Pool(fmt_seeds, workers, time_limit, mem_limit)
+    pool = Pool(fmt_seeds, workers, time_limit, mem_limit, wall_limit)
     t0 = last = time.time()
     try:
         for r in pool.run(jobs):
@@ -33,6 +33,7 @@ def run_campaign(formats, cases: int, *, workers=2, time_limit=10, mem_limit=1 <
             s["counts"][r.cls] += 1
             s["kinds"][f"{r.kind}:{r.cls}"] += 1
             s["max_seconds"] = max(s["max_seconds"], r.seconds)
+            s["max_wall"] = max(s["max_wall"], r.wall)
             if r.cls in BAD:
                 s["sites"][f"{r.cls}: {r.where}"].append(r.case)
                 if out is not None:
@@ -42,12 +43,19 @@ def run_campaign(formats, cases: int, *, workers=2, time_limit=10, mem_limit=1 <
                 done = sum(x["cases"] for x in summary.values())
                 print(f"[{time.time() - t0:.0f} s] {done}/{len(jobs)} " +
                       " ".join(f"{f}:{dict(x['counts'])}" for f, x in summary.items()), file=sys.stderr, flush=True)
+                if out is not None:
+                    _write_summary(out, summary)
     finally:
         pool.close()
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(summary, indent=1, default=dict))
+        _write_summary(out, summary)
     return summary
+
+
+def _write_summary(out: Path, summary: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=dict))
+    (out / "table.md").write_text(table(summary) + "\n")
 
 
 def _reproducer(out: Path, r, fmt_seeds) -> None:
@@ -61,7 +69,7 @@ def _reproducer(out: Path, r, fmt_seeds) -> None:
 
 def table(summary: dict) -> str:
     """A Markdown table: cases and outcome counts per format, slowest case."""
-    head = "| format | cases | " + " | ".join(CLASSES) + " | slowest case |"
+    head = "| format | cases | " + " | ".join(CLASSES) + " | slowest case (CPU) |"
     rows = [head, "|" + "---|" * (len(CLASSES) + 3)]
     for f, s in summary.items():
         rows.append(f"| .{f} | {s['cases']} | " + " | ".join(str(s["counts"].get(c, 0)) for c in CLASSES)

@@ -27,6 +27,8 @@ def run_bounded(fn, args, *, source: str, seconds: float):
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's code
         os.close(r)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(int(seconds) + 2)  # dies by itself even if the parent is gone
         _child(fn, args, w)
     os.close(w)
     data = None

@@ -112,6 +112,13 @@ def _ports(ctx, node, key, path) -> list[str]:
     return list(ports)
 
 
+def _first_port(ctx, node, key, path) -> str:
+    ports = _ports(ctx, node, key, path)
+    if not ports:
+        ctx.fail(path, f"{key!r} names no port")
+    return ports[0]
+
+
 def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     """Convert one node (layer or container); returns its output values by port name."""
     from .layers import PRECHECKS, RULES
@@ -210,12 +217,12 @@ def _edges(ctx, node, path, names) -> dict:
 
 
 def _chain_edges(ctx, node, path, names) -> dict:
-    out, prev = {}, ("Inputs", _ports(ctx, node, "Inputs", path)[0])
+    out, prev = {}, ("Inputs", _first_port(ctx, node, "Inputs", path))
     for n in names:
         sub = node["Nodes"][n]
-        out[("Nodes", n, "Inputs", _ports(ctx, sub, "Inputs", path)[0])] = prev
-        prev = ("Nodes", n, "Outputs", _ports(ctx, sub, "Outputs", path)[0])
-    out[("Outputs", _ports(ctx, node, "Outputs", path)[0])] = prev
+        out[("Nodes", n, "Inputs", _first_port(ctx, sub, "Inputs", _join(path, "Nodes", n)))] = prev
+        prev = ("Nodes", n, "Outputs", _first_port(ctx, sub, "Outputs", _join(path, "Nodes", n)))
+    out[("Outputs", _first_port(ctx, node, "Outputs", path))] = prev
     return out
 
 

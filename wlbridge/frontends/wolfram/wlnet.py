@@ -61,8 +61,8 @@ def _read_h5(path, src: str, size: int):
     try:
         with h5py.File(path, "r") as f:
             version = _string(f, "Version", src)
-            network = _dataset(f, "Network", src)
-            metadata = _dataset(f, "Metadata", src) if "Metadata" in f else None
+            network = _dataset(f, "Network", src, size)
+            metadata = _dataset(f, "Metadata", src, size) if "Metadata" in f else None
             arrays = _arrays(f, src, size)
     except FormatError:
         raise
@@ -71,29 +71,28 @@ def _read_h5(path, src: str, size: int):
     return version, network, metadata, arrays
 
 
-def _dataset(f, key, src):
+def _dataset(f, key, src, size=None):
+    """A scalar dataset's value, its type and shape checked before libhdf5 reads it."""
     import h5py
 
     obj = f.get(key)
     if not isinstance(obj, h5py.Dataset):
         raise FormatError(f"{src}: missing dataset /{key}")
-    cap = limits.current().max_text_chars
+    cap = size if size is not None else limits.current().max_file_bytes  # a string fits in its file
     if obj.dtype == np.uint8 and obj.ndim == 1 and key in ("Network", "Metadata"):  # WXF bytes (ByteArray)
         if obj.size > cap:
-            raise FormatError(f"{src}: /{key} holds {obj.size} bytes, more than the {cap} limit (WLBRIDGE_MAX_TEXT_CHARS)")
+            raise FormatError(f"{src}: /{key} declares {obj.size} bytes, more than the file holds")
         return obj[()].tobytes()
     if obj.size > 1 or obj.dtype.kind not in "OSUufib":
         raise FormatError(f"{src}: /{key} has unexpected type {obj.dtype} and shape {obj.shape}")
     if obj.dtype.kind == "O" and h5py.check_string_dtype(obj.dtype) is None:
         raise FormatError(f"{src}: /{key} is a variable-length dataset that is not a string ({obj.dtype})")
     if obj.dtype.kind in "SU" and obj.dtype.itemsize > cap:
-        raise FormatError(f"{src}: /{key} is a {obj.dtype.itemsize}-byte string, more than the {cap} limit")
+        raise FormatError(f"{src}: /{key} declares a {obj.dtype.itemsize}-byte string, more than the file holds")
     if obj.ndim == 0 and obj.dtype.kind == "O" or obj.dtype.kind in "SU":
         value = obj[()]
         if isinstance(value, np.ndarray):
             value = value.reshape(-1)[0] if value.size else b""
-        if isinstance(value, (bytes, str)) and len(value) > cap:
-            raise FormatError(f"{src}: /{key} holds {len(value)} characters, more than the {cap} limit")
         return value
     return obj[()].item() if obj.ndim == 0 else obj[()]
 
