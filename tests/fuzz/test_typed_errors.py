@@ -165,3 +165,12 @@ def test_sympy_where_with_a_numeric_condition():
     x1, x2 = sp.symbols("x1 x2")
     vals = [float(m[0].subs({x1: 0.0})), float(m[1].subs({x2: 3.0}))]
     assert vals == net(np.array([0.0, 3.0])).tolist() == [-1.0, 1.0]
+
+
+def test_global_pool_on_a_vector(tmp_path):
+    from onnx import helper
+
+    m, _ = _onnx([helper.make_node("GlobalAveragePool", ["x"], ["y"])], {})
+    with pytest.raises(FormatError, match=r"GlobalAveragePool_0 \(GlobalAveragePool, opset 17\): needs an input of "
+                                          r"rank >= 3"):
+        wb.load(_save(tmp_path, m))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,10 @@ def onnx_seeds() -> list[bytes]:
         return out
     m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ELU(), torch.nn.Linear(4, 2)).eval()
     buf = io.BytesIO()
-    torch.onnx.export(m, (torch.zeros(2, 3),), buf, dynamo=False, input_names=["x"],
-                      dynamic_axes={"x": {0: "N"}})
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, and small and fast
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (torch.zeros(2, 3),), buf, dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "N"}})
     onnx.load_from_string(buf.getvalue())  # a valid model
     return out + [buf.getvalue()]
 
