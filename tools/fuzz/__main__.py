@@ -6,6 +6,7 @@ crash site) to ``--out`` (default ``fuzz-out/``), with ``summary.json``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ def main(argv=None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first case seed")
     ap.add_argument("--out", default="fuzz-out")
     a = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the pool's workers are stopped too
     formats = a.formats.split(",")
     t = time.time()
     summary = run_campaign(formats, a.cases, workers=a.workers, time_limit=a.time_limit,

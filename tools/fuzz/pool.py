@@ -83,7 +83,10 @@ def _worker(conn, fmt_seeds: dict, time_limit: int, mem_limit: int) -> None:
     warnings.simplefilter("ignore")  # a spinning C library cannot ignore it
     tmp = tempfile.mkdtemp(prefix="wlbfuzz")
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            break
         if job is None:
             break
         fmt, case = job
