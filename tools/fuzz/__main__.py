@@ -1,7 +1,8 @@
 """The long fuzz campaign: ``python -m tools.fuzz --cases 10000 [--formats wlnet,onnx] [--workers 2]``.
 
-Prints a table of outcomes per format and writes one reproducer per non-OK case (and per distinct
-crash site) to ``--out`` (default ``fuzz-out/``), with ``summary.json``.
+Prints a table of outcomes per format; writes every crash, hang and OOM case (and with ``--keep-typed N``
+the first N typed cases per format) to ``--out/<format>/<class>/`` (default ``fuzz-out/``) with an
+``index.txt`` of sites, plus ``summary.json`` and ``table.md`` (rewritten every 30 s while running).
 """
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ def main(argv=None) -> int:
     ap.add_argument("--mem-limit-mb", type=int, default=1024, help="address space a case may add")
     ap.add_argument("--start", type=int, default=0, help="first case seed")
     ap.add_argument("--out", default="fuzz-out")
+    ap.add_argument("--keep-typed", type=int, default=0, help="also write this many typed cases per format")
     a = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the pool's workers are stopped too
     formats = a.formats.split(",")
     t = time.time()
     summary = run_campaign(formats, a.cases, workers=a.workers, time_limit=a.time_limit,
-                           mem_limit=a.mem_limit_mb << 20, start=a.start, wall_limit=a.wall_limit, out=Path(a.out), progress=True)
+                           mem_limit=a.mem_limit_mb << 20, start=a.start, wall_limit=a.wall_limit,
+                           keep_typed=a.keep_typed, out=Path(a.out), progress=True)
     print(table(summary))
     print(f"{sum(s['cases'] for s in summary.values())} cases in {time.time() - t:.0f} s")
     bad = sum(s["counts"].get(c, 0) for s in summary.values() for c in ("crash", "hang", "oom"))

@@ -15,8 +15,11 @@ BAD = ("crash", "hang", "oom")
 
 
 def run_campaign(formats, cases: int, *, workers=2, time_limit=10, mem_limit=1 << 30, start=0,
-                 out: Path | None = None, progress=False, wall_limit=300.0) -> dict:
-    """``{fmt: {"cases", "counts", "sites", "max_seconds", "kinds"}}`` after ``cases`` cases per format."""
+                 out: Path | None = None, progress=False, wall_limit=300.0, keep_typed=0) -> dict:
+    """``{fmt: {"cases", "counts", "sites", "max_seconds", "kinds"}}`` after ``cases`` cases per format.
+
+    Crashes, hangs and OOMs are written to ``out``, and the first ``keep_typed`` typed cases per
+    format (a corpus for checking what the CLI prints on bad input)."""
     import torch
 
     torch.set_num_threads(1)
@@ -36,8 +39,8 @@ def run_campaign(formats, cases: int, *, workers=2, time_limit=10, mem_limit=1 <
             s["max_wall"] = max(s["max_wall"], r.wall)
             if r.cls in BAD:
                 s["sites"][f"{r.cls}: {r.where}"].append(r.case)
-                if out is not None:
-                    _reproducer(out, r, fmt_seeds)
+            if out is not None and (r.cls in BAD or r.cls == "typed" and s["counts"]["typed"] <= keep_typed):
+                _reproducer(out, r, fmt_seeds)
             if progress and time.time() - last > 30:
                 last = time.time()
                 done = sum(x["cases"] for x in summary.values())
