@@ -40,7 +40,10 @@ def run_campaign(formats, cases: int, *, workers=2, time_limit=10, mem_limit=1 <
             if r.cls in BAD:
                 s["sites"][f"{r.cls}: {r.where}"].append(r.case)
             if out is not None and (r.cls in BAD or r.cls == "typed" and s["counts"]["typed"] <= keep_typed):
-                _reproducer(out, r, fmt_seeds)
+                try:
+                    _reproducer(out, r, fmt_seeds)
+                except Exception as e:  # noqa: BLE001 - never lose the run over one file
+                    print(f"cannot write case {r.case}: {e!r}", file=sys.stderr)
             if progress and time.time() - last > 30:
                 last = time.time()
                 done = sum(x["cases"] for x in summary.values())

@@ -246,7 +246,7 @@ def mutate_onnx(seed: bytes, rng: random.Random) -> tuple[bytes, str]:
     for _ in range(rng.choice([1, 1, 2, 3])):
         try:
             _onnx_edit(m, rng)
-        except (IndexError, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 - an edit onnx's own helpers refuse: skip it
             pass
     return m.SerializeToString(), "onnx-graph"
 
@@ -372,4 +372,7 @@ MUTATORS = {"wlnet": mutate_wlnet, "wxf": mutate_wxf, "onnx": mutate_onnx, "pt2"
 def mutate(fmt: str, seeds: list[bytes], case_seed: int) -> tuple[bytes, str]:
     rng = random.Random(case_seed)
     seed = seeds[rng.randrange(len(seeds))]
-    return MUTATORS[fmt](seed, rng)
+    try:
+        return MUTATORS[fmt](seed, rng)
+    except Exception:  # noqa: BLE001 - a structured edit that failed: mutate the bytes instead
+        return byte_mutation(seed, random.Random(case_seed)), "bytes"
