@@ -174,3 +174,13 @@ def test_global_pool_on_a_vector(tmp_path):
     with pytest.raises(FormatError, match=r"GlobalAveragePool_0 \(GlobalAveragePool, opset 17\): needs an input of "
                                           r"rank >= 3"):
         wb.load(_save(tmp_path, m))
+
+
+def test_scalar_function_with_a_constant_body_keeps_its_shape():
+    """A WL elementwise function returning a constant (found by the fuzz campaign: the reference gave a
+    scalar and the next layer failed)."""
+    b = wb.NetBuilder("c")
+    x = b.input("x", (2, 3))
+    h = b.layer("scalar_fn", [x], attrs={"body": ("const", 2.0), "nargs": 1})
+    net = b.build([b.layer("flatten", [h])])
+    np.testing.assert_array_equal(net(np.zeros((2, 3))), np.full(6, 2.0))
