@@ -30,14 +30,34 @@ def _formats():
     return out
 
 
-def test_short_campaign_has_no_untyped_crash_hang_or_oom(tmp_path):
-    summary = run_campaign(_formats(), CASES, workers=2, start=7, out=tmp_path)
+def test_short_campaign_has_no_untyped_crash_hang_or_oom(tmp_path, capsys):
+    summary = run_campaign(_formats(), CASES, workers=2, start=7, out=tmp_path, keep_typed=3)
     print(table(summary))
     for fmt, s in summary.items():
         assert s["cases"] == CASES, fmt
         bad = {c: n for c, n in s["counts"].items() if c in ("crash", "hang", "oom")}
         assert not bad, f"{fmt}: {bad}; {dict(s['sites'])} (reproducers in {tmp_path})"
         assert s["counts"]["ok"] + s["counts"]["typed"] == CASES
+    _cli_on_typed_cases(tmp_path, capsys)
+
+
+def _cli_on_typed_cases(out, capsys):
+    """``wlbridge info`` on every kept file that fails to load: one error line, exit 2."""
+    import wlbridge as wb
+    from wlbridge.cli import main
+
+    files = sorted(out.glob("*/typed/case*"))
+    assert files
+    for f in files:
+        try:
+            wb.load(f)
+            continue
+        except wb.WlbridgeError:
+            pass
+        capsys.readouterr()
+        assert main(["info", str(f)]) == 2, f
+        err = capsys.readouterr().err
+        assert err.startswith("wlbridge: error: ") and "Traceback" not in err, err
 
 
 def test_mutations_are_deterministic():
