@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import FormatError
 from ... import limits
-
-_ATTR_TYPES = {  # AttributeProto.AttributeType -> what get_attribute_value gives
-    1: (float, int), 2: (int,), 3: (bytes, str), 4: (object,), 5: (object,), 6: (list,), 7: (list,), 8: (list,),
-    9: (list,), 10: (list,), 11: (object,), 13: (object,), 14: (list,)}
+from ...errors import FormatError
 
 
 def np_dtype(elem_type: int, what: str, source: str = "onnx"):
@@ -80,7 +76,8 @@ def _formals(schema, n: int):
 
 
 def fold_size(ctx, node, ins) -> None:
-    """Refuse folding a node whose output would exceed ``max_constant_bytes`` (estimated from its inputs)."""
+    """Refuse folding a node whose output would exceed ``max_constant_bytes`` (its element count, estimated
+    from its inputs for the ops that make large outputs from small inputs, times 8 bytes)."""
     vals = [None if x is None else x.value for x in ins]
     n = _fold_elements(node.op_type, vals, ctx.attrs)
     cap = limits.current().max_constant_bytes
@@ -107,11 +104,9 @@ def _fold_elements(op: str, vals, attrs):
         if op == "Pad" and len(vals) > 1 and vals[1] is not None:
             pads = np.asarray(vals[1]).reshape(2, -1)
             return prod(np.asarray(np.shape(vals[0])) + pads.sum(axis=0))
-        if op in ("Resize", "Upsample", "Einsum", "MatMul", "Gemm", "ConvTranspose", "Col2Im", "OneHot"):
-            return None  # bounded after folding
     except (ValueError, TypeError, IndexError, OverflowError):
         return None  # the fold reports the malformed input
-    return None
+    return None  # other ops: checked after folding (``folded``)
 
 
 def folded(ctx, node, outs) -> None:
