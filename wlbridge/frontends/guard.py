@@ -63,14 +63,14 @@ def boundary(source, what: str):
 
 
 def guarded(what: str):
-    """Decorator: run a reader (first argument: path or object) inside :func:`boundary`."""
+    """Decorator: run a reader (first argument: path or object; or a ``source=`` name) inside :func:`boundary`."""
     def wrap(fn):
         sig = inspect.signature(fn)
 
         @functools.wraps(fn)
         def run(src, *args, **kw):
             sig.bind(src, *args, **kw)  # a wrong call is the caller's TypeError, not the file's
-            with boundary(_name(src), what):
+            with boundary(kw.get("source") or _name(src), what):
                 return fn(src, *args, **kw)
         return run
     return wrap
