@@ -75,7 +75,10 @@ def plot_check(net: Net, code: str | None = None, **settings):
 
 def sniff(path) -> str:
     """The format of a model file from its first bytes: 'wlnet', 'wxf', 'pt2' or 'onnx'."""
+    from .frontends.guard import regular_file
+
     p = Path(path)
+    regular_file(p)  # a FIFO or device would block or never end
     try:
         with p.open("rb") as f:
             head = f.read(8)
@@ -95,6 +98,10 @@ def sniff(path) -> str:
 def load(path, **settings) -> Net:
     """Read a model file, chosen by its content: ``.wlnet``, ``.wxf``, ``.onnx`` or ``.pt2``."""
     kind = sniff(path)
+    return _reader(kind)(path, **settings)  # each reader turns unforeseen errors into FormatErrors
+
+
+def _reader(kind: str):
     if kind == "wlnet":
         from .frontends.wolfram.wlnet import load_wlnet as read
     elif kind == "wxf":
@@ -103,4 +110,4 @@ def load(path, **settings) -> Net:
         from .frontends.torch import load_pt2 as read
     else:
         from .frontends.onnx import from_onnx as read
-    return read(path, **settings)
+    return read

@@ -111,8 +111,10 @@ def _fold(fn, xs):
 
 @rule("scalar_fn")
 def _scalar_fn(layer, *xs):
+    xs = _align(xs)
     with np.errstate(all="ignore"):
-        return np.asarray(eval_scalar_body(layer.attrs["body"], _align(xs)), dtype=np.float64)
+        y = np.asarray(eval_scalar_body(layer.attrs["body"], xs), dtype=np.float64)
+    return np.broadcast_to(y, np.broadcast_shapes(*(x.shape for x in xs))).copy()  # also a constant body
 
 
 # n-ary ops fold left, binary ops apply once; both broadcast the non-batch shapes (see _align)

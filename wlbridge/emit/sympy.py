@@ -85,6 +85,8 @@ class SympyAlgebra:
         return SCALAR_OPS[op][1](a, b)
 
     def where(self, c, a, b):
+        if not isinstance(c, (bool, sp.logic.boolalg.BooleanAtom, sp.logic.boolalg.BooleanFunction, sp.Rel)):
+            c = sp.Ne(c, 0)  # a numeric condition: nonzero is true, as in numpy.where
         return sp.Piecewise((a, c), (b, True))
 
     def select(self, idx, choices):

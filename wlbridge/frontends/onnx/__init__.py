@@ -30,12 +30,14 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import ConversionError, FormatError
 from ...ir import Net
+from ..guard import guarded, regular_file
 from .convert import convert_graph
 from .context import BatchAxisError
 
 __all__ = ["from_onnx", "load_model"]
 
 
+@guarded("onnx")
 def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bool | str = "auto",
               constants: Mapping[str, Any] | None = None, origin: bool = True,
               sequence_length: int | None = None) -> Net:
@@ -45,8 +47,10 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     ``origin=False`` skips building the onnxruntime session used by ``check``;
     ``sequence_length`` fixes symbolic input axes after the first (a sequence model's time axis).
     """
+    import onnx
+
     if batch_axis not in (True, False, "auto"):
-        raise TypeError(f"batch_axis must be True, False or 'auto', got {batch_axis!r}")
+        raise ConversionError(f"batch_axis must be True, False or 'auto', got {batch_axis!r}")
     proto = load_model(model)
     if constants:
         proto = freeze_inputs(proto, constants)
@@ -56,16 +60,17 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
         proto = fix_sequence_length(proto, sequence_length)
     proto = _infer(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
+    source = "" if isinstance(model, onnx.ModelProto) else str(model)
     try:
-        net = convert_graph(proto, batch=batch, input_names=input_names)
+        net = convert_graph(proto, batch=batch, input_names=input_names, source=source)
     except BatchAxisError:
         if batch_axis != "auto" or not batch:
             raise
-        net = convert_graph(proto, batch=False, input_names=input_names)
+        net = convert_graph(proto, batch=False, input_names=input_names, source=source)
     if origin:
         from .origin import make_origin
 
-        net = _with_origin(net, make_origin(proto, net))
+        net = _with_origin(net, make_origin(proto, net, source=source or "onnx"))
     return net
 
 
@@ -81,6 +86,7 @@ def load_model(model):
                               "pass the model's path instead (its folder holds the data file)")
         return model
     path = Path(model)
+    regular_file(path)  # before onnx.load: a FIFO or /dev/zero never ends
     try:
         proto = onnx.load(str(path), load_external_data=False)
         if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):

@@ -59,6 +59,7 @@ class Ctx:
     path: str = ""
     op_type: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    source: str = "onnx"  # "onnx" or "onnx: <file>", the start of every message
 
     @property
     def nb(self) -> int:
@@ -68,7 +69,7 @@ class Ctx:
         return f"{self.path} ({self.op_type}, opset {self.opset})"
 
     def error(self, msg: str, cls=ConversionError):
-        return cls(f"onnx: {self.where()}: {msg}")
+        return cls(f"{self.source}: {self.where()}: {msg}")
 
     # ---- shapes and axes --------------------------------------------------------------------
     def rank(self, v) -> int:

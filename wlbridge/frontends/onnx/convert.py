@@ -5,11 +5,16 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import ConversionError, UnsupportedLayerError
+from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, NetBuilder
 from ...recurrent import drop_unused
+from . import validate
 from .context import BatchAxisError, Cmp, Const, Ctx, Unsupported, Var
 from .registry import lookup
+
+# what a rule raises on a node its checks did not foresee: reported as that node's error
+_RULE_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError,
+                AssertionError)
 
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
@@ -21,20 +26,24 @@ def opset_of(proto) -> int:
     return 0  # only other domains: every node is then listed as unsupported
 
 
-def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = None) -> Net:
-    import onnx
-
+def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = None, source: str = "") -> Net:
     graph = proto.graph
     opset = opset_of(proto)
     b = NetBuilder(graph.name or "onnx")
-    env: dict[str, object] = {t.name: Const(onnx.numpy_helper.to_array(t)) for t in graph.initializer}
-    batch_size = _inputs(b, graph, env, batch)
-    ctx = Ctx(b, opset, batch, batch_size, types=_elem_types(graph))
+    src = f"onnx: {source}" if source else "onnx"
+    env: dict[str, object] = {t.name: Const(validate.initializer(t, src)) for t in graph.initializer}
+    batch_size = _inputs(b, graph, env, batch, src)
+    ctx = Ctx(b, opset, batch, batch_size, types=_elem_types(graph), source=src)
     bad, dead = [], set()
     for i, node in enumerate(graph.node):
         _node(ctx, node, i, env, bad, dead)
     if bad:
-        raise UnsupportedLayerError("onnx", bad)
+        raise UnsupportedLayerError(src, bad)
+    if not graph.output:
+        raise FormatError(f"{src}: the graph declares no outputs")
+    missing = [o.name for o in graph.output if o.name not in env]
+    if missing:
+        raise FormatError(f"{src}: graph output(s) {missing} are not produced by any node")
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     drop_unused(b, [o.name for o in outs], getattr(ctx, "optional_values", set()))
     return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
@@ -50,10 +59,8 @@ def _elem_types(graph) -> dict[str, int]:
     return out
 
 
-def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
+def _inputs(b: NetBuilder, graph, env, batch: bool, src: str = "onnx") -> int:
     """Declare the graph inputs (initializers listed as inputs are weights); the batch size or -1."""
-    import onnx
-
     sizes = set()
     for inp in graph.input:
         if inp.name in env:
@@ -62,6 +69,10 @@ def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
             raise ConversionError(f"onnx: input {inp.name!r} is not a tensor ({inp.type.WhichOneof('value')})")
         t = inp.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        if any(d is not None and d < 0 for d in dims):
+            raise FormatError(f"{src}: input {inp.name!r} has negative dims {dims}")
+        if batch and not dims:
+            raise BatchAxisError(f"{src}: input {inp.name!r} is a scalar: it has no batch axis")
         if batch:
             sizes.add(-1 if dims[0] is None else dims[0])
             dims = dims[1:]
@@ -69,7 +80,7 @@ def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
             shown = [d.dim_param or d.dim_value or "?" for d in t.shape.dim]
             raise ConversionError(f"onnx: input {inp.name!r} has a dynamic shape {shown}; only the first "
                                   "(batch) axis may be symbolic (with batch_axis=True)")
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
+        dtype = validate.np_dtype(t.elem_type, f"input {inp.name!r}", src)
         env[inp.name] = Var(b.input(inp.name, dims, dtype), tuple(dims))
     if len(sizes - {-1}) > 1:
         raise BatchAxisError(f"onnx: graph inputs have different batch sizes {sorted(sizes)}: their first "
@@ -81,27 +92,25 @@ def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
     import onnx
 
     ctx.path, ctx.op_type = node.name or f"{node.op_type}_{i}", node.op_type
-    ctx.attrs = {a.name: _attr(onnx.helper.get_attribute_value(a)) for a in node.attribute}
+    try:
+        ctx.attrs = {a.name: _attr(onnx.helper.get_attribute_value(a)) for a in node.attribute}
+    except (ValueError, TypeError) as e:  # undecodable strings, unknown attribute types
+        raise ctx.error(f"unreadable attribute: {e}", FormatError) from None
     names = list(node.input)
     if any(n in dead for n in names):
         dead.update(node.output)
         return
     missing = [n for n in names if n and n not in env]
     if missing:
-        raise ConversionError(f"onnx: {ctx.where()}: input(s) {missing} are not defined before use")
+        raise ctx.error(f"input(s) {missing} are not defined before use", FormatError)
     ins = [env[n] if n else None for n in names]
     while ins and ins[-1] is None:
         ins.pop()
     try:
         if node.domain not in ("", "ai.onnx"):
             raise Unsupported(f"custom domain {node.domain!r}")
-        if ins and all(isinstance(x, Const) for x in ins if x is not None) and node.op_type not in _NO_FOLD:
-            outs = _fold(node, ins, ctx.opset)
-        else:
-            fn = lookup(node.op_type, ctx.opset)
-            if fn is None:
-                raise Unsupported("")
-            outs = fn(ctx, node, ins)
+        validate.node(ctx, node)
+        outs = _apply(ctx, node, ins)
     except Unsupported as e:
         bad.append((ctx.path, f"{node.op_type}, opset {ctx.opset}", str(e)))
         dead.update(node.output)
@@ -111,6 +120,27 @@ def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
         if name:
             env[name] = v
     dead.update(n for n in node.output[len(outs):] if n)
+
+
+def _apply(ctx: Ctx, node, ins):
+    """Fold the node or run its rule; an unforeseen exception names the node and op."""
+    try:
+        if ins and all(isinstance(x, Const) for x in ins if x is not None) and node.op_type not in _NO_FOLD:
+            validate.fold_size(ctx, node, ins)
+            outs = _fold(node, ins, ctx.opset)
+            validate.folded(ctx, node, outs)
+            return outs
+        fn = lookup(node.op_type, ctx.opset)
+        if fn is None:
+            raise Unsupported("")
+        return fn(ctx, node, ins)
+    except (Unsupported, WlbridgeError):
+        raise
+    except RecursionError:
+        raise ctx.error("nested too deeply", FormatError) from None
+    except _RULE_ERRORS as e:
+        raise ctx.error(f"invalid node ({type(e).__name__}: {str(e)[:200]}); if the node is valid ONNX, "
+                        "this is a bug in wlbridge, please report it", FormatError) from e
 
 
 def _attr(v):

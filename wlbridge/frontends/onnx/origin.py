@@ -6,11 +6,13 @@ from typing import Callable
 
 import numpy as np
 
+from ...errors import FormatError
 from ...ir import Net, Origin
 
 
-def runner(proto) -> tuple[str, Callable[[dict], list]]:
-    """(name, run(feeds) -> outputs) for the model, preferring onnxruntime."""
+def runner(proto, source: str = "onnx") -> tuple[str, Callable[[dict], list]]:
+    """(name, run(feeds) -> outputs) for the model, preferring onnxruntime; a FormatError when
+    neither onnxruntime nor the ONNX reference accepts it."""
     try:
         import onnxruntime as ort
 
@@ -18,21 +20,26 @@ def runner(proto) -> tuple[str, Callable[[dict], list]]:
         opts.log_severity_level = 3
         sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         return "onnxruntime", lambda feeds: sess.run(None, feeds)
-    except Exception:  # not installed, or cannot load this model: the ONNX reference runs everything
-        from onnx.reference import ReferenceEvaluator
+    except Exception as e:  # not installed, or cannot load this model: the ONNX reference runs everything
+        ort_error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    from onnx.reference import ReferenceEvaluator
 
+    try:
         ev = ReferenceEvaluator(proto)
-        return "onnx.reference", lambda feeds: ev.run(None, feeds)
+    except Exception as e:  # noqa: BLE001 - the model is invalid for both runtimes
+        raise FormatError(f"{source}: neither onnxruntime ({ort_error}) nor onnx.reference "
+                          f"({type(e).__name__}: {str(e)[:200]}) can run the model") from None
+    return "onnx.reference", lambda feeds: ev.run(None, feeds)
 
 
-def make_origin(proto, net: Net) -> Origin | None:
+def make_origin(proto, net: Net, source: str = "onnx") -> Origin | None:
     """An :class:`Origin` running ``proto`` on batches of IR inputs (batch axis first); None when
     neither onnxruntime nor the ONNX reference can load the model (e.g. a float64 ``RNN``)."""
     import onnx
 
     try:
-        name, run = runner(proto)
-    except Exception:  # noqa: BLE001 - the converted net is still usable, just not compared with its source
+        name, run = runner(proto, source)
+    except FormatError:  # the converted net is still usable, just not compared with its source
         return None
     inits = {t.name for t in proto.graph.initializer}
     graph_inputs = [i for i in proto.graph.input if i.name not in inits]

@@ -1,14 +1,20 @@
 """Convolution, pooling, batch normalization and reductions (channels first, as ONNX)."""
 from __future__ import annotations
 
-
+from ...errors import FormatError
 from .context import Const, Ctx, Unsupported, Var
 from .registry import rule
 from .rules_shape import const_ints
 
 
+def _need_spatial(ctx: Ctx, x: Var) -> None:
+    if ctx.rank(x) < 3:
+        raise ctx.error(f"needs an input of rank >= 3 (N, C, spatial...), got rank {ctx.rank(x)}", FormatError)
+
+
 def _spatial_in(ctx: Ctx, x: Var) -> Var:
     """The IR value as {C, spatial...}: without batch axis, a leading N = 1 is dropped."""
+    _need_spatial(ctx, x)
     if ctx.batch:
         return x
     if x.shape[0] != 1:
@@ -81,6 +87,7 @@ rule("AveragePool", 1)(_pool("avg"))
 def _global_pool(kind: str):
     def convert(ctx: Ctx, node, ins):
         x = ctx.var(ins[0])
+        _need_spatial(ctx, x)
         first = 2 - ctx.nb
         axes = tuple(range(first, len(x.shape)))
         return ctx.emit("reduce", [x], attrs={"kind": kind, "axes": axes, "keepdims": True})

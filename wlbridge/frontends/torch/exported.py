@@ -17,6 +17,7 @@ import torch
 
 from ...errors import ConversionError, FormatError
 from ...ir import Net, Origin
+from ..guard import guarded, regular_file
 from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
@@ -24,11 +25,14 @@ from .graph import run_graph
 _KIND = torch.export.graph_signature.InputKind
 
 
+@guarded(".pt2")
 def load_pt2(path, *, input_names: Sequence[str] | None = None, **_) -> Net:
     """Read a ``torch.export.save`` archive and convert its program (``wb.load`` dispatches here)."""
     p = Path(path)
+    regular_file(p)
     try:
-        ep = torch.export.load(str(p))
+        with _quiet():
+            ep = torch.export.load(str(p))
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign zips
         raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)}); for a torch.save checkpoint, "
                           "load the module in Python and use wlbridge.from_torch") from None

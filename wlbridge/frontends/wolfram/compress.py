@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import limits
 from ...errors import FormatError
 from .expr import Expr, Symbol, head_name
 
@@ -138,6 +139,8 @@ class _Reader:
         n = self.int32()
         if n < 0 or n * 5 > len(self.data) - self.pos:  # every expression takes at least 5 bytes
             self.fail(f"argument count {n} does not fit the remaining {len(self.data) - self.pos} bytes", at)
+        if n > limits.current().max_assoc_keys:
+            self.fail(f"{n} arguments, more than {limits.current().max_assoc_keys} (WLBRIDGE_MAX_ASSOC_KEYS)", at)
         head = self.expr(depth + 1)
         args = [self.expr(depth + 1) for _ in range(n)]
         return build(head, args, self, at)

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ...emit.wlnumbers import fmt_real, fmt_string
+from ... import limits
 from ...errors import FormatError
 from .compress import MAX_DEPTH, build, parse_real
 from .expr import Expr, Symbol
@@ -34,6 +35,10 @@ _ESC = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 def parse(text: str, *, source: str = "<inputform>"):
     """Parse data-only InputForm text into an expression tree (FormatError on anything else)."""
+    cap = limits.current().max_text_chars
+    if len(text) > cap:
+        raise FormatError(f"{source}: InputForm text of {len(text)} characters, more than the {cap} limit "
+                          "(WLBRIDGE_MAX_TEXT_CHARS)")
     toks = list(_tokens(text, source))
     p = _Parser(toks, source)
     value = p.expr(0)
@@ -89,8 +94,11 @@ class _Parser:
         if self.peek() == close:
             self.next()
             return items
+        cap = limits.current().max_assoc_keys
         while True:
             items.append(self.expr(depth + 1))
+            if len(items) > cap:
+                self.fail(f"more than {cap} elements in one expression (WLBRIDGE_MAX_ASSOC_KEYS)")
             tok = self.next()[1]
             if tok == close:
                 return items

@@ -44,11 +44,18 @@ def _one(ctx, node, path, inputs):
 
 
 def _in_dims(ctx, node, path):
-    return port_dims(ctx, next(iter(node["Inputs"].values())), path)
+    return port_dims(ctx, _first_port(ctx, node, "Inputs", path), path)
 
 
 def _out_dims(ctx, node, path):
-    return port_dims(ctx, next(iter(node["Outputs"].values())), path)
+    return port_dims(ctx, _first_port(ctx, node, "Outputs", path), path)
+
+
+def _first_port(ctx, node, key, path):
+    ports = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(ports, dict) or not ports:
+        ctx.fail(path, f"layer has no {key} port")
+    return next(iter(ports.values()))
 
 
 def _unwrap(v):

@@ -29,6 +29,11 @@ from .inputform import to_inputform
 SOURCE = "wolfram"
 
 
+# what a layer rule raises on a node its checks did not foresee: reported as that layer's error
+_RULE_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError,
+                StopIteration, AssertionError)
+
+
 class _Unsupported(Exception):
     """Raised inside a rule: this node cannot be converted (collected, not fatal at once)."""
 
@@ -53,7 +58,7 @@ class Ctx:
         v = _get(node, "Arrays", {}).get(name) if isinstance(_get(node, "Arrays", {}), dict) else None
         if head_name(v) == "ExportedArray":
             k = v.args[0] if v.args else None
-            if self.arrays is None or k not in self.arrays:
+            if self.arrays is None or not isinstance(k, int) or k not in self.arrays:
                 self.fail(path, f"array {name!r} refers to /Arrays/{k}, which the file does not hold")
             v = self.arrays[k]
         if v is None or is_symbol(v, "None"):
@@ -116,6 +121,13 @@ def _ports(ctx, node, key, path) -> list[str]:
     return list(ports)
 
 
+def _first_port(ctx, node, key, path) -> str:
+    ports = _ports(ctx, node, key, path)
+    if not ports:
+        ctx.fail(path, f"{key!r} names no port")
+    return ports[0]
+
+
 def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     """Convert one node (layer or container); returns its output values by port name."""
     from .layers import PRECHECKS, RULES
@@ -123,6 +135,8 @@ def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     if not isinstance(node, dict):
         ctx.fail(path, "node is not an association")
     kind = node.get("Type")
+    if not isinstance(kind, str):
+        ctx.fail(path, f"layer \"Type\" is not a string: {to_inputform(kind)[:80]}")
     if kind in ("Chain", "Graph"):
         return convert_container(ctx, node, path, inputs)
     if kind == "Function":
@@ -141,6 +155,9 @@ def convert_node(ctx: Ctx, node, path: str, inputs: dict) -> dict:
     except _Unsupported as e:
         ctx.unsupported.append((path, str(kind), str(e)))
         return dict.fromkeys(outs)
+    except _RULE_ERRORS as e:
+        ctx.fail(path, f"{kind} layer: invalid ({type(e).__name__}: {str(e)[:200]}); if Mathematica reads "
+                       "this net, this is a bug in wlbridge, please report it")
     if len(outs) != 1:
         ctx.fail(path, f"{kind} layer with {len(outs)} outputs")
     dims = port_dims(ctx, node["Outputs"][outs[0]], path, decoded=False)
@@ -209,12 +226,12 @@ def _edges(ctx, node, path, names) -> dict:
 
 
 def _chain_edges(ctx, node, path, names) -> dict:
-    out, prev = {}, ("Inputs", _ports(ctx, node, "Inputs", path)[0])
+    out, prev = {}, ("Inputs", _first_port(ctx, node, "Inputs", path))
     for n in names:
         sub = node["Nodes"][n]
-        out[("Nodes", n, "Inputs", _ports(ctx, sub, "Inputs", path)[0])] = prev
-        prev = ("Nodes", n, "Outputs", _ports(ctx, sub, "Outputs", path)[0])
-    out[("Outputs", _ports(ctx, node, "Outputs", path)[0])] = prev
+        out[("Nodes", n, "Inputs", _first_port(ctx, sub, "Inputs", _join(path, "Nodes", n)))] = prev
+        prev = ("Nodes", n, "Outputs", _first_port(ctx, sub, "Outputs", _join(path, "Nodes", n)))
+    out[("Outputs", _first_port(ctx, node, "Outputs", path))] = prev
     return out
 
 

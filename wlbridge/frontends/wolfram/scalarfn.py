@@ -74,8 +74,10 @@ def _op(entry, args, ssa, memo, depth):
     kids = tuple(_node(a, args, ssa, memo, depth) for a in rest)
     if name in WL_OPS:
         arity = SCALAR_OPS[WL_OPS[name]][3]
-        if arity is not None and len(kids) != arity:
+        if arity is not None and len(kids) != arity or arity is None and not kids:
             raise ScalarFunctionError(f"{name} with {len(kids)} arguments")
+        if arity is None and len(kids) == 1:  # Times[x] is x, as in WL
+            return kids[0]
         return (WL_OPS[name], *kids)
     if name == "Minus" and len(kids) == 1:
         return ("mul", ("const", -1.0), kids[0])

@@ -35,6 +35,8 @@ def upgrade(node, source: str, depth: int = 0):
     if not isinstance(node, dict):
         return node
     kind = node.get("Type")
+    if not isinstance(kind, str):  # the converter reports it, with the node's path
+        return node
     if kind in ("Chain", "Graph"):
         node = {RENAMES.get(k, k) if isinstance(k, str) else k: v for k, v in node.items()}
         if isinstance(node.get("Edges"), list):

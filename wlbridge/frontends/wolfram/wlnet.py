@@ -14,21 +14,22 @@ array([2., 3.])
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ... import limits
 from ...errors import FormatError
 from ...ir import Net
+from ..guard import guarded, regular_file
 from . import compress
+from .h5worker import run_bounded
 from .inputform import parse as parse_inputform
 from .inputform import to_inputform
 
 WRITE_VERSION = "14.3.0"  # as netwriter.WRITE_VERSION
-MAX_ARRAY_BYTES = 4 * 1024**3
 _H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError)
 
 
+@guarded(".wlnet")
 def load_wlnet(path, *, input_names=None, sequence_length=None) -> Net:
     """Read a ``.wlnet`` file into a :class:`~wlbridge.ir.Net` (no Wolfram kernel needed)."""
     from .netassoc import net_from_assoc
@@ -39,36 +40,56 @@ def load_wlnet(path, *, input_names=None, sequence_length=None) -> Net:
 
 
 def read_wlnet_raw(path):
-    """``(network assoc, metadata assoc, {k: array})`` of a ``.wlnet`` file, decoded but not converted."""
+    """``(network assoc, metadata assoc, {k: array})`` of a ``.wlnet`` file, decoded but not converted.
+
+    libhdf5 reads the file in a worker process under ``limits.parse_seconds`` (it can loop forever on
+    a corrupted file); the strings it returns are decoded here, with bounded parsers."""
+    src = str(path)
+    size = regular_file(path)
+    version, network, metadata, arrays = run_bounded(_read_h5, (path, src, size), source=src,
+                                                     seconds=limits.current().parse_seconds)
+    if not isinstance(version, str) or not version[:2].isdigit() or not 11 <= int(version.split(".")[0]) < 100:
+        raise FormatError(f"{src}: unsupported Version {version!r} (expected 11.0 ... 14.x)")
+    network = _payload(network, "Network", src)
+    metadata = _payload(metadata, "Metadata", src) if metadata is not None else {"Version": version}
+    return network, metadata, arrays
+
+
+def _read_h5(path, src: str, size: int):
+    """(Version text, raw /Network, raw /Metadata or None, arrays): everything libhdf5 reads."""
     import h5py
 
-    src = str(path)
     try:
-        size = os.path.getsize(path)
         with h5py.File(path, "r") as f:
             version = _string(f, "Version", src)
-            network = _payload(f, "Network", src)
-            metadata = _payload(f, "Metadata", src) if "Metadata" in f else {"Version": version}
+            network = _dataset(f, "Network", src, size)
+            metadata = _dataset(f, "Metadata", src, size) if "Metadata" in f else None
             arrays = _arrays(f, src, size)
     except FormatError:
         raise
     except _H5_ERRORS as e:
         raise FormatError(f"{src}: not a readable .wlnet (HDF5) file: {e}") from None
-    if not isinstance(version, str) or not version[:2].isdigit() or not 11 <= int(version.split(".")[0]) < 100:
-        raise FormatError(f"{src}: unsupported Version {version!r} (expected 11.0 ... 14.x)")
-    return network, metadata, arrays
+    return version, network, metadata, arrays
 
 
-def _dataset(f, key, src):
+def _dataset(f, key, src, size=None):
+    """A scalar dataset's value, its type and shape checked before libhdf5 reads it."""
     import h5py
 
     obj = f.get(key)
     if not isinstance(obj, h5py.Dataset):
         raise FormatError(f"{src}: missing dataset /{key}")
+    cap = size if size is not None else limits.current().max_file_bytes  # a string fits in its file
     if obj.dtype == np.uint8 and obj.ndim == 1 and key in ("Network", "Metadata"):  # WXF bytes (ByteArray)
+        if obj.size > cap:
+            raise FormatError(f"{src}: /{key} declares {obj.size} bytes, more than the file holds")
         return obj[()].tobytes()
     if obj.size > 1 or obj.dtype.kind not in "OSUufib":
         raise FormatError(f"{src}: /{key} has unexpected type {obj.dtype} and shape {obj.shape}")
+    if obj.dtype.kind == "O" and h5py.check_string_dtype(obj.dtype) is None:
+        raise FormatError(f"{src}: /{key} is a variable-length dataset that is not a string ({obj.dtype})")
+    if obj.dtype.kind in "SU" and obj.dtype.itemsize > cap:
+        raise FormatError(f"{src}: /{key} declares a {obj.dtype.itemsize}-byte string, more than the file holds")
     if obj.ndim == 0 and obj.dtype.kind == "O" or obj.dtype.kind in "SU":
         value = obj[()]
         if isinstance(value, np.ndarray):
@@ -86,8 +107,7 @@ def _string(f, key, src):
     return v
 
 
-def _payload(f, key, src):
-    v = _dataset(f, key, src)
+def _payload(v, key, src):
     where = f"{src}: /{key}"
     if isinstance(v, bytes) and v.startswith((b"8:", b"8C:")):
         from .wxf import decode_wxf
@@ -112,18 +132,35 @@ def _arrays(f, src, size) -> dict[int, np.ndarray]:
         return {}
     if not isinstance(group, h5py.Group):
         raise FormatError(f"{src}: /Arrays is not a group")
-    out = {}
+    datasets = {}
     for name in group:
         if not name.isdigit():
             raise FormatError(f"{src}: /Arrays/{name} is not named by a number")
         ds = group[name]
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu":
             raise FormatError(f"{src}: /Arrays/{name} is not a numeric dataset")
-        limit = size if ds.compression is None and ds.chunks is None else MAX_ARRAY_BYTES
-        if ds.size * ds.dtype.itemsize > max(limit, 1 << 16):
-            raise FormatError(f"{src}: /Arrays/{name} claims {ds.shape} elements, more than the file holds")
-        out[int(name)] = np.asarray(ds[()]).astype(ds.dtype.newbyteorder("="))
-    return out
+        datasets[name] = ds
+    _check_array_sizes(datasets, src, size)
+    return {int(name): np.asarray(ds[()]).astype(ds.dtype.newbyteorder("=")) for name, ds in datasets.items()}
+
+
+def _check_array_sizes(datasets: dict, src: str, size: int) -> None:
+    """Declared bytes against what is stored: chunks never written hold fill values, not data; the
+    total is capped (``limits.max_array_bytes``) before anything is allocated."""
+    lim = limits.current()
+    total = 0
+    for name, ds in datasets.items():
+        declared = ds.size * ds.dtype.itemsize
+        stored = min(ds.id.get_storage_size(), size)
+        filtered = ds.id.get_create_plist().get_nfilters() > 0
+        allowed = stored * lim.max_array_ratio if filtered else stored
+        if declared > max(allowed, 0 if stored == 0 else 64):
+            raise FormatError(f"{src}: /Arrays/{name} declares {list(ds.shape)} ({declared} bytes) but the file "
+                              f"stores {stored} bytes for it (chunks never written hold no data)")
+        total += declared
+        if total > lim.max_array_bytes:
+            raise FormatError(f"{src}: /Arrays declare more than {lim.max_array_bytes} bytes in all "
+                              "(WLBRIDGE_MAX_ARRAY_BYTES)")
 
 
 # ----------------------------------------------------------------------------------------------

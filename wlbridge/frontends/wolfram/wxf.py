@@ -16,6 +16,7 @@ import numpy as np
 
 from ...errors import FormatError
 from ...ir import Net
+from ..guard import guarded, regular_file
 from .compress import build, inflate, parse_real
 from .expr import Expr, Symbol, head_name
 
@@ -90,6 +91,7 @@ def split_net(expr, source: str):
                       "not NetChain[...], NetGraph[...] or a net association")
 
 
+@guarded(".wxf")
 def net_from_wxf(data: bytes, *, source: str, input_names=None, sequence_length=None) -> Net:
     """Convert WXF bytes of ``NetChain[assoc, meta]`` / ``NetGraph[...]`` / a net association."""
     from .netassoc import net_from_assoc
@@ -99,8 +101,10 @@ def net_from_wxf(data: bytes, *, source: str, input_names=None, sequence_length=
                           sequence_length=sequence_length)
 
 
+@guarded(".wxf")
 def load_wxf(path, *, input_names=None, sequence_length=None) -> Net:
     """Read a ``.wxf`` file written by ``Export["net.wxf", net]``."""
+    regular_file(path)
     try:
         with open(path, "rb") as f:
             data = f.read()

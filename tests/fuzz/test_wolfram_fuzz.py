@@ -3,6 +3,7 @@ crash or a hang. Bounded to well under a minute (few examples, no deadline: HDF5
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import zlib
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import wlbridge as wb
+from wlbridge import limits
 from wlbridge.errors import WlbridgeError
 from wlbridge.frontends.wolfram import compress
 from wlbridge.frontends.wolfram.inputform import parse, to_inputform
@@ -25,6 +27,15 @@ from hypothesis import strategies as st  # noqa: E402
 FAST = settings(max_examples=int(os.environ.get("WLBRIDGE_FUZZ_EXAMPLES", 60)), deadline=None,
                 derandomize=not os.environ.get("WLBRIDGE_FUZZ_EXAMPLES"),
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hdf5_in_process():
+    """libhdf5 in-process here (a fork per example is slow); its time-limited worker is tested in
+    test_bounded_input.py and used by the forked campaign (test_campaign.py)."""
+    previous = limits.set_limits(parse_seconds=0)
+    yield
+    limits.set_limits(**dataclasses.asdict(previous))
 
 
 def small_net():

@@ -1,0 +1,1 @@
+"""Fuzz campaign over wlbridge's readers (``python -m tools.fuzz --help``)."""

@@ -1,0 +1,69 @@
+"""Resource limits for reading untrusted files, in one place.
+
+Each limit has a default, an environment variable ``WLBRIDGE_<NAME>`` (upper case) read when the
+module is first imported, and can be changed for a block of code with :func:`override`:
+
+>>> from wlbridge import limits
+>>> limits.current().max_file_bytes == 4 * 1024**3
+True
+>>> with limits.override(max_file_bytes=1000):
+...     limits.current().max_file_bytes
+1000
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from dataclasses import dataclass
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one model file may ask for (sizes in bytes, times in seconds)."""
+
+    max_file_bytes: int = 4 * GiB            # any model file
+    max_array_bytes: int = 2 * GiB           # all arrays of a .wlnet together, as declared
+    max_array_ratio: int = 1100              # .wlnet compressed arrays: declared bytes per stored byte
+    max_constant_bytes: int = 256 * MiB      # one ONNX initializer or folded constant
+    max_text_chars: int = 8 * MiB            # InputForm text and string datasets of a .wlnet
+    max_assoc_keys: int = 100_000            # elements of one association / list / expression in a net
+    parse_seconds: float = 60.0              # reading a .wlnet's HDF5 structure (libhdf5 can spin)
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "Limits":
+        kw = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f"WLBRIDGE_{f.name.upper()}")
+            if raw:
+                kw[f.name] = type(f.default)(float(raw)) if f.type != "float" else float(raw)
+        return cls(**kw)
+
+
+_current = Limits.from_env()
+
+
+def current() -> Limits:
+    """The limits in force."""
+    return _current
+
+
+def set_limits(**changes) -> Limits:
+    """Change limits for the rest of the process; returns the previous ones."""
+    global _current
+    previous, _current = _current, dataclasses.replace(_current, **changes)
+    return previous
+
+
+@contextlib.contextmanager
+def override(**changes):
+    """Change limits inside a ``with`` block."""
+    global _current
+    previous = set_limits(**changes)
+    try:
+        yield _current
+    finally:
+        _current = previous
