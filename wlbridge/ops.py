@@ -303,6 +303,17 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
            ("kind", "kernel", "stride", "padding", "ceil_mode", "count_include_pad")),
     OpSpec("reduce", "mean / sum / max over axes", 1, (), ("kind", "axes", "keepdims")),
     OpSpec("embedding", "y = weight[x] for 0-based integer indices x", 1, ("weight",)),
+    # slicing, indexing, uneven pooling, normalization and products of two variables (issue 10)
+    OpSpec("slice", "x[starts[0]:stops[0]:steps[0], ...] on every axis (0-based, steps > 0)", 1, (),
+           ("starts", "stops", "steps")),
+    OpSpec("take", "numpy.take(x, indices, axis): constant 0-based indices along one axis", 1, (),
+           ("axis", "indices")),
+    OpSpec("adaptive_pool", "avg / max pooling to output_size (channels first), torch's windows "
+           "[floor(i in/out), ceil((i+1) in/out))", 1, (), ("kind", "output_size")),
+    OpSpec("layernorm", "(x - mean)/sqrt(var + eps) over the axes from axis on, times scale plus bias", 1,
+           ("scale?", "bias?"), ("axis", "eps")),
+    OpSpec("batch_matmul", "x1 @ x2 over the last two axes, leading axes broadcast (numpy matmul of two "
+           "variables, ranks >= 2)", 2),
 ]}
 
 # scalar_fn body AST: ("arg", i) | ("const", float) | (op, *children) with op in SCALAR_OPS or an

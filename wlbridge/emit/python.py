@@ -288,6 +288,57 @@ def _pool(src, layer, x, out, shapes):
     return f"{src.helper('pool')}({x}, {kind!r}, {kernel}, {stride}, {dil}, {full}, {out_sp}, {counts})"
 
 
+@rule("slice")
+def _slice(src, layer, x, out, shapes):
+    from ._geom import slice_spans
+
+    return f"{x}[:, " + ", ".join(f"{a}:{b}:{c}" for a, b, c in slice_spans(layer)) + "]"
+
+
+@rule("take")
+def _take(src, layer, x, out, shapes):
+    ax = norm_axis(layer.attrs["axis"], len(shapes[layer.inputs[0]])) + 1
+    return f"numpy.take({x}, {[int(i) for i in layer.attrs['indices']]}, axis={ax})"
+
+
+@rule("adaptive_pool")
+def _adaptive_pool(src, layer, x, out, shapes):
+    size = tuple(int(d) for d in layer.attrs["output_size"])
+    return f"{src.helper('adaptive_pool')}({x}, {layer.attrs['kind']!r}, {size})"
+
+
+@rule("layernorm")
+def _layernorm(src, layer, x, out, shapes):
+    ax = norm_axis(layer.attrs.get("axis", -1), len(shapes[layer.inputs[0]])) + 1
+    scale, bias = (src.const(out.upper() + s, layer.params[k]) if k in layer.params else "None"
+                   for k, s in (("scale", "_SCALE"), ("bias", "_BIAS")))
+    return f"{src.helper('layernorm')}({x}, {ax}, {float(layer.attrs.get('eps', 1e-5))!r}, {scale}, {bias})"
+
+
+@rule("batch_matmul")
+def _batch_matmul(src, layer, a, b, out, shapes):
+    a, b = _ranked(layer, [a, b], shapes)
+    return f"numpy.matmul({a}, {b})"
+
+
+HELPERS["adaptive_pool"] = (
+    "def adaptive_pool(x, kind, size):\n"
+    "    wins = [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)] for n, o in zip(x.shape[2:], size)]\n"
+    "    fn = numpy.max if kind == 'max' else numpy.mean\n"
+    "    y = numpy.empty(x.shape[:2] + tuple(size))\n"
+    "    for pos in numpy.ndindex(*size):\n"
+    "        part = x[(slice(None), slice(None)) + tuple(slice(*wins[i][p]) for i, p in enumerate(pos))]\n"
+    "        y[(slice(None), slice(None)) + pos] = fn(part, axis=tuple(range(2, x.ndim)))\n"
+    "    return y")
+HELPERS["layernorm"] = (
+    "def layernorm(x, ax, eps, scale, bias):\n"
+    "    axes = tuple(range(ax, x.ndim))\n"
+    "    c = x - x.mean(axis=axes, keepdims=True)\n"
+    "    y = c / numpy.sqrt((c * c).mean(axis=axes, keepdims=True) + eps)\n"
+    "    y = y if scale is None else y * scale\n"
+    "    return y if bias is None else y + bias")
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a Python rule: {sorted(missing)}")

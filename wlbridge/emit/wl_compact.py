@@ -307,3 +307,4 @@ def _embedding(ctx, layer, x):
 
 
 from . import wl_spatial  # noqa: E402,F401 - registers the conv and pool rules (wl.py checks that every op has one)
+from . import wl_tensor  # noqa: E402,F401 - slicing, adaptive pooling, layer norm, products of variables
