@@ -90,9 +90,9 @@ def _call_module(ctx: Ctx, m: torch.nn.Module, args, kwargs):
     if has_unknown((args, kwargs)):
         return UNKNOWN
     try:
-        if kwargs:
+        if kwargs and not getattr(fn, "takes_kwargs", False):
             raise Unsupported(f"keyword arguments {sorted(kwargs)}")
-        return fn(ctx, m, *args)
+        return fn(ctx, m, *args, **kwargs)
     except Unsupported as e:
         ctx.unsupported.append((ctx.path, name, str(e)))
         return UNKNOWN

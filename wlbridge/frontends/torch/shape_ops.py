@@ -204,4 +204,8 @@ def _getitem(ctx: Ctx, op, a):
     if isinstance(obj, (tuple, list)):
         out = obj[idx]
         return UNKNOWN if out is UNKNOWN else out
+    if isinstance(obj, V):
+        from .tensor_ops import index_tensor
+
+        return index_tensor(ctx, obj, idx)
     raise Unsupported("tensor indexing and slicing")
