@@ -28,10 +28,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ...errors import ConversionError, FormatError
+from ...errors import ConversionError, FormatError, WlbridgeError
 from ...ir import Net
 from .convert import convert_graph
 from .context import BatchAxisError
+from .outputs import classifier_outputs
 
 __all__ = ["from_onnx", "load_model"]
 
@@ -49,13 +50,24 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     if constants:
         proto = freeze_inputs(proto, constants)
     proto = _infer(proto)
+    proto, notes = classifier_outputs(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
     try:
         net = convert_graph(proto, batch=batch, input_names=input_names)
-    except BatchAxisError:
+    except BatchAxisError as first:
         if batch_axis != "auto" or not batch:
             raise
-        net = convert_graph(proto, batch=False, input_names=input_names)
+        try:
+            net = convert_graph(proto, batch=False, input_names=input_names)
+        except WlbridgeError as second:  # the reason is the batch axis; say what the retry met too
+            raise type(first)(f"{first}; converting one sample instead (batch_axis=False) failed too: "
+                              f"{second}") from None
+    if notes:
+        import dataclasses
+        import warnings
+
+        warnings.warn("onnx: " + "; ".join(notes), UserWarning, stacklevel=2)
+        net = dataclasses.replace(net, meta={**net.meta, "notes": notes}, input_names=tuple(net.input_names))
     if origin:
         from .origin import make_origin
 

@@ -91,7 +91,7 @@ def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
     while ins and ins[-1] is None:
         ins.pop()
     try:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and (node.domain, node.op_type) != ("ai.onnx.ml", "ZipMap"):
             raise Unsupported(f"custom domain {node.domain!r}")
         if ins and all(isinstance(x, Const) for x in ins if x is not None) and node.op_type not in _NO_FOLD:
             outs = _fold(node, ins, ctx.opset)

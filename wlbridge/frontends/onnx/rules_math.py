@@ -123,6 +123,10 @@ def _matmul(ctx: Ctx, node, ins):
     a, b = ins
     if isinstance(a, Const) and isinstance(b, Var):
         return _const_matmul(ctx, a.value, b)
+    if isinstance(a, Var) and isinstance(b, Var):
+        from .rules_tensor import matmul_vars
+
+        return matmul_vars(ctx, a, b)
     w = _const(ctx, b, "B")
     while w.ndim > 2 and w.shape[0] == 1:
         w = w[0]
