@@ -58,7 +58,7 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
         if batch_axis != "auto" or not batch:
             raise
         try:
-            net = convert_graph(proto, batch=False, input_names=input_names)
+            net = convert_graph(_batch_of_one(proto), batch=False, input_names=input_names)
         except WlbridgeError as second:  # the reason is the batch axis; say what the retry met too
             raise type(first)(f"{first}; converting one sample instead (batch_axis=False) failed too: "
                               f"{second}") from None
@@ -123,6 +123,23 @@ def _infer(proto):
         return onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except Exception:  # inference is an aid: conversion does its own shape checks
         return proto
+
+
+def _batch_of_one(proto):
+    """A copy of ``proto`` whose graph inputs have a symbolic first axis fixed to 1: a graph that mixes
+    the batch axis with the others converts as one fixed sample (batch size 1)."""
+    import onnx
+
+    inits = {t.name for t in proto.graph.initializer}
+    dims = [i.type.tensor_type.shape.dim for i in proto.graph.input if i.name not in inits]
+    if not any(d and not d[0].HasField("dim_value") for d in dims):
+        return proto
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    for i in proto.graph.input:
+        d = i.type.tensor_type.shape.dim
+        if i.name not in inits and d and not d[0].HasField("dim_value"):
+            d[0].dim_value = 1
+    return _infer(proto)
 
 
 def _auto_batch(proto) -> bool:

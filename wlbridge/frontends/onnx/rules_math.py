@@ -289,6 +289,9 @@ for _onnx, _head in _CMP.items():
 
 @rule("Where", 1)
 def _where(ctx: Ctx, node, ins):
+    if isinstance(ins[0], Const) and any(isinstance(x, Var) for x in ins[1:]):  # a constant mask
+        mask = ctx.var(Const(np.asarray(ins[0].value, dtype=np.float64)), max(ctx.rank(x) for x in ins))
+        ins = [Cmp(("greater", ("arg", 1), ("const", 0.5)), (mask,), mask.shape), *ins[1:]]
     if not isinstance(ins[0], Cmp):
         raise Unsupported("Where whose condition is not a comparison")
     return materialize(ctx, combine(ctx, "where", ins))

@@ -131,3 +131,20 @@ def matmul_vars(ctx: Ctx, a: Var, b: Var) -> Var:
 def _zipmap(ctx: Ctx, node, ins):
     """ai.onnx.ml ZipMap (class label -> probability maps): the probabilities as they are, in class order."""
     return ctx.var(ins[0])
+
+
+@rule("GatherND", 11)
+def _gather_nd(ctx: Ctx, node, ins):
+    """GatherND of a variable with constant indices (batch_dims 0): one ``take`` on the merged leading axes."""
+    data, idx = ins
+    if not isinstance(data, Var) or not isinstance(idx, Const) or ctx.attrs.get("batch_dims", 0):
+        raise Unsupported("GatherND other than of a variable with constant indices and batch_dims=0")
+    if ctx.batch:
+        raise ctx.error("GatherND indexes the batch axis; convert with batch_axis=False", BatchAxisError)
+    idx = np.asarray(idx.value).astype(np.int64)
+    k = idx.shape[-1]
+    lead = data.shape[:k]
+    flat = np.ravel_multi_index(tuple(np.moveaxis(idx % np.array(lead), -1, 0)), lead).reshape(-1)
+    x = ctx.reshape(data, (int(np.prod(lead)), *data.shape[k:]))
+    y = ctx.emit("take", [x], attrs={"axis": 0, "indices": [int(i) for i in flat]})
+    return ctx.reshape(y, (*idx.shape[:-1], *data.shape[k:]))
