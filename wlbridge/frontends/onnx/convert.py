@@ -30,8 +30,9 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
     batch_size = _inputs(b, graph, env, batch)
     ctx = Ctx(b, opset, batch, batch_size, types=_elem_types(graph))
     bad, dead = [], set()
+    shapes, tainted = _inferred_shapes(graph), set()
     for i, node in enumerate(graph.node):
-        _node(ctx, node, i, env, bad, dead)
+        _node(ctx, node, i, env, bad, dead, shapes, tainted)
     if bad:
         raise UnsupportedLayerError("onnx", bad)
     outs = [_output(ctx, env[o.name]) for o in graph.output]
@@ -75,7 +76,47 @@ def _inputs(b: NetBuilder, graph, env, batch: bool) -> int:
     return sizes.pop() if len(sizes) == 1 else -1
 
 
-def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
+def _inferred_shapes(graph) -> dict[str, list]:
+    """Shapes ONNX shape inference gave the intermediate values (None for a symbolic axis)."""
+    out = {}
+    for vi in graph.value_info:
+        t = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if t is not None and t.HasField("shape"):
+            out[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+    return out
+
+
+def _stand_in(ctx: Ctx, name: str, shapes: dict):
+    """Zeros of an unsupported node's inferred output shape, so that later nodes still convert (and
+    report their own problems); None when the shape is not known."""
+    dims = shapes.get(name)
+    if dims is None or (ctx.batch and not dims):
+        return None
+    dims = dims[1:] if ctx.batch else dims
+    if any(d is None for d in dims):
+        return None
+    try:
+        return ctx.emit("constant", [], params={"value": np.zeros(dims)})
+    except ConversionError:
+        return None
+
+
+def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set, shapes: dict | None = None,
+          tainted: set | None = None) -> None:
+    """Convert one node. Outputs of unsupported nodes are ``dead`` or stand-ins (``tainted``, as is
+    everything computed from them: an error there is a consequence, not reported)."""
+    tainted = set() if tainted is None else tainted
+    if any(n in tainted for n in node.input):
+        tainted.update(node.output)
+        try:
+            return _convert_node(ctx, node, i, env, bad, dead, shapes, tainted)
+        except ConversionError:
+            dead.update(node.output)
+            return
+    return _convert_node(ctx, node, i, env, bad, dead, shapes, tainted)
+
+
+def _convert_node(ctx: Ctx, node, i: int, env, bad: list, dead: set, shapes, tainted: set) -> None:
     import onnx
 
     ctx.path, ctx.op_type = node.name or f"{node.op_type}_{i}", node.op_type
@@ -102,7 +143,13 @@ def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
             outs = fn(ctx, node, ins)
     except Unsupported as e:
         bad.append((ctx.path, f"{node.op_type}, opset {ctx.opset}", str(e)))
-        dead.update(node.output)
+        for name in node.output:
+            v = _stand_in(ctx, name, shapes or {}) if name else None
+            if v is None:
+                dead.add(name)
+            else:
+                env[name] = v
+                tainted.add(name)
         return
     outs = outs if isinstance(outs, list) else [outs]
     for name, v in zip(node.output, outs):

@@ -195,6 +195,8 @@ def _getattr(ctx: Ctx, op, a):
                  "is_cuda": False}
         if name in attrs:
             return attrs[name]
+    if isinstance(obj, tuple) and len(obj) == 2 and name in ("values", "indices"):  # torch.return_types
+        return obj[0 if name == "values" else 1]
     raise Unsupported(f"attribute .{name}")
 
 
