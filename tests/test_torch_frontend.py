@@ -542,10 +542,18 @@ def test_pt2_load_errors(tmp_path):
 
 
 def test_pt2_unsupported(tmp_path):
-    ep = torch.export.export(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)).eval(), (torch.randn(2, 3),))
-    torch.export.save(ep, tmp_path / "ln.pt2")
-    with pytest.raises(wb.UnsupportedLayerError, match=r"1 \(layer_norm\)"):
-        wb.load(tmp_path / "ln.pt2")
+    ep = torch.export.export(nn.Sequential(nn.Linear(3, 3), nn.LocalResponseNorm(2)).eval(), (torch.randn(2, 2, 3),))
+    torch.export.save(ep, tmp_path / "lrn.pt2")
+    with pytest.raises(wb.UnsupportedLayerError, match=r"unsupported layer"):
+        wb.load(tmp_path / "lrn.pt2")
+
+
+def test_pt2_layer_norm(tmp_path):
+    m = nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)).double().eval()
+    torch.export.save(torch.export.export(m, (torch.randn(2, 3, dtype=torch.float64),)), tmp_path / "ln.pt2")
+    net = wb.load(tmp_path / "ln.pt2")
+    x = torch.randn(4, 3, dtype=torch.float64)
+    np.testing.assert_allclose(net(x.numpy()), m(x).detach().numpy(), rtol=1e-13, atol=1e-14)
 
 
 def test_softplus_threshold_is_torch_exact():
