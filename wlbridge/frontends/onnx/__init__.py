@@ -57,11 +57,16 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     except BatchAxisError as first:
         if batch_axis != "auto" or not batch:
             raise
+        one = _batch_of_one(proto)
         try:
-            net = convert_graph(_batch_of_one(proto), batch=False, input_names=input_names)
+            net = convert_graph(one, batch=False, input_names=input_names)
         except WlbridgeError as second:  # the reason is the batch axis; say what the retry met too
             raise type(first)(f"{first}; converting one sample instead (batch_axis=False) failed too: "
                               f"{second}") from None
+        if one is not proto and any(not s or s[0] != 1 for s in net.output_shapes):
+            raise type(first)(f"{first}; as one sample (batch size 1) the outputs have shapes "
+                              f"{[list(s) for s in net.output_shapes]}: their first axis is not the batch "
+                              "axis (the graph mixes samples)") from None
     if notes:
         import dataclasses
         import warnings
