@@ -37,9 +37,17 @@ class UnsupportedLayerError(WlbridgeError):
         groups: dict[tuple[str, str], list[str]] = {}  # one entry per kind (op and reason), in order
         for path, op, why in self.items:
             groups.setdefault((op, why), []).append(path or "<root>")
-        parts = [f"{', '.join(paths)} ({op})" + (f": {why}" if why else "") for (op, why), paths in groups.items()]
+        parts = [f"{_listing(paths)} ({op})" + (f": {why}" if why else "") for (op, why), paths in groups.items()]
         noun = "layer" if n == 1 else "layers"
         super().__init__(f"{source}: {n} unsupported {noun}: " + "; ".join(parts))
+
+
+def _listing(paths: list[str]) -> str:
+    """Distinct paths in order, a repeated one with its count (``a [3 nodes], b``)."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p] = counts.get(p, 0) + 1
+    return ", ".join(p if n == 1 else f"{p} [{n} nodes]" for p, n in counts.items())
 
 
 class ExpressionTooLargeError(WlbridgeError):

@@ -69,13 +69,11 @@ def _stand_in(ctx: Ctx, node: torch.fx.Node):
 
     def one(m):
         if isinstance(m, TensorMetadata) or isinstance(m, torch.Tensor):
-            shape = tuple(int(d) for d in m.shape)
-            if len(shape) >= 1:
-                try:
-                    return ctx.emit("constant", [], params={"value": np.zeros(shape[1:])})
-                except Unsupported:
-                    return UNKNOWN
-            return UNKNOWN
+            try:
+                shape = tuple(int(d) for d in m.shape[1:])  # a symbolic batch size is never read
+                return ctx.emit("constant", [], params={"value": np.zeros(shape)}) if len(m.shape) else UNKNOWN
+            except Exception:  # noqa: BLE001 - symbolic sizes, odd metadata: no stand-in then
+                return UNKNOWN
         if isinstance(m, (list, tuple)):
             return type(m)(one(e) for e in m) if not hasattr(m, "_fields") else UNKNOWN
         return UNKNOWN
