@@ -294,3 +294,25 @@ def test_info_counts_trainable_weights_and_buffers_apart():
     line = next(s for s in describe(net).splitlines() if s.startswith("parameters:"))
     assert line == (f"parameters:  {trainable + buffers} (float32): {trainable} trainable, {buffers} buffers "
                     "(batch norm running mean and variance)")
+
+
+@pytest.mark.onnx
+@pytest.mark.parametrize("trans, alpha, beta", [((0, 0), 1.0, 1.0), ((1, 1), 0.5, 2.0)])
+def test_onnx_gemm_and_matmul_of_two_variables(trans, alpha, beta):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    ta, tb = trans
+    sa, sb = ((4, 3) if ta else (3, 4)), ((2, 4) if tb else (4, 2))
+    nodes = [helper.make_node("Gemm", ["a", "b", "c"], ["g"], transA=ta, transB=tb, alpha=alpha, beta=beta),
+             helper.make_node("MatMul", ["g", "d"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, T.DOUBLE, s) for n, s in
+                                       (("a", sa), ("b", sb), ("d", (2, 3)))],
+                          [helper.make_tensor_value_info("y", T.DOUBLE, (3, 3))],
+                          [onnx.numpy_helper.from_array(np.arange(2.0), "c")])
+    net = wb.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    r = np.random.default_rng(0)
+    a, b, d = r.standard_normal(sa), r.standard_normal(sb), r.standard_normal((2, 3))
+    want = (alpha * (a.T if ta else a) @ (b.T if tb else b) + beta * np.arange(2.0)) @ d
+    np.testing.assert_allclose(net(a, b, d), want, rtol=1e-14, atol=1e-14)

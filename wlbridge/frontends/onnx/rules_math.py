@@ -90,6 +90,10 @@ def _scaled(a: np.ndarray, k: float) -> np.ndarray:
 
 @rule("Gemm", 1)
 def _gemm(ctx: Ctx, node, ins):
+    if isinstance(ins[1], Var):
+        from .rules_tensor import gemm_vars
+
+        return gemm_vars(ctx, ins)
     a, b = ins[0], _const(ctx, ins[1], "B")
     alpha, beta = float(ctx.attrs.get("alpha", 1.0)), float(ctx.attrs.get("beta", 1.0))
     weight = _scaled(np.ascontiguousarray(b if ctx.attrs.get("transB", 0) else b.T), alpha)  # {N, K}

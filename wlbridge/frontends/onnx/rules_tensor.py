@@ -148,3 +148,28 @@ def _gather_nd(ctx: Ctx, node, ins):
     x = ctx.reshape(data, (int(np.prod(lead)), *data.shape[k:]))
     y = ctx.emit("take", [x], attrs={"axis": 0, "indices": [int(i) for i in flat]})
     return ctx.reshape(y, (*idx.shape[:-1], *data.shape[k:]))
+
+
+def gemm_vars(ctx: Ctx, ins) -> Var:
+    """Gemm with a variable B: alpha op(A) op(B) + beta C as a ``batch_matmul`` (one sample: a 2-D
+    B holds no batch axis, so this converts with batch_axis=False)."""
+    from .rules_math import broadcast_args
+
+    if ctx.batch:
+        raise ctx.error("Gemm of two variables: B's first axis would be the batch axis", BatchAxisError)
+    a, b = ctx.var(ins[0]), ins[1]
+    if ctx.attrs.get("transA", 0):
+        a = ctx.emit("transpose", [a], attrs={"perm": (1, 0)})
+    if ctx.attrs.get("transB", 0):
+        b = ctx.emit("transpose", [b], attrs={"perm": (1, 0)})
+    y = ctx.emit("batch_matmul", [a, b])
+    alpha, beta = float(ctx.attrs.get("alpha", 1.0)), float(ctx.attrs.get("beta", 1.0))
+    if alpha != 1.0:
+        y = ctx.emit("scalar_fn", [y], attrs={"body": ("mul", ("arg", 1), ("const", alpha))})
+    c = ins[2] if len(ins) > 2 else None
+    if c is None or beta == 0.0:
+        return y
+    c = Const(np.asarray(c.value, dtype=np.float64) * beta) if isinstance(c, Const) else c
+    if beta != 1.0 and isinstance(c, Var):
+        c = ctx.emit("scalar_fn", [c], attrs={"body": ("mul", ("arg", 1), ("const", beta))})
+    return ctx.emit("add", broadcast_args(ctx, [y, c]))
