@@ -316,3 +316,36 @@ def test_onnx_gemm_and_matmul_of_two_variables(trans, alpha, beta):
     a, b, d = r.standard_normal(sa), r.standard_normal(sb), r.standard_normal((2, 3))
     want = (alpha * (a.T if ta else a) @ (b.T if tb else b) + beta * np.arange(2.0)) @ d
     np.testing.assert_allclose(net(a, b, d), want, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("value", [np.zeros((2, 3)), np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])])
+def test_scalar_fn_with_a_uniform_constant_threads_in_wl(value):
+    """A constant that WL's list threading would shorten (uniform along trailing axes) is spelled out for
+    MapThread: constant masks of attention graphs (Where with a constant condition)."""
+    pytest.importorskip("woxi")
+    from wlbridge.ir import NetBuilder
+
+    b = NetBuilder("mask")
+    x = b.input("x", (2, 3))
+    body = ("where", ("greater", ("arg", 2), ("const", 0.5)), ("const", 0.0), ("arg", 1))
+    net = b.build([b.layer("scalar_fn", [x, b.constant(value)], attrs={"body": body})])
+    assert net.check(engine="woxi", samples=3).passed
+
+
+@pytest.mark.onnx
+def test_onnx_layer_normalization_with_mean_and_inv_std_dev_outputs():
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    g = helper.make_graph([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "mean", "inv"], axis=1,
+                                            epsilon=1e-3)], "g",
+                          [helper.make_tensor_value_info("x", T.DOUBLE, ("N", 3, 2))],
+                          [helper.make_tensor_value_info(n, T.DOUBLE, None) for n in ("y", "mean", "inv")],
+                          [onnx.numpy_helper.from_array(np.arange(1.0, 7.0).reshape(3, 2), "s"),
+                           onnx.numpy_helper.from_array(np.ones((3, 2)), "b")])
+    net = wb.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    x = np.random.default_rng(0).standard_normal((4, 3, 2))
+    for got, want in zip(net(x), net.origin.evaluate(x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

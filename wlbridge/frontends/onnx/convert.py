@@ -35,6 +35,10 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
         _node(ctx, node, i, env, bad, dead, shapes, tainted)
     if bad:
         raise UnsupportedLayerError("onnx", bad)
+    lost = [o.name for o in graph.output if o.name not in env]
+    if lost:
+        raise ConversionError(f"onnx: graph output(s) {lost} are not computed (an optional output of a node "
+                              "that wlbridge does not produce)")
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
 

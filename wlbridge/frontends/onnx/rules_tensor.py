@@ -114,7 +114,16 @@ def _layernorm(ctx: Ctx, node, ins):
         if not isinstance(v, Const):
             raise Unsupported(f"LayerNormalization {name} that is not constant")
         params[name] = v.value
-    return ctx.emit("layernorm", [x], params=params, attrs={"axis": ax, "eps": float(ctx.attrs.get("epsilon", 1e-5))})
+    eps = float(ctx.attrs.get("epsilon", 1e-5))
+    y = ctx.emit("layernorm", [x], params=params, attrs={"axis": ax, "eps": eps})
+    if len(node.output) < 2 or not any(node.output[1:]):
+        return y
+    axes = list(range(ax, len(x.shape)))  # the optional Mean and InvStdDev outputs (keepdims)
+    mean = ctx.emit("reduce", [x], attrs={"kind": "mean", "axes": axes, "keepdims": True})
+    sq = ctx.emit("elementwise", [ctx.emit("sub", [x, mean])], attrs={"fn": "square"})
+    var = ctx.emit("reduce", [sq], attrs={"kind": "mean", "axes": axes, "keepdims": True})
+    inv = ctx.emit("scalar_fn", [var], attrs={"body": ("div", ("const", 1.0), ("sqrt", ("add", ("arg", 1), ("const", eps))))})
+    return [y, mean, inv]
 
 
 def matmul_vars(ctx: Ctx, a: Var, b: Var) -> Var:
