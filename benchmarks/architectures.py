@@ -8,6 +8,7 @@ alexnet); those two go through the dynamo exporter (one sample: its graph indexe
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
@@ -28,7 +29,8 @@ from tests.models_zoo import ZOO, build  # noqa: E402
 def _onnx(m, x, name):
     if name in ("vgg11", "alexnet"):
         path = Path(tempfile.mkdtemp()) / "m.onnx"
-        torch.onnx.export(m, (x[:1],), path, dynamo=True, input_names=["x"], external_data=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # the dynamo exporter prints its progress
+            torch.onnx.export(m, (x[:1],), path, dynamo=True, input_names=["x"], external_data=False)
         return wb.from_onnx(path), "dynamo"
     f = io.BytesIO()
     torch.onnx.export(m, (x,), f, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
