@@ -349,3 +349,34 @@ def test_onnx_layer_normalization_with_mean_and_inv_std_dev_outputs():
     x = np.random.default_rng(0).standard_normal((4, 3, 2))
     for got, want in zip(net(x), net.origin.evaluate(x)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+class Masked(nn.Module):
+    """Constant attention masks: causal, boolean (both conventions) and additive float."""
+
+    def __init__(self, n=5):
+        super().__init__()
+        torch.manual_seed(2)
+        self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        blocked = torch.rand(n, n) > 0.5
+        blocked.fill_diagonal_(False)
+        self.register_buffer("blocked", blocked)
+        self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(n))
+
+    def forward(self, x):
+        sdpa = nn.functional.scaled_dot_product_attention
+        return (sdpa(x, x, x, is_causal=True), sdpa(x, x, x, attn_mask=~self.blocked),
+                self.mha(x, x, x, attn_mask=self.blocked)[0], self.enc(x, mask=self.causal, is_causal=True))
+
+
+@pytest.mark.woxi
+def test_constant_attention_masks_check_in_woxi():
+    pytest.importorskip("woxi")
+    m = Masked().double().eval()
+    net = wb.from_torch(m, (5, 8))
+    x = torch.randn(3, 5, 8, dtype=torch.float64)
+    for got, want in zip(net(x.numpy()), m(x)):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-12, atol=1e-13)
+    assert net.check(engine="woxi", samples=2).passed

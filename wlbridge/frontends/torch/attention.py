@@ -2,7 +2,8 @@
 activations, ``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``, ``nn.TransformerEncoderLayer``
 and ``nn.TransformerEncoder`` (converted as their parts, so torch's fused inference fast path never runs).
 
-Attention needs ``batch_first=True`` (the IR's batch axis is the first one) and no masks.
+Attention needs ``batch_first=True`` (the IR's batch axis is the first one); masks must be constant
+{L, S} arrays (or ``is_causal``): they become a constant added to the scores (-inf where masked).
 """
 from __future__ import annotations
 
@@ -67,21 +68,44 @@ def scale(ctx: Ctx, x: V, k: float) -> V:
     return x if k == 1.0 else ctx.scalar(("mul", x, float(k)))
 
 
-def attention(ctx: Ctx, q: V, k: V, v: V, factor: float | None = None) -> tuple[V, V]:
-    """softmax(q k^T factor) v over the last two axes; returns (output, weights)."""
+def additive_mask(mask, is_causal: bool, shape, allowed_true: bool) -> torch.Tensor | None:
+    """A constant mask as the float added to the attention scores {..., L, S} (-inf where masked).
+
+    ``allowed_true``: a boolean mask marks the allowed positions (F.scaled_dot_product_attention) or
+    the masked ones (nn.MultiheadAttention's attn_mask)."""
+    n, s = shape[-2], shape[-1]
+    out = None
+    if is_causal:
+        out = torch.zeros(n, s, dtype=torch.float64).masked_fill(~torch.ones(n, s, dtype=torch.bool).tril(), -math.inf)
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor):
+            raise Unsupported("an attention mask computed from the input")
+        if mask.dtype == torch.bool:
+            blocked = ~mask if allowed_true else mask
+            mask = torch.zeros(mask.shape, dtype=torch.float64).masked_fill(blocked, -math.inf)
+        if mask.ndim > 2:
+            raise Unsupported(f"attention mask of shape {list(mask.shape)} (only {{L, S}} masks)")
+        out = mask.double() if out is None else out + mask.double()
+    return out
+
+
+def attention(ctx: Ctx, q: V, k: V, v: V, factor: float | None = None, mask=None) -> tuple[V, V]:
+    """softmax(q k^T factor + mask) v over the last two axes; returns (output, weights)."""
     factor = 1.0 / math.sqrt(q.shape[-1]) if factor is None else factor
-    w = make_softmax(ctx, make_matmul(ctx, scale(ctx, q, factor), swap_last(ctx, k)), -1)
+    scores = make_matmul(ctx, scale(ctx, q, factor), swap_last(ctx, k))
+    if mask is not None:
+        scores = ctx.emit("add", [scores, ctx.emit("constant", [], params={"value": mask})])
+    w = make_softmax(ctx, scores, -1)
     return make_matmul(ctx, w, v), w
 
 
 @rule("scaled_dot_product_attention", sig="query key value attn_mask dropout_p is_causal scale enable_gqa")
 def _sdpa(ctx: Ctx, op, a):
-    if a.get("attn_mask") is not None or a.get("is_causal"):
-        raise Unsupported("attention masks (attn_mask, is_causal)")
     if float(a.get("dropout_p", 0.0)) > 0:
         raise Unsupported("dropout_p > 0 drops random attention weights")
     q, k, v = (ctx.value(a[n]) for n in ("query", "key", "value"))
-    return attention(ctx, q, k, v, a.get("scale"))[0]
+    mask = additive_mask(a.get("attn_mask"), bool(a.get("is_causal")), (q.shape[-2], k.shape[-2]), True)
+    return attention(ctx, q, k, v, a.get("scale"), mask)[0]
 
 
 # ---- nn.MultiheadAttention ----------------------------------------------------------------------
@@ -91,7 +115,7 @@ def _heads(ctx: Ctx, x: V, h: int) -> V:
     return ctx.emit("transpose", [reshape(ctx, x, (n, h, e // h))], attrs={"perm": [1, 0, 2]})
 
 
-def make_mha(ctx: Ctx, m, query, key, value, need_weights=True, average_attn_weights=True):
+def make_mha(ctx: Ctx, m, query, key, value, need_weights=True, average_attn_weights=True, mask=None):
     if not m.batch_first:
         raise Unsupported("batch_first=False puts the batch on axis 1 (construct it with batch_first=True)")
     if m.bias_k is not None or m.add_zero_attn:
@@ -107,7 +131,7 @@ def make_mha(ctx: Ctx, m, query, key, value, need_weights=True, average_attn_wei
     else:
         ws = [m.q_proj_weight, m.k_proj_weight, m.v_proj_weight]
     q, k, v = (make_linear(ctx, t, w, bias) for t, w, bias in zip((q, k, v), ws, bs))
-    out, weights = attention(ctx, _heads(ctx, q, h), _heads(ctx, k, h), _heads(ctx, v, h))
+    out, weights = attention(ctx, _heads(ctx, q, h), _heads(ctx, k, h), _heads(ctx, v, h), mask=mask)
     out = ctx.emit("transpose", [out], attrs={"perm": [1, 0, 2]})
     out = make_linear(ctx, reshape(ctx, out, (q.shape[0], e)), m.out_proj.weight, m.out_proj.bias)
     if not need_weights:
@@ -120,9 +144,13 @@ def make_mha(ctx: Ctx, m, query, key, value, need_weights=True, average_attn_wei
 @module_rule("MultiheadAttention")
 def _mha_module(ctx: Ctx, m, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-    if key_padding_mask is not None or attn_mask is not None or is_causal:
-        raise Unsupported("attention masks (key_padding_mask, attn_mask, is_causal)")
-    return make_mha(ctx, m, query, key, value, need_weights, average_attn_weights)
+    if key_padding_mask is not None:
+        raise Unsupported("key_padding_mask (a mask per sample)")
+    if is_causal and attn_mask is None:
+        raise Unsupported("is_causal without attn_mask (torch requires the mask too)")
+    q, k = ctx.value(query), ctx.value(key)
+    mask = additive_mask(attn_mask, False, (q.shape[0], k.shape[0]), False)
+    return make_mha(ctx, m, query, key, value, need_weights, average_attn_weights, mask)
 
 
 _mha_module.takes_kwargs = True
@@ -141,12 +169,12 @@ def _activation(ctx: Ctx, act, x: V) -> V:
     raise Unsupported(f"activation function {name or act!r}")
 
 
-def make_encoder_layer(ctx: Ctx, m, x: V) -> V:
+def make_encoder_layer(ctx: Ctx, m, x: V, mask=None) -> V:
     if not m.self_attn.batch_first:
         raise Unsupported("batch_first=False puts the batch on axis 1 (construct it with batch_first=True)")
 
     def sa(t):
-        return make_mha(ctx, m.self_attn, t, t, t, need_weights=False)[0]
+        return make_mha(ctx, m.self_attn, t, t, t, need_weights=False, mask=mask)[0]
 
     def ff(t):
         return make_linear(ctx, _activation(ctx, m.activation, make_linear(ctx, t, m.linear1.weight, m.linear1.bias)),
@@ -165,23 +193,27 @@ def make_encoder_layer(ctx: Ctx, m, x: V) -> V:
     return norm(m.norm2, add(x, ff(x)))
 
 
-def _no_masks(kwargs, args):
-    if any(v is not None and v is not False for v in (*args, *kwargs.values())):
-        raise Unsupported("attention masks (src_mask, src_key_padding_mask, is_causal)")
+def _src_mask(x: V, mask=None, src_key_padding_mask=None, is_causal=None):
+    """The constant additive mask of an encoder call (``mask``/``src_mask``, optionally causal)."""
+    if src_key_padding_mask is not None:
+        raise Unsupported("src_key_padding_mask (a mask per sample)")
+    if is_causal and mask is None:
+        return additive_mask(None, True, (x.shape[0], x.shape[0]), False)
+    return additive_mask(mask, False, (x.shape[0], x.shape[0]), False)
 
 
 @module_rule("TransformerEncoderLayer")
-def _encoder_layer(ctx: Ctx, m, src, *masks, **kwargs):
-    _no_masks(kwargs, masks)
-    return make_encoder_layer(ctx, m, ctx.value(src))
+def _encoder_layer(ctx: Ctx, m, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+    x = ctx.value(src)
+    return make_encoder_layer(ctx, m, x, _src_mask(x, src_mask, src_key_padding_mask, is_causal))
 
 
 @module_rule("TransformerEncoder")
-def _encoder(ctx: Ctx, m, src, *masks, **kwargs):
-    _no_masks(kwargs, masks)
+def _encoder(ctx: Ctx, m, src, mask=None, src_key_padding_mask=None, is_causal=None):
     x = ctx.value(src)
+    additive = _src_mask(x, mask, src_key_padding_mask, is_causal)
     for layer in m.layers:
-        x = make_encoder_layer(ctx, layer, x)
+        x = make_encoder_layer(ctx, layer, x, additive)
     if m.norm is not None:
         x = make_layernorm(ctx, x, m.norm.normalized_shape, m.norm.weight, m.norm.bias, m.norm.eps)
     return x
