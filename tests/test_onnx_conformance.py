@@ -20,11 +20,12 @@ sys.modules[_spec.name] = conf  # dataclasses look their module up
 _spec.loader.exec_module(conf)
 
 # node tests run (float data, every op supported) per op: a drop means lost support
-NODE_RUNS = {"Gemm": 11, "MatMul": 2, "Softmax": 7, "LogSoftmax": 7, "Conv": 6, "MaxPool": 16, "AveragePool": 20,
+NODE_RUNS = {"Gemm": 11, "MatMul": 5, "Softmax": 7, "LogSoftmax": 7, "Conv": 6, "MaxPool": 16, "AveragePool": 20,
              "Concat": 12, "Flatten": 9, "Clip": 9, "BatchNormalization": 2, "Reshape": 10, "Transpose": 7,
              "Squeeze": 2, "Unsqueeze": 7, "Gelu": 4, "HardSigmoid": 3, "LeakyRelu": 3, "Elu": 3, "Selu": 3,
              "Celu": 2, "PRelu": 2, "Softplus": 2, "Mish": 1, "HardSwish": 1, "Pow": 8, "ReduceMean": 8,
-             "GlobalAveragePool": 2, "Shrink": 2, "Sum": 3, "Max": 6, "Min": 6, "Mean": 3, "Dropout": 4}
+             "GlobalAveragePool": 2, "Shrink": 2, "Sum": 3, "Max": 6, "Min": 6, "Mean": 3, "Dropout": 4,
+             "Split": 16, "Gather": 4, "LayerNormalization": 19}
 EVALUATORS = {"ref": conf.eval_reference}
 
 
@@ -46,8 +47,8 @@ def test_node_tests_pass(node_results, op):
     assert max(r.errors["ref"] for r in ran) < 1e-4
 
 
-@pytest.mark.parametrize("suite,runs,skip", [("pytorch-converted", 72, "test_ConvTranspose2d"),
-                                             ("pytorch-operator", 27, "test_operator_convtranspose")])
+@pytest.mark.parametrize("suite,runs,skip", [("pytorch-converted", 74, "test_ConvTranspose2d"),
+                                             ("pytorch-operator", 29, "test_operator_convtranspose")])
 def test_model_suites_pass(suite, runs, skip):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
