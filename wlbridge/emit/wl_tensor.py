@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._geom import adaptive_windows, norm_axis, slice_spans
-from .wl_compact import V, broadcast, const, fn1, rule
+from .wl_compact import broadcast, const, fn1, rule
 from .wlprint import Call, Divide, Dot, Int, ListN, Node, Num, Part, Plus, Raw, Sym, Times, With
 
 
