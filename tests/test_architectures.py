@@ -380,3 +380,14 @@ def test_constant_attention_masks_check_in_woxi():
     for got, want in zip(net(x.numpy()), m(x)):
         np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-12, atol=1e-13)
     assert net.check(engine="woxi", samples=2).passed
+
+
+def test_flip_and_negative_onnx_slice_steps():
+    class Flip(nn.Module):
+        def forward(self, x):
+            return torch.cat([x.flip(2), torch.flip(x, [1, 2])], 1)
+
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    net = wb.from_torch(Flip(), (3, 4))
+    np.testing.assert_array_equal(net(x.numpy()), Flip()(x).numpy())
+    assert "-1" in net.to_wl()

@@ -304,7 +304,8 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
     OpSpec("reduce", "mean / sum / max over axes", 1, (), ("kind", "axes", "keepdims")),
     OpSpec("embedding", "y = weight[x] for 0-based integer indices x", 1, ("weight",)),
     # slicing, indexing, uneven pooling, normalization and products of two variables (issue 10)
-    OpSpec("slice", "x[starts[0]:stops[0]:steps[0], ...] on every axis (0-based, steps > 0)", 1, (),
+    OpSpec("slice", "x[starts[0]:stops[0]:steps[0], ...] on every axis (0-based; a negative step runs down to "
+           "stop -1 = past the first element)", 1, (),
            ("starts", "stops", "steps")),
     OpSpec("take", "numpy.take(x, indices, axis): constant 0-based indices along one axis", 1, (),
            ("axis", "indices")),

@@ -277,9 +277,9 @@ def _embedding(layer, x):
 
 @rule("slice")
 def _slice(layer, x):
-    from .emit._geom import slice_spans
+    from .emit._geom import py_slice, slice_spans
 
-    return x[(slice(None), *[slice(a, b, c) for a, b, c in slice_spans(layer)])]
+    return x[(slice(None), *[py_slice(*s) for s in slice_spans(layer)])]
 
 
 @rule("take")

@@ -230,8 +230,9 @@ def _slice(layer, x):
         raise ValueError(f"starts/stops/steps need one entry per axis of {list(x)}")
     out = []
     for d, a, b, c in zip(x, starts, stops, steps):
-        if c < 1 or not 0 <= a <= d or not 0 <= b <= d:
-            raise ValueError(f"slice {a}:{b}:{c} outside an axis of size {d} (normalized, step > 0)")
+        ok = (0 <= a <= d and 0 <= b <= d) if c > 0 else (c < 0 and -1 <= a < d and -1 <= b < d)
+        if not ok:
+            raise ValueError(f"slice {a}:{b}:{c} outside an axis of size {d} (normalized, step != 0)")
         out.append(len(range(a, b, c)))
     return tuple(out)
 

@@ -80,6 +80,11 @@ def adaptive_windows(n_in: int, n_out: int) -> list[tuple[int, int]]:
 
 
 def slice_spans(layer) -> list[tuple[int, int, int]]:
-    """(start, stop, step) per axis of a ``slice`` layer (0-based, stop exclusive)."""
+    """(start, stop, step) per axis of a ``slice`` layer (0-based, stop exclusive; -1 = past index 0)."""
     return [(int(a), int(b), int(c)) for a, b, c in zip(layer.attrs["starts"], layer.attrs["stops"],
                                                         layer.attrs["steps"])]
+
+
+def py_slice(a: int, b: int, c: int) -> slice:
+    """A Python slice for a normalized range (a stop of -1 with a negative step means 'through 0')."""
+    return slice(a, None if b < 0 else b, c)

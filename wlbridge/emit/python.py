@@ -292,7 +292,7 @@ def _pool(src, layer, x, out, shapes):
 def _slice(src, layer, x, out, shapes):
     from ._geom import slice_spans
 
-    return f"{x}[:, " + ", ".join(f"{a}:{b}:{c}" for a, b, c in slice_spans(layer)) + "]"
+    return f"{x}[:, " + ", ".join(f"{a}:{b if b >= 0 else ''}:{c}" for a, b, c in slice_spans(layer)) + "]"
 
 
 @rule("take")

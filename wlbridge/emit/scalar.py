@@ -315,9 +315,9 @@ def _embedding(A, layer, x):
 
 @rule("slice")
 def _slice(A, layer, x):
-    from ._geom import slice_spans
+    from ._geom import py_slice, slice_spans
 
-    return x[tuple(slice(a, b, c) for a, b, c in slice_spans(layer))]
+    return x[tuple(py_slice(*s) for s in slice_spans(layer))]
 
 
 @rule("take")

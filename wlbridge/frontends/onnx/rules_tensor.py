@@ -18,12 +18,13 @@ def _slice_var(ctx: Ctx, x: Var, ranges: dict[int, tuple[int, int, int]]) -> Var
 
 
 def _onnx_range(start: int, end: int, step: int, size: int) -> tuple[int, int, int]:
-    """ONNX Slice clamping for a positive step."""
-    if step < 1:
-        raise Unsupported(f"Slice with step {step} (only positive steps)")
-    start = min(max(start + size if start < 0 else start, 0), size)
-    end = min(max(end + size if end < 0 else end, 0), size)
-    return start, max(start, end), step
+    """ONNX Slice clamping: [0, size] for a positive step, [-1, size - 1] for a negative one."""
+    if step == 0:
+        raise Unsupported("Slice with step 0")
+    lo, hi = (0, size) if step > 0 else (-1, size - 1)
+    start = min(max(start + size if start < 0 else start, lo), hi)
+    end = min(max(end + size if end < 0 else end, lo), hi)
+    return (start, max(start, end), step) if step > 0 else (start, min(start, end), step)
 
 
 def _is_whole(start: int, end: int, step: int) -> bool:

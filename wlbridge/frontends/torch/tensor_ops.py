@@ -188,3 +188,13 @@ def _stochastic_depth(ctx: Ctx, op, a):
     if a.get("training", True) and float(a.get("p", 0.0)) > 0:
         raise Unsupported("stochastic_depth with training=True drops random samples")
     return ctx.value(a["self"])
+
+
+@rule("flip", sig="self *dims")
+def _flip(ctx: Ctx, op, a):
+    """torch.flip: a slice with step -1 on each axis (never the batch axis)."""
+    x = ctx.value(a["self"])
+    dims = a["dims"]
+    dims = [dims] if isinstance(dims, int) else list(dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims)
+    axes = {batched_dim(_int(d, "dim"), x.rank) % len(x.shape) for d in dims}
+    return slice_axes(ctx, x, {ax: (x.shape[ax] - 1, -1, -1) for ax in axes})
