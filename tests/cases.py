@@ -125,6 +125,35 @@ _chain("reduce_sum_keep", (2, 3), ("reduce", {}, {"kind": "sum", "axes": (-1,), 
 _chain("reduce_max", (2, 3), ("reduce", {}, {"kind": "max", "axes": (0,)}))
 _chain("reduce_all", (2, 3), ("reduce", {}, {"kind": "sum", "axes": (0, 1)}), tags=("scalar_output",))
 
+# issue 10: slicing, indexing, uneven adaptive pooling, layer norm, products of two variables
+_chain("slice", (3, 5), ("slice", {}, {"starts": (1, 0), "stops": (3, 5), "steps": (1, 2)}))
+_chain("slice_reversed", (3, 4), ("slice", {}, {"starts": (2, 3), "stops": (-1, 0), "steps": (-1, -2)}))
+_chain("take", (3, 4), ("take", {}, {"axis": 1, "indices": (3, 0, 0)}),
+       ("take", {}, {"axis": 0, "indices": (2,)}))
+_chain("adaptive_avg_uneven", (2, 5, 3), ("adaptive_pool", {}, {"kind": "avg", "output_size": (3, 2)}))
+_chain("adaptive_max_upsample", (1, 2, 2), ("adaptive_pool", {}, {"kind": "max", "output_size": (3, 3)}))
+_chain("layernorm", (2, 3), ("layernorm", {"scale": W((3,), 27), "bias": W((3,), 28)}, {"axis": 1, "eps": 1e-5}))
+_chain("layernorm_2axes", (2, 2, 2), ("layernorm", {}, {"axis": 1, "eps": 1e-3}))
+
+
+@case("attention", "op")
+def _attention():
+    """softmax(q k^T / 2) v: products and a softmax of computed matrices (batch_matmul)."""
+    b = NetBuilder("attention")
+    x = b.input("x", (3, 4))
+    q = b.layer("linear", [x], params={"weight": W((4, 4), 29)})
+    k = b.layer("linear", [x], params={"weight": W((4, 4), 30)})
+    kt = b.layer("transpose", [k], attrs={"perm": (1, 0)})
+    a = b.layer("softmax", [b.layer("batch_matmul", [q, kt])], attrs={"axis": -1})
+    heads = b.layer("reshape", [x], attrs={"shape": (3, 2, 2)})
+    ht = b.layer("transpose", [heads], attrs={"perm": (1, 0, 2)})  # {2 heads, 3, 2}
+    scores = b.layer("batch_matmul", [ht, b.layer("transpose", [ht], attrs={"perm": (0, 2, 1)})])
+    mixed = b.layer("batch_matmul", [a, x])  # {3, 4}
+    per_head = b.layer("batch_matmul", [scores, x])  # {2, 3, 3} . {3, 4}: leading axis broadcast
+    parts = [mixed, b.layer("reshape", [scores], attrs={"shape": (3, 6)}),
+             b.layer("reshape", [per_head], attrs={"shape": (3, 8)})]
+    return b.build([b.layer("concat", parts, attrs={"axis": 1})])
+
 
 @case("constant_add", "op")
 def _constant_add():

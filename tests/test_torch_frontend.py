@@ -255,9 +255,12 @@ def test_conv_same_is_asymmetric_like_torch():
     assert net.layers[0].attrs["padding"] == [[1, 2]]
 
 
-def test_adaptive_pool_uneven_is_unsupported():
-    with pytest.raises(wb.UnsupportedLayerError, match="uneven"):
-        wb.from_torch(nn.AdaptiveAvgPool2d(3), (2, 5, 5))
+@pytest.mark.parametrize("m", [nn.AdaptiveAvgPool2d(3), nn.AdaptiveMaxPool2d((2, 4)), nn.AdaptiveAvgPool2d((7, 7))])
+def test_adaptive_pool_uneven_windows(m):
+    x = torch.randn(2, 2, 5, 3, dtype=torch.float64)
+    net = wb.from_torch(m.double(), (2, 5, 3))
+    assert any(layer.op == "adaptive_pool" for layer in net.layers)
+    np.testing.assert_allclose(net(x.numpy()), m(x).numpy(), rtol=1e-13, atol=1e-14)
 
 
 def test_conv_padding_mode_is_unsupported():
@@ -409,7 +412,7 @@ class Bad(nn.Module):
     def __init__(self):
         super().__init__()
         self.rnn = nn.LSTM(4, 4, batch_first=True, proj_size=2)
-        self.norm = nn.LayerNorm(4)
+        self.norm = nn.LocalResponseNorm(2)
 
     def forward(self, x):
         y, _ = self.rnn(x)
@@ -421,7 +424,7 @@ def test_unsupported_layers_are_listed_together():
     with pytest.raises(wb.UnsupportedLayerError) as info:
         wb.from_torch(Bad().eval(), (3, 4))
     items = {(path, op) for path, op, _ in info.value.items}
-    assert ("rnn", "LSTM") in items and ("norm", "LayerNorm") in items
+    assert ("rnn", "LSTM") in items and ("norm", "LocalResponseNorm") in items
     assert any(op.endswith("my_custom_op") for _, op in items)
     assert ("topk", "topk") in items and ("cumsum", "cumsum") in items
     assert "recurrent" in str(info.value) and str(info.value).startswith("torch: 5 unsupported layers")
@@ -541,10 +544,18 @@ def test_pt2_load_errors(tmp_path):
 
 
 def test_pt2_unsupported(tmp_path):
-    ep = torch.export.export(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)).eval(), (torch.randn(2, 3),))
-    torch.export.save(ep, tmp_path / "ln.pt2")
-    with pytest.raises(wb.UnsupportedLayerError, match=r"1 \(layer_norm\)"):
-        wb.load(tmp_path / "ln.pt2")
+    ep = torch.export.export(nn.Sequential(nn.Linear(3, 3), nn.LocalResponseNorm(2)).eval(), (torch.randn(2, 2, 3),))
+    torch.export.save(ep, tmp_path / "lrn.pt2")
+    with pytest.raises(wb.UnsupportedLayerError, match=r"unsupported layer"):
+        wb.load(tmp_path / "lrn.pt2")
+
+
+def test_pt2_layer_norm(tmp_path):
+    m = nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)).double().eval()
+    torch.export.save(torch.export.export(m, (torch.randn(2, 3, dtype=torch.float64),)), tmp_path / "ln.pt2")
+    net = wb.load(tmp_path / "ln.pt2")
+    x = torch.randn(4, 3, dtype=torch.float64)
+    np.testing.assert_allclose(net(x.numpy()), m(x).detach().numpy(), rtol=1e-13, atol=1e-14)
 
 
 def test_softplus_threshold_is_torch_exact():

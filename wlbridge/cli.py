@@ -354,12 +354,14 @@ def cmd_info(args, net) -> int:
 
 def describe(net) -> str:
     """Layers with shapes, parameter count, which emitters cover its ops, which engines are here."""
+    from .weights import weight_summary
+
     names = net.input_names
     lines = [str(net), "",
              f"inputs:      {', '.join(p.name + str(list(p.shape)) for p in net.inputs)}; scalar names "
              f"{', '.join(names[:4])}{', ...' if len(names) > 4 else ''} ({len(names)})",
              f"outputs:     {', '.join(o + str(list(net.shapes[o])) for o in net.outputs)}",
-             f"parameters:  {net.param_count} ({net.dtype.name})",
+             f"parameters:  {weight_summary(net)}",
              f"layers:      {len(net.layers)}; ops: {', '.join(sorted({layer.op for layer in net.layers}))}"]
     if net.origin is not None:
         lines.append(f"source:      {net.origin.name} ({net.origin.dtype}), runnable for check")

@@ -4,6 +4,8 @@
 >>> e = UnsupportedLayerError("torch", [("features.2", "LSTM", "recurrent layers are not supported")])
 >>> print(e)
 torch: 1 unsupported layer: features.2 (LSTM): recurrent layers are not supported
+>>> print(UnsupportedLayerError("onnx", [("/a", "LSTM", "recurrent"), ("/b", "TopK", ""), ("/c", "LSTM", "recurrent")]))
+onnx: 3 unsupported layers: /a, /c (LSTM): recurrent; /b (TopK)
 """
 from __future__ import annotations
 
@@ -32,9 +34,20 @@ class UnsupportedLayerError(WlbridgeError):
         self.source = source
         self.items = list(items)
         n = len(self.items)
-        parts = [f"{path or '<root>'} ({op})" + (f": {why}" if why else "") for path, op, why in self.items]
+        groups: dict[tuple[str, str], list[str]] = {}  # one entry per kind (op and reason), in order
+        for path, op, why in self.items:
+            groups.setdefault((op, why), []).append(path or "<root>")
+        parts = [f"{_listing(paths)} ({op})" + (f": {why}" if why else "") for (op, why), paths in groups.items()]
         noun = "layer" if n == 1 else "layers"
         super().__init__(f"{source}: {n} unsupported {noun}: " + "; ".join(parts))
+
+
+def _listing(paths: list[str]) -> str:
+    """Distinct paths in order, a repeated one with its count (``a [3 nodes], b``)."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p] = counts.get(p, 0) + 1
+    return ", ".join(p if n == 1 else f"{p} [{n} nodes]" for p, n in counts.items())
 
 
 class ExpressionTooLargeError(WlbridgeError):

@@ -148,9 +148,13 @@ class Net:
 
     @property
     def dtype(self) -> np.dtype:
-        """The widest floating dtype among the weights (float32 if there are none)."""
-        dts = [v.dtype for layer in self.layers for v in layer.params.values()
-               if v is not None and np.issubdtype(v.dtype, np.floating)]
+        """The widest floating dtype among the weights (float32 if there are none); constants the front
+        end made (an encoder's mean image) count only when the net has no other weights."""
+        def floats(layers):
+            return [v.dtype for layer in layers for v in layer.params.values()
+                    if v is not None and np.issubdtype(v.dtype, np.floating)]
+
+        dts = floats(la for la in self.layers if la.op != "constant") or floats(self.layers)
         return max(dts, key=lambda d: d.itemsize) if dts else np.dtype("float32")
 
     def with_input_names(self, names: Sequence[str]) -> "Net":

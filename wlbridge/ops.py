@@ -334,6 +334,16 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
     OpSpec("rnn", "Elman RNN over a {T, I} sequence: h = act(W_ih x + b_ih + W_hh h + b_hh)", 1,
            ("weight_ih", "weight_hh", "bias_ih?", "bias_hh?"), ("hidden", "reverse", "output", "activation")),
     OpSpec("pad", "constant padding: pads ((lo, hi), ...) per axis (>= 0) filled with value", 1, (), ("pads", "value")),
+    # slicing, indexing, uneven pooling, normalization and products of two variables (issue 10)
+    OpSpec("slice", "x[starts[0]:stops[0]:steps[0], ...] on every axis (0-based; a negative step runs down to "
+           "stop -1 = past the first element)", 1, (),
+           ("starts", "stops", "steps")),
+    OpSpec("adaptive_pool", "avg / max pooling to output_size (channels first), torch's windows "
+           "[floor(i in/out), ceil((i+1) in/out))", 1, (), ("kind", "output_size")),
+    OpSpec("layernorm", "(x - mean)/sqrt(var + eps) over the axes from axis on, times scale plus bias", 1,
+           ("scale?", "bias?"), ("axis", "eps")),
+    OpSpec("batch_matmul", "x1 @ x2 over the last two axes, leading axes broadcast (numpy matmul of two "
+           "variables, ranks >= 2)", 2),
 ]}
 
 # scalar_fn body AST: ("arg", i) | ("const", float) | (op, *children) with op in SCALAR_OPS or an

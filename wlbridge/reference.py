@@ -303,6 +303,45 @@ def _recurrent(layer, x):
     return evaluate(expand(layer, x.shape[1:]), x)
 
 
+@rule("slice")
+def _slice(layer, x):
+    from .emit._geom import py_slice, slice_spans
+
+    return x[(slice(None), *[py_slice(*s) for s in slice_spans(layer)])]
+
+
+@rule("adaptive_pool")
+def _adaptive_pool(layer, x):
+    from .emit._geom import adaptive_windows
+
+    size = tuple(layer.attrs["output_size"])
+    wins = [adaptive_windows(n, o) for n, o in zip(x.shape[2:], size)]
+    fn = np.max if layer.attrs["kind"] == "max" else np.mean
+    y = np.empty((*x.shape[:2], *size))
+    axes = tuple(range(2, x.ndim))
+    for pos in np.ndindex(*size):
+        y[(slice(None), slice(None), *pos)] = fn(x[(slice(None), slice(None),
+                                                    *[slice(*wins[i][p]) for i, p in enumerate(pos)])], axis=axes)
+    return y
+
+
+@rule("layernorm")
+def _layernorm(layer, x):
+    ax = _batch_axis(layer, x.ndim)
+    axes = tuple(range(ax, x.ndim))
+    c = x - x.mean(axis=axes, keepdims=True)
+    y = c / np.sqrt((c * c).mean(axis=axes, keepdims=True) + float(layer.attrs.get("eps", 1e-5)))
+    s, b = _p(layer, "scale"), _p(layer, "bias")
+    y = y if s is None else y * s
+    return y if b is None else y + b
+
+
+@rule("batch_matmul")
+def _batch_matmul(layer, a, b):
+    a, b = _align([a, b])
+    return np.matmul(a, b)
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a reference rule: {sorted(missing)}")

@@ -251,6 +251,47 @@ for _op in ("lstm", "gru", "rnn"):
     RULES[_op] = _recurrent
 
 
+@rule("slice")
+def _slice(layer, x):
+    starts, stops, steps = (list(layer.attrs[k]) for k in ("starts", "stops", "steps"))
+    if not len(starts) == len(stops) == len(steps) == len(x):
+        raise ValueError(f"starts/stops/steps need one entry per axis of {list(x)}")
+    out = []
+    for d, a, b, c in zip(x, starts, stops, steps):
+        ok = (0 <= a <= d and 0 <= b <= d) if c > 0 else (c < 0 and -1 <= a < d and -1 <= b < d)
+        if not ok:
+            raise ValueError(f"slice {a}:{b}:{c} outside an axis of size {d} (normalized, step != 0)")
+        out.append(len(range(a, b, c)))
+    return tuple(out)
+
+
+@rule("adaptive_pool")
+def _adaptive_pool(layer, x):
+    if layer.attrs.get("kind") not in ("max", "avg"):
+        raise ValueError(f"unknown pooling kind {layer.attrs.get('kind')!r}")
+    size = tuple(int(d) for d in layer.attrs["output_size"])
+    if len(size) != len(x) - 1 or min(size, default=1) < 1:
+        raise ValueError(f"output_size {list(size)} does not fit input {{channels, spatial}} {list(x)}")
+    return (x[0], *size)
+
+
+@rule("layernorm")
+def _layernorm(layer, x):
+    ax = _axis(layer.attrs.get("axis", -1), len(x))
+    for k in ("scale", "bias"):
+        p = layer.params.get(k)
+        if p is not None and broadcast(x[ax:], p.shape) != tuple(x[ax:]):
+            raise ValueError(f"{k} of shape {list(p.shape)} does not fit the normalized axes {list(x[ax:])}")
+    return x
+
+
+@rule("batch_matmul")
+def _batch_matmul(layer, a, b):
+    if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+        raise ValueError(f"shapes {list(a)} and {list(b)} do not multiply as matrices (ranks >= 2)")
+    return (*broadcast(a[:-2], b[:-2]), a[-2], b[-1])
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover - caught by the import itself
     raise ImportError(f"ops without a shape rule: {sorted(missing)}")

@@ -68,3 +68,23 @@ def prefix_broadcast(c: np.ndarray, shape) -> np.ndarray:
     padded = (1,) * (len(shape) - c.ndim) + c.shape
     k = max((i + 1 for i, d in enumerate(padded) if d != 1), default=0)
     return np.array(full[tuple(slice(None) for _ in range(k)) + (0,) * (len(shape) - k)])
+
+
+def adaptive_windows(n_in: int, n_out: int) -> list[tuple[int, int]]:
+    """torch's adaptive pooling windows along one axis: [floor(i n_in/n_out), ceil((i+1) n_in/n_out)).
+
+    >>> adaptive_windows(5, 3), adaptive_windows(2, 3)
+    ([(0, 2), (1, 4), (3, 5)], [(0, 1), (0, 2), (1, 2)])
+    """
+    return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
+
+
+def slice_spans(layer) -> list[tuple[int, int, int]]:
+    """(start, stop, step) per axis of a ``slice`` layer (0-based, stop exclusive; -1 = past index 0)."""
+    return [(int(a), int(b), int(c)) for a, b, c in zip(layer.attrs["starts"], layer.attrs["stops"],
+                                                        layer.attrs["steps"])]
+
+
+def py_slice(a: int, b: int, c: int) -> slice:
+    """A Python slice for a normalized range (a stop of -1 with a negative step means 'through 0')."""
+    return slice(a, None if b < 0 else b, c)

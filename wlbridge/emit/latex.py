@@ -118,6 +118,11 @@ def _infix(doc, layer, args, k):
     return _SYMBOL[layer.op].join(args)
 
 
+@rule("batch_matmul")
+def _batch_matmul(doc, layer, args, k):
+    return f"{args[0]} {args[1]}"
+
+
 @rule("pow")
 def _pow(doc, layer, args, k):
     return f"{args[0]}^{{{args[1]}}}"
@@ -149,6 +154,7 @@ def _batchnorm(doc, layer, args, k):
 
 @rule("identity", "flatten", "reshape", "transpose", "concat", "reduce", "prelu", "conv", "pool",
       "embedding", "scalar_fn", "take", "lstm", "gru", "rnn", "pad")
+@rule("slice", "adaptive_pool", "layernorm")
 def _generic(doc, layer, args, k):
     attrs = ", ".join(f"\\text{{{a}}}={_attr(v)}" for a, v in layer.attrs.items() if a != "body")
     params = [doc.array(f"{n[0].upper()}_{{{k}}}", v) for n, v in layer.params.items()]

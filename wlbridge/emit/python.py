@@ -292,7 +292,9 @@ def _pool(src, layer, x, out, shapes):
 @rule("take")
 def _take(src, layer, x, out, shapes):
     ax = norm_axis(layer.attrs.get("axis", 0), len(shapes[layer.inputs[0]])) + 1
-    return f"numpy.take({x}, {layer.attrs['indices']!r}, axis={ax})"
+    idx = layer.attrs["indices"]
+    idx = int(idx) if isinstance(idx, (int, np.integer)) else [int(i) for i in idx]
+    return f"numpy.take({x}, {idx!r}, axis={ax})"
 
 
 @rule("pad")
@@ -314,6 +316,51 @@ def _recurrent(src, layer, x, out, shapes):
         src.lines.append(f"{name} = {code}")
         env[L.output] = name
     return env[sub.outputs[0]]
+
+
+@rule("slice")
+def _slice(src, layer, x, out, shapes):
+    from ._geom import slice_spans
+
+    return f"{x}[:, " + ", ".join(f"{a}:{b if b >= 0 else ''}:{c}" for a, b, c in slice_spans(layer)) + "]"
+
+
+@rule("adaptive_pool")
+def _adaptive_pool(src, layer, x, out, shapes):
+    size = tuple(int(d) for d in layer.attrs["output_size"])
+    return f"{src.helper('adaptive_pool')}({x}, {layer.attrs['kind']!r}, {size})"
+
+
+@rule("layernorm")
+def _layernorm(src, layer, x, out, shapes):
+    ax = norm_axis(layer.attrs.get("axis", -1), len(shapes[layer.inputs[0]])) + 1
+    scale, bias = (src.const(out.upper() + s, layer.params[k]) if k in layer.params else "None"
+                   for k, s in (("scale", "_SCALE"), ("bias", "_BIAS")))
+    return f"{src.helper('layernorm')}({x}, {ax}, {float(layer.attrs.get('eps', 1e-5))!r}, {scale}, {bias})"
+
+
+@rule("batch_matmul")
+def _batch_matmul(src, layer, a, b, out, shapes):
+    a, b = _ranked(layer, [a, b], shapes)
+    return f"numpy.matmul({a}, {b})"
+
+
+HELPERS["adaptive_pool"] = (
+    "def adaptive_pool(x, kind, size):\n"
+    "    wins = [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)] for n, o in zip(x.shape[2:], size)]\n"
+    "    fn = numpy.max if kind == 'max' else numpy.mean\n"
+    "    y = numpy.empty(x.shape[:2] + tuple(size))\n"
+    "    for pos in numpy.ndindex(*size):\n"
+    "        part = x[(slice(None), slice(None)) + tuple(slice(*wins[i][p]) for i, p in enumerate(pos))]\n"
+    "        y[(slice(None), slice(None)) + pos] = fn(part, axis=tuple(range(2, x.ndim)))\n"
+    "    return y")
+HELPERS["layernorm"] = (
+    "def layernorm(x, ax, eps, scale, bias):\n"
+    "    axes = tuple(range(ax, x.ndim))\n"
+    "    c = x - x.mean(axis=axes, keepdims=True)\n"
+    "    y = c / numpy.sqrt((c * c).mean(axis=axes, keepdims=True) + eps)\n"
+    "    y = y if scale is None else y * scale\n"
+    "    return y if bias is None else y + bias")
 
 
 missing = set(OPS) - set(RULES)

@@ -345,6 +345,64 @@ def _recurrent(A, layer, x):
     return env[sub.outputs[0]]
 
 
+@rule("slice")
+def _slice(A, layer, x):
+    from ._geom import py_slice, slice_spans
+
+    return x[tuple(py_slice(*s) for s in slice_spans(layer))]
+
+
+@rule("adaptive_pool")
+def _adaptive_pool(A, layer, x):
+    from ._geom import adaptive_windows
+
+    size = tuple(layer.attrs["output_size"])
+    wins = [adaptive_windows(n, o) for n, o in zip(x.shape[1:], size)]
+    out = obj((x.shape[0], *size))
+    for c in range(x.shape[0]):
+        for pos in np.ndindex(*size):
+            elems = list(x[(c, *[slice(*wins[i][p]) for i, p in enumerate(pos)])].reshape(-1))
+            if layer.attrs["kind"] == "max":
+                out[(c, *pos)] = A.max(elems) if len(elems) > 1 else elems[0]
+            else:
+                total = A.add(elems) if len(elems) > 1 else elems[0]
+                out[(c, *pos)] = total if len(elems) == 1 else A.div(total, A.const(float(len(elems))))
+    return out
+
+
+@rule("layernorm")
+def _layernorm(A, layer, x):
+    ax = norm_axis(layer.attrs.get("axis", -1), x.ndim)
+    inner = x.shape[ax:]
+    n = float(np.prod(inner, dtype=np.int64))
+    eps = float(layer.attrs.get("eps", 1e-5))
+    scale = np.broadcast_to(p64(layer, "scale") if "scale" in layer.params else np.ones(()), inner)
+    bias = np.broadcast_to(p64(layer, "bias") if "bias" in layer.params else np.zeros(()), inner)
+    out = obj(x.shape)
+    for i in np.ndindex(x.shape[:ax]):
+        elems = list(x[i].reshape(-1))
+        mean = A.share(A.div(A.add(elems), A.const(n)))
+        cs = [A.share(A.sub(e, mean)) for e in elems]
+        var = A.add([A.pow(c, A.const(2.0)) for c in cs])
+        inv = A.share(A.div(A.const(1.0), A.act("sqrt", {}, A.add([A.div(var, A.const(n)), A.const(eps)]))))
+        for j, k in enumerate(np.ndindex(inner)):
+            out[i + k] = lincomb(A, [float(scale[k])], [A.mul([cs[j], inv])], float(bias[k]))
+    return out
+
+
+@rule("batch_matmul")
+def _batch_matmul(A, layer, a, b):
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, (*lead, *a.shape[-2:]))
+    b = np.broadcast_to(b, (*lead, *b.shape[-2:]))
+    out = obj((*lead, a.shape[-2], b.shape[-1]))
+    for i in np.ndindex(*lead):
+        for r in range(a.shape[-2]):
+            for c in range(b.shape[-1]):
+                out[i + (r, c)] = A.add([A.mul([a[i + (r, k)], b[i + (k, c)]]) for k in range(a.shape[-1])])
+    return out
+
+
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover

@@ -148,9 +148,19 @@ def _elementwise(ctx, layer, x):
 def _scalar_fn(ctx, layer, *xs):
     shape = ctx.shapes[layer.output]
     names = [f"a{k + 1}" for k in range(len(xs))]
-    args = [broadcast(x, shape) for x in xs]
+    args = [_full(x, shape) for x in xs]
     body = lambda ps: scalar.scalar_body(ctx.algebra, layer.attrs["body"], ps)  # noqa: E731
-    return thread(names, args, [x.shape == () for x in xs], body, len(shape))
+    return thread(names, args, [x.shape == () or isinstance(a, Num) for x, a in zip(xs, args)], body, len(shape))
+
+
+def _full(x: V, shape) -> Node:
+    """``broadcast``, but a constant spelled out to the whole ``shape`` (``MapThread`` needs equal
+    dimensions; a constant uniform along all axes stays one number)."""
+    node = broadcast(x, shape)
+    if isinstance(node, Arr) and node.array.shape != tuple(shape):
+        a = node.array
+        return const(np.broadcast_to(a.reshape(a.shape + (1,) * (len(shape) - a.ndim)), shape))
+    return node
 
 
 def _nary(ctx, layer, xs, combine):
@@ -308,3 +318,4 @@ def _embedding(ctx, layer, x):
 
 from . import wl_spatial  # noqa: E402,F401 - registers the conv and pool rules (wl.py checks that every op has one)
 from . import wl_recurrent  # noqa: E402,F401 - registers the take and recurrent rules
+from . import wl_tensor  # noqa: E402,F401 - slicing, adaptive pooling, layer norm, products of variables

@@ -28,11 +28,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ...errors import ConversionError, FormatError
+from ...errors import ConversionError, FormatError, WlbridgeError
 from ...ir import Net
 from ..guard import guarded, regular_file
 from .convert import convert_graph
 from .context import BatchAxisError
+from .outputs import classifier_outputs
 
 __all__ = ["from_onnx", "load_model"]
 
@@ -59,14 +60,30 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
 
         proto = fix_sequence_length(proto, sequence_length)
     proto = _infer(proto)
+    proto, notes = classifier_outputs(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
     source = "" if isinstance(model, onnx.ModelProto) else str(model)
     try:
         net = convert_graph(proto, batch=batch, input_names=input_names, source=source)
-    except BatchAxisError:
+    except BatchAxisError as first:
         if batch_axis != "auto" or not batch:
             raise
-        net = convert_graph(proto, batch=False, input_names=input_names, source=source)
+        one = _batch_of_one(proto)
+        try:
+            net = convert_graph(one, batch=False, input_names=input_names, source=source)
+        except WlbridgeError as second:  # the reason is the batch axis; say what the retry met too
+            raise type(first)(f"{first}; converting one sample instead (batch_axis=False) failed too: "
+                              f"{second}") from None
+        if one is not proto and any(not s or s[0] != 1 for s in net.output_shapes):
+            raise type(first)(f"{first}; as one sample (batch size 1) the outputs have shapes "
+                              f"{[list(s) for s in net.output_shapes]}: their first axis is not the batch "
+                              "axis (the graph mixes samples)") from None
+    if notes:
+        import dataclasses
+        import warnings
+
+        warnings.warn("onnx: " + "; ".join(notes), UserWarning, stacklevel=2)
+        net = dataclasses.replace(net, meta={**net.meta, "notes": notes}, input_names=tuple(net.input_names))
     if origin:
         from .origin import make_origin
 
@@ -123,6 +140,23 @@ def _infer(proto):
         return onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except Exception:  # inference is an aid: conversion does its own shape checks
         return proto
+
+
+def _batch_of_one(proto):
+    """A copy of ``proto`` whose graph inputs have a symbolic first axis fixed to 1: a graph that mixes
+    the batch axis with the others converts as one fixed sample (batch size 1)."""
+    import onnx
+
+    inits = {t.name for t in proto.graph.initializer}
+    dims = [i.type.tensor_type.shape.dim for i in proto.graph.input if i.name not in inits]
+    if not any(d and not d[0].HasField("dim_value") for d in dims):
+        return proto
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    for i in proto.graph.input:
+        d = i.type.tensor_type.shape.dim
+        if i.name not in inits and d and not d[0].HasField("dim_value"):
+            d[0].dim_value = 1
+    return _infer(proto)
 
 
 def _auto_batch(proto) -> bool:

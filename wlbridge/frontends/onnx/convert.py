@@ -35,15 +35,17 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
     batch_size = _inputs(b, graph, env, batch, src)
     ctx = Ctx(b, opset, batch, batch_size, types=_elem_types(graph), source=src)
     bad, dead = [], set()
+    shapes, tainted = _inferred_shapes(graph), set()
     for i, node in enumerate(graph.node):
-        _node(ctx, node, i, env, bad, dead)
+        _node(ctx, node, i, env, bad, dead, shapes, tainted)
     if bad:
         raise UnsupportedLayerError(src, bad)
     if not graph.output:
         raise FormatError(f"{src}: the graph declares no outputs")
     missing = [o.name for o in graph.output if o.name not in env]
     if missing:
-        raise FormatError(f"{src}: graph output(s) {missing} are not produced by any node")
+        raise FormatError(f"{src}: graph output(s) {missing} are not produced by any node (or are an optional "
+                          "output of a node that wlbridge does not produce)")
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     drop_unused(b, [o.name for o in outs], getattr(ctx, "optional_values", set()))
     return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
@@ -88,7 +90,47 @@ def _inputs(b: NetBuilder, graph, env, batch: bool, src: str = "onnx") -> int:
     return sizes.pop() if len(sizes) == 1 else -1
 
 
-def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
+def _inferred_shapes(graph) -> dict[str, list]:
+    """Shapes ONNX shape inference gave the intermediate values (None for a symbolic axis)."""
+    out = {}
+    for vi in graph.value_info:
+        t = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if t is not None and t.HasField("shape"):
+            out[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+    return out
+
+
+def _stand_in(ctx: Ctx, name: str, shapes: dict):
+    """Zeros of an unsupported node's inferred output shape, so that later nodes still convert (and
+    report their own problems); None when the shape is not known."""
+    dims = shapes.get(name)
+    if dims is None or (ctx.batch and not dims):
+        return None
+    dims = dims[1:] if ctx.batch else dims
+    if any(d is None for d in dims):
+        return None
+    try:
+        return ctx.emit("constant", [], params={"value": np.zeros(dims)})
+    except ConversionError:
+        return None
+
+
+def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set, shapes: dict | None = None,
+          tainted: set | None = None) -> None:
+    """Convert one node. Outputs of unsupported nodes are ``dead`` or stand-ins (``tainted``, as is
+    everything computed from them: an error there is a consequence, not reported)."""
+    tainted = set() if tainted is None else tainted
+    if any(n in tainted for n in node.input):
+        tainted.update(node.output)
+        try:
+            return _convert_node(ctx, node, i, env, bad, dead, shapes, tainted)
+        except ConversionError:
+            dead.update(node.output)
+            return
+    return _convert_node(ctx, node, i, env, bad, dead, shapes, tainted)
+
+
+def _convert_node(ctx: Ctx, node, i: int, env, bad: list, dead: set, shapes, tainted: set) -> None:
     import onnx
 
     ctx.path, ctx.op_type = node.name or f"{node.op_type}_{i}", node.op_type
@@ -107,13 +149,19 @@ def _node(ctx: Ctx, node, i: int, env, bad: list, dead: set) -> None:
     while ins and ins[-1] is None:
         ins.pop()
     try:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and (node.domain, node.op_type) != ("ai.onnx.ml", "ZipMap"):
             raise Unsupported(f"custom domain {node.domain!r}")
         validate.node(ctx, node)
         outs = _apply(ctx, node, ins)
     except Unsupported as e:
         bad.append((ctx.path, f"{node.op_type}, opset {ctx.opset}", str(e)))
-        dead.update(node.output)
+        for name in node.output:
+            v = _stand_in(ctx, name, shapes or {}) if name else None
+            if v is None:
+                dead.add(name)
+            else:
+                env[name] = v
+                tainted.add(name)
         return
     outs = outs if isinstance(outs, list) else [outs]
     for name, v in zip(node.output, outs):

@@ -90,6 +90,10 @@ def _scaled(a: np.ndarray, k: float) -> np.ndarray:
 
 @rule("Gemm", 1)
 def _gemm(ctx: Ctx, node, ins):
+    if isinstance(ins[1], Var):
+        from .rules_tensor import gemm_vars
+
+        return gemm_vars(ctx, ins)
     a, b = ins[0], _const(ctx, ins[1], "B")
     alpha, beta = float(ctx.attrs.get("alpha", 1.0)), float(ctx.attrs.get("beta", 1.0))
     weight = _scaled(np.ascontiguousarray(b if ctx.attrs.get("transB", 0) else b.T), alpha)  # {N, K}
@@ -123,6 +127,10 @@ def _matmul(ctx: Ctx, node, ins):
     a, b = ins
     if isinstance(a, Const) and isinstance(b, Var):
         return _const_matmul(ctx, a.value, b)
+    if isinstance(a, Var) and isinstance(b, Var):
+        from .rules_tensor import matmul_vars
+
+        return matmul_vars(ctx, a, b)
     w = _const(ctx, b, "B")
     while w.ndim > 2 and w.shape[0] == 1:
         w = w[0]
@@ -285,6 +293,9 @@ for _onnx, _head in _CMP.items():
 
 @rule("Where", 1)
 def _where(ctx: Ctx, node, ins):
+    if isinstance(ins[0], Const) and any(isinstance(x, Var) for x in ins[1:]):  # a constant mask
+        mask = ctx.var(Const(np.asarray(ins[0].value, dtype=np.float64)), max(ctx.rank(x) for x in ins))
+        ins = [Cmp(("greater", ("arg", 1), ("const", 0.5)), (mask,), mask.shape), *ins[1:]]
     if not isinstance(ins[0], Cmp):
         raise Unsupported("Where whose condition is not a comparison")
     return materialize(ctx, combine(ctx, "where", ins))

@@ -170,4 +170,8 @@ def _gather(ctx: Ctx, node, ins):
     data, idx = ins
     if isinstance(data, Const) and isinstance(idx, Var) and data.value.ndim == 2 and ctx.attrs.get("axis", 0) == 0:
         return ctx.emit("embedding", [idx], params={"weight": data.value})
-    raise Unsupported("Gather of a variable (no gather/slice op in the IR)")
+    if isinstance(data, Var):
+        from .rules_tensor import gather_var
+
+        return gather_var(ctx, data, idx)
+    raise Unsupported("Gather of a constant with computed indices (other than an embedding table)")

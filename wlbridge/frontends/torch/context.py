@@ -24,6 +24,7 @@ ALIASES = {"truediv": "div", "true_divide": "div", "divide": "div", "multiply": 
            "concatenate": "cat", "absolute": "abs", "arccos": "acos", "arcsin": "asin", "arctan": "atan",
            "greater": "gt", "less": "lt", "greater_equal": "ge", "less_equal": "le",
            "_threshold": "threshold"}
+FOREIGN = {"stochastic_depth"}  # functions outside torch (torchvision.ops, fx-wrapped) converted by name
 
 
 def rule(*names: str, sig: str = "self"):
@@ -55,6 +56,8 @@ def op_name(target) -> str:
     else:
         mod = getattr(target, "__module__", None) or ""
         name = getattr(target, "__name__", repr(target))
+        if name in FOREIGN:
+            return name  # e.g. torchvision.ops.stochastic_depth, matched by its name
         if not (mod.startswith("torch") or mod in ("_operator", "operator", "builtins", "math")):
             return f"{mod}.{getattr(target, '__qualname__', name)}"
     if name.endswith("_") and not name.startswith("_"):

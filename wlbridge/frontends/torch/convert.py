@@ -11,7 +11,7 @@ import torch.fx
 
 from ...errors import ConversionError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
-from . import elementwise, layers, recurrent, resample_rules, shape_ops  # noqa: F401 - register the rules
+from . import attention, elementwise, layers, recurrent, resample_rules, shape_ops, tensor_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 from .values import V
@@ -41,7 +41,8 @@ def from_torch(module, input_shape, *, input_names: Sequence[str] | None = None,
     ctx = Ctx(name, tdtype)
     placeholders = iter(_placeholders(ctx, graph_module.graph, shapes))
     outs = run_graph(ctx, graph_module.graph, lambda node: next(placeholders), root=graph_module,
-                     path_of=_path if traced is not model else None)
+                     path_of=_path if traced is not model else None,
+                     shape_info=lambda: _propagate_shapes(graph_module, shapes, tdtype))
     net = finish(ctx, outs, input_names, Origin("torch", make_evaluate(model, tdtype), _np_name(tdtype)))
     _check_shapes(net, expected)
     return net
@@ -56,6 +57,14 @@ class _Root(torch.nn.Module):
 
     def forward(self, x):
         return self.layer(x)
+
+
+def _propagate_shapes(graph_module, shapes, dtype) -> None:
+    """torch's own shapes into every node's ``meta`` (for the stand-ins of unsupported nodes)."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    with torch.no_grad():
+        ShapeProp(graph_module).propagate(*[torch.zeros((2, *s), dtype=dtype) for s in shapes])
 
 
 def _is_leaf(model) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.fx
 
@@ -20,9 +21,15 @@ Placeholders = Callable[[torch.fx.Node], Any]
 
 
 def run_graph(ctx: Ctx, graph: torch.fx.Graph, placeholder: Placeholders, *, root=None,
-              path_of: Callable[[torch.fx.Node], str] | None = None) -> list[Any]:
-    """Convert every node; returns the values of the graph's outputs (flattened)."""
+              path_of: Callable[[torch.fx.Node], str] | None = None,
+              shape_info: Callable[[], None] | None = None) -> list[Any]:
+    """Convert every node; returns the values of the graph's outputs (flattened).
+
+    An unsupported node's result stands in as zeros of the shape torch gives it (``node.meta``; filled
+    by ``shape_info()`` on the first need), so the nodes after it convert and report their own problems.
+    """
     env: dict[torch.fx.Node, Any] = {}
+    shapes_known = [shape_info is None]
     aliases: dict[torch.fx.Node, list[torch.fx.Node]] = {}  # nodes that are one tensor (in-place results)
     outputs: list[Any] = []
     for node in graph.nodes:
@@ -36,7 +43,16 @@ def run_graph(ctx: Ctx, graph: torch.fx.Graph, placeholder: Placeholders, *, roo
         else:
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            n_bad = len(ctx.unsupported)
             env[node] = _call(ctx, node, args, kwargs, root)
+            if len(ctx.unsupported) > n_bad and has_unknown(env[node]):
+                if not shapes_known[0]:
+                    shapes_known[0] = True
+                    try:
+                        shape_info()
+                    except Exception:  # noqa: BLE001 - shape information is an aid for the report only
+                        pass
+                env[node] = _stand_in(ctx, node)
             target = _mutated(node, root)
             if target is not None:  # later readers of the mutated tensor (and its aliases) see the new value
                 group = aliases.setdefault(target, [target])
@@ -45,6 +61,25 @@ def run_graph(ctx: Ctx, graph: torch.fx.Graph, placeholder: Placeholders, *, roo
                 for n in group:
                     env[n] = env[node]
     return outputs
+
+
+def _stand_in(ctx: Ctx, node: torch.fx.Node):
+    """Zeros of the node's torch shape (batch axis dropped) per tensor output, else UNKNOWN."""
+    from torch.fx.passes.shape_prop import TensorMetadata
+
+    def one(m):
+        if isinstance(m, TensorMetadata) or isinstance(m, torch.Tensor):
+            try:
+                shape = tuple(int(d) for d in m.shape[1:])  # a symbolic batch size is never read
+                return ctx.emit("constant", [], params={"value": np.zeros(shape)}) if len(m.shape) else UNKNOWN
+            except Exception:  # noqa: BLE001 - symbolic sizes, odd metadata: no stand-in then
+                return UNKNOWN
+        if isinstance(m, (list, tuple)):
+            return type(m)(one(e) for e in m) if not hasattr(m, "_fields") else UNKNOWN
+        return UNKNOWN
+
+    meta = node.meta.get("tensor_meta", node.meta.get("val"))
+    return UNKNOWN if meta is None else one(meta)
 
 
 def _mutated(node: torch.fx.Node, root):
@@ -65,7 +100,7 @@ def _call(ctx: Ctx, node: torch.fx.Node, args, kwargs, root):
     name = op_name(node.target)
     known = name in RULES or name in FUNCTION_ROWS
     if has_unknown((args, kwargs)):
-        if not known:
+        if not known and not _python_arithmetic(node):  # size arithmetic after a failure is no layer
             ctx.unsupported.append((ctx.path, name, _why(node)))
         return UNKNOWN
     if not is_dynamic((args, kwargs)):
@@ -90,9 +125,9 @@ def _call_module(ctx: Ctx, m: torch.nn.Module, args, kwargs):
     if has_unknown((args, kwargs)):
         return UNKNOWN
     try:
-        if kwargs:
+        if kwargs and not getattr(fn, "takes_kwargs", False):
             raise Unsupported(f"keyword arguments {sorted(kwargs)}")
-        return fn(ctx, m, *args)
+        return fn(ctx, m, *args, **kwargs)
     except Unsupported as e:
         ctx.unsupported.append((ctx.path, name, str(e)))
         return UNKNOWN
@@ -108,6 +143,11 @@ def _fold(ctx: Ctx, node: torch.fx.Node, name: str, args, kwargs):
     except Exception as e:  # noqa: BLE001 - torch raises many types; report, do not crash
         ctx.unsupported.append((ctx.path, name, f"constant expression failed: {e}"))
         return UNKNOWN
+
+
+def _python_arithmetic(node: torch.fx.Node) -> bool:
+    return node.op == "call_function" and getattr(node.target, "__module__", "") in ("_operator", "operator",
+                                                                                       "builtins", "math")
 
 
 def _why(node: torch.fx.Node) -> str:

@@ -47,6 +47,10 @@ def _addmm(ctx: Ctx, op, a):
 @rule("mm", "matmul", sig="self other")
 def _mm(ctx: Ctx, op, a):
     w = a.get("other", a.get("mat2"))
+    if isinstance(w, V) and isinstance(a["self"], V):
+        from .attention import make_matmul
+
+        return make_matmul(ctx, a["self"], w)
     if not isinstance(w, torch.Tensor) or w.ndim != 2:
         raise Unsupported("matrix product with something other than a constant 2-d matrix")
     return make_linear(ctx, a["self"], w.T)
@@ -141,9 +145,8 @@ def make_adaptive(ctx: Ctx, x, kind: str, n: int, output_size) -> V:
     outs = [i if o is None else int(o) for i, o in zip(ins, sizes)]
     if all(o == 1 for o in outs):
         return ctx.emit("reduce", [x], attrs={"kind": {"avg": "mean"}.get(kind, kind), "axes": list(range(1, n + 1)), "keepdims": True})
-    if any(i % o for i, o in zip(ins, outs)):
-        raise Unsupported(f"adaptive pooling {list(ins)} -> {outs}: only output sizes dividing the input are "
-                          "supported (uneven windows)")
+    if any(i % o for i, o in zip(ins, outs)):  # uneven (or overlapping, upsampling) windows
+        return ctx.emit("adaptive_pool", [x], attrs={"kind": kind, "output_size": outs})
     k = [i // o for i, o in zip(ins, outs)]
     return make_pool(ctx, x, kind, n, k, k)
 

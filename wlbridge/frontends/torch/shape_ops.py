@@ -195,6 +195,8 @@ def _getattr(ctx: Ctx, op, a):
                  "is_cuda": False}
         if name in attrs:
             return attrs[name]
+    if isinstance(obj, tuple) and len(obj) == 2 and name in ("values", "indices"):  # torch.return_types
+        return obj[0 if name == "values" else 1]
     raise Unsupported(f"attribute .{name}")
 
 
@@ -204,4 +206,8 @@ def _getitem(ctx: Ctx, op, a):
     if isinstance(obj, (tuple, list)):
         out = obj[idx]
         return UNKNOWN if out is UNKNOWN else out
+    if isinstance(obj, V):
+        from .tensor_ops import index_tensor
+
+        return index_tensor(ctx, obj, idx)
     raise Unsupported("tensor indexing and slicing")
