@@ -128,7 +128,7 @@ _chain("reduce_all", (2, 3), ("reduce", {}, {"kind": "sum", "axes": (0, 1)}), ta
 # issue 10: slicing, indexing, uneven adaptive pooling, layer norm, products of two variables
 _chain("slice", (3, 5), ("slice", {}, {"starts": (1, 0), "stops": (3, 5), "steps": (1, 2)}))
 _chain("slice_reversed", (3, 4), ("slice", {}, {"starts": (2, 3), "stops": (-1, 0), "steps": (-1, -2)}))
-_chain("take", (3, 4), ("take", {}, {"axis": 1, "indices": (3, 0, 0)}),
+_chain("take_chain", (3, 4), ("take", {}, {"axis": 1, "indices": (3, 0, 0)}),
        ("take", {}, {"axis": 0, "indices": (2,)}))
 _chain("adaptive_avg_uneven", (2, 5, 3), ("adaptive_pool", {}, {"kind": "avg", "output_size": (3, 2)}))
 _chain("adaptive_max_upsample", (1, 2, 2), ("adaptive_pool", {}, {"kind": "max", "output_size": (3, 3)}))

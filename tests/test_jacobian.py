@@ -13,7 +13,8 @@ from .cases import CASES, NON_DEFAULT, activation_net, sample_inputs
 
 # no derivative row (gamma, loggamma) or piecewise-constant (a kink in the sampled point is unlikely but the
 # difference quotient of floor/ceil/round/sign is 0 or huge); reduce max has no rule
-NO_JACOBIAN = {"act_gamma", "act_loggamma", "act_floor", "act_ceil", "act_round", "act_sign", "reduce_max"}
+NO_JACOBIAN = {"act_gamma", "act_loggamma", "act_floor", "act_ceil", "act_round", "act_sign", "reduce_max",
+               "adaptive_max_upsample"}
 
 DOMAIN = {"log": (0.2, 3), "sqrt": (0.2, 3), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9), "atanh": (-0.9, 0.9),
           "acosh": (1.2, 3), "reciprocal": (0.3, 3)}

@@ -543,11 +543,23 @@ def test_pt2_load_errors(tmp_path):
         wb.load(p)
 
 
+class CumSum(nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, 1)
+
+
 def test_pt2_unsupported(tmp_path):
-    ep = torch.export.export(nn.Sequential(nn.Linear(3, 3), nn.LocalResponseNorm(2)).eval(), (torch.randn(2, 2, 3),))
-    torch.export.save(ep, tmp_path / "lrn.pt2")
+    ep = torch.export.export(nn.Sequential(nn.Linear(3, 3), CumSum()).eval(), (torch.randn(2, 3),))
+    torch.export.save(ep, tmp_path / "cumsum.pt2")
     with pytest.raises(wb.UnsupportedLayerError, match=r"unsupported layer"):
-        wb.load(tmp_path / "lrn.pt2")
+        wb.load(tmp_path / "cumsum.pt2")
+
+
+def test_pt2_local_response_norm_decomposes_exactly(tmp_path):
+    m = nn.Sequential(nn.Linear(3, 3), nn.LocalResponseNorm(2)).double().eval()
+    torch.export.save(torch.export.export(m, (torch.randn(2, 2, 3, dtype=torch.float64),)), tmp_path / "lrn.pt2")
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    np.testing.assert_allclose(wb.load(tmp_path / "lrn.pt2")(x.numpy()), m(x).detach().numpy(), rtol=1e-13, atol=1e-14)
 
 
 def test_pt2_layer_norm(tmp_path):

@@ -369,6 +369,57 @@ def _pad(j, layer, ts):  # linear: the tangent is padded with zeros
     return j.add("pad", [ts[0]], attrs={**layer.attrs, "pads": ((0, 0), *layer.attrs["pads"]), "value": 0.0})
 
 
+@rule("slice")
+def _slice(j, layer, ts):  # linear: the same slice, the tangent axis kept whole
+    a = layer.attrs
+    return j.add("slice", [ts[0]], attrs={"starts": (0, *a["starts"]), "stops": (j.n, *a["stops"]),
+                                          "steps": (1, *a["steps"])})
+
+
+@rule("adaptive_pool")
+def _adaptive_pool(j, layer, ts):
+    if layer.attrs["kind"] != "avg":
+        return NotImplemented  # max: the argmax mask of uneven windows has no rule yet
+    y = j.add("adaptive_pool", [_channels_to_batch(j, ts[0], layer.inputs[0])], attrs=dict(layer.attrs))
+    return _batch_to_channels(j, y, layer.output)
+
+
+@rule("batch_matmul")
+def _batch_matmul(j, layer, ts):  # d(A B) = dA B + A dB
+    a, b = layer.inputs
+    rank = max(j.rank(a), j.rank(b))  # align the leading axes as the primal product does, then the tangent axis
+    terms = []
+    if ts[0] is not None:
+        terms.append(j.add("batch_matmul", [j.lift(ts[0], a, rank), b]))
+    if ts[1] is not None:
+        lifted = j.add("reshape", [a], attrs={"shape": (1,) * (rank + 1 - j.rank(a)) + tuple(j.shapes[a])})
+        terms.append(j.add("batch_matmul", [lifted, j.lift(ts[1], b, rank)]))
+    return terms[0] if len(terms) == 1 else j.add("add", terms)
+
+
+@rule("layernorm")
+def _layernorm(j, layer, ts):
+    """dy = scale * (dx - mean(dx) - xh * mean(xh dx)) / sigma, means over the normalized axes."""
+    x = layer.inputs[0]
+    r = j.rank(x)
+    ax = layer.attrs.get("axis", -1) % r
+    axes = tuple(range(ax, r))
+    taxes = tuple(a + 1 for a in axes)
+    eps = float(layer.attrs.get("eps", 1e-5))
+    xh = j.add("layernorm", [x], attrs={"axis": ax, "eps": eps})
+    c = j.add("sub", [x, j.add("reduce", [x], attrs={"kind": "mean", "axes": axes, "keepdims": True})])
+    var = j.add("reduce", [j.add("mul", [c, c])], attrs={"kind": "mean", "axes": axes, "keepdims": True})
+    inv = j.add("scalar_fn", [var], attrs={"body": ("div", ONE, ("sqrt", ("add", ("arg", 1), ("const", eps))))})
+    t = ts[0]
+    mt = j.add("reduce", [t], attrs={"kind": "mean", "axes": taxes, "keepdims": True})
+    proj = j.add("reduce", [j.add("mul", [t, xh])], attrs={"kind": "mean", "axes": taxes, "keepdims": True})
+    d = j.add("mul", [j.add("sub", [j.add("sub", [t, mt]), j.add("mul", [proj, xh])]), inv])
+    if "scale" in layer.params:
+        scale = np.asarray(layer.params["scale"], dtype=np.float64)
+        d = j.add("mul", [d, j.const(np.broadcast_to(scale, j.shapes[x][ax:]).copy())])
+    return d
+
+
 @rule("concat")
 def _concat(j, layer, ts):
     parts = [t if t is not None else j.const(np.zeros((j.n, *j.shapes[v]))) for v, t in zip(layer.inputs, ts)]
