@@ -1,0 +1,134 @@
+"""``save_wlnet`` for the IR ops behind Part, Replicate, Aggregation, Normalization, Deconvolution and the
+constant layers (issue 10): each Wolfram layer read -> written -> read gives the same forward, and the
+written node types are the natural Wolfram layers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wlbridge as wb
+from wlbridge.errors import UnsupportedLayerError
+from wlbridge.frontends.wolfram.expr import Symbol, call
+from wlbridge.frontends.wolfram.netassoc import net_from_assoc
+from wlbridge.frontends.wolfram.netwriter import assoc_from_net
+from wlbridge.frontends.wolfram.wlnet import load_wlnet
+
+from .test_wolfram_seq import T, _chain, _node
+
+ALL = Symbol("All")
+G = np.random.default_rng(20)
+
+
+def _round_trip(net, tmp_path, in_dims):
+    path = tmp_path / "net.wlnet"
+    wb.save_wlnet(net, path)
+    back = load_wlnet(path)
+    x = np.random.default_rng(21).normal(size=(3, *in_dims))
+    np.testing.assert_allclose(back(x), net(x), rtol=1e-15, atol=0)
+    return back
+
+
+def _written_types(net):
+    return [n["Type"] for n in assoc_from_net(net)["Nodes"].values()]
+
+
+CASES = {
+    "part_last": (("Part", {"Specification": [-1]}, (2, 3, 4), (3, 4)), ["SequenceLast"]),
+    "part_first": (("Part", {"Specification": 1}, (2, 3, 4), (3, 4)), ["Part"]),
+    "part_span": (("Part", {"Specification": [ALL, call("Span", 2, ALL)]}, (2, 3, 4), (2, 2, 4)), ["Part"]),
+    "part_list_level3": (("Part", {"Specification": [ALL, 2, [4, 1, 1]]}, (2, 3, 4), (2, 3)), ["Part", "Part"]),
+    "replicate": (("Replicate", {"Specification": 3, "Level": 1}, (2, 4), (3, 2, 4)), ["Replicate"]),
+    "aggregate_mean": (("Aggregation", {"Function": Symbol("Mean")}, (2, 3, 4), (2,)), ["Aggregation"]),
+    "aggregate_max_level": (("Aggregation", {"Function": Symbol("Max"), "Levels": [1, -1]}, (2, 3, 4), (3,)),
+                            ["Aggregation"]),
+    "aggregate_total": (("Aggregation", {"Function": Symbol("Total"), "Levels": 2}, (2, 3, 4), (2, 4)),
+                        ["Aggregation"]),
+    "constant_plus": (("ConstantPlus", {}, (2, 3), (2, 3), {"Biases": G.normal(size=(2, 3))}), ["ConstantPlus"]),
+    "constant_times": (("ConstantTimes", {}, (2, 3), (2, 3), {"Scaling": G.normal(size=(2, 3))}), ["ConstantTimes"]),
+    "normalization": (("Normalization", {"Epsilon": 0.001}, (2, 3, 4), (2, 3, 4),
+                       {"Scaling": G.normal(size=2), "Biases": G.normal(size=2)}), ["Normalization"]),
+    "normalization_levels": (("Normalization", {"Epsilon": 0.01, "AggregationLevels": [-1]}, (2, 5), (2, 5),
+                              {"Scaling": G.normal(size=2), "Biases": G.normal(size=2)}), ["Normalization"]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_layer_round_trip(name, tmp_path):
+    (kind, params, ins, out, *arrays), types = CASES[name]
+    net = net_from_assoc(_chain([_node(kind, params, ins, out, *arrays)], ins, out), source=name)
+    assert _written_types(net) == types
+    back = _round_trip(net, tmp_path, ins)
+    assert _written_types(back) == types
+
+
+def test_deconvolution_round_trip_matches_torch(tmp_path):
+    """A DeconvolutionLayer is read as zero insertion and a convolution; it is written as those layers
+    (Padding, Part, Convolution) and reads back equal to torch's ConvTranspose2d."""
+    torch = pytest.importorskip("torch")
+    m = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
+    node = _node("Deconvolution", {"OutputChannels": 3, "KernelSize": [3, 3], "Stride": [2, 2], "PaddingSize": [1, 1]},
+                 (2, 4, 5), (3, 7, 9), {"Weights": m.weight.detach().numpy(), "Biases": m.bias.detach().numpy()})
+    net = net_from_assoc(_chain([node], (2, 4, 5), (3, 7, 9)), source="deconv")
+    back = _round_trip(net, tmp_path, (2, 4, 5))
+    assert _written_types(back) == ["Padding", "Part", "Part", "Convolution"]
+    x = np.random.default_rng(22).normal(size=(2, 2, 4, 5))
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_constant_array_in_a_graph(tmp_path):
+    graph = {"Type": "Graph", "Nodes": {
+        "c": {"Type": "ConstantArray", "Arrays": {"Array": G.normal(size=(1, 3))}, "Parameters": {}, "Inputs": {},
+              "Outputs": {"Output": T(1, 3)}},
+        "cat": {"Type": "Catenate", "Arrays": {}, "Parameters": {"Level": 1},
+                "Inputs": {"1": T(2, 3), "2": T(1, 3)}, "Outputs": {"Output": T(3, 3)}}},
+        "Edges": [call("Rule", call("NetPath", "Nodes", "cat", "Inputs", "1"), call("NetPath", "Inputs", "Input")),
+                  call("Rule", call("NetPath", "Nodes", "cat", "Inputs", "2"), call("NetPath", "Nodes", "c", "Outputs", "Output")),
+                  call("Rule", call("NetPath", "Outputs", "Output"), call("NetPath", "Nodes", "cat", "Outputs", "Output"))],
+        "Inputs": {"Input": T(2, 3)}, "Outputs": {"Output": T(3, 3)}}
+    net = net_from_assoc(graph, source="const")
+    back = _round_trip(net, tmp_path, (2, 3))
+    assert sorted(_written_types(back)) == ["Catenate", "ConstantArray"]
+
+
+def test_normalization_without_scaling_writes_unit_arrays(tmp_path):
+    """The IR pattern alone (no scale or shift, as another source could build it) is one NormalizationLayer."""
+    b = wb.NetBuilder("ln")
+    x = b.input("x", (2, 4))
+    m = b.layer("reduce", [x], attrs={"kind": "mean", "axes": [1], "keepdims": True})
+    d = b.layer("sub", [x, m])
+    v = b.layer("reduce", [b.layer("mul", [d, d])], attrs={"kind": "mean", "axes": [1], "keepdims": True})
+    s = b.layer("elementwise", [b.layer("add", [v, b.constant(np.array(1e-5))])], attrs={"fn": "sqrt"})
+    net = b.build([b.layer("div", [d, s])])
+    assert _written_types(net) == ["Normalization"]
+    _round_trip(net, tmp_path, (2, 4))
+
+
+def test_torch_reductions_write_as_aggregation(tmp_path):
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.fc = torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = self.lstm(x)[0]
+            return torch.cat([self.fc(h.mean(dim=1)), h.amax(dim=1, keepdim=True).sum(dim=-1)], dim=-1)
+
+    m = Net().double().eval()
+    net = wb.from_torch(m, input_shape=(5, 3))
+    back = _round_trip(net, tmp_path, (5, 3))
+    assert "Aggregation" in str(assoc_from_net(back))
+    x = np.random.default_rng(23).normal(size=(4, 5, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_ops_without_a_wolfram_layer_are_listed_together():
+    b = wb.NetBuilder("two")
+    x = b.input("x", (3,))
+    y = b.layer("matmul", [b.layer("log_softmax", [x], attrs={"axis": -1})], params={"weight": np.eye(3)})
+    with pytest.raises(UnsupportedLayerError) as e:
+        wb.save_wlnet(b.build([y]), "unused.wlnet")
+    assert "log_softmax" in str(e.value) and "matmul" in str(e.value)

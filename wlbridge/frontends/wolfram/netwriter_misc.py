@@ -1,0 +1,181 @@
+"""Writers for constants, reductions and the IR patterns the Wolfram reader builds from one layer
+(:mod:`.layers_misc`), registered in ``netwriter.WRITERS`` / ``netwriter.FUSIONS``:
+
+- ``add`` / ``sub`` / ``mul`` of a value and a constant -> ``ConstantPlus`` (``Biases``) / ``ConstantTimes``
+  (``Scaling``), the constant broadcast to the value's shape; any other constant -> ``ConstantArray``;
+- ``reduce`` -> ``Aggregation`` (``Max``/``Mean``/``Total`` over ``Levels``), then ``Reshape`` if it keeps dims;
+- reshape to ``{1, dims...}`` then ``take`` of index 0 n times -> ``Replicate`` (n at level 1);
+- the mean/variance pattern of ``NormalizationLayer`` -> ``Normalization`` (``Scaling``, ``Biases``, ``Epsilon``,
+  ``AggregationLevels``).
+
+Layouts follow Wolfram's documentation of each layer; none was confirmed on a real ``.wlnet``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .expr import Symbol
+from .netwriter import FUSIONS, T, _Graph, _Skip, layer, writer
+from .netwriter_seq import _chain
+
+
+def _index(net):
+    producer = {L.output: L for L in net.layers}
+    users: dict = {}
+    for L in net.layers:
+        for v in dict.fromkeys(L.inputs):
+            users.setdefault(v, []).append(L)
+    return producer, users
+
+
+def _constant(producer, v):
+    L = producer.get(v)
+    return None if L is None or L.op != "constant" else np.asarray(L.params["value"])
+
+
+def _free(g: _Graph, L) -> bool:
+    return L is not None and L.output not in g.skip and L.output not in g.prebuilt and L.output not in g.alias
+
+
+def _sole_user(g: _Graph, users, v):
+    """The one layer reading ``v`` when ``v`` is not a net output, else None."""
+    u = users.get(v, [])
+    return u[0] if len(u) == 1 and v not in g.net.outputs and _free(g, u[0]) else None
+
+
+# ---- ConstantPlus / ConstantTimes / ConstantArray ----------------------------------------------------
+def fuse_constants(g: _Graph) -> None:
+    producer, users = _index(g.net)
+    for L in g.net.layers:
+        if L.op not in ("add", "sub", "mul") or len(L.inputs) != 2 or not _free(g, L):
+            continue
+        x, c = L.inputs
+        if L.op != "sub" and _constant(producer, x) is not None:
+            x, c = c, x
+        value = _constant(producer, c)
+        shape = tuple(g.net.shapes[g.alias.get(x, x)])
+        if value is None or _constant(producer, x) is not None or tuple(g.net.shapes[L.output]) != shape:
+            continue
+        full = np.array(np.broadcast_to(-value if L.op == "sub" else value, shape))
+        kind, array = ("ConstantTimes", "Scaling") if L.op == "mul" else ("ConstantPlus", "Biases")
+        g.prebuilt[L.output] = (layer(kind, {array: full}, {"$Dimensions": list(shape)}, [shape], shape), [x])
+    for L in g.net.layers:  # a constant read only by folded layers is not written on its own
+        if L.op == "constant" and L.output not in g.net.outputs \
+                and all(u.output in g.prebuilt or u.output in g.skip for u in users.get(L.output, [])):
+            g.skip.add(L.output)
+
+
+@writer("constant")
+def _constant_array(L, ins, out):
+    return layer("ConstantArray", {"Array": np.asarray(L.params["value"])}, {"$Dimensions": list(out)}, [], out)
+
+
+# ---- Aggregation ---------------------------------------------------------------------------------------
+AGGREGATE = {"max": "Max", "mean": "Mean", "sum": "Total"}
+
+
+@writer("reduce")
+def _reduce(L, ins, out):
+    kind = L.attrs["kind"]
+    if kind not in AGGREGATE:
+        raise _Skip(f"reduction {kind!r} has no AggregationLayer function")
+    rank = len(ins[0])
+    levels = sorted({int(a) % rank + 1 for a in L.attrs["axes"]})
+    dropped = tuple(n for k, n in enumerate(ins[0]) if k + 1 not in levels)
+    node = layer("Aggregation", {}, {"Function": Symbol(AGGREGATE[kind]), "Levels": levels}, ins, dropped)
+    if tuple(out) == dropped:
+        return node
+    reshape = layer("Reshape", {}, {"Dimensions": _dims(out)}, [dropped], out)
+    return _chain([node, reshape], ins, out)
+
+
+def _dims(out):
+    from .expr import call
+
+    return call("ValidatedParameter", [int(d) for d in out])
+
+
+# ---- Replicate -------------------------------------------------------------------------------------------
+def fuse_replicate(g: _Graph) -> None:
+    producer, users = _index(g.net)
+    for L in g.net.layers:
+        idx = L.attrs.get("indices")
+        if L.op != "take" or L.attrs.get("axis", 0) != 0 or not isinstance(idx, list) or any(idx) or not _free(g, L):
+            continue
+        R = producer.get(L.inputs[0])
+        if R is None or R.op != "reshape" or _sole_user(g, users, R.output) is not L:
+            continue
+        x = R.inputs[0]
+        dims = tuple(g.net.shapes[x])
+        if tuple(g.net.shapes[R.output]) != (1, *dims):
+            continue
+        g.skip.add(R.output)
+        g.prebuilt[L.output] = (layer("Replicate", {}, {"Specification": len(idx), "Level": 1}, [dims],
+                                      (len(idx), *dims)), [x])
+
+
+# ---- Normalization ------------------------------------------------------------------------------------------
+def fuse_normalization(g: _Graph) -> None:
+    producer, users = _index(g.net)
+    for m in g.net.layers:
+        found = _normalization(g, producer, users, m)
+        if found is None:
+            continue
+        members, last, node = found
+        g.skip.update(members)
+        g.prebuilt[last] = (node, [m.inputs[0]])
+
+
+def _normalization(g, producer, users, m):
+    """Match mean -> x - mean -> mean of its square -> + eps -> Sqrt -> divide [-> * scale] [-> + bias]."""
+    def mean_of(L, v):
+        return L is not None and L.op == "reduce" and L.attrs.get("kind") == "mean" and L.attrs.get("keepdims") \
+            and list(L.inputs) == [v]
+
+    if m.op != "reduce" or not _free(g, m) or not mean_of(m, m.inputs[0]):
+        return None
+    x, axes = m.inputs[0], sorted(m.attrs["axes"])
+    d = _sole_user(g, users, m.output)
+    if d is None or d.op != "sub" or list(d.inputs) != [x, m.output]:
+        return None
+    du = {L.op: L for L in users.get(d.output, [])}
+    sq, div = du.get("mul"), du.get("div")
+    if len(users.get(d.output, [])) != 2 or sq is None or div is None or list(sq.inputs) != [d.output, d.output]:
+        return None
+    v = _sole_user(g, users, sq.output)
+    if not mean_of(v, sq.output) or sorted(v.attrs["axes"]) != axes:
+        return None
+    plus = _sole_user(g, users, v.output)
+    eps = None if plus is None or plus.op != "add" or plus.inputs[0] != v.output else _constant(producer, plus.inputs[1])
+    root = _sole_user(g, users, plus.output) if eps is not None and eps.size == 1 else None
+    if root is None or root.op != "elementwise" or root.attrs.get("fn") != "sqrt" \
+            or _sole_user(g, users, root.output) is not div or list(div.inputs) != [d.output, root.output]:
+        return None
+    members = [m.output, d.output, sq.output, v.output, plus.inputs[1], plus.output, root.output]
+    dims = tuple(g.net.shapes[x])
+    rank = len(dims)
+    levels = sorted({int(a) % rank for a in axes})
+    kept = tuple(n for k, n in enumerate(dims) if k not in levels)
+    stats = tuple(1 if k in levels else n for k, n in enumerate(dims))
+    arrays, last = {}, div
+    for op, name, fill in (("mul", "Scaling", 1.0), ("add", "Biases", 0.0)):
+        nxt = _sole_user(g, users, last.output)
+        c = None if nxt is None or nxt.op != op or nxt.inputs[0] != last.output else _constant(producer, nxt.inputs[1])
+        if c is not None and _fits(c.shape, stats) and _sole_user(g, users, nxt.inputs[1]) is nxt:
+            members += [last.output, nxt.inputs[1]]
+            arrays[name], last = np.array(np.broadcast_to(c, stats)).reshape(kept), nxt
+        else:
+            arrays[name] = np.full(kept, fill, dtype=np.asarray(eps).dtype)
+    node = layer("Normalization", arrays, {"AggregationLevels": [k + 1 for k in levels], "ScalingLevels": "Complement",
+                                           "Epsilon": float(eps.reshape(())), "$Dimensions": list(dims)}, [dims], dims)
+    return members, last.output, node
+
+
+def _fits(shape, stats) -> bool:
+    try:
+        return np.broadcast_shapes(tuple(shape), stats) == stats
+    except ValueError:
+        return False
+
+
+FUSIONS.extend([fuse_normalization, fuse_replicate, fuse_constants])
