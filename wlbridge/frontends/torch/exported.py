@@ -17,7 +17,7 @@ import torch
 
 from ...errors import ConversionError, FormatError
 from ...ir import Net, Origin
-from . import elementwise, layers, shape_ops  # noqa: F401 - register the rules
+from . import elementwise, layers, recurrent, shape_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 
