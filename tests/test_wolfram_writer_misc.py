@@ -132,3 +132,29 @@ def test_ops_without_a_wolfram_layer_are_listed_together():
     with pytest.raises(UnsupportedLayerError) as e:
         wb.save_wlnet(b.build([y]), "unused.wlnet")
     assert "log_softmax" in str(e.value) and "matmul" in str(e.value)
+
+
+@pytest.mark.torch
+@pytest.mark.onnx
+def test_onnx_layer_norm_writes_as_normalization(tmp_path):
+    """The legacy exporter's LayerNorm (ReduceMean, Sub, Pow, ..., Sqrt, Div, Mul, Add) is written as a
+    NormalizationLayer then ConstantTimes/ConstantPlus (LayerNorm scales the normalized axis)."""
+    torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    import io
+    import warnings
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.LayerNorm(6)).eval()
+    with torch.no_grad():
+        m[1].weight.normal_(), m[1].bias.normal_()
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (torch.zeros(1, 3),), f, dynamo=False, opset_version=16)
+    net = wb.from_onnx(onnx.load_from_string(f.getvalue()))
+    assert _written_types(net) == ["Linear", "Normalization", "ConstantTimes", "ConstantPlus"]
+    back = _round_trip(net, tmp_path, (3,))
+    x = np.random.default_rng(24).normal(size=(4, 3)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=2e-5, atol=2e-6)

@@ -5,8 +5,9 @@
   (``Scaling``), the constant broadcast to the value's shape; any other constant -> ``ConstantArray``;
 - ``reduce`` -> ``Aggregation`` (``Max``/``Mean``/``Total`` over ``Levels``), then ``Reshape`` if it keeps dims;
 - reshape to ``{1, dims...}`` then ``take`` of index 0 n times -> ``Replicate`` (n at level 1);
-- the mean/variance pattern of ``NormalizationLayer`` -> ``Normalization`` (``Scaling``, ``Biases``, ``Epsilon``,
-  ``AggregationLevels``).
+- the mean/variance pattern of ``NormalizationLayer`` (also ONNX exporters' LayerNorm, squared by ``Pow``)
+  -> ``Normalization`` (``Scaling``, ``Biases``, ``Epsilon``, ``AggregationLevels``); a scale or shift over the
+  normalized levels (LayerNorm's) follows as ``ConstantTimes`` / ``ConstantPlus``.
 
 Layouts follow Wolfram's documentation of each layer; none was confirmed on a real ``.wlnet``.
 """
@@ -139,8 +140,8 @@ def _normalization(g, producer, users, m):
     if d is None or d.op != "sub" or list(d.inputs) != [x, m.output]:
         return None
     du = {L.op: L for L in users.get(d.output, [])}
-    sq, div = du.get("mul"), du.get("div")
-    if len(users.get(d.output, [])) != 2 or sq is None or div is None or list(sq.inputs) != [d.output, d.output]:
+    sq, div = du.get("mul", du.get("pow")), du.get("div")
+    if len(users.get(d.output, [])) != 2 or sq is None or div is None or not _square(g, producer, users, sq, d.output):
         return None
     v = _sole_user(g, users, sq.output)
     if not mean_of(v, sq.output) or sorted(v.attrs["axes"]) != axes:
@@ -151,7 +152,8 @@ def _normalization(g, producer, users, m):
     if root is None or root.op != "elementwise" or root.attrs.get("fn") != "sqrt" \
             or _sole_user(g, users, root.output) is not div or list(div.inputs) != [d.output, root.output]:
         return None
-    members = [m.output, d.output, sq.output, v.output, plus.inputs[1], plus.output, root.output]
+    members = [m.output, d.output, *(sq.inputs[1:] if sq.op == "pow" else ()), sq.output, v.output, plus.inputs[1],
+               plus.output, root.output]
     dims = tuple(g.net.shapes[x])
     rank = len(dims)
     levels = sorted({int(a) % rank for a in axes})
@@ -169,6 +171,15 @@ def _normalization(g, producer, users, m):
     node = layer("Normalization", arrays, {"AggregationLevels": [k + 1 for k in levels], "ScalingLevels": "Complement",
                                            "Epsilon": float(eps.reshape(())), "$Dimensions": list(dims)}, [dims], dims)
     return members, last.output, node
+
+
+def _square(g, producer, users, L, d) -> bool:
+    """``d * d`` or ``d ^ 2`` (ONNX exporters' LayerNorm) with a constant read only there."""
+    if L.op == "mul":
+        return list(L.inputs) == [d, d]
+    two = _constant(producer, L.inputs[1])
+    return L.inputs[0] == d and two is not None and two.size == 1 and float(two.reshape(())) == 2.0 \
+        and _sole_user(g, users, L.inputs[1]) is L
 
 
 def _fits(shape, stats) -> bool:
