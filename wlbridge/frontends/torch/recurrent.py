@@ -78,6 +78,9 @@ def unroll(ctx: Ctx, op: str, x: V, weights, hidden: int, activation: str = "tan
 class ZeroState:
     """``torch.zeros`` of a shape holding the batch size: the default initial state of an exported RNN."""
 
+    def __repr__(self) -> str:
+        return "torch.zeros(batch-sized shape), supported only as a recurrent layer's initial state"
+
 
 ATEN = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn"}
 
