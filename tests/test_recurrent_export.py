@@ -89,3 +89,17 @@ def test_batch_first_false_says_what_to_do():
     with torch.no_grad():
         want = model(torch.tensor(x)).numpy()
     np.testing.assert_allclose(net(x), want, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_bare_module_is_its_output_sequence_for_one_sample(batch_first):
+    """``from_torch(nn.GRU(...), input_shape=(T, I))``: one sample is a {T, I} sequence in either layout
+    (torch's unbatched input); the net gives the output sequence; the user's module is left as it was."""
+    torch.manual_seed(2)
+    m = torch.nn.GRU(K, N, num_layers=2, bidirectional=True, batch_first=batch_first).double().eval()
+    net = wb.from_torch(m, input_shape=(T_LEN, K))
+    assert m.batch_first is batch_first and net.output_shape == (T_LEN, 2 * N)
+    x = np.random.default_rng(4).normal(size=(3, T_LEN, K))
+    with torch.no_grad():
+        want = np.stack([m(torch.tensor(s))[0].numpy() for s in x])  # unbatched calls
+    np.testing.assert_allclose(net(x), want, rtol=1e-12, atol=1e-13)

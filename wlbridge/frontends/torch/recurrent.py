@@ -112,6 +112,27 @@ def _aten_recurrent(ctx: Ctx, name, a):
     return (out, *states) if op == "lstm" else (out, states)
 
 
+class SequenceOutput(torch.nn.Module):
+    """A bare recurrent module as a net: one sample is its ``{seq, features}`` input, the result its
+    output sequence (the ``h_n``/``c_n`` tensors have the batch axis second: wrap the module to use them)."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+def as_sequence_net(model):
+    """``model`` itself, or for a bare ``nn.LSTM``/``GRU``/``RNN`` (already a private copy) a
+    :class:`SequenceOutput` of it with ``batch_first=True``: either layout has the same per-sample result."""
+    if not any(c.__name__ in OPS and c.__module__.startswith("torch.nn") for c in type(model).__mro__):
+        return model
+    model.batch_first = True
+    return SequenceOutput(model)
+
+
 def drop_unused_states(ctx: Ctx, outputs) -> None:
     """Drop the ``h_n``/``c_n`` layers no output depends on (the module rule emits them all)."""
     drop_unused(ctx.builder, outputs, getattr(ctx, "optional_values", set()))
