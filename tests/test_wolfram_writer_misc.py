@@ -158,3 +158,48 @@ def test_onnx_layer_norm_writes_as_normalization(tmp_path):
     x = np.random.default_rng(24).normal(size=(4, 3)).astype(np.float32)
     with torch.no_grad():
         np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=2e-5, atol=2e-6)
+
+
+def test_embedding_round_trip_keeps_one_based_indices(tmp_path):
+    w = G.normal(size=(6, 2))
+    idx = call("TensorT", [3], call("IndexIntegerT", 6))
+    emb = {"Type": "Embedding", "Arrays": {"Weights": w}, "Parameters": {"OutputDimension": 2, "ClassCount": 6},
+           "Inputs": {"Input": idx}, "Outputs": {"Output": T(3, 2)}}
+    assoc = {"Type": "Chain", "Nodes": {"1": emb, "2": _node("Flatten", {}, (3, 2), (6,))},
+             "Inputs": {"Input": idx}, "Outputs": {"Output": T(6)}}
+    net = net_from_assoc(assoc, source="emb")
+    written = assoc_from_net(net)
+    assert [n["Type"] for n in written["Nodes"].values()] == ["Embedding", "Flatten"]
+    assert written["Inputs"]["Input"] == idx
+    wb.save_wlnet(net, tmp_path / "emb.wlnet")
+    back = load_wlnet(tmp_path / "emb.wlnet")
+    xs = np.array([[1, 6, 2], [3, 3, 4]], dtype=float)
+    np.testing.assert_array_equal(back(xs), w[xs.astype(int) - 1].reshape(2, 6))
+
+
+def test_zero_based_embedding_is_refused_with_the_reason():
+    b = wb.NetBuilder("emb0")
+    x = b.input("x", (2,))
+    with pytest.raises(UnsupportedLayerError, match="counts from 1"):
+        assoc_from_net(b.build([b.layer("embedding", [x], params={"weight": np.eye(3)})]))
+
+
+@pytest.mark.parametrize("method", ["Fixed", "Reflected", "Periodic"])
+def test_index_padding_round_trip(method, tmp_path):
+    node = _node("Padding", {"PaddingSize": [[0, 0], [1, 2]], "Padding": method}, (2, 4), (2, 7))
+    net = net_from_assoc(_chain([node], (2, 4), (2, 7)), source="pad")
+    assert _written_types(_round_trip(net, tmp_path, (2, 4))) == ["Part"]
+
+
+def test_net_map_operator_round_trip_via_wxf(tmp_path):
+    """NetMapOperator is read unrolled (Part, the inner layer, Reshape, Catenate); written that way to .wxf."""
+    w, bias = G.normal(size=(2, 3)), G.normal(size=2)
+    inner = {"Type": "Linear", "Arrays": {"Weights": w, "Biases": bias}, "Parameters": {"OutputDimensions": [2]},
+             "Inputs": {"Input": T(3)}, "Outputs": {"Output": T(2)}}
+    mapped = {"Type": "NetMapOperator", "Nodes": {"Net": inner}, "Arrays": {}, "Parameters": {},
+              "Inputs": {"Input": T(4, 3)}, "Outputs": {"Output": T(4, 2)}}
+    net = net_from_assoc(_chain([mapped], (4, 3), (4, 2)), source="map")
+    wb.save_wxf(net, tmp_path / "map.wxf")
+    back = wb.load(tmp_path / "map.wxf")
+    x = np.random.default_rng(25).normal(size=(3, 4, 3))
+    np.testing.assert_allclose(back(x), x @ w.T + bias, rtol=1e-14)

@@ -7,7 +7,8 @@
 - reshape to ``{1, dims...}`` then ``take`` of index 0 n times -> ``Replicate`` (n at level 1);
 - the mean/variance pattern of ``NormalizationLayer`` (also ONNX exporters' LayerNorm, squared by ``Pow``)
   -> ``Normalization`` (``Scaling``, ``Biases``, ``Epsilon``, ``AggregationLevels``); a scale or shift over the
-  normalized levels (LayerNorm's) follows as ``ConstantTimes`` / ``ConstantPlus``.
+  normalized levels (LayerNorm's) follows as ``ConstantTimes`` / ``ConstantPlus``;
+- ``embedding(x - 1)`` (the reader's form of WL's 1-based indices) -> ``Embedding``.
 
 Layouts follow Wolfram's documentation of each layer; none was confirmed on a real ``.wlnet``.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expr import Symbol
+from .expr import Symbol, call
 from .netwriter import FUSIONS, T, _Graph, _Skip, layer, writer
 from .netwriter_seq import _chain
 
@@ -91,8 +92,6 @@ def _reduce(L, ins, out):
 
 
 def _dims(out):
-    from .expr import call
-
     return call("ValidatedParameter", [int(d) for d in out])
 
 
@@ -189,4 +188,37 @@ def _fits(shape, stats) -> bool:
         return False
 
 
-FUSIONS.extend([fuse_normalization, fuse_replicate, fuse_constants])
+# ---- Embedding --------------------------------------------------------------------------------------------
+def _index_type(dims, count: int):
+    return call("TensorT", [int(d) for d in dims], call("IndexIntegerT", int(count)))
+
+
+def fuse_embedding(g: _Graph) -> None:
+    """``embedding(x - 1)`` (how the reader takes WL's 1-based indices) -> ``Embedding`` on ``x``; an input
+    port read only there gets WL's index type."""
+    producer, users = _index(g.net)
+    inputs = {p.name for p in g.net.inputs}
+    for L in g.net.layers:
+        sub = producer.get(L.inputs[0]) if L.op == "embedding" else None
+        one = None if sub is None or sub.op != "sub" else _constant(producer, sub.inputs[1])
+        if one is None or one.size != 1 or float(one.reshape(())) != 1.0 or _sole_user(g, users, sub.output) is not L:
+            continue
+        x, (count, width) = sub.inputs[0], L.params["weight"].shape
+        dims = tuple(g.net.shapes[x])
+        node = layer("Embedding", {"Weights": L.params["weight"]},
+                     {"OutputDimension": int(width), "ClassCount": int(count), "$Dimensions": list(dims)},
+                     [dims], g.net.shapes[L.output])
+        node["Inputs"] = {"Input": _index_type(dims, count)}
+        g.skip.add(sub.output)
+        g.prebuilt[L.output] = (node, [x])
+        if x in inputs and len(users.get(x, [])) == 1:
+            g.coders[x] = _index_type(dims, count)
+
+
+@writer("embedding")
+def _embedding(L, ins, out):
+    raise _Skip("0-based indices (torch, ONNX): WL's EmbeddingLayer counts from 1; feed x + 1 and subtract 1 "
+                "before the embedding to write it")
+
+
+FUSIONS.extend([fuse_normalization, fuse_replicate, fuse_embedding, fuse_constants])
