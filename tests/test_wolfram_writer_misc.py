@@ -128,10 +128,27 @@ def test_torch_reductions_write_as_aggregation(tmp_path):
 def test_ops_without_a_wolfram_layer_are_listed_together():
     b = wb.NetBuilder("two")
     x = b.input("x", (3,))
-    y = b.layer("matmul", [b.layer("log_softmax", [x], attrs={"axis": -1})], params={"weight": np.eye(3)})
+    h = b.layer("prelu", [b.layer("log_softmax", [x], attrs={"axis": -1})], params={"slope": np.full(3, 0.1)})
+    y = b.layer("matmul", [h], params={"weight": np.eye(3)})  # a vector times a constant: a LinearLayer
     with pytest.raises(UnsupportedLayerError) as e:
         wb.save_wlnet(b.build([y]), "unused.wlnet")
-    assert "log_softmax" in str(e.value) and "matmul" in str(e.value)
+    assert [item[1] for item in e.value.items] == ["log_softmax", "prelu"]
+
+
+def test_matmul_is_a_linear_layer(tmp_path):
+    b = wb.NetBuilder("mm")
+    x = b.input("x", (3,))
+    w = G.normal(size=(3, 2))
+    net = b.build([b.layer("matmul", [x], params={"weight": w})])
+    assert _written_types(net) == ["Linear"]
+    back = load_wlnet(_save(net, tmp_path))
+    xs = G.normal(size=(4, 3))
+    np.testing.assert_allclose(back(xs), xs @ w, rtol=1e-14)
+
+
+def _save(net, tmp_path):
+    wb.save_wlnet(net, tmp_path / "n.wlnet")
+    return tmp_path / "n.wlnet"
 
 
 @pytest.mark.torch

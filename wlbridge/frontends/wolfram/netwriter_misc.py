@@ -1,6 +1,7 @@
 """Writers for constants, reductions and the IR patterns the Wolfram reader builds from one layer
 (:mod:`.layers_misc`), registered in ``netwriter.WRITERS`` / ``netwriter.FUSIONS``:
 
+- ``matmul`` of a vector and a constant -> ``Linear``;
 - ``add`` / ``sub`` / ``mul`` of a value and a constant -> ``ConstantPlus`` (``Biases``) / ``ConstantTimes``
   (``Scaling``), the constant broadcast to the value's shape; any other constant -> ``ConstantArray``;
 - ``reduce`` -> ``Aggregation`` (``Max``/``Mean``/``Total`` over ``Levels``), then ``Reshape`` if it keeps dims;
@@ -14,10 +15,12 @@ Layouts follow Wolfram's documentation of each layer; none was confirmed on a re
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from .expr import Symbol, call
-from .netwriter import FUSIONS, T, _Graph, _Skip, layer, writer
+from .netwriter import FUSIONS, T, _Graph, _linear, _Skip, layer, writer
 from .netwriter_seq import _chain
 
 
@@ -70,6 +73,15 @@ def fuse_constants(g: _Graph) -> None:
 @writer("constant")
 def _constant_array(L, ins, out):
     return layer("ConstantArray", {"Array": np.asarray(L.params["value"])}, {"$Dimensions": list(out)}, [], out)
+
+
+@writer("matmul")
+def _matmul(L, ins, out):
+    """``x . W`` (torch/ONNX MatMul with a constant) is ``LinearLayer`` with ``Weights`` W^T and no biases."""
+    if len(ins[0]) != 1:
+        raise _Skip("matmul on the last axis of a rank > 1 input has no LinearLayer form")
+    w = np.ascontiguousarray(np.asarray(L.params["weight"]).T)
+    return _linear(SimpleNamespace(params={"weight": w}), ins, out)
 
 
 # ---- Aggregation ---------------------------------------------------------------------------------------
