@@ -77,6 +77,8 @@ def assoc_from_net(net: Net) -> dict:
     for name, p in zip(in_names, net.inputs):
         g.where[p.name] = call("NetPath", "Inputs", name)
     _coders(g, in_names)
+    for fuse in FUSIONS:  # after the coders, which alias an image encoder's mean/variance layers away
+        fuse(g)
     for layer_ in net.layers:
         if layer_.output in g.alias or layer_.output in g.skip:
             continue
@@ -140,8 +142,6 @@ def _plan(g: _Graph) -> None:
             flat = producer[L.inputs[0]]
             g.alias[flat.output] = flat.inputs[0]
             g.fused[L.output] = g.net.shapes[flat.inputs[0]]
-    for fuse in FUSIONS:
-        fuse(g)
 
 
 def _node(g: _Graph, L) -> None:
