@@ -62,16 +62,39 @@ def test_layer_round_trip(name, tmp_path):
 
 
 def test_deconvolution_round_trip_matches_torch(tmp_path):
-    """A DeconvolutionLayer is read as zero insertion and a convolution; it is written as those layers
-    (Padding, Part, Convolution) and reads back equal to torch's ConvTranspose2d."""
+    """A DeconvolutionLayer is read as zero insertion and a convolution and written back as one layer."""
     torch = pytest.importorskip("torch")
     m = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
     node = _node("Deconvolution", {"OutputChannels": 3, "KernelSize": [3, 3], "Stride": [2, 2], "PaddingSize": [1, 1]},
                  (2, 4, 5), (3, 7, 9), {"Weights": m.weight.detach().numpy(), "Biases": m.bias.detach().numpy()})
     net = net_from_assoc(_chain([node], (2, 4, 5), (3, 7, 9)), source="deconv")
     back = _round_trip(net, tmp_path, (2, 4, 5))
-    assert _written_types(back) == ["Padding", "Part", "Part", "Convolution"]
+    assert _written_types(net) == _written_types(back) == ["Deconvolution"]
     x = np.random.default_rng(22).normal(size=(2, 2, 4, 5))
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
+
+
+DECONVS = {  # (dims, kwargs): torch ConvTranspose -> one DeconvolutionLayer
+    "1d_stride3": ((2, 4), dict(kernel_size=2, stride=3)),
+    "2d_groups_dilation": ((4, 3, 3), dict(kernel_size=3, stride=2, padding=2, groups=2, dilation=2)),
+    "2d_output_padding": ((2, 3, 4), dict(kernel_size=3, stride=2, padding=1, output_padding=1)),
+    "2d_stride1_nobias": ((2, 3, 3), dict(kernel_size=2, bias=False)),
+    "3d": ((1, 2, 2, 3), dict(kernel_size=2, stride=2)),
+}
+
+
+@pytest.mark.parametrize("name", list(DECONVS))
+def test_torch_conv_transpose_writes_as_deconvolution(name, tmp_path):
+    torch = pytest.importorskip("torch")
+    dims, kw = DECONVS[name]
+    cls = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)[len(dims) - 2]
+    torch.manual_seed(3)
+    m = cls(dims[0], 4, **kw).double().eval()
+    net = wb.from_torch(m, input_shape=dims)
+    assert _written_types(net) == ["Deconvolution"]
+    back = _round_trip(net, tmp_path, dims)
+    x = np.random.default_rng(26).normal(size=(2, *dims))
     with torch.no_grad():
         np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
 

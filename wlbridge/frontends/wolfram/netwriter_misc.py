@@ -9,7 +9,8 @@
 - the mean/variance pattern of ``NormalizationLayer`` (also ONNX exporters' LayerNorm, squared by ``Pow``)
   -> ``Normalization`` (``Scaling``, ``Biases``, ``Epsilon``, ``AggregationLevels``); a scale or shift over the
   normalized levels (LayerNorm's) follows as ``ConstantTimes`` / ``ConstantPlus``;
-- ``embedding(x - 1)`` (the reader's form of WL's 1-based indices) -> ``Embedding``.
+- ``embedding(x - 1)`` (the reader's form of WL's 1-based indices) -> ``Embedding``;
+- ``pad`` -> ``take`` -> ``conv`` of a transposed convolution -> ``Deconvolution`` (``Weights`` ``{in, out, k...}``).
 
 Layouts follow Wolfram's documentation of each layer; none was confirmed on a real ``.wlnet``.
 """
@@ -233,4 +234,106 @@ def _embedding(L, ins, out):
                 "before the embedding to write it")
 
 
-FUSIONS.extend([fuse_normalization, fuse_replicate, fuse_embedding, fuse_constants])
+# ---- Deconvolution ------------------------------------------------------------------------------------------
+def fuse_deconvolution(g: _Graph) -> None:
+    """``pad`` -> ``take`` (zero insertion) -> ``conv``, as :func:`resample.conv_transpose` builds a transposed
+    convolution, -> ``Deconvolution``: the parameters are read off the index lists, then accepted only when
+    ``conv_transpose`` rebuilds exactly these layers from them."""
+    producer, users = _index(g.net)
+    for C in g.net.layers:
+        found = _deconvolution(g, producer, users, C) if C.op == "conv" and _free(g, C) else None
+        if found is not None:
+            members, x, node = found
+            g.skip.update(members)
+            g.prebuilt[C.output] = (node, [x])
+
+
+def _deconvolution(g, producer, users, C):
+    wc = np.asarray(C.params["weight"])
+    n, groups = wc.ndim - 2, int(C.attrs.get("groups", 1))
+    takes, v = {}, C.inputs[0]
+    while producer.get(v) is not None and producer[v].op == "take" and _sole_user(g, users, v) is not None:
+        L = producer[v]
+        takes[L.attrs.get("axis", 0)] = L
+        v = L.inputs[0]
+    P = producer.get(v)
+    if P is None or P.op != "pad" or _sole_user(g, users, v) is None or len(takes) > n:
+        return None
+    x = P.inputs[0]
+    dims = tuple(g.net.shapes[x])
+    dil = list(C.attrs.get("dilation") or (1,) * n)
+    stride, pads = [], []
+    for a in range(n):
+        size = dims[a + 1]
+        full = takes[a + 1].attrs["indices"] if a + 1 in takes else list(range(size + 1))
+        got = _axis_params(full, size, dil[a] * (wc.shape[a + 2] - 1))
+        if got is None:
+            return None
+        stride.append(got[0])
+        pads.append(got[1])
+    cout_g = wc.shape[0] // groups
+    w = np.flip(np.concatenate([np.swapaxes(wc[k * cout_g:(k + 1) * cout_g], 0, 1) for k in range(groups)]),
+                axis=tuple(range(2, wc.ndim)))
+    bias = C.params.get("bias")
+    if not _rebuilds(g, [P, *(takes[k] for k in sorted(takes)), C], dims, w, bias, stride, pads, dil, groups):
+        return None
+    out = tuple(g.net.shapes[C.output])
+    node = layer("Deconvolution", {"Weights": np.ascontiguousarray(w), "Biases": bias},
+                 {"OutputChannels": int(w.shape[1] * groups), "KernelSize": list(w.shape[2:]), "Stride": stride,
+                  "PaddingSize": pads, "Dilation": dil, "ChannelGroups": groups, "Dimensionality": n,
+                  "Interleaving": Symbol("False"), "$InputChannels": int(dims[0]), "$InputSize": list(dims[1:]),
+                  "$OutputSize": list(out[1:])}, [dims], out)
+    return [P.output, *(L.output for L in takes.values())], x, node
+
+
+def _axis_params(full, size: int, edge: int):
+    """(stride, [lo, hi] padding) of one axis from its zero-insertion index list (``size`` = the zero)."""
+    pos = [j for j, i in enumerate(full) if i != size]
+    real = [full[j] for j in pos]
+    if not pos or real != list(range(real[0], real[0] + len(real))):
+        return None
+    s = pos[1] - pos[0] if len(pos) > 1 else 1
+    lo = pos[0] - real[0] * s
+    hi = len(full) - (size - 1) * s - 1 - lo
+    pad = [edge - lo, edge - hi]
+    return (s, pad) if s >= 1 and min(pad) >= 0 else None
+
+
+def _rebuilds(g, layers, dims, w, bias, stride, pads, dil, groups) -> bool:
+    from ..resample import conv_transpose
+    from ...shapes import RULES
+    from ...ir import Layer
+
+    made = []
+
+    class V:
+        def __init__(self, shape):
+            self.shape = tuple(shape)
+
+    def emit(op, ins, params=None, attrs=None):
+        L = Layer(op, tuple(f"v{len(made)}" for _ in ins), f"v{len(made)}",
+                  {k: np.asarray(p) for k, p in (params or {}).items() if p is not None}, dict(attrs or {}), "")
+        made.append(L)
+        return V(RULES[op](L, *[i.shape for i in ins]))
+
+    conv_transpose(emit, V(dims), w, bias, stride, pads, (0,) * len(stride), dil, groups)
+    if [L.op for L in made] != [L.op for L in layers]:
+        return False
+    for a, b in zip(made, layers):
+        same = {k: (list(map(list, v)) if k in ("pads", "padding") else v) for k, v in a.attrs.items()}
+        want = {k: (list(map(list, b.attrs[k])) if k in ("pads", "padding") else b.attrs.get(k)) for k in a.attrs}
+        if _plain(same) != _plain(want) or sorted(a.params) != sorted(b.params) \
+                or any(not np.array_equal(a.params[k], np.asarray(b.params[k])) for k in a.params):
+            return False
+    return True
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x.item() if isinstance(x, np.generic) else x
+
+
+FUSIONS.extend([fuse_normalization, fuse_replicate, fuse_embedding, fuse_deconvolution, fuse_constants])
