@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .expr import Symbol, call
-from .netwriter import FUSIONS, T, _Graph, _linear, _Skip, layer, writer
+from .netwriter import FUSIONS, _Graph, _linear, _Skip, layer, writer
 from .netwriter_seq import _chain
 
 
