@@ -3,6 +3,8 @@ constant layers (issue 10): each Wolfram layer read -> written -> read gives the
 written node types are the natural Wolfram layers."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -112,6 +114,10 @@ def test_constant_array_in_a_graph(tmp_path):
     net = net_from_assoc(graph, source="const")
     back = _round_trip(net, tmp_path, (2, 3))
     assert sorted(_written_types(back)) == ["Catenate", "ConstantArray"]
+    if importlib.util.find_spec("woxi") is not None:  # the paclet too
+        from .test_paclet import Woxi, _check_shared
+
+        _check_shared(Woxi(), assoc_from_net(back), back, "Compact", 2)
 
 
 def test_normalization_without_scaling_writes_unit_arrays(tmp_path):
@@ -243,3 +249,15 @@ def test_net_map_operator_round_trip_via_wxf(tmp_path):
     back = wb.load(tmp_path / "map.wxf")
     x = np.random.default_rng(25).normal(size=(3, 4, 3))
     np.testing.assert_allclose(back(x), x @ w.T + bias, rtol=1e-14)
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("name", [n for n in CASES if n != "part_last"])
+def test_paclet_reads_the_written_layers_in_woxi(name):
+    """The paclet's NetAssociationToFunction (what Mathematica users run) on the written associations."""
+    pytest.importorskip("woxi")
+    from .test_paclet import Woxi, _check_shared
+
+    (kind, params, ins, out, *arrays), _ = CASES[name]
+    net = net_from_assoc(_chain([_node(kind, params, ins, out, *arrays)], ins, out), source=name)
+    _check_shared(Woxi(), assoc_from_net(net), net, "Compact", 3)
