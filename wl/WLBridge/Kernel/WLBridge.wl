@@ -187,7 +187,8 @@ applyFunctionH[{listable_, fn_, held___}, hx_, r_] :=
 rule[t_, node_, path_, ins_] := unsupported["no rule for this layer type"];
 $knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalization", "Flatten", "Reshape", "Total",
   "Catenate", "Threading", "Embedding", "Convolution", "Pooling", "BasicRecurrent", "LongShortTermMemory",
-  "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose"};
+  "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose", "Part", "Replicate", "Aggregation",
+  "Normalization", "ConstantPlus", "ConstantTimes", "ConstantArray"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -382,6 +383,35 @@ rule["Padding", node_, path_, {hx_}] := Module[{p = params[node], d = inDims[nod
 transposeH[Hold[x_], s_] := Hold[Transpose[x, s]];
 rule["Transpose", node_, path_, {hx_}] := With[{s = unwrap[get[params[node], "Specification", None]]},
   If[ListQ[s], transposeH[hx, s], unsupported["transposition other than a permutation list"]]];
+(* Part (All, i, {i1, ...} or m;;n per level), Replicate (n at level 1), Aggregation and Normalization
+   (levels brought to the end by Transpose, each block of the kept levels reduced), constants *)
+rule["Part", node_, path_, {hx_}] := With[{s = unwrap[get[params[node], "Specification", None]]},
+  partsH[hx, If[ListQ[s], s, {s}]]];
+replicateH[Hold[x_], n_] := Hold[Table[x, {n}]];
+rule["Replicate", node_, path_, {hx_}] := With[{p = params[node]}, With[{n = unwrap[get[p, "Specification", None]]},
+  If[IntegerQ[n] && get[p, "Level", 1] === 1, replicateH[hx, n], unsupported["replication other than n at level 1"]]]];
+levelList[spec_, r_] := Which[spec === None || headName[spec] === "Span", Range[2, r],
+  IntegerQ[spec], {If[spec > 0, spec, r + 1 + spec]}, True, Map[If[# > 0, #, r + 1 + #] &, spec]];
+blocksH[Hold[x_], f_, perm_, k_] := If[k == 0, Hold[f[Flatten[x]]], Hold[Map[f[Flatten[#]] &, Transpose[x, perm], {k}]]];
+rule["Aggregation", node_, path_, {hx_}] := Module[{p = params[node], r = Length[inDims[node]], lv, kept, f},
+  lv = levelList[unwrap[get[p, "Levels", None]], r]; kept = Complement[Range[r], lv];
+  f = symName[unwrap[get[p, "Function", Max]]];
+  If[!MemberQ[{"Max", "Mean", "Total"}, f], unsupported["aggregation function " <> ToString[f]],
+    blocksH[hx, Symbol[f], Ordering[Join[kept, lv]], Length[kept]]]];
+normH[Hold[x_], perm_, k_, eps_, s_, b_] :=
+  Hold[Transpose[s Map[With[{m = Mean[Flatten[#]]}, (# - m)/Sqrt[Mean[Flatten[(# - m)^2]] + eps]] &,
+    Transpose[x, perm], {k}] + b, Ordering[perm]]];
+rule["Normalization", node_, path_, {hx_}] := Module[{p = params[node], r = Length[inDims[node]], lv, kept},
+  lv = levelList[unwrap[get[p, "AggregationLevels", None]], r]; kept = Complement[Range[r], lv];
+  If[Length[kept] == 0 || !MemberQ[{"Complement", None}, unwrap[get[p, "ScalingLevels", "Complement"]]],
+    unsupported["Normalization over all levels or with ScalingLevels other than the complement"],
+    normH[hx, Ordering[Join[kept, lv]], Length[kept], N[get[p, "Epsilon", 0.001]],
+      Replace[array[node, "Scaling"], None -> 1.], Replace[array[node, "Biases"], None -> 0.]]]];
+timesConstH[Hold[e_], c_] := Hold[c e];
+rule["ConstantPlus", node_, path_, {hx_}] := plusConstH[hx, array[node, "Biases"]];
+rule["ConstantTimes", node_, path_, {hx_}] := timesConstH[hx, array[node, "Scaling"]];
+constantH[a_] := Hold[a];
+rule["ConstantArray", node_, path_, {}] := constantH[array[node, "Array"]];
 poolCounts[g_, kernel_, includePad_] := Module[{axis},
   axis[k_] := Table[With[{a = at[g, "Stride"][[k]] (i - 1) + 1 - at[g, "Pad"][[k, 1]]},
       If[includePad, Min[a + kernel[[k]] - 1, at[g, "In"][[k + 1]] + at[g, "Pad"][[k, 2]]] - a + 1,

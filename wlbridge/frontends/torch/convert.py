@@ -31,7 +31,7 @@ def from_torch(module, input_shape, *, input_names: Sequence[str] | None = None,
     tdtype = _dtype(module, dtype)
     name = type(module).__name__
     _warn_training(module)
-    model = _eval_copy(module)
+    model = recurrent.as_sequence_net(_eval_copy(module))
     expected = _run(model, shapes, tdtype, name)
     traced = _Root(model) if len(shapes) == 1 and _is_leaf(model) else model
     try:

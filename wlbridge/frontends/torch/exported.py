@@ -18,7 +18,7 @@ import torch
 from ...errors import ConversionError, FormatError
 from ...ir import Net, Origin
 from ..guard import guarded, regular_file
-from . import attention, elementwise, layers, shape_ops, tensor_ops  # noqa: F401 - register the rules
+from . import attention, elementwise, layers, recurrent, shape_ops, tensor_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 

@@ -4,7 +4,7 @@ Transpose, Part, Replicate, Aggregation, Normalization.
 Parameter and array names follow Wolfram's documentation and the public layer definition files
 (``Deconvolution``: ``Weights`` ``{in, out, k...}``, ``Stride``, ``PaddingSize``); none was confirmed on a
 real ``.wlnet``. Supported forms: ``PaddingLayer`` with a number, ``"Fixed"``, ``"Reflected"`` or
-``"Periodic"`` padding; ``PartLayer`` with one integer on the first level; ``TransposeLayer`` with a
+``"Periodic"`` padding; ``PartLayer`` with ``All``, an integer, an integer list or a span per level; ``TransposeLayer`` with a
 permutation list (WL's ``Transpose`` convention); ``ReplicateLayer`` with an integer at level 1;
 ``AggregationLayer`` with ``Max``, ``Mean`` or ``Total`` over explicit levels or ``2;;All``.
 """
@@ -109,13 +109,44 @@ def _transpose(ctx, node, path, inputs):
 
 @rule("Part")
 def _part(ctx, node, path, inputs):
+    """``PartLayer[spec]``: one part specification per level, each ``All``, an integer (the level is
+    dropped), a list of integers or a span ``m;;n`` (the level is kept)."""
     spec = _unwrap(_params(node).get("Specification"))
-    spec = spec[0] if isinstance(spec, list) and len(spec) == 1 else spec
-    n = _in_dims(ctx, node, path)[0]
-    if not isinstance(spec, int) or isinstance(spec, bool) or not (1 <= abs(spec) <= n):
-        raise _Unsupported(f"part specification {to_inputform(spec)[:40]} (only one integer)")
-    return ctx.builder.layer("take", [_one(ctx, node, path, inputs)],
-                             attrs={"axis": 0, "indices": spec - 1 if spec > 0 else n + spec}, path=path)
+    levels = spec if isinstance(spec, list) else [spec]
+    dims = _in_dims(ctx, node, path)
+    if not levels or len(levels) > len(dims):
+        raise _Unsupported(f"part specification {to_inputform(spec)[:40]}")
+    parts = [_part_indices(s, n) for s, n in zip(levels, dims)]
+    if any(p is _BAD for p in parts):
+        raise _Unsupported(f"part specification {to_inputform(spec)[:40]} (only All, i, {{i1, i2, ...}} or m;;n "
+                           "per level)")
+    x = _one(ctx, node, path, inputs)
+    for axis in reversed(range(len(parts))):  # last level first: a dropped level leaves earlier axes in place
+        if parts[axis] is not None:
+            x = ctx.builder.layer("take", [x], attrs={"axis": axis, "indices": parts[axis]}, path=path)
+    return x
+
+
+_BAD = object()
+
+
+def _part_indices(s, n):
+    """0-based indices of one level's part spec: None for All, an int, a list, or _BAD."""
+    one = lambda i: i - 1 if 1 <= i <= n else n + i if -n <= i <= -1 else None  # noqa: E731
+    if is_symbol(s, "All"):
+        return None
+    if isinstance(s, int) and not isinstance(s, bool):
+        return _BAD if one(s) is None else one(s)
+    if isinstance(s, list) and s and all(isinstance(i, int) and not isinstance(i, bool) for i in s):
+        idx = [one(i) for i in s]
+        return _BAD if None in idx else idx
+    if head_name(s) == "Span" and len(s.args) in (2, 3):
+        ends = [n if is_symbol(a, "All") else a for a in s.args[:2]]
+        step = s.args[2] if len(s.args) == 3 else 1
+        if all(isinstance(a, int) and not isinstance(a, bool) for a in (*ends, step)) and step > 0 \
+                and None not in (one(ends[0]), one(ends[1])):
+            return list(range(one(ends[0]), one(ends[1]) + 1, step))
+    return _BAD
 
 
 @rule("Replicate")

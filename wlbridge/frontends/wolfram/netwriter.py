@@ -23,6 +23,7 @@ PRIMITIVES = {"ArcCos", "ArcCosh", "ArcSin", "ArcSinh", "ArcTan", "ArcTanh", "Co
               "LogisticSigmoid", "Ramp", "SoftRamp", "Tanh", "Sin", "Cos", "Tan", "Log", "Exp", "Sqrt", "Square",
               "Abs", "Round", "Ceiling", "Floor", "Sign", "Erf"}
 WRITERS: dict = {}
+FUSIONS: list = []  # fn(_Graph): fold an IR pattern into one Wolfram layer (g.skip / g.prebuilt)
 
 
 class _Skip(Exception):
@@ -59,6 +60,8 @@ class _Graph:
     where: dict = field(default_factory=dict)  # IR value -> NetPath of the port producing it
     edges: list = field(default_factory=list)
     unsupported: list = field(default_factory=list)
+    skip: set = field(default_factory=set)  # layers folded into a later node (see netwriter_misc.FUSIONS)
+    prebuilt: dict = field(default_factory=dict)  # value -> (node assoc, input values) of a folded pattern
 
     coders: dict = field(default_factory=dict)  # input/output value -> NetEncoder/NetDecoder port type
 
@@ -74,8 +77,10 @@ def assoc_from_net(net: Net) -> dict:
     for name, p in zip(in_names, net.inputs):
         g.where[p.name] = call("NetPath", "Inputs", name)
     _coders(g, in_names)
+    for fuse in FUSIONS:  # after the coders, which alias an image encoder's mean/variance layers away
+        fuse(g)
     for layer_ in net.layers:
-        if layer_.output in g.alias:
+        if layer_.output in g.alias or layer_.output in g.skip:
             continue
         _node(g, layer_)
     if g.unsupported:
@@ -140,6 +145,9 @@ def _plan(g: _Graph) -> None:
 
 
 def _node(g: _Graph, L) -> None:
+    if L.output in g.prebuilt:
+        assoc, srcs = g.prebuilt[L.output]
+        return _add_node(g, assoc, srcs, L.output)
     shapes = g.net.shapes
     ins = [shapes[g.alias.get(i, i)] if L.output not in g.fused else g.fused[L.output] for i in L.inputs]
     fn = WRITERS.get(L.op)
@@ -152,11 +160,15 @@ def _node(g: _Graph, L) -> None:
     except (_Skip, ScalarFunctionError) as e:
         g.unsupported.append((L.path or L.output, L.op, str(e)))
         return
+    _add_node(g, assoc, L.inputs, L.output)
+
+
+def _add_node(g: _Graph, assoc: dict, srcs, output: str) -> None:
     name = str(len(g.nodes) + 1)
     g.nodes[name] = assoc
-    for port, v in zip(assoc["Inputs"], L.inputs):
+    for port, v in zip(assoc["Inputs"], srcs):
         g.edges.append(call("Rule", call("NetPath", "Nodes", name, "Inputs", port), g.src(v)))
-    g.where[L.output] = call("NetPath", "Nodes", name, "Outputs", "Output")
+    g.where[output] = call("NetPath", "Nodes", name, "Outputs", "Output")
 
 
 def _is_chain(g: _Graph, in_names) -> bool:
@@ -330,3 +342,4 @@ def _pool(L, ins, out):
 
 
 from . import netwriter_seq  # noqa: E402,F401 - registers the sequence-op writers
+from . import netwriter_misc  # noqa: E402,F401 - constants, Part, Aggregation, Normalization, Replicate

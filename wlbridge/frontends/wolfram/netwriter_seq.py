@@ -93,14 +93,14 @@ def _recurrent(L, ins, out):
 
 @writer("take")
 def _take(L, ins, out):
-    dims, idx = tuple(ins[0]), L.attrs["indices"]
-    if L.attrs.get("axis", 0) % len(dims) != 0:
-        raise _Skip("take on an inner axis has no sequence-layer form here")
-    if idx == dims[0] - 1:
+    dims, idx, axis = tuple(ins[0]), L.attrs["indices"], L.attrs.get("axis", 0) % len(ins[0])
+    if axis == 0 and idx == dims[0] - 1:
         return _last(dims)
-    if isinstance(idx, list) and idx == list(range(dims[0] - 1, -1, -1)):
+    if axis == 0 and isinstance(idx, list) and idx == list(range(dims[0] - 1, -1, -1)):
         return _reverse(dims)
-    raise _Skip("only the last element (SequenceLast) or the reversed sequence (SequenceReverse)")
+    n = dims[axis]
+    at = int(idx) % n + 1 if not isinstance(idx, list) else [int(i) % n + 1 for i in idx]  # WL parts count from 1
+    return layer("Part", {}, {"Specification": [Symbol("All")] * axis + [at]}, ins, out)
 
 
 @writer("pad")
