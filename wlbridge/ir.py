@@ -330,7 +330,11 @@ class NetBuilder:
                 name = f"h{self._counter}"
         self._claim(name)
         clean = {k: np.asarray(v) for k, v in (params or {}).items() if v is not None}
-        self._layers.append(Layer(op, tuple(inputs), name, clean, dict(attrs or {}), path))
+        attrs = dict(attrs or {})
+        if op == "take":  # one form: an int (drops the axis) or a list of ints (keeps it)
+            idx = attrs.get("indices")
+            attrs["indices"] = int(idx) if np.ndim(idx) == 0 else [int(i) for i in np.ravel(idx)]
+        self._layers.append(Layer(op, tuple(inputs), name, clean, attrs, path))
         return name
 
     def constant(self, value, path: str = "") -> str:
