@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ...errors import ConversionError, FormatError, WlbridgeError
+from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net
 from ..guard import guarded, regular_file
 from .convert import convert_graph
@@ -71,6 +71,8 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
         one = _batch_of_one(proto)
         try:
             net = convert_graph(one, batch=False, input_names=input_names, source=source)
+        except UnsupportedLayerError:  # unsupported layers block either way: they are the reason to show
+            raise
         except WlbridgeError as second:  # the reason is the batch axis; say what the retry met too
             raise type(first)(f"{first}; converting one sample instead (batch_axis=False) failed too: "
                               f"{second}") from None
