@@ -165,3 +165,19 @@ def test_code_file_check_still_works_after_the_guards(tmp_path, capsys):
     code.write_text(CODE)
     assert main(["check", "m.onnx", "--engine", "woxi", "--code", str(code), "--samples", "4"],
                 load=lambda path: relu_net()) == 0
+
+
+def test_names_from_a_file_cannot_drive_the_terminal(capsys):
+    """A net or input name holding terminal escapes (ESC, bidi overrides) is printed escaped."""
+    import numpy as np
+
+    from wlbridge.cli import main
+    from wlbridge.ir import NetBuilder
+
+    b = NetBuilder("evil\x1b[2J\u202enet")
+    x = b.input("in\x1b]0;title\x07", (2,))
+    net = b.build([b.layer("linear", [x], params={"weight": np.eye(2)})])
+    assert main(["info", "m.wlnet"], load=lambda path: net) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "evil\\x1b[2J\\u202enet" in out

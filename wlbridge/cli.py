@@ -226,8 +226,20 @@ def validate(args) -> None:
         raise UsageError("--exact chooses the emitted code; it does nothing with --code")
 
 
+def terminal_safe(text: str) -> str:
+    r"""``text`` with control and format characters (terminal escapes in names from a file) shown as escapes.
+
+    >>> terminal_safe("net\x1b[2Jname\n")
+    'net\\x1b[2Jname\n'
+    """
+    import unicodedata
+
+    return "".join(c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") else repr(c)[1:-1]
+                   for c in text)
+
+
 def _error(message: str) -> int:
-    print(f"wlbridge: error: {message}", file=sys.stderr)
+    print(f"wlbridge: error: {terminal_safe(message)}", file=sys.stderr)
     return 2
 
 
@@ -338,17 +350,17 @@ def cmd_check(args, net) -> int:
     from .check.report import HEADER, format_cells, format_row
 
     size = "given inputs" if inputs is not None else f"{settings['samples']} samples (seed {args.seed})"
-    print(f"checking {net.name}: {size}, engine {args.engine}, call {call}", flush=True)
+    print(terminal_safe(f"checking {net.name}: {size}, engine {args.engine}, call {call}"), flush=True)
     print(format_cells(HEADER), flush=True)
-    report = net.check(**settings, on_row=lambda row: print(format_row(row), flush=True))
+    report = net.check(**settings, on_row=lambda row: print(terminal_safe(format_row(row)), flush=True))
     report.notes += call_notes(args, code, call, net, report)
-    print("\n".join(report.notes_lines() + [report.title() + f": {report.verdict}"]))
+    print(terminal_safe("\n".join(report.notes_lines() + [report.title() + f": {report.verdict}"])))
     return 0 if report.passed else 1
 
 
 def cmd_info(args, net) -> int:
     """``wlbridge info``: print :func:`describe` of the net."""
-    print(describe(net))
+    print(terminal_safe(describe(net)))
     return 0
 
 
