@@ -325,10 +325,22 @@ class Printer:
     def _op_Times(self, n):
         p = PREC["Times"]
         parts = [self.wrap(n.args[0], p)]
-        for a in n.args[1:]:
+        for prev, a in zip(n.args, n.args[1:]):
             t = self.wrap(a, p + 1)
-            parts.append(f"({t})" if t.startswith("-") else t)
-        return " ".join(parts)
+            t = f"({t})" if t.startswith("-") else t
+            parts.append(("*" if self._needs_star(prev, parts[-1], t) else " ") + t)
+        return "".join(parts)
+
+    def _needs_star(self, prev: Node, prev_text: str, text: str) -> bool:
+        """An explicit ``*`` where Woxi 0.3 misreads the implicit product (same meaning in WL).
+
+        Woxi reads ``a/f[b] c`` as ``a/(f[b] c)`` and fails to parse ``f[a] s[[2]]``
+        (docs/upstream/woxi-parse-precedence.md).
+        """
+        quotient = _quotient(prev)
+        if quotient is not None and "[" in self.text(quotient.args[1]):
+            return True
+        return "[" in prev_text and _leads_with_part(text)
 
     def _op_Divide(self, n):
         p = PREC["Divide"]
@@ -337,6 +349,25 @@ class Printer:
     def _op_Power(self, n):
         p = PREC["Power"]
         return self.wrap(n.args[0], p + 1) + "^" + self.wrap(n.args[1], p)
+
+
+def _quotient(node: Node) -> Op | None:
+    """The Divide that ``node`` prints as when it is a factor (``a/b`` or ``-a/b``), else None."""
+    while isinstance(node, Neg):
+        node = node.arg
+    return node if isinstance(node, Op) and node.kind == "Divide" else None
+
+
+def _leads_with_part(t: str) -> bool:
+    """Whether printed factor ``t`` starts with a Part (``s[[2]]``, ``f[v][[1]]^2``, ``(v)[[1]]``)."""
+    depth = 0
+    for i, c in enumerate(t):
+        if depth == 0 and t.startswith("[[", i):
+            return True
+        if depth == 0 and i and c in " ^/.*+-<>=&;":
+            return False
+        depth += (c in "([{") - (c in ")]}")
+    return False
 
 
 def _needs_parens(t: str) -> bool:
