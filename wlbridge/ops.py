@@ -245,7 +245,7 @@ ACTIVATIONS: dict[str, Activation] = _rows(
     A("square", np.square, lambda x: x**2, "#^2", torch=("square",), wolfram=("Square",), d="2 * x"),
     A("reciprocal", lambda x: 1.0 / x, lambda x: 1 / x, "1/#", torch=("reciprocal",), onnx=("Reciprocal",),
       d="-1 / x**2"),
-    A("erf", np_erf, sp.erf, "Erf[#]", torch=("erf",), onnx=("Erf",), wolfram=("Erf",), d="2 * exp(-x**2) / sqrt(pi)"),
+    A("erf", np_erf, sp.erf, "Erf[#]", torch=("erf",), onnx=("Erf",), wolfram=("Erf",), d="2 / sqrt(pi) * exp(-x**2)"),
     A("sin", np.sin, sp.sin, "Sin[#]", torch=("sin",), onnx=("Sin",), wolfram=("Sin",), d="cos(x)"),
     A("cos", np.cos, sp.cos, "Cos[#]", torch=("cos",), onnx=("Cos",), wolfram=("Cos",), d="-sin(x)"),
     A("tan", np.tan, sp.tan, "Tan[#]", torch=("tan",), onnx=("Tan",), wolfram=("Tan",), d="1 + tan(x)**2"),
