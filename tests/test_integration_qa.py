@@ -33,3 +33,30 @@ def test_pt2_interpolate_is_read(tmp_path, kw, shape):
     net = wb.load(path)
     x = torch.randn(3, *shape[1:], dtype=torch.float64)
     np.testing.assert_allclose(net(x.numpy()), m(x).numpy(), rtol=1e-12, atol=1e-12)
+
+
+class Slices(nn.Module):
+    def forward(self, x):
+        return x[:, 1:3, ::2].flip(1)[:, :, 1:] * 2
+
+
+class LastStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lstm, self.fc = nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("module, shape", [(Slices, (4, 6)), (LastStep, (5, 3))])
+def test_pt2_slices_save_as_wlnet(tmp_path, module, shape):
+    """Slices of a .pt2 net (x[:, -1] of an LSTM classifier, steps, flips) are written as PartLayers."""
+    m = module().double().eval()
+    pt2, wlnet = tmp_path / "m.pt2", tmp_path / "m.wlnet"
+    torch.export.save(torch.export.export(m, (torch.randn(1, *shape, dtype=torch.float64),)), str(pt2))
+    wb.save_wlnet(wb.load(pt2), wlnet)
+    back = wb.load(wlnet)
+    x = np.random.default_rng(0).standard_normal((3, *shape))
+    np.testing.assert_allclose(back(x), m(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
