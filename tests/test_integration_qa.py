@@ -60,3 +60,23 @@ def test_pt2_slices_save_as_wlnet(tmp_path, module, shape):
     back = wb.load(wlnet)
     x = np.random.default_rng(0).standard_normal((3, *shape))
     np.testing.assert_allclose(back(x), m(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, normalized, affine", [((3,), 3, True), ((2, 4), 4, True), ((3, 2, 4), (2, 4), True),
+                                                       ((2, 4), 4, False)])
+def test_layernorm_saves_as_normalization_layer(tmp_path, shape, normalized, affine):
+    """The layernorm op (torch LayerNorm, ONNX LayerNormalization) is written as NormalizationLayer and reads back."""
+    from wlbridge.frontends.wolfram.netwriter import assoc_from_net
+
+    torch.manual_seed(0)
+    m = nn.LayerNorm(normalized, elementwise_affine=affine).double().eval()
+    if affine:
+        with torch.no_grad():
+            m.weight.normal_(), m.bias.normal_()
+    net = wb.from_torch(m, shape)
+    nodes = assoc_from_net(net)["Nodes"]
+    assert "Normalization" in [n["Type"] for n in (nodes.values() if isinstance(nodes, dict) else nodes)]
+    wb.save_wlnet(net, tmp_path / "ln.wlnet")
+    x = np.random.default_rng(0).standard_normal((3, *shape))
+    want = m(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(wb.load(tmp_path / "ln.wlnet")(x), want, rtol=1e-10, atol=1e-10)
