@@ -80,3 +80,19 @@ def test_layernorm_saves_as_normalization_layer(tmp_path, shape, normalized, aff
     x = np.random.default_rng(0).standard_normal((3, *shape))
     want = m(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(wb.load(tmp_path / "ln.wlnet")(x), want, rtol=1e-10, atol=1e-10)
+
+
+def test_printed_sympy_defines_every_symbol_it_uses():
+    """`wlbridge convert --to sympy` of a recurrent net prints the shared t1, t2, ... it refers to, in order."""
+    import re
+
+    torch.manual_seed(0)
+    net = wb.from_torch(nn.LSTM(3, 2, batch_first=True).double().eval(), (3, 3))
+    defined = set(net.input_names)
+    lines = str(net.to_sympy()).splitlines()
+    assert any(line.startswith("t1 = ") for line in lines)
+    for line in lines:
+        name, rhs = line.split(" = ", 1)
+        used = {u for u in re.findall(r"\b[a-z]\w*\b", rhs) if re.fullmatch(r"[a-z]\d+(_\d+)*", u)}
+        assert used <= defined, (name, used - defined)
+        defined |= {name} | {u for u in re.findall(rf"\b{name}_[\d_]+\b", " ".join(lines))}
