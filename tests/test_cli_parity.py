@@ -111,7 +111,7 @@ def test_no_sympy_timeout_and_given_inputs(capsys, tmp_path):
 
 def test_max_size(capsys):
     assert run("convert", "m.onnx", "--form", "expanded", "--max-size", "3") == 2
-    assert "over max_size=3" in capsys.readouterr().err
+    assert "over --max-size 3" in capsys.readouterr().err
     assert run("check", "m.onnx", "--engine", "woxi", "--form", "expanded", "--max-size", "3") == 2
     assert run("check", "m.onnx", "--engine", "woxi", "--form", "expanded", "--max-size", "1000", "--samples", "4") == 0
     assert run("convert", "m.onnx", "--max-size", "1000") == 2

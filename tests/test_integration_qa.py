@@ -96,3 +96,15 @@ def test_printed_sympy_defines_every_symbol_it_uses():
         used = {u for u in re.findall(r"\b[a-z]\w*\b", rhs) if re.fullmatch(r"[a-z]\d+(_\d+)*", u)}
         assert used <= defined, (name, used - defined)
         defined |= {name} | {u for u in re.findall(rf"\b{name}_[\d_]+\b", " ".join(lines))}
+
+
+def test_cli_size_refusal_names_cli_options(tmp_path, capsys):
+    """`wlbridge convert --form expanded` past the limit tells the CLI user about --form / --max-size."""
+    from wlbridge.cli import main
+
+    torch.manual_seed(0)
+    net = wb.from_torch(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8)).double().eval(), (4,))
+    wb.save_wlnet(net, tmp_path / "m.wlnet")
+    assert main(["convert", str(tmp_path / "m.wlnet"), "--form", "expanded", "--max-size", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "--form compact" in err and "--max-size 10" in err and "form='compact'" not in err
