@@ -111,7 +111,7 @@ def test_no_sympy_timeout_and_given_inputs(capsys, tmp_path):
 
 def test_max_size(capsys):
     assert run("convert", "m.onnx", "--form", "expanded", "--max-size", "3") == 2
-    assert "over max_size=3" in capsys.readouterr().err
+    assert "over --max-size 3" in capsys.readouterr().err
     assert run("check", "m.onnx", "--engine", "woxi", "--form", "expanded", "--max-size", "3") == 2
     assert run("check", "m.onnx", "--engine", "woxi", "--form", "expanded", "--max-size", "1000", "--samples", "4") == 0
     assert run("convert", "m.onnx", "--max-size", "1000") == 2
@@ -160,10 +160,10 @@ def test_honest_notes(capsys, code_file, tmp_path):
 def test_rows_stream_before_the_verdict(capsys):
     seen = []
     report = relu_net().check(engine="woxi", samples=4, on_row=lambda row: seen.append((row.evaluator, row.passed)))
-    assert seen == [("sympy", True), ("woxi", True)] and isinstance(report, CheckReport)
+    assert sorted(seen) == [("sympy", True), ("woxi", True)] and isinstance(report, CheckReport)  # finishing order
     assert run("check", "m.onnx", "--engine", "woxi", "--samples", "4") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "checking relu-net: 4 samples (seed 0), engine auto, call list".replace("auto", "woxi")
     assert lines[1].split() == ["evaluator", "samples", "max", "abs", "err", "max", "rel", "err", "tolerance",
                                 "seconds", "result"]
-    assert lines[2].split()[0] == "sympy" and lines[3].split()[0] == "woxi" and lines[-1].endswith("PASSED")
+    assert {lines[2].split()[0], lines[3].split()[0]} == {"sympy", "woxi"} and lines[-1].endswith("PASSED")

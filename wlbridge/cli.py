@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .check.calls import detect_call, function_arity
-from .errors import FormatError, WlbridgeError
+from .errors import ExpressionTooLargeError, FormatError, WlbridgeError
 
 EPILOG = """\
 examples:
@@ -252,7 +252,22 @@ def _discard_stdout() -> None:
         pass
 
 
+_CLI_WORDS = (("form='compact'", "--form compact"), ("use to_wl() or to_python()", "use --to wl or --to python"),
+              ("max_size=", "--max-size "), ("raise max_size", "raise --max-size"))
+
+
 def _emit(net, args) -> str:
+    """The emitted text; a size refusal names the CLI's options, not the API's keywords."""
+    try:
+        return _emit_text(net, args)
+    except ExpressionTooLargeError as e:
+        text = str(e)
+        for api, cli in _CLI_WORDS:
+            text = text.replace(api, cli)
+        raise ExpressionTooLargeError(text) from e
+
+
+def _emit_text(net, args) -> str:
     extra = {"exact": True} if args.exact else {}
     if args.max_size:
         extra["max_size"] = args.max_size

@@ -174,9 +174,10 @@ class CompactSympy:
     replacements: list = field(repr=False)
     input_shapes: list = field(repr=False)
     output_shapes: list = field(repr=False)
+    listing: list = field(default_factory=list, repr=False)  # assignments and the shared t's they read, in order
 
     def __str__(self) -> str:
-        lines = [f"{name} = {value}" for name, value in self.assignments]
+        lines = [f"{name} = {value}" for name, value in (self.listing or self.assignments)]
         outs = self.outputs[0] if len(self.outputs) == 1 else self.outputs
         return "\n".join(lines + [f"output = {outs}"])
 
@@ -266,10 +267,12 @@ def _compact(net, exact):
         return s
 
     A = SympyAlgebra(exact=exact, stable=True, share=share)
-    assignments = []
+    assignments, listing = [], []
     for layer in net.layers:
+        shared = len(replacements)
         with sp_evaluate(False):  # no canonicalisation: sympy's assumption system dominates otherwise
             out = scalar.run_layer(A, layer, [env[i] for i in layer.inputs], net.shapes[layer.output])
+        listing.extend(replacements[shared:])  # temporaries (t1, t2, ...) the printed layers refer to
         if all(isinstance(e, sp.Atom) for e in out.reshape(-1)):
             env[layer.output] = out  # a rearrangement of existing symbols or constants
             continue
@@ -280,7 +283,8 @@ def _compact(net, exact):
             replacements.append((s, out[i]))
             named[i] = s
         assignments.append((sp.Symbol(base), as_sympy(out)))
+        listing.append(assignments[-1])
         env[layer.output] = named
     outs = [as_sympy(env[o]) for o in net.outputs]
     return CompactSympy(syms, assignments, outs, replacements, [p.shape for p in net.inputs],
-                        [net.shapes[o] for o in net.outputs])
+                        [net.shapes[o] for o in net.outputs], listing)

@@ -80,6 +80,23 @@ def _interpolate(ctx: Ctx, op, a):
                             a.get("align_corners"), a.get("recompute_scale_factor"))
 
 
+_ATEN_UPSAMPLE = {"upsample_nearest1d": "nearest", "upsample_nearest2d": "nearest", "upsample_nearest3d": "nearest",
+                  "upsample_linear1d": "linear", "upsample_bilinear2d": "bilinear", "upsample_trilinear3d": "trilinear"}
+
+
+@rule(*_ATEN_UPSAMPLE)
+def _aten_upsample(ctx: Ctx, op, a):
+    """``aten.upsample_*`` (what ``torch.export`` records for ``F.interpolate``): ``.vec`` overloads carry
+    ``scale_factors``, the others an output size and optional per-axis scales."""
+    scales = a.get("scale_factors")
+    if scales is None:
+        given = [a.get(k) for k in ("scales", "scales_d", "scales_h", "scales_w") if k in a]
+        scales = given if given and all(f is not None for f in given) else None
+    size = None if scales is not None else a.get("output_size")
+    return make_interpolate(ctx, a.get("input", a.get("self")), size, scales, _ATEN_UPSAMPLE[op],
+                            a.get("align_corners"))
+
+
 @module_rule("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
 def _upsample(ctx: Ctx, m, x):
     align = True if type(m).__name__ == "UpsamplingBilinear2d" else m.align_corners

@@ -71,6 +71,9 @@ class _Graph:
 
 def assoc_from_net(net: Net) -> dict:
     """The WL net association of ``net`` (NetChain if it is a chain, else NetGraph), arrays inline."""
+    from .netwriter_misc import expand_layernorm
+
+    net = expand_layernorm(net)
     g = _Graph(net)
     _plan(g)
     in_names = ["Input"] if len(net.inputs) == 1 else [p.name for p in net.inputs]

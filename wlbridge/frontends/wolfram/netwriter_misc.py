@@ -16,10 +16,12 @@ Layouts follow Wolfram's documentation of each layer; none was confirmed on a re
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 
+from ...ir import Layer, Net
 from .expr import Symbol, call
 from .netwriter import FUSIONS, _Graph, _linear, _Skip, layer, writer
 from .netwriter_seq import _chain
@@ -337,3 +339,40 @@ def _plain(x):
 
 
 FUSIONS.extend([fuse_normalization, fuse_replicate, fuse_embedding, fuse_deconvolution, fuse_constants])
+
+
+# ---- layernorm ------------------------------------------------------------------------------------------------
+def expand_layernorm(net: Net) -> Net:
+    """``layernorm`` layers rewritten as the mean/variance pattern that becomes ``NormalizationLayer`` (the
+    scale and shift over the normalized axes stay separate products and sums with constant arrays)."""
+    if not any(L.op == "layernorm" for L in net.layers):
+        return net
+    layers = []
+    for L in net.layers:
+        if L.op != "layernorm":
+            layers.append(L)
+            continue
+        dims = net.shapes[L.inputs[0]]
+        ax = int(L.attrs.get("axis", -1)) % len(dims)
+        axes = list(range(ax, len(dims)))
+        stats = tuple(n if k in axes else 1 for k, n in enumerate(dims))
+        fresh = iter(f"{L.output}_ln{k}" for k in range(1, 20))
+
+        def add(op, ins, params=None, attrs=None, out=None):
+            layers.append(Layer(op, tuple(ins), out or next(fresh), params or {}, attrs or {}, L.path))
+            return layers[-1].output
+
+        def const(v):
+            return add("constant", [], {"value": np.asarray(v)})
+
+        x = L.inputs[0]
+        mean = add("reduce", [x], attrs={"kind": "mean", "axes": axes, "keepdims": True})
+        d = add("sub", [x, mean])
+        var = add("reduce", [add("mul", [d, d])], attrs={"kind": "mean", "axes": axes, "keepdims": True})
+        std = add("elementwise", [add("add", [var, const(float(L.attrs.get("eps", 1e-5)))])], attrs={"fn": "sqrt"})
+        steps = [(op, L.params.get(k)) for op, k in (("mul", "scale"), ("add", "bias")) if L.params.get(k) is not None]
+        y = add("div", [d, std], out=None if steps else L.output)
+        for i, (op, p) in enumerate(steps):
+            full = np.broadcast_to(np.asarray(p), tuple(dims[ax:])).reshape(stats)
+            y = add(op, [y, const(full)], out=L.output if i == len(steps) - 1 else None)
+    return replace(net, layers=tuple(layers))

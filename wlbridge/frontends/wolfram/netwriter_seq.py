@@ -103,6 +103,26 @@ def _take(L, ins, out):
     return layer("Part", {}, {"Specification": [Symbol("All")] * axis + [at]}, ins, out)
 
 
+@writer("slice")
+def _slice(L, ins, out):
+    """``PartLayer`` with ``All``, a span ``m;;n;;s`` (a rising run) or a list of parts (a falling one) per level."""
+    from ...emit._geom import py_slice, slice_spans
+
+    spec = []
+    for n, span in zip(ins[0], slice_spans(L)):
+        idx = list(range(n))[py_slice(*span)]
+        if not idx:
+            raise _Skip("an empty slice has no PartLayer form")
+        step = span[2]
+        if idx == list(range(n)):
+            spec.append(Symbol("All"))
+        elif step > 0:
+            spec.append(call("Span", idx[0] + 1, idx[-1] + 1, *([step] if step != 1 else [])))
+        else:
+            spec.append([i + 1 for i in idx])
+    return layer("Part", {}, {"Specification": spec}, ins, out)
+
+
 @writer("pad")
 def _pad(L, ins, out):
     pads = [[int(lo), int(hi)] for lo, hi in L.attrs["pads"]]
