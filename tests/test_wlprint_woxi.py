@@ -12,7 +12,7 @@ import pytest
 from wlbridge.emit.wlprint import Apply, Call, Divide, Int, Neg, Num, Part, Plus, Power, Sym, Times, to_text
 
 a, b, c, v = Sym("a"), Sym("b"), Sym("c"), Sym("v")
-SETUP = "f[x_] := x; a = 6; b = 2; c = 3; v = {5, 7}; "
+SETUP = "ClearAll[f, a, b, c, v]; f[x_] := x; a = 6; b = 2; c = 3; v = {5, 7}; "
 
 
 def f(x):
