@@ -1,31 +1,29 @@
 """Small nets written twice, as a Wolfram plain net association and as wlbridge IR, for the paclet tests.
 
-:class:`Chain` appends layers to both at once: the association (Python dicts / :class:`Call` / numpy
-arrays, printed as WL text by :func:`wl_text`) follows docs/wlnet-format.md section 3, the IR is the
+:class:`Chain` appends layers to both at once: the association (Python dicts / ``Expr`` trees made by :func:`Call` /
+numpy arrays, printed as WL text by :func:`wl_text`) follows docs/wlnet-format.md section 3, the IR is the
 numpy reference's input. Until the wlfiles writer (``assoc_from_net``) is on main these hand-written
 associations are what the WL side is tested on; afterwards tests/cases.py is used as well.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from wlbridge.frontends.wolfram.assoctext import wl_text as assoc_wl_text
+from wlbridge.frontends.wolfram.expr import Expr, Symbol
 from wlbridge.ir import NetBuilder
-from wlbridge.paclet import wl_real, wl_string
+from wlbridge.paclet import wl_real
 
 
-@dataclass(frozen=True)
-class Call:
-    """``head[args...]``; ``head`` a symbol name."""
-
-    head: str
-    args: tuple = ()
+def Call(head: str, args=()):
+    """``head[args...]`` as the wlfiles reader's own expression tree (printed by :func:`wl_text`)."""
+    return Expr(Symbol(head), args)
 
 
 def sym(name):
-    return Call(name, None)
+    return Symbol(name)
 
 
 def T(*dims):
@@ -33,31 +31,8 @@ def T(*dims):
 
 
 def wl_text(v, number=wl_real) -> str:
-    """WL InputForm text of a plain association (numbers exact)."""
-    head = type(v).__name__
-    if head == "Symbol" and hasattr(v, "name"):  # wlbridge.frontends.wolfram.expr trees (assoc_from_net)
-        return v.name
-    if head == "Expr" and hasattr(v, "head"):
-        return wl_text(v.head, number) + "[" + ", ".join(wl_text(a, number) for a in v.args) + "]"
-    if isinstance(v, Call):
-        if v.args is None:
-            return v.head
-        return v.head + "[" + ", ".join(wl_text(a, number) for a in v.args) + "]"
-    if isinstance(v, dict):
-        return "<|" + ", ".join(f"{wl_text(k, number)} -> {wl_text(x, number)}" for k, x in v.items()) + "|>"
-    if isinstance(v, (list, tuple)):
-        return "{" + ", ".join(wl_text(x, number) for x in v) + "}"
-    if isinstance(v, np.ndarray):
-        return wl_text(v.tolist(), number)
-    if isinstance(v, str):
-        return wl_string(v)
-    if v is None:
-        return "None"
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    return number(float(v))
+    """WL InputForm text of a plain association (numbers exact): the one printer of to_wl_association."""
+    return assoc_wl_text(v, number)
 
 
 class Chain:

@@ -145,13 +145,14 @@ def _to_wolframclient(v):
     """paclet_nets' plain association as wolframclient objects (symbols as a kernel writes them)."""
     from wolframclient.language.expression import WLFunction, WLSymbol
 
-    from .paclet_nets import Call
+    from wlbridge.frontends.wolfram.expr import Expr, Symbol
 
-    if isinstance(v, Call):
-        ctx = "NeuralNetworks`" if v.head in ("TensorT", "RealT", "NetPath", "ValidatedParameter") else ""
-        ctx = "NeuralNetworks`Private`" if v.head in ("ScalarFunctionObject", "ScalarSymbol") else ctx
-        s = WLSymbol(ctx + v.head)
-        return s if v.args is None else WLFunction(s, *[_to_wolframclient(a) for a in v.args])
+    if isinstance(v, Symbol):
+        ctx = "NeuralNetworks`" if v.name in ("TensorT", "RealT", "NetPath", "ValidatedParameter") else ""
+        ctx = "NeuralNetworks`Private`" if v.name in ("ScalarFunctionObject", "ScalarSymbol") else ctx
+        return WLSymbol(ctx + v.name)
+    if isinstance(v, Expr):
+        return WLFunction(_to_wolframclient(v.head), *[_to_wolframclient(a) for a in v.args])
     if isinstance(v, dict):
         return {_to_wolframclient(k): _to_wolframclient(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
