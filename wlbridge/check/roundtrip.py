@@ -116,8 +116,8 @@ def _honesty_notes(net) -> list[str]:
         return ["the reference is wlbridge's own reading of the Wolfram net file; the original net was not run "
                 "in Wolfram (from_wolfram with a kernel session does that)"]
     if net.meta.get("source"):
-        return [f"the source net ({net.meta['source']}) was not run (no installed runtime could load it): the reference "
-                "is wlbridge's numpy evaluation of the converted net"]
+        return [f"the source net ({net.meta['source']}) was not run (origin=False, or no installed runtime could "
+                "load it): the reference is wlbridge's numpy evaluation of the converted net"]
     return []  # built in Python: the IR is the net
 
 
