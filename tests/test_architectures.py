@@ -118,6 +118,65 @@ def test_transformer_encoder_from_torch_checks_in_woxi_and_sympy():
     assert report.max_rel_err <= 1e-12
 
 
+def _written_types(assoc) -> set:
+    types = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("Type"), str):
+                types.add(node["Type"])
+            for v in node.values():
+                walk(v)
+
+    walk(assoc)
+    return types
+
+
+def test_transformer_encoder_saved_as_wlnet_loads_back_equal(tmp_path):
+    """Per-token linear maps as NetMapOperator[LinearLayer], attention products as DotLayer mapped over the
+    heads by NetMapThreadOperator; the file reads back to the same forward, equal to torch's."""
+    pytest.importorskip("h5py")
+    from wlbridge.frontends.wolfram.netwriter import assoc_from_net
+
+    enc = _encoder()
+    net = wb.from_torch(enc, (5, 16))
+    assert {"NetMap", "NetMapThread", "Dot", "Linear", "Normalization", "Softmax"} <= _written_types(
+        assoc_from_net(net))
+    wb.save_wlnet(net, tmp_path / "encoder.wlnet")
+    back = wb.load(tmp_path / "encoder.wlnet")
+    assert sum(L.op == "linear" for L in back.layers) == 12  # mapped linears read as one op, not per token
+    x = np.random.default_rng(7).normal(size=(3, 5, 16))
+    np.testing.assert_allclose(back(x), net(x), rtol=1e-14, atol=1e-15)
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x), enc(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.woxi
+def test_written_transformer_association_runs_in_the_paclet_in_woxi():
+    """What a Mathematica user runs on the written net: the paclet's NetAssociationToFunction."""
+    pytest.importorskip("woxi")
+    from wlbridge.frontends.wolfram.netwriter import assoc_from_net
+
+    from .test_paclet import Woxi, _check_shared
+
+    net = wb.from_torch(_encoder(), (5, 16))
+    _check_shared(Woxi(), assoc_from_net(net), net, "Compact", 2)
+
+
+@pytest.mark.onnx
+def test_transformer_encoder_via_onnx_saved_as_wlnet(tmp_path):
+    """ONNX's one sample of batch size 1 {1, 5, 16}: nested NetMapOperators and a level-2 NetMapThreadOperator."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("h5py")
+    enc = _encoder()
+    x = torch.randn(1, 5, 16, dtype=torch.float64)
+    net = wb.from_onnx(_onnx_bytes(enc, x, dynamo=False, dynamic_axes={"x": {0: "N"}}))
+    wb.save_wlnet(net, tmp_path / "encoder.wlnet")
+    back = wb.load(tmp_path / "encoder.wlnet")
+    xs = np.random.default_rng(8).normal(size=(2, 1, 5, 16))
+    np.testing.assert_allclose(back(xs), net(xs), rtol=1e-14, atol=1e-15)
+
+
 @pytest.mark.onnx
 def test_transformer_encoder_via_onnx_matches_onnxruntime():
     pytest.importorskip("onnx")

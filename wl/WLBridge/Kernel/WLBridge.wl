@@ -188,7 +188,8 @@ rule[t_, node_, path_, ins_] := unsupported["no rule for this layer type"];
 $knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalization", "Flatten", "Reshape", "Total",
   "Catenate", "Threading", "Embedding", "Convolution", "Pooling", "BasicRecurrent", "LongShortTermMemory",
   "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose", "Part", "Replicate", "Aggregation",
-  "Normalization", "ConstantPlus", "ConstantTimes", "ConstantArray"};
+  "Normalization", "ConstantPlus", "ConstantTimes", "ConstantArray", "NetMap", "NetMapOperator", "MapOperator", "Dot",
+  "NetMapThread"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -412,6 +413,35 @@ rule["ConstantPlus", node_, path_, {hx_}] := plusConstH[hx, array[node, "Biases"
 rule["ConstantTimes", node_, path_, {hx_}] := timesConstH[hx, array[node, "Scaling"]];
 constantH[a_] := Hold[a];
 rule["ConstantArray", node_, path_, {}] := constantH[array[node, "Array"]];
+(* Operators (sub-net under Parameters/Net): NetMapOperator of one layer maps that layer's code over level 1;
+   DotLayer is Dot; NetMapThreadOperator of a DotLayer is MapThread[Dot] (or a Map for an unmapped input). *)
+mapNetH[Hold[x_], Hold[s_], Hold[b_]] := Hold[Map[Function[{s}, b], x]];
+innerNet[node_] := With[{n = get[params[node], "Net", None]}, If[AssociationQ[n], n, get[get[node, "Nodes", <||>], "Net", None]]];
+mapRule[node_, path_, hx_] := Module[{inner = innerNet[node], s, res},
+  If[!AssociationQ[inner] || MemberQ[{"Chain", "Graph", None}, get[inner, "Type", None]],
+    unsupported["NetMapOperator of a container (only of one layer)"],
+    $count++; s = heldSym["m" <> ToString[$count]];
+    res = rule[get[inner, "Type", None], inner, joinPath[path, "Parameters/Net"], {s}];
+    Which[StringQ[res], unsupported[res], Head[res] === unsupported, res, Head[res] === alias, hx,
+      True, mapNetH[hx, s, res]]]];
+rule["NetMap", node_, path_, {hx_}] := mapRule[node, path, hx];
+rule["NetMapOperator", node_, path_, {hx_}] := mapRule[node, path, hx];
+rule["MapOperator", node_, path_, {hx_}] := mapRule[node, path, hx];
+dotH2[Hold[a_], Hold[b_]] := Hold[a . b];
+rule["Dot", node_, path_, ins_] := Fold[dotH2, First[ins], Rest[ins]];
+mapThreadDotH[Hold[a_], Hold[b_], k_] := Hold[MapThread[Dot, {a, b}, k]];
+mapLeftDotH[Hold[a_], Hold[b_], k_] := Hold[Map[Function[{t}, t . b], a, {k}]];
+mapRightDotH[Hold[a_], Hold[b_], k_] := Hold[Map[Function[{t}, a . t], b, {k}]];
+rule["NetMapThread", node_, path_, {ha_, hb_}] := Module[{inner = innerNet[node], lv, k},
+  lv = unwrap[get[params[node], "Level", 1]];
+  k = Which[IntegerQ[lv], {lv, lv}, AssociationQ[lv], Map[get[lv, #, 1] &, Keys[get[node, "Inputs", <||>]]], True, None];
+  Which[
+    !AssociationQ[inner] || get[inner, "Type", None] =!= "Dot", unsupported["NetMapThreadOperator of a net other than a DotLayer"],
+    k === None || !intsQ[k], fail[path <> ": bad NetMapThreadOperator Level"],
+    k[[1]] == k[[2]], mapThreadDotH[ha, hb, k[[1]]],
+    k[[2]] == 0, mapLeftDotH[ha, hb, k[[1]]],
+    k[[1]] == 0, mapRightDotH[ha, hb, k[[2]]],
+    True, unsupported["NetMapThreadOperator with different nonzero levels"]]];
 poolCounts[g_, kernel_, includePad_] := Module[{axis},
   axis[k_] := Table[With[{a = at[g, "Stride"][[k]] (i - 1) + 1 - at[g, "Pad"][[k, 1]]},
       If[includePad, Min[a + kernel[[k]] - 1, at[g, "In"][[k + 1]] + at[g, "Pad"][[k, 2]]] - a + 1,

@@ -10,14 +10,16 @@ these layers was available (wlnet-format.md §4), so the layouts are from docume
 - ``GatedRecurrent``: ``{Input,Reset,Memory}Gate...``; m = Tanh[W_mx x + r (W_ms s) + b_m],
   s = (1 - i) m + i s: torch's GRU with z = Input gate and no recurrent bias of the memory gate.
 - ``BasicRecurrent``: ``InputWeights``, ``StateWeights``, ``Biases``; s = Tanh[W_x x + W_s s + b].
-- ``SequenceLast``: the last element; ``NetMapOperator`` (type ``NetMapOperator`` or ``MapOperator``,
-  the inner net under ``Nodes``/``Net`` or ``Parameters``/``Net``, unverified): the inner net on each step.
+- ``SequenceLast``: the last element; ``NetMapOperator`` (type ``"NetMap"``: the paclet's definition file
+  declares ``Suffix: "Operator"``; also read as ``NetMapOperator`` or ``MapOperator``; the inner net under
+  ``Parameters``/``Net`` as its ``SubNets`` are exported, or ``Nodes``/``Net``): the inner net on each step,
+  and a mapped vector ``LinearLayer`` one ``linear`` on the last axis.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .layers import _in_dims, _one, _params, _unwrap, rule
+from .layers import _in_dims, _one, _out_dims, _params, _unwrap, rule
 from .netassoc import _Unsupported, convert_node
 
 LSTM_GATES = ("InputGate", "ForgetGate", "MemoryGate", "OutputGate")  # torch order i f g o
@@ -75,13 +77,14 @@ def _sequence_last(ctx, node, path, inputs):
     return ctx.builder.layer("take", [_one(ctx, node, path, inputs)], attrs={"axis": 0, "indices": n - 1}, path=path)
 
 
-@rule("NetMapOperator", "MapOperator")
+@rule("NetMap", "NetMapOperator", "MapOperator")
 def _map(ctx, node, path, inputs):
     """The inner net applied to each step (unrolled), the results stacked on a new first axis."""
     x = _one(ctx, node, path, inputs)
-    inner = (node.get("Nodes") or {}).get("Net") or _params(node).get("Net")
-    if not isinstance(inner, dict):
-        ctx.fail(path, "NetMapOperator without an inner net")
+    inner = _inner_net(ctx, node, path)
+    linear = _mapped_linear(ctx, inner, f"{path}/Net", x)
+    if linear is not None:
+        return linear
     n = _in_dims(ctx, node, path)[0]
     rows = []
     for t in range(n):
@@ -94,6 +97,27 @@ def _map(ctx, node, path, inputs):
     shape = _step_shape(ctx, inner, path)
     rows = [ctx.builder.layer("reshape", [r], attrs={"shape": (1, *shape)}, path=path) for r in rows]
     return rows[0] if len(rows) == 1 else ctx.builder.layer("concat", rows, attrs={"axis": 0}, path=path)
+
+
+def _inner_net(ctx, node, path) -> dict:
+    inner = (node.get("Nodes") or {}).get("Net") or _params(node).get("Net")
+    if not isinstance(inner, dict):
+        ctx.fail(path, f"{node.get('Type')} without an inner net")
+    return inner
+
+
+def _mapped_linear(ctx, inner, path, x):
+    """A (nested) map of a vector ``LinearLayer`` is one IR ``linear`` on the last axis, not an unrolled loop."""
+    while inner.get("Type") in ("NetMap", "NetMapOperator", "MapOperator"):
+        inner, path = _inner_net(ctx, inner, path), f"{path}/Net"
+    if inner.get("Type") != "Linear" or len(_in_dims(ctx, inner, path)) != 1 \
+            or len(_out_dims(ctx, inner, path)) != 1:
+        return None
+    w = ctx.array(inner, "Weights", path)
+    if w.shape != (_out_dims(ctx, inner, path)[0], _in_dims(ctx, inner, path)[0]):
+        ctx.fail(path, f"Weights shape {list(w.shape)} disagrees with the layer's ports")
+    b = ctx.array(inner, "Biases", path, required=False)
+    return ctx.builder.layer("linear", [x], params={"weight": w, "bias": b}, path=path)
 
 
 def _step_shape(ctx, inner, path):

@@ -157,9 +157,11 @@ def _node(g: _Graph, L) -> None:
     try:
         if fn is None:
             raise _Skip("no Wolfram layer for this op")
-        if L.op == "linear" and L.output not in g.fused and len(ins[0]) != 1:
-            raise _Skip("linear on the last axis of a rank > 1 input has no LinearLayer form")
-        assoc = fn(L, ins, shapes[L.output])
+        if L.op in ("linear", "matmul") and L.output not in g.fused and len(ins[0]) > 1:
+            from .netwriter_seq import mapped  # a vector LinearLayer mapped over the leading axes
+            assoc = mapped(fn(L, [ins[0][-1:]], shapes[L.output][-1:]), ins[0], shapes[L.output])
+        else:
+            assoc = fn(L, ins, shapes[L.output])
     except (_Skip, ScalarFunctionError) as e:
         g.unsupported.append((L.path or L.output, L.op, str(e)))
         return

@@ -81,8 +81,6 @@ def _constant_array(L, ins, out):
 @writer("matmul")
 def _matmul(L, ins, out):
     """``x . W`` (torch/ONNX MatMul with a constant) is ``LinearLayer`` with ``Weights`` W^T and no biases."""
-    if len(ins[0]) != 1:
-        raise _Skip("matmul on the last axis of a rank > 1 input has no LinearLayer form")
     w = np.ascontiguousarray(np.asarray(L.params["weight"]).T)
     return _linear(SimpleNamespace(params={"weight": w}), ins, out)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .expr import Symbol, call
 from .layers_seq import GRU_GATES, LSTM_GATES
-from .netwriter import T, _Skip, layer, writer
+from .netwriter import T, _Skip, layer, ports, writer
 
 TYPES = {"lstm": "LongShortTermMemory", "gru": "GatedRecurrent", "rnn": "BasicRecurrent"}
 
@@ -135,3 +135,31 @@ def _transpose(L, ins, out):
     perm = [int(p) for p in L.attrs["perm"]]
     spec = [perm.index(k) + 1 for k in range(len(perm))]  # WL: input level k goes to output level spec[k]
     return layer("Transpose", {}, {"Specification": spec}, ins, out)
+
+
+def mapped(inner: dict, ins, out) -> dict:
+    """``NetMapOperator[inner]`` once per leading axis of ``ins`` beyond ``inner``'s own input rank."""
+    rank = len(inner["Inputs"]["Input"].args[0])
+    for k in range(len(ins) - rank - 1, -1, -1):
+        params = {"Net": inner, "$SequenceLength": int(ins[k]), "$InputShape": inner["Inputs"]["Input"],
+                  "$OutputShape": inner["Outputs"]["Output"]}
+        inner = {"Type": "NetMap", "Arrays": {}, "Parameters": params, **ports([ins[k:]], out[k:])}
+    return inner
+
+
+@writer("batch_matmul")
+def _batch_matmul(L, ins, out):
+    """``DotLayer`` of two matrices, mapped over the leading axes by ``NetMapThreadOperator``."""
+    a, b = (tuple(int(d) for d in x) for x in ins)
+    dot = layer("Dot", {}, {}, [a[-2:], b[-2:]], out[-2:])
+    lead = (a[:-2], b[:-2])
+    if not any(lead):
+        return dot
+    if all(lead) and lead[0] != lead[1] or len(lead[0]) != len(out) - 2 and len(lead[1]) != len(out) - 2:
+        raise _Skip(f"leading axes {list(lead[0])} and {list(lead[1])} broadcast: NetMapThreadOperator maps "
+                    "equal or absent ones")
+    depths = [len(d) for d in lead]
+    level = depths[0] if depths[0] == depths[1] else {"1": depths[0], "2": depths[1]}
+    params = {"Net": dot, "Level": call("ValidatedParameter", level), "$InputNames": ["1", "2"],
+              "$OutputNames": ["Output"], "$MappedShape": [int(d) for d in out[:-2]], "$MappedDepth": depths}
+    return {"Type": "NetMapThread", "Arrays": {}, "Parameters": params, **ports([a, b], out)}
