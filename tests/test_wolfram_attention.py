@@ -9,22 +9,16 @@ import numpy as np
 import pytest
 
 from wlbridge.errors import UnsupportedLayerError
-from wlbridge.frontends.wolfram.expr import Symbol, call
+from wlbridge.frontends.wolfram.expr import Expr, Symbol, call
 from wlbridge.frontends.wolfram.netassoc import net_from_assoc
+from wlbridge.frontends.wolfram.wlnet import load_wlnet, write_wlnet_raw
+from wlbridge.frontends.wolfram.wxf import encode_wxf, load_wxf
+
+from .wolfram_files import NP as P
+from .wolfram_files import T
+from .wolfram_files import rule as R
 
 NONE = Symbol("None")
-
-
-def T(*dims):
-    return call("TensorT", list(dims), Symbol("RealT"))
-
-
-def P(*parts):
-    return call("NetPath", *parts)
-
-
-def R(dst, src):
-    return call("Rule", dst, src)
 
 
 def dot_net(k):
@@ -153,3 +147,37 @@ def test_compact_wl_checks_in_woxi():
         report = net.check(engine="woxi", samples=4)
         assert report.passed, str(report)
         assert report.max_rel_err <= 1e-12
+
+
+def test_multi_head_single_query():
+    _compare((5, 2, 3), (5, 2, 4), (2, 3), heads=True)
+
+
+def test_refused_attention_fed_by_an_unsupported_layer_is_reported_with_it():
+    """Every unsupported layer at once: the unknown layer and the refused scoring net, one error."""
+    assoc = attention_net((4, 3), (4, 2), (2, 3), scoring=bilinear_net(3, 3))
+    assoc["Nodes"] = {"odd": {"Type": "Bogus", "Arrays": {}, "Parameters": {}, "Inputs": {"Input": T(2, 3)},
+                              "Outputs": {"Output": T(2, 3)}}, **assoc["Nodes"]}
+    assoc["Edges"] = [R(P("Nodes", "odd", "Inputs", "Input"), P("Inputs", "Query")),
+                      R(P("Nodes", "att", "Inputs", "Query"), P("Nodes", "odd", "Outputs", "Output"))] + \
+        [e for e in assoc["Edges"] if e.args[0].args[-1] != "Query"]
+    with pytest.raises(UnsupportedLayerError) as e:
+        net_from_assoc(assoc, source="two")
+    assert "Nodes/odd" in str(e.value) and "Nodes/att" in str(e.value) and "Bilinear" in str(e.value)
+
+
+@pytest.mark.parametrize("suffix", [".wlnet", ".wxf"])
+def test_read_from_a_file(tmp_path, suffix):
+    """The association written as Wolfram stores it (Compress string in HDF5, or WXF) reads back the same."""
+    assoc = attention_net((5, 2, 3), (5, 2, 4), (5, 2, 3), multi=True, Mask="Causal", ScoreRescaling="DimensionSqrt")
+    path = tmp_path / f"att{suffix}"
+    if suffix == ".wlnet":
+        write_wlnet_raw(path, assoc, [])
+        net = load_wlnet(path)
+    else:
+        path.write_bytes(encode_wxf(Expr(Symbol("NetGraph"), (assoc, {"Version": "14.3.0"}))))
+        net = load_wxf(path)
+    g = np.random.default_rng(5)
+    K, V, Q = (g.normal(size=(2, *d)) for d in ((5, 2, 3), (5, 2, 4), (5, 2, 3)))
+    want = np.stack([documented(K[b], V[b], Q[b], "DimensionSqrt", True, True) for b in range(2)])
+    np.testing.assert_allclose(net(K, V, Q), want, rtol=1e-12, atol=1e-14)

@@ -2,7 +2,9 @@
 
 The layout below comes from Wolfram's documentation and a public copy of the NeuralNetworks paclet's
 ``AttentionLayer`` definition (a 12.x one: it has a ``"12.0.0"`` upgrader); it was **not confirmed on a
-real file** (no public ``.wlnet`` holds an attention layer).
+real file** (no public ``.wlnet`` holds an attention layer). [DOC] is
+https://reference.wolfram.com/language/ref/AttentionLayer.html; the type name ``"Attention"`` follows the
+paclet's naming of the other layers (``LinearLayer`` -> ``"Linear"``) [UNVERIFIED].
 
 - Ports [CODE]: inputs ``"Key"`` ``{d1..dn, k}``, ``"Value"`` ``{d1..dn, v}``, ``"Query"`` ``{q1..qm, q}``
   (``m`` may be 0: one query vector); with ``"$InputPorts" -> "InputQuery"`` (the historical form) one
@@ -17,8 +19,11 @@ real file** (no public ``.wlnet`` holds an attention layer).
   divides them by ``Sqrt[number of key positions]``, with the causal mask by ``Sqrt[i]`` for the i-th
   (1-based) query; ``"Causal"`` (query and key positions equal, one axis) drops keys ``j > i``;
   softmax over the keys; output ``sum_j w[i, j] v_j``.
-- [UNVERIFIED] ``"DimensionSqrt"`` divides by ``Sqrt[k]`` (key channels per head; a third-party converter
-  reads it so); multi-head inputs are ``{positions.., heads, channels}``, attention per head.
+- [3RD] a public third-party WL converter reading real layers (GPT-2 from the Wolfram Neural Net
+  Repository) with ``NetExtract``: ports in the order Key, Value, Query; parameters ``"MultiHead"``,
+  ``"Mask" -> "Causal"``, ``"ScoreRescaling" -> "DimensionSqrt"`` (divide by ``Sqrt[k]``, the key channels
+  per head) and ``"$QueryShape" -> {length, heads}``: multi-head inputs are ``{positions.., heads, channels}``,
+  attention per head. [UNVERIFIED] how these appear in a stored association (read here as above).
 
 Supported: the ``"Dot"`` scoring net, no or either rescaling, ``"Causal"`` or no mask, single or multi
 head; dropout is the identity at inference. Anything else is reported unsupported.
