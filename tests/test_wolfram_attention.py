@@ -181,3 +181,10 @@ def test_read_from_a_file(tmp_path, suffix):
     K, V, Q = (g.normal(size=(2, *d)) for d in ((5, 2, 3), (5, 2, 4), (5, 2, 3)))
     want = np.stack([documented(K[b], V[b], Q[b], "DimensionSqrt", True, True) for b in range(2)])
     np.testing.assert_allclose(net(K, V, Q), want, rtol=1e-12, atol=1e-14)
+
+
+def test_causal_mask_needs_equal_query_and_key_positions():
+    from wlbridge.errors import FormatError
+
+    with pytest.raises(FormatError, match="Nodes/att: causal Attention needs one position axis"):
+        net_from_assoc(attention_net((4, 3), (4, 2), (2, 3), Mask="Causal"), source="bad")

@@ -76,7 +76,8 @@ def _settings(node) -> tuple[str | None, bool, bool]:
     mask = _option(p, "Mask")
     if mask not in (None, "Causal"):
         raise _Unsupported(f"Mask -> {to_inputform(mask)[:40]} (only None or \"Causal\")")
-    return rescale, mask == "Causal", is_symbol(_unwrap(p.get("MultiHead")), "True")
+    multi = _unwrap(p.get("MultiHead"))
+    return rescale, mask == "Causal", multi is True or is_symbol(multi, "True")
 
 
 def _check(ctx, node, path):
@@ -136,16 +137,14 @@ def _attention(ctx, node, path, inputs):
     rescale, causal, multi = _settings(node)
     ports = _ports(ctx, node, path, inputs)
     kd, vd, qd, heads = _shapes(ctx, path, ports, multi)
-    b = ctx.builder
-    single = len(qd) == (2 if multi else 1)  # one query vector (per head)
-    qdims = ((1,) + qd) if single else qd
-    n_keys, n_queries = math.prod(kd[:-2 if multi else -1]), math.prod(qdims[:-2 if multi else -1])
-    if causal and (n_keys != n_queries or len(kd) - len(qdims) != 0 or len(kd) != (3 if multi else 2)):
+    b, rank = ctx.builder, 3 if multi else 2
+    qdims = ((1,) + qd) if len(qd) == rank - 1 else qd  # one query vector (per head): one position
+    n_keys, n_queries = math.prod(kd[:1 - rank]), math.prod(qdims[:1 - rank])  # positions (not heads, channels)
+    if causal and (len(kd) != rank or qdims[:-1] != kd[:-1]):
         ctx.fail(path, f"causal Attention needs one position axis shared by Key {list(kd)} and Query {list(qd)}")
     k = _to_heads(ctx, path, ports["Key"][0], kd, heads)
     v = _to_heads(ctx, path, ports["Value"][0], vd, heads)
     q = _to_heads(ctx, path, ports["Query"][0], qdims, heads)
-    rank = 3 if multi else 2
     kt = b.layer("transpose", [k], attrs={"perm": tuple(range(rank - 2)) + (rank - 1, rank - 2)}, path=path)
     scores = b.layer("batch_matmul", [q, kt], path=path)
     scores = _rescale(ctx, path, scores, rescale, causal, n_keys, n_queries, kd[-1])
