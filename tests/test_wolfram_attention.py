@@ -32,12 +32,20 @@ def dot_net(k):
             "Inputs": {"Input": T(k), "Query": T(k)}, "Outputs": {"Output": T()}}
 
 
-def bilinear_net(k, q):
+def bilinear_net(k, q, w=None):
     """``toScoringNet["Bilinear"]``: a trainable Linear on the key, then Dot with the query."""
-    lin = {"Type": "Linear", "Arrays": {"Weights": np.ones((q, k)), "Biases": NONE}, "Parameters": {},
-           "Inputs": {"Input": T(k)}, "Outputs": {"Output": T(q)}}
+    lin = {"Type": "Linear", "Arrays": {"Weights": np.ones((q, k)) if w is None else w, "Biases": NONE},
+           "Parameters": {}, "Inputs": {"Input": T(k)}, "Outputs": {"Output": T(q)}}
     net = dot_net(q)
     net["Nodes"] = {"Linear": lin, "Dot": net["Nodes"]["1"]}
+    return net
+
+
+def custom_net(k):
+    """A scoring net of three layers: no IR form here."""
+    net = bilinear_net(k, k)
+    net["Nodes"]["Tanh"] = {"Type": "Elementwise", "Arrays": {}, "Parameters": {"Function": Symbol("Tanh")},
+                            "Inputs": {"Input": T()}, "Outputs": {"Output": T()}}
     return net
 
 
@@ -122,7 +130,7 @@ def test_input_query_ports_use_the_input_as_key_and_value():
 
 
 @pytest.mark.parametrize("change,reason", [
-    ({"scoring": bilinear_net(3, 3)}, "ScoringNet with ['Dot', 'Linear'] (only the \"Dot\" scoring net"),
+    ({"scoring": custom_net(3)}, "ScoringNet with ['Dot', 'Elementwise', 'Linear'] (only the \"Dot\" and"),
     ({"Mask": call("Rule", "Causal", 2)}, "Mask -> "),
     ({"ScoreRescaling": "Bogus"}, "ScoreRescaling -> \"Bogus\""),
 ])
@@ -155,7 +163,7 @@ def test_multi_head_single_query():
 
 def test_refused_attention_fed_by_an_unsupported_layer_is_reported_with_it():
     """Every unsupported layer at once: the unknown layer and the refused scoring net, one error."""
-    assoc = attention_net((4, 3), (4, 2), (2, 3), scoring=bilinear_net(3, 3))
+    assoc = attention_net((4, 3), (4, 2), (2, 3), scoring=custom_net(3))
     assoc["Nodes"] = {"odd": {"Type": "Bogus", "Arrays": {}, "Parameters": {}, "Inputs": {"Input": T(2, 3)},
                               "Outputs": {"Output": T(2, 3)}}, **assoc["Nodes"]}
     assoc["Edges"] = [R(P("Nodes", "odd", "Inputs", "Input"), P("Inputs", "Query")),
@@ -163,7 +171,7 @@ def test_refused_attention_fed_by_an_unsupported_layer_is_reported_with_it():
         [e for e in assoc["Edges"] if e.args[0].args[-1] != "Query"]
     with pytest.raises(UnsupportedLayerError) as e:
         net_from_assoc(assoc, source="two")
-    assert "Nodes/odd" in str(e.value) and "Nodes/att" in str(e.value) and "Bilinear" in str(e.value)
+    assert "Nodes/odd" in str(e.value) and "Nodes/att" in str(e.value) and "ScoringNet" in str(e.value)
 
 
 @pytest.mark.parametrize("suffix", [".wlnet", ".wxf"])
@@ -188,3 +196,14 @@ def test_causal_mask_needs_equal_query_and_key_positions():
 
     with pytest.raises(FormatError, match="Nodes/att: causal Attention needs one position axis"):
         net_from_assoc(attention_net((4, 3), (4, 2), (2, 3), Mask="Causal"), source="bad")
+
+
+def test_bilinear_scoring_maps_the_keys_first():
+    """``"Bilinear"`` (AttentionLayer's default): s = q . (W k), W {query channels, key channels}."""
+    w = np.random.default_rng(5).normal(size=(2, 3))
+    assoc = attention_net((4, 3), (4, 2), (5, 2), scoring=bilinear_net(3, 2, w))
+    g = np.random.default_rng(6)
+    K, V, Q = g.normal(size=(2, 4, 3)), g.normal(size=(2, 4, 2)), g.normal(size=(2, 5, 2))
+    got = net_from_assoc(assoc, source="bilinear")(K, V, Q)
+    want = np.stack([documented(K[b] @ w.T, V[b], Q[b]) for b in range(2)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)

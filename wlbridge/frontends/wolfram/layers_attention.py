@@ -25,7 +25,8 @@ paclet's naming of the other layers (``LinearLayer`` -> ``"Linear"``) [UNVERIFIE
   per head) and ``"$QueryShape" -> {length, heads}``: multi-head inputs are ``{positions.., heads, channels}``,
   attention per head. [UNVERIFIED] how these appear in a stored association (read here as above).
 
-Supported: the ``"Dot"`` scoring net, no or either rescaling, ``"Causal"`` or no mask, single or multi
+Supported: the ``"Dot"`` scoring net and ``"Bilinear"`` (its ``Linear`` node's ``Weights`` ``{query channels,
+key channels}`` map the keys, no biases: s = q . (W k)), no or either rescaling, ``"Causal"`` or no mask, single or multi
 head; dropout is the identity at inference. Anything else is reported unsupported.
 """
 from __future__ import annotations
@@ -57,6 +58,19 @@ def _is_dot_net(net) -> bool:
         isinstance(node := next(iter(nodes.values())), dict) and node.get("Type") == "Dot"
 
 
+def _bilinear_node(net):
+    """The ``Linear`` node of the ``"Bilinear"`` scoring net (``Linear`` on the key, then ``Dot`` with the
+    query; no biases), else None."""
+    nodes = net.get("Nodes") if isinstance(net, dict) and net.get("Type") == "Graph" else None
+    if not isinstance(nodes, dict) or len(nodes) != 2:
+        return None
+    kinds = {n.get("Type"): n for n in nodes.values() if isinstance(n, dict)}
+    if set(kinds) != {"Linear", "Dot"}:
+        return None
+    bias = (kinds["Linear"].get("Arrays") or {}).get("Biases")
+    return kinds["Linear"] if bias is None or is_symbol(bias, "None") else None
+
+
 def _settings(node) -> tuple[str | None, bool, bool]:
     """(rescaling, causal, multi_head), or _Unsupported naming the first setting with no IR form."""
     p = _params(node)
@@ -64,10 +78,10 @@ def _settings(node) -> tuple[str | None, bool, bool]:
     if extra:
         raise _Unsupported(f"output ports {extra} (only \"Output\"; the attention weights are not read)")
     net = _unwrap(p.get("ScoringNet", "Dot"))
-    if not _is_dot_net(net):
+    if not _is_dot_net(net) and _bilinear_node(net) is None:
         kinds = sorted({n.get("Type") for n in (net.get("Nodes") or {}).values() if isinstance(n, dict)}) \
             if isinstance(net, dict) and isinstance(net.get("Nodes"), dict) else [to_inputform(net)[:40]]
-        raise _Unsupported(f"ScoringNet with {kinds} (only the \"Dot\" scoring net; \"Bilinear\" and custom "
+        raise _Unsupported(f"ScoringNet with {kinds} (only the \"Dot\" and \"Bilinear\" scoring nets; custom "
                            "scoring nets are not supported)")
     rescale = _option(p, "ScoreRescaling")
     if rescale not in RESCALINGS:
@@ -109,13 +123,13 @@ def _to_heads(ctx, path, x, dims, heads: int | None):
     return b.layer("transpose", [y], attrs={"perm": (1, 0, 2)}, path=path)
 
 
-def _shapes(ctx, path, ports, multi: bool):
+def _shapes(ctx, path, ports, multi: bool, bilinear: bool):
     (_, kd), (_, vd), (_, qd) = ports["Key"], ports["Value"], ports["Query"]
     least = 3 if multi else 2
     if len(kd) < least or len(vd) < least or len(qd) < least - 1:
         ctx.fail(path, f"Attention shapes Key {list(kd)}, Value {list(vd)}, Query {list(qd)}: too few axes")
     lead = -2 if multi else -1
-    if kd[:lead] != vd[:lead] or kd[-1] != qd[-1] or (multi and not kd[-2] == vd[-2] == qd[-2]):
+    if kd[:lead] != vd[:lead] or (kd[-1] != qd[-1] and not bilinear) or (multi and not kd[-2] == vd[-2] == qd[-2]):
         ctx.fail(path, f"Attention shapes Key {list(kd)}, Value {list(vd)}, Query {list(qd)} do not fit together")
     return kd, vd, qd, (kd[-2] if multi else None)
 
@@ -136,12 +150,20 @@ def _rescale(ctx, path, scores, rescale, causal, n_keys, n_queries, k):
 def _attention(ctx, node, path, inputs):
     rescale, causal, multi = _settings(node)
     ports = _ports(ctx, node, path, inputs)
-    kd, vd, qd, heads = _shapes(ctx, path, ports, multi)
+    lin = _bilinear_node(_unwrap(_params(node).get("ScoringNet", "Dot")))
+    kd, vd, qd, heads = _shapes(ctx, path, ports, multi, lin is not None)
     b, rank = ctx.builder, 3 if multi else 2
     qdims = ((1,) + qd) if len(qd) == rank - 1 else qd  # one query vector (per head): one position
     n_keys, n_queries = math.prod(kd[:1 - rank]), math.prod(qdims[:1 - rank])  # positions (not heads, channels)
     if causal and (len(kd) != rank or qdims[:-1] != kd[:-1]):
         ctx.fail(path, f"causal Attention needs one position axis shared by Key {list(kd)} and Query {list(qd)}")
+    if lin is not None:  # s = q . (W k): W {query channels, key channels} maps the keys first
+        w = ctx.array(lin, "Weights", f"{path}/Parameters/ScoringNet/Nodes/Linear")
+        if w.shape != (qd[-1], kd[-1]):
+            ctx.fail(path, f"Bilinear scoring Weights {list(w.shape)} do not map Key channels {kd[-1]} to "
+                           f"Query channels {qd[-1]}")
+        ports["Key"] = (b.layer("linear", [ports["Key"][0]], params={"weight": w}, path=path), kd[:-1] + qd[-1:])
+        kd = ports["Key"][1]
     k = _to_heads(ctx, path, ports["Key"][0], kd, heads)
     v = _to_heads(ctx, path, ports["Value"][0], vd, heads)
     q = _to_heads(ctx, path, ports["Query"][0], qdims, heads)
