@@ -114,11 +114,15 @@ def test_mapped_linear_over_two_axes_is_nested_net_map_operators(tmp_path):
     np.testing.assert_allclose(back(xs), xs @ w.T + bias, rtol=1e-14)
 
 
-@pytest.mark.woxi
-@pytest.mark.parametrize("case", ["matrix_vector", "three_inputs", "map_thread", "map_thread_broadcast", "map_linear"])
-def test_paclet_runs_the_written_products_in_woxi(case):
-    pytest.importorskip("woxi")
-    from .test_paclet import Woxi, _check_shared
+CASES = ["matrix_vector", "three_inputs", "map_thread", "map_thread_broadcast", "map_linear"]
+
+
+@pytest.mark.parametrize("engine,case", [("woxi", c) for c in CASES] +
+                         [("mathics", c) for c in ("map_thread_broadcast", "map_linear")])
+def test_paclet_runs_the_written_products(engine, case):
+    """The paclet's NetAssociationToFunction on the written associations, in Woxi and Mathics3."""
+    pytest.importorskip(engine)
+    from .test_paclet import Mathics, Woxi, _check_shared
 
     b = wb.NetBuilder(case)
     if case in DOTS:
@@ -132,4 +136,4 @@ def test_paclet_runs_the_written_products_in_woxi(case):
         x = b.input("x", (2, 3, 4))
         y = b.input("y", (2, 4, 5) if case == "map_thread" else (4, 5))
         net = b.build([b.layer("batch_matmul", [x, y])])
-    _check_shared(Woxi(), assoc_from_net(net), net, "Compact", 2)
+    _check_shared(Woxi() if engine == "woxi" else Mathics(), assoc_from_net(net), net, "Compact", 2)

@@ -261,3 +261,45 @@ def test_paclet_reads_the_written_layers_in_woxi(name):
     (kind, params, ins, out, *arrays), _ = CASES[name]
     net = net_from_assoc(_chain([_node(kind, params, ins, out, *arrays)], ins, out), source=name)
     _check_shared(Woxi(), assoc_from_net(net), net, "Compact", 3)
+
+
+# ---- ParametricRamp (PReLU) ------------------------------------------------------------------------
+@pytest.mark.parametrize("levels,slope_shape,dims", [(None, (3,), (3, 2, 2)), ([1, 3], (2, 4), (2, 3, 4)),
+                                                     ([], (), (2, 3))])
+def test_parametric_ramp_round_trip(levels, slope_shape, dims, tmp_path):
+    slope = G.uniform(-0.5, 0.5, size=slope_shape)
+    params = {} if levels is None else {"Levels": levels}
+    net = net_from_assoc(_chain([_node("ParametricRamp", params, dims, dims, {"Slope": slope})], dims, dims),
+                         source="pramp")
+    x = np.random.default_rng(22).normal(size=(3, *dims))
+    axes = [0] if levels is None else [k - 1 for k in levels]
+    full = slope.reshape([dims[k] if k in axes else 1 for k in range(len(dims))])
+    np.testing.assert_allclose(net(x), np.where(x >= 0, x, full * x), rtol=1e-15)
+    back = _round_trip(net, tmp_path, dims)
+    assert [L.op for L in back.layers] == (["scalar_fn"] if not levels and levels is not None else ["prelu"])
+
+
+def test_torch_prelu_is_written_as_parametric_ramp(tmp_path):
+    torch = pytest.importorskip("torch")
+    m = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.PReLU(3)).double().eval()
+    with torch.no_grad():
+        m[1].weight.copy_(torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64))
+    net = wb.from_torch(m, (2, 5, 5))
+    assert _written_types(net) == ["Convolution", "ParametricRamp"]
+    back = _round_trip(net, tmp_path, (2, 5, 5))
+    x = np.random.default_rng(23).normal(size=(2, 2, 5, 5))
+    with torch.no_grad():
+        np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("levels", [None, [1, 3]])
+def test_paclet_reads_parametric_ramp_in_woxi(levels):
+    pytest.importorskip("woxi")
+    from .test_paclet import Woxi, _check_shared
+
+    dims, shape = ((3, 2, 2), (3,)) if levels is None else ((2, 3, 4), (2, 4))
+    node = _node("ParametricRamp", {} if levels is None else {"Levels": levels}, dims, dims,
+                 {"Slope": G.uniform(-0.5, 0.5, size=shape)})
+    assoc = _chain([node], dims, dims)
+    _check_shared(Woxi(), assoc, net_from_assoc(assoc, source="pramp"), "Compact", 3)

@@ -189,7 +189,7 @@ $knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalizatio
   "Catenate", "Threading", "Embedding", "Convolution", "Pooling", "BasicRecurrent", "LongShortTermMemory",
   "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose", "Part", "Replicate", "Aggregation",
   "Normalization", "ConstantPlus", "ConstantTimes", "ConstantArray", "NetMap", "NetMapOperator", "MapOperator", "Dot",
-  "NetMapThread"};
+  "NetMapThread", "ParametricRamp"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -415,18 +415,25 @@ constantH[a_] := Hold[a];
 rule["ConstantArray", node_, path_, {}] := constantH[array[node, "Array"]];
 (* Operators (sub-net under Parameters/Net): NetMapOperator of one layer maps that layer's code over level 1;
    DotLayer is Dot; NetMapThreadOperator of a DotLayer is MapThread[Dot] (or a Map for an unmapped input). *)
-mapNetH[Hold[x_], Hold[s_], Hold[b_]] := Hold[Map[Function[{s}, b], x]];
 innerNet[node_] := With[{n = get[params[node], "Net", None]}, If[AssociationQ[n], n, get[get[node, "Nodes", <||>], "Net", None]]];
 mapRule[node_, path_, hx_] := Module[{inner = innerNet[node], s, res},
   If[!AssociationQ[inner] || MemberQ[{"Chain", "Graph", None}, get[inner, "Type", None]],
     unsupported["NetMapOperator of a container (only of one layer)"],
-    $count++; s = heldSym["m" <> ToString[$count]];
-    res = rule[get[inner, "Type", None], inner, joinPath[path, "Parameters/Net"], {s}];
+    $count++; s = "m" <> ToString[$count];
+    res = rule[get[inner, "Type", None], inner, joinPath[path, "Parameters/Net"], {heldSym[s]}];
     Which[StringQ[res], unsupported[res], Head[res] === unsupported, res, Head[res] === alias, hx,
-      True, mapNetH[hx, s, res]]]];
+      True, mapH[funcH[heldSym["{" <> s <> "}"], res], hx, 1]]]];
 rule["NetMap", node_, path_, {hx_}] := mapRule[node, path, hx];
 rule["NetMapOperator", node_, path_, {hx_}] := mapRule[node, path, hx];
 rule["MapOperator", node_, path_, {hx_}] := mapRule[node, path, hx];
+(* ParametricRamp: the slope of each element (one per element of the Levels, default 1) next to the input *)
+pRampH[Hold[x_], s_, r_] := Hold[MapThread[If[#1 >= 0, #1, #2 #1] &, {x, s}, r]];
+rule["ParametricRamp", node_, path_, {hx_}] := Module[{s = array[node, "Slope"], d = inDims[node], lv, full},
+  lv = unwrap[get[params[node], "Levels", If[ListQ[s], 1, {}]]];
+  lv = Which[IntegerQ[lv], {lv}, intsQ[lv], lv, True, fail[path <> ": bad ParametricRamp Levels"]];
+  full = If[lv === {} || !ListQ[s], ConstantArray[First[Flatten[{s}]], d],
+    Array[Extract[s, Part[{##}, lv]] &, d]];
+  If[d === {}, unsupported["ParametricRamp of a scalar"], pRampH[hx, full, Length[d]]]];
 dotH2[Hold[a_], Hold[b_]] := Hold[a . b];
 rule["Dot", node_, path_, ins_] := Fold[dotH2, First[ins], Rest[ins]];
 mapThreadDotH[Hold[a_], Hold[b_], k_] := Hold[MapThread[Dot, {a, b}, k]];

@@ -215,3 +215,20 @@ def _normalization(ctx, node, path, inputs):
         if arr is not None:
             y = b.layer(op, [y, b.constant(np.asarray(arr).reshape(stats), path=path)], path=path)
     return y
+
+
+@rule("ParametricRamp")
+def _parametric_ramp(ctx, node, path, inputs):
+    """x if x >= 0 else Slope x: one slope per element of the ``Levels`` (default level 1, a slope per
+    channel, as Wolfram's own torch importer maps ``nn.PReLU``); ``{}`` one shared slope."""
+    dims = _in_dims(ctx, node, path)
+    slope = ctx.array(node, "Slope", path)
+    spec = _unwrap(_params(node).get("Levels", 1 if slope.ndim else []))
+    axes = _levels(spec, len(dims)) if spec != [] else []
+    if axes is None or sorted(axes) != axes or any(not 0 <= a < len(dims) for a in axes):
+        raise _Unsupported(f"ParametricRamp levels {to_inputform(spec)[:40]}")
+    if slope.shape != tuple(dims[a] for a in axes) and slope.size != 1:
+        ctx.fail(path, f"Slope of shape {list(slope.shape)} does not fit levels {[a + 1 for a in axes]} "
+                       f"of input {list(dims)}")
+    full = slope.reshape([dims[k] if k in axes and slope.size != 1 else 1 for k in range(len(dims))])
+    return ctx.builder.layer("prelu", [_one(ctx, node, path, inputs)], params={"slope": full}, path=path)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ...ir import Layer, Net
 from .expr import Symbol, call
-from .netwriter import FUSIONS, _Graph, _linear, _Skip, layer, writer
+from .netwriter import FUSIONS, _elementwise, _Graph, _linear, _Skip, layer, writer
 from .netwriter_seq import _chain
 
 
@@ -374,3 +374,20 @@ def expand_layernorm(net: Net) -> Net:
             full = np.broadcast_to(np.asarray(p), tuple(dims[ax:])).reshape(stats)
             y = add(op, [y, const(full)], out=L.output if i == len(steps) - 1 else None)
     return replace(net, layers=tuple(layers))
+
+
+# ---- ParametricRamp ------------------------------------------------------------------------------------
+@writer("prelu")
+def _prelu(L, ins, out):
+    """``ParametricRampLayer`` with a slope per element of the levels the IR slope varies over."""
+    dims = tuple(ins[0])
+    slope = np.asarray(L.params["slope"])
+    full = slope.reshape((1,) * (len(dims) - slope.ndim) + slope.shape)
+    axes = [k for k, n in enumerate(full.shape) if n != 1]
+    if not axes:
+        return _elementwise(SimpleNamespace(attrs={"fn": "leaky_relu",
+                                                   "fn_params": {"negative_slope": float(full.ravel()[0])}}),
+                            ins, out)
+    kept = full.reshape([dims[k] for k in axes])
+    return layer("ParametricRamp", {"Slope": kept}, {"Levels": [k + 1 for k in axes], "$Dimensions": list(dims)},
+                 ins, out)
