@@ -39,7 +39,7 @@ def converts_whole_sample(name: str) -> bool:
 
 def mixes_batch(error: UnsupportedLayerError, batch_size: int | None) -> bool:
     """Whether a failed conversion may succeed as one sample: a static batch of 1, refused on the batch axis."""
-    return batch_size == 1 and any("batch" in why for _, _, why in error.items)
+    return batch_size == 1 and any("batch axis" in why or "batch size" in why for _, _, why in error.items)
 
 
 def retry(convert: Callable[[], Net], first: UnsupportedLayerError) -> Net:
