@@ -83,6 +83,8 @@ def additive_mask(mask, is_causal: bool, shape, allowed_true: bool) -> torch.Ten
         if mask.dtype == torch.bool:
             blocked = ~mask if allowed_true else mask
             mask = torch.zeros(mask.shape, dtype=torch.float64).masked_fill(blocked, -math.inf)
+        if mask.ndim > 2 and all(d == 1 for d in mask.shape[:-2]):
+            mask = mask.reshape(mask.shape[-2:])  # {1, 1, L, S} (aten MultiheadAttention): the same for every head
         if mask.ndim > 2:
             raise Unsupported(f"attention mask of shape {list(mask.shape)} (only {{L, S}} masks)")
         out = mask.double() if out is None else out + mask.double()

@@ -117,7 +117,7 @@ def is_number(x) -> bool:
 class Ctx:
     """State of one conversion: the builder, the current node path and the unsupported list."""
 
-    def __init__(self, name: str, dtype: torch.dtype, batch_size: int | None = None):
+    def __init__(self, name: str, dtype: torch.dtype, batch_size: int | None = None, nb: int = 1):
         self.builder = NetBuilder(name)
         self.dtype = dtype
         self.np_dtype = np.dtype("float32" if dtype == torch.bfloat16 else str(dtype).replace("torch.", ""))
@@ -125,12 +125,13 @@ class Ctx:
         self.batch_size = batch_size  # a static batch size baked into an exported graph, if any
         self.path = ""
         self.aten = False  # True for exported (aten) graphs, whose multi-output ops return tuples
+        self.nb = nb  # 1: axis 0 is the batch axis; 0: every tensor is one whole sample (see sample.py)
         self.unsupported: list[tuple[str, str, str]] = []
         self.inputs: list[str] = []
 
     def input(self, name: str, shape: Sequence[int]) -> V:
         self.inputs.append(self.builder.input(name, shape, self.np_dtype))
-        return V(name, tuple(shape))
+        return V(name, tuple(shape), self.nb)
 
     def emit(self, op: str, inputs: Sequence[V], *, params: dict | None = None, attrs: dict | None = None) -> V:
         params = {k: (to_numpy(v) if isinstance(v, torch.Tensor) else np.asarray(v))
@@ -141,7 +142,7 @@ class Ctx:
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise Unsupported(f"{op}: {e}") from None
         name = self.builder.layer(op, [v.name for v in inputs], params=params, attrs=attrs, path=self.path)
-        return V(name, tuple(int(d) for d in shape))
+        return V(name, tuple(int(d) for d in shape), self.nb)
 
     def activation(self, x, fn: str, params: dict | None = None) -> V:
         x = self.value(x)

@@ -3,7 +3,8 @@
 Parameters, buffers and constants come from the program's state dict / constants via its graph
 signature; the user inputs' shapes (minus the batch axis) from the placeholders' fake tensors.
 A program exported with a static batch size bakes that size into its reshapes; it is read as the
-batch axis.
+batch axis. A program of static batch size 1 that mixes the batch axis with the others (attention)
+is read as one whole sample (``sample.py``).
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...errors import ConversionError, FormatError
+from ...errors import ConversionError, FormatError, UnsupportedLayerError
 from ...ir import Net, Origin
 from ..guard import guarded, regular_file
-from . import attention, elementwise, layers, recurrent, shape_ops, tensor_ops  # noqa: F401 - register the rules
+from . import attention, elementwise, layers, recurrent, sample, shape_ops, tensor_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 
@@ -70,8 +71,6 @@ def _quiet():
 def from_exported_program(ep, *, input_names=None, origin: Origin | None = None, name: str | None = None,
                           source: str = "") -> Net:
     """Convert a ``torch.export.ExportedProgram`` (aten graph)."""
-    from .convert import finish
-
     gm = ep.graph_module
     user = [n for n in gm.graph.nodes if n.op == "placeholder" and _spec(ep, n.name).kind == _KIND.USER_INPUT]
     if not user:
@@ -80,11 +79,30 @@ def from_exported_program(ep, *, input_names=None, origin: Origin | None = None,
     if any(not isinstance(v, torch.Tensor) or v.ndim < 1 for v in vals):
         raise ConversionError(f"torch: {source or 'exported program'}: every input must be a tensor with a "
                               "leading batch axis")
-    dtype = vals[0].dtype
     batch = vals[0].shape[0]
-    ctx = Ctx(name or _root_name(gm, source), dtype, batch_size=batch if isinstance(batch, int) else None)
+    batch_size = batch if isinstance(batch, int) else None
+    if origin is None:
+        origin = Origin("torch", _evaluate_program(ep, batch_size, [v.dtype for v in vals]),
+                        str(vals[0].dtype).replace("torch.", ""))
+    name = name or _root_name(gm, source)
+    try:
+        return _convert(ep, user, vals, Ctx(name, vals[0].dtype, batch_size=batch_size), input_names, origin)
+    except UnsupportedLayerError as first:
+        if not sample.mixes_batch(first, batch_size):
+            raise
+        ctx = Ctx(name, vals[0].dtype, batch_size=batch_size, nb=0)
+        ctx.notes.append(sample.NOTE)
+        return sample.retry(lambda: _convert(ep, user, vals, ctx, input_names, sample.per_sample(origin)), first)
+
+
+def _convert(ep, user, vals, ctx: Ctx, input_names, origin: Origin) -> Net:
+    """The program's graph as a net: the user inputs without their first ``ctx.nb`` axes."""
+    from .convert import finish
+
+    gm = ep.graph_module
     ctx.aten = True
-    values = {n.name: ctx.input(n.name, tuple(_static(d, n.name) for d in v.shape[1:])) for n, v in zip(user, vals)}
+    values = {n.name: ctx.input(n.name, tuple(_static(d, n.name) for d in v.shape[ctx.nb:]))
+              for n, v in zip(user, vals)}
 
     def placeholder(node):
         return values[node.name] if node.name in values else _state(ep, node.name)
@@ -93,9 +111,6 @@ def from_exported_program(ep, *, input_names=None, origin: Origin | None = None,
     keep = [i for i, s in enumerate(ep.graph_signature.output_specs)
             if s.kind == torch.export.graph_signature.OutputKind.USER_OUTPUT]
     outs = [outs[i] for i in keep] if len(outs) == len(ep.graph_signature.output_specs) else outs
-    if origin is None:
-        origin = Origin("torch", _evaluate_program(ep, ctx.batch_size, [v.dtype for v in vals]),
-                        str(dtype).replace("torch.", ""))
     return finish(ctx, outs, input_names, origin)
 
 

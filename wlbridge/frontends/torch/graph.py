@@ -15,6 +15,7 @@ import torch.fx
 from .context import RULES, Ctx, bind, op_name
 from .elementwise import FUNCTION_ROWS, activation_rule, activation_sig
 from .modules import module_rule_for, unsupported_reason
+from .sample import converts_whole_sample
 from .values import UNKNOWN, Unsupported, has_unknown, is_dynamic
 
 Placeholders = Callable[[torch.fx.Node], Any]
@@ -70,7 +71,7 @@ def _stand_in(ctx: Ctx, node: torch.fx.Node):
     def one(m):
         if isinstance(m, TensorMetadata) or isinstance(m, torch.Tensor):
             try:
-                shape = tuple(int(d) for d in m.shape[1:])  # a symbolic batch size is never read
+                shape = tuple(int(d) for d in m.shape[ctx.nb:])  # a symbolic batch size is never read
                 return ctx.emit("constant", [], params={"value": np.zeros(shape)}) if len(m.shape) else UNKNOWN
             except Exception:  # noqa: BLE001 - symbolic sizes, odd metadata: no stand-in then
                 return UNKNOWN
@@ -107,6 +108,9 @@ def _call(ctx: Ctx, node: torch.fx.Node, args, kwargs, root):
         return _fold(ctx, node, name, args, kwargs)
     if not known:
         ctx.unsupported.append((ctx.path, name, _why(node)))
+        return UNKNOWN
+    if not ctx.nb and not converts_whole_sample(name):
+        ctx.unsupported.append((ctx.path, name, "no rule for it on a graph read as one whole sample"))
         return UNKNOWN
     fn, sig = RULES[name] if name in RULES else (activation_rule, activation_sig(name))
     try:

@@ -197,7 +197,7 @@ def implicit_softmax_dim(rank: int) -> int:
 def make_softmax(ctx: Ctx, x, dim, log: bool = False, negate: bool = False) -> V:
     x = ctx.value(x)
     dim = implicit_softmax_dim(x.rank) if dim is None else int(dim)
-    axis = batched_dim(dim, x.rank)
+    axis = batched_dim(dim, x.rank, nb=x.nb)
     if negate:
         x = ctx.activation(x, "neg")
     return ctx.emit("log_softmax" if log else "softmax", [x], attrs={"axis": axis})
@@ -217,7 +217,7 @@ def _reduce(ctx: Ctx, op, a):
     if dims is None or (isinstance(dims, (list, tuple)) and not dims):
         raise Unsupported(f"{op} over all axes includes the batch axis")
     dims = [dims] if isinstance(dims, int) else list(dims)
-    axes = [batched_dim(int(d), x.rank) for d in dims]
+    axes = [batched_dim(int(d), x.rank, nb=x.nb) for d in dims]
     return ctx.emit("reduce", [x], attrs={"kind": _REDUCE[op], "axes": axes, "keepdims": bool(a.get("keepdim"))})
 
 

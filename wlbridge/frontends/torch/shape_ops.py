@@ -1,7 +1,8 @@
 """Rules for shape bookkeeping: size/shape, reshape, flatten, (un)squeeze, permute, cat, stack, casts.
 
 torch shapes include the batch axis (axis 0); IR shapes do not. A rule that would move or merge
-the batch axis raises :class:`Unsupported`.
+the batch axis raises :class:`Unsupported`. A value of a graph read as one whole sample (``V.nb == 0``,
+see ``sample.py``) has no batch axis: its torch axes are its IR axes.
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from .context import Ctx, rule
 from .values import BATCH, UNKNOWN, Unsupported, V
 
 
-def batched_dim(d: int, rank: int, what: str = "dim") -> int:
-    """A torch dim (batch axis included) as an IR axis; negative dims stay negative."""
+def batched_dim(d: int, rank: int, what: str = "dim", nb: int = 1) -> int:
+    """A torch dim (``nb`` batch axes included) as an IR axis; negative dims stay negative."""
     if not -rank <= d < rank:
         raise Unsupported(f"{what}={d} out of range for a rank-{rank} tensor")
+    if not nb:
+        return d
     if d == 0 or d == -rank:
         raise Unsupported(f"{what}={d} is the batch axis")
     return d - 1 if d > 0 else d
@@ -52,6 +55,10 @@ def _view(ctx: Ctx, op, a):
     size = math.prod(x.shape)
     if not shape:
         raise Unsupported("reshape to a scalar")
+    if not x.nb:
+        if any(d is BATCH for d in shape):
+            raise Unsupported(f"reshape to {shape} uses the batch size")
+        return reshape(ctx, x, _resolve(shape, size, shape))
     first, rest = shape[0], shape[1:]
     if -1 in rest or any(d is BATCH for d in rest):
         ok = first is BATCH or first == ctx.batch_size
@@ -67,20 +74,20 @@ def _view(ctx: Ctx, op, a):
 @rule("flatten", sig="self start_dim end_dim")
 def _flatten(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    r = x.rank
+    r, nb = x.rank, x.nb
     s, e = int(a.get("start_dim", 0)) % r, int(a.get("end_dim", -1)) % r
-    if s == 0 and e > 0:
+    if nb and s == 0 and e > 0:
         raise Unsupported(f"flatten(start_dim={a.get('start_dim', 0)}) merges the batch axis")
     if s >= e:
         return x
-    shape = (*x.shape[:s - 1], math.prod(x.shape[s - 1:e]), *x.shape[e:])
+    shape = (*x.shape[:s - nb], math.prod(x.shape[s - nb:e - nb + 1]), *x.shape[e - nb + 1:])
     return reshape(ctx, x, shape)
 
 
 @rule("unflatten", sig="self dim sizes")
 def _unflatten(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    d = batched_dim(int(a["dim"]), x.rank) % len(x.shape)
+    d = batched_dim(int(a["dim"]), x.rank, nb=x.nb) % len(x.shape)
     sizes = _resolve(a["sizes"], x.shape[d], list(a["sizes"]))
     return reshape(ctx, x, (*x.shape[:d], *sizes, *x.shape[d + 1:]))
 
@@ -88,20 +95,20 @@ def _unflatten(ctx: Ctx, op, a):
 @rule("unsqueeze", sig="self dim")
 def _unsqueeze(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    d = int(a["dim"]) % (x.rank + 1)
-    if d == 0:
+    d = int(a["dim"]) % (x.rank + 1) - x.nb
+    if d < 0:
         raise Unsupported("unsqueeze(0) puts a new axis before the batch axis")
-    return reshape(ctx, x, (*x.shape[:d - 1], 1, *x.shape[d - 1:]))
+    return reshape(ctx, x, (*x.shape[:d], 1, *x.shape[d:]))
 
 
 @rule("squeeze", sig="self dim")
 def _squeeze(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
     dims = a.get("dim")
-    if dims is None:
+    if dims is None and x.nb:
         raise Unsupported("squeeze() without dim may squeeze the batch axis")
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    axes = {batched_dim(int(d), x.rank) % len(x.shape) for d in dims}
+    dims = range(x.rank) if dims is None else [dims] if isinstance(dims, int) else list(dims)
+    axes = {batched_dim(int(d), x.rank, nb=x.nb) % len(x.shape) for d in dims}
     return reshape(ctx, x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
@@ -109,16 +116,16 @@ def _squeeze(ctx: Ctx, op, a):
 def _permute(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
     dims = [int(d) % x.rank for d in a["dims"]]
-    if dims[0] != 0:
+    if x.nb and dims[0] != 0:
         raise Unsupported(f"permute{tuple(a['dims'])} moves the batch axis")
-    perm = [d - 1 for d in dims[1:]]
+    perm = [d - x.nb for d in dims[x.nb:]]
     return x if perm == sorted(perm) else ctx.emit("transpose", [x], attrs={"perm": perm})
 
 
 @rule("transpose", "swapaxes", sig="self dim0 dim1")
 def _transpose(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    i, j = (batched_dim(int(a[k]), x.rank) % len(x.shape) for k in ("dim0", "dim1"))
+    i, j = (batched_dim(int(a[k]), x.rank, nb=x.nb) % len(x.shape) for k in ("dim0", "dim1"))
     perm = list(range(len(x.shape)))
     perm[i], perm[j] = perm[j], perm[i]
     return x if i == j else ctx.emit("transpose", [x], attrs={"perm": perm})
@@ -127,6 +134,8 @@ def _transpose(ctx: Ctx, op, a):
 @rule("t")
 def _t(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
+    if not x.nb and x.rank == 2:
+        return ctx.emit("transpose", [x], attrs={"perm": [1, 0]})
     if x.rank > 1:
         raise Unsupported("t() swaps the batch axis")
     return x
@@ -137,18 +146,18 @@ def _cat(ctx: Ctx, op, a):
     xs = [ctx.value(t) for t in a["tensors"]]
     if len({x.rank for x in xs}) > 1:
         raise Unsupported("cat of tensors of different rank")
-    axis = batched_dim(int(a.get("dim", 0)), xs[0].rank)
+    axis = batched_dim(int(a.get("dim", 0)), xs[0].rank, nb=xs[0].nb)
     return xs[0] if len(xs) == 1 else ctx.emit("concat", xs, attrs={"axis": axis})
 
 
 @rule("stack", sig="tensors dim")
 def _stack(ctx: Ctx, op, a):
     xs = [ctx.value(t) for t in a["tensors"]]
-    d = int(a.get("dim", 0)) % (xs[0].rank + 1)
-    if d == 0:
+    d = int(a.get("dim", 0)) % (xs[0].rank + 1) - xs[0].nb
+    if d < 0:
         raise Unsupported("stack(dim=0) stacks along the batch axis")
-    parts = [reshape(ctx, x, (*x.shape[:d - 1], 1, *x.shape[d - 1:])) for x in xs]
-    return parts[0] if len(parts) == 1 else ctx.emit("concat", parts, attrs={"axis": d - 1})
+    parts = [reshape(ctx, x, (*x.shape[:d], 1, *x.shape[d:])) for x in xs]
+    return parts[0] if len(parts) == 1 else ctx.emit("concat", parts, attrs={"axis": d})
 
 
 # ---- identities and casts ---------------------------------------------------------------------
@@ -172,7 +181,7 @@ def _dropout(ctx: Ctx, op, a):
 
 # ---- sizes -----------------------------------------------------------------------------------------
 def _sizes(x: V):
-    return (BATCH, *x.shape)
+    return (BATCH, *x.shape) if x.nb else x.shape
 
 
 @rule("size", "sym_size", sig="self dim")
@@ -209,5 +218,7 @@ def _getitem(ctx: Ctx, op, a):
     if isinstance(obj, V):
         from .tensor_ops import index_tensor
 
+        if not obj.nb:
+            raise Unsupported("indexing a tensor of a graph read as one whole sample")
         return index_tensor(ctx, obj, idx)
     raise Unsupported("tensor indexing and slicing")

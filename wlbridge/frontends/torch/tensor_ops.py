@@ -115,7 +115,7 @@ def index_tensor(ctx: Ctx, x: V, idx) -> V:
 @rule("narrow", sig="self dim start length")
 def _narrow(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    ax = batched_dim(_int(a["dim"], "dim"), x.rank) % len(x.shape)
+    ax = batched_dim(_int(a["dim"], "dim"), x.rank, nb=x.nb) % len(x.shape)
     start = _int(a["start"], "start") % x.shape[ax]
     return narrow_axis(ctx, x, ax, start, _int(a["length"], "length"))
 
@@ -125,34 +125,34 @@ def _aten_slice(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
     d = _int(a.get("dim", 0), "dim") % x.rank
     start, end, step = a.get("start"), a.get("end"), a.get("step", 1)
-    if d == 0:
+    if d == 0 and x.nb:
         if start in (None, 0) and step in (None, 1) and (end is None or end is BATCH or _int(end, "end") >= 2 ** 62
                                                           or end == ctx.batch_size):
             return x
         raise Unsupported("slice of the batch axis")
-    size = x.shape[d - 1]
+    size = x.shape[d - x.nb]
     end = None if end is None or end is BATCH or (isinstance(end, int) and end >= 2 ** 62) else end
-    return slice_axes(ctx, x, {d - 1: _range(size, start, end, step)})
+    return slice_axes(ctx, x, {d - x.nb: _range(size, start, end, step)})
 
 
 @rule("select", sig="self dim index")
 def _select(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    ax = batched_dim(_int(a["dim"], "dim"), x.rank) % len(x.shape)
+    ax = batched_dim(_int(a["dim"], "dim"), x.rank, nb=x.nb) % len(x.shape)
     return select_axis(ctx, x, ax, _int(a["index"], "index"))
 
 
 @rule("unbind", sig="self dim")
 def _unbind(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    ax = batched_dim(_int(a.get("dim", 0), "dim"), x.rank) % len(x.shape)
+    ax = batched_dim(_int(a.get("dim", 0), "dim"), x.rank, nb=x.nb) % len(x.shape)
     return tuple(select_axis(ctx, x, ax, i) for i in range(x.shape[ax]))
 
 
 @rule("chunk", sig="self chunks dim")
 def _chunk(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
-    ax = batched_dim(_int(a.get("dim", 0), "dim"), x.rank) % len(x.shape)
+    ax = batched_dim(_int(a.get("dim", 0), "dim"), x.rank, nb=x.nb) % len(x.shape)
     n, chunks = x.shape[ax], _int(a["chunks"], "chunks")
     size = -(-n // chunks)
     sizes = [min(size, n - s) for s in range(0, n, size)]
@@ -162,7 +162,7 @@ def _chunk(ctx: Ctx, op, a):
 @rule("split", "split_with_sizes", sig="self split_size_or_sections dim")
 def _split(ctx: Ctx, op, a):
     x = ctx.value(a.get("self", a.get("tensor")))
-    ax = batched_dim(_int(a.get("dim", 0), "dim"), x.rank) % len(x.shape)
+    ax = batched_dim(_int(a.get("dim", 0), "dim"), x.rank, nb=x.nb) % len(x.shape)
     spec = a.get("split_size_or_sections", a.get("split_size", a.get("split_sizes")))
     n = x.shape[ax]
     if isinstance(spec, (list, tuple)):
@@ -178,7 +178,7 @@ def _index_select(ctx: Ctx, op, a):
     x, idx = ctx.value(a["self"]), a["index"]
     if not isinstance(idx, torch.Tensor):
         raise Unsupported("index_select with indices computed from the input")
-    ax = batched_dim(_int(a["dim"], "dim"), x.rank) % len(x.shape)
+    ax = batched_dim(_int(a["dim"], "dim"), x.rank, nb=x.nb) % len(x.shape)
     return ctx.emit("take", [x], attrs={"axis": ax, "indices": [int(i) % x.shape[ax] for i in idx.reshape(-1)]})
 
 
@@ -196,5 +196,5 @@ def _flip(ctx: Ctx, op, a):
     x = ctx.value(a["self"])
     dims = a["dims"]
     dims = [dims] if isinstance(dims, int) else list(dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims)
-    axes = {batched_dim(_int(d, "dim"), x.rank) % len(x.shape) for d in dims}
+    axes = {batched_dim(_int(d, "dim"), x.rank, nb=x.nb) % len(x.shape) for d in dims}
     return slice_axes(ctx, x, {ax: (x.shape[ax] - 1, -1, -1) for ax in axes})

@@ -1,6 +1,7 @@
 """What a torch graph node turns into while it is converted.
 
-* :class:`V` -- an IR value (a tensor with a batch axis in torch; its IR shape omits the batch axis);
+* :class:`V` -- an IR value (a tensor with a batch axis in torch; its IR shape omits the batch axis,
+  except in a graph read as one whole sample of batch size 1, see ``sample.py``);
 * :class:`Cond` -- a lazy boolean elementwise expression (``x > 0``) waiting for a ``where``;
 * a ``torch.Tensor`` -- a constant (a parameter, a buffer or a folded constant expression);
 * :data:`BATCH` -- the batch size (``x.size(0)``), which the IR never fixes;
@@ -17,15 +18,20 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class V:
-    """An IR value: its name in the net and its shape without the batch axis."""
+    """An IR value: its name in the net and its shape without the batch axis.
+
+    ``nb`` is the number of torch axes in front of ``shape``: 1 (the batch axis), or 0 when the
+    whole tensor is one sample (a graph converted as one sample of batch size 1).
+    """
 
     name: str
     shape: Shape
+    nb: int = 1
 
     @property
     def rank(self) -> int:
         """The rank in torch, batch axis included."""
-        return len(self.shape) + 1
+        return len(self.shape) + self.nb
 
 
 @dataclass(frozen=True)
