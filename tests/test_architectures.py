@@ -184,6 +184,7 @@ def test_transformer_encoder_via_onnx_matches_onnxruntime():
     x = torch.randn(1, 5, 16, dtype=torch.float64)
     net = wb.from_onnx(_onnx_bytes(enc, x, dynamo=False, dynamic_axes={"x": {0: "N"}}))
     assert net.input_shape == (1, 5, 16)  # MatMul/Transpose mix the batch axis: one sample of batch size 1
+    assert all(layer.path.startswith("/layers.") for layer in net.layers)  # the exporter's node names
     np.testing.assert_allclose(net(x.numpy()), net.origin.evaluate(x.numpy()[None])[0][0], rtol=1e-12, atol=1e-13)
 
 
@@ -223,6 +224,17 @@ def test_attention_parts_match_torch():
 def test_attention_needs_batch_first():
     with pytest.raises(wb.UnsupportedLayerError, match="batch_first=False"):
         wb.from_torch(nn.TransformerEncoderLayer(8, 2, 16).eval(), (4, 8))
+
+
+def test_attention_layers_carry_their_module_paths():
+    net = wb.from_torch(_encoder(), (5, 16))
+    paths = [layer.path for layer in net.layers]
+    assert all(p.startswith("layers.") for p in paths), paths
+    assert {"layers.0.self_attn", "layers.0.self_attn.out_proj", "layers.1.norm1", "layers.1.linear2"} <= set(paths)
+    nested = wb.from_torch(nn.Sequential(nn.Identity(), _encoder()), (5, 16))
+    assert {layer.path for layer in nested.layers} == {f"1.{p}" for p in paths}
+    mha = wb.from_torch(Attention().double().eval(), (4, 8))
+    assert {"mha", "mha.out_proj"} <= {layer.path for layer in mha.layers}
 
 
 # ---- slicing and splitting ----------------------------------------------------------------------

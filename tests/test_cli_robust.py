@@ -69,6 +69,44 @@ def test_broken_files_exit_2_one_line(broken, capsys):
                 (what, err)
 
 
+def json_error(capsys, kind: str) -> str:
+    """The error report ``check --json`` printed (checked against the schema); returns its message."""
+    import json
+
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert out.count("\n") == 1 and data["verdict"] == "ERROR" and data["error"]["type"] == kind, out
+    assert err == f"wlbridge: error: {data['error']['message']}\n"
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, json.loads((ROOT / "wlbridge" / "check" / "report_schema.json").read_text()))
+    return data["error"]["message"]
+
+
+def test_check_json_prints_load_errors_as_json(broken, capsys):
+    files, _ = broken
+    for what in ("missing", "empty", "directory", "wlnet-garbage", "wxf-truncated"):
+        assert main(["check", str(files[what]), "--engine", "woxi", "--json"]) == 2, what
+        assert str(files[what]) in json_error(capsys, "FormatError")
+    p = cli("check", files["missing"], "--json", timeout=60)
+    assert p.returncode == 2 and p.stdout.startswith(b'{"schema": "wlbridge-check-report/1"') and b"Traceback" not in p.stderr
+
+
+def test_check_json_prints_usage_and_internal_errors_as_json(tmp_path, capsys):
+    run = lambda *argv, load=lambda path: relu_net(): main(list(argv), load=load)  # noqa: E731
+    with pytest.raises(SystemExit) as e:  # refused by argparse
+        run("check", "m.onnx", "--samples", "0", "--json")
+    out, err = capsys.readouterr()
+    assert e.value.code == 2
+    assert '"UsageError"' in out and "must be at least 1" in out and "usage: wlbridge check" in err
+    assert run("check", "m.onnx", "--samples", "3", "--inputs", tmp_path / "x.npy", "--json") == 2
+    assert json_error(capsys, "UsageError") == "give --inputs or --samples, not both"
+    assert run("check", "m.onnx", "--json", load=lambda path: {}["oops"]) == 2
+    assert json_error(capsys, "InternalError").startswith("internal error (a bug in wlbridge")
+    with pytest.raises(SystemExit):
+        run("check", "m.onnx", "--samples", "0")
+    assert capsys.readouterr().out == ""  # no --json: no JSON
+
+
 def test_mutated_files_never_a_traceback(broken, capsys):
     """A small in-process fuzz: some mutations still load (exit 0), none may crash the command."""
     _, good = broken

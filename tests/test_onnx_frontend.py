@@ -101,6 +101,15 @@ def test_constants_lose_the_batch_axis():
     np.testing.assert_allclose(net(x), x.astype(np.float64) * c, rtol=1e-12)
 
 
+@pytest.mark.parametrize("elem, dtype", [(T.DOUBLE, np.float64), (T.FLOAT, np.float32), (T.FLOAT16, np.float16)])
+def test_weightless_net_has_the_declared_input_dtype(elem, dtype):
+    nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Softmax", ["h"], ["y"], axis=-1)]
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", elem, ["N", 4])],
+                          [helper.make_tensor_value_info("y", elem, ["N", 4])])
+    net = wb.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert net.param_count == 0 and net.dtype == dtype and net.inputs[0].dtype == np.dtype(dtype).name
+
+
 def test_rank1_input_has_no_batch_axis():
     m = model([helper.make_node("Softmax", ["x"], ["y"], axis=0)], [("x", [5])], [("y", [5])])
     net = wb.from_onnx(m)

@@ -55,6 +55,32 @@ def test_unsupported_named():
         net.to_sympy(weights="symbolic")
 
 
+def test_every_unsupported_layer_named_with_its_reason_at_once():
+    rng = np.random.default_rng(3)
+    b = NetBuilder("mixed")
+    v = b.layer("linear", [b.input("x", (3,))], params={"weight": rng.standard_normal((4, 3))}, path="0")
+    v = b.layer("batchnorm", [v], params={k: np.ones(4) for k in ("scale", "bias", "mean", "var")},
+                attrs={"eps": 1e-5}, path="1")
+    v = b.layer("elementwise", [v], attrs={"fn": "tanh"}, path="2")
+    v = b.layer("layernorm", [v], params={"scale": np.ones(4), "bias": np.zeros(4)}, attrs={"axis": 0, "eps": 1e-5},
+                path="3")
+    v = b.layer("softmax", [b.layer("linear", [v], params={"weight": np.ones((2, 4))}, path="4")],
+                attrs={"axis": -1}, path="5")
+    net = b.build([v])
+    for emit in (net.to_sympy, net.to_wl):
+        with pytest.raises(UnsupportedLayerError) as info:
+            emit(weights="symbolic")
+        assert [(p, op) for p, op, _ in info.value.items] == [("1", "batchnorm"), ("3", "layernorm"), ("5", "softmax")]
+        assert "net.simplify() folds a BatchNorm" in str(info.value) and "mixes the vector's entries" in str(info.value)
+
+
+def test_unsupported_structure_says_what_it_got():
+    b = NetBuilder("img")
+    net = b.build([b.layer("elementwise", [b.input("x", (2, 2))], attrs={"fn": "tanh"})])
+    with pytest.raises(UnsupportedLayerError, match=r"inputs of shapes \[\[2, 2\]\]: needs one vector input"):
+        net.to_sympy(activations="symbolic")
+
+
 @pytest.mark.woxi
 def test_wl_symbolic_in_woxi():
     pytest.importorskip("woxi")

@@ -402,6 +402,13 @@ def test_parameterless_module_uses_default_or_given_dtype():
     assert net.inputs[0].dtype == "float64" and net.origin.evaluate(np.ones((1, 3)))[0].dtype == np.float64
 
 
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
+def test_parameterless_module_has_the_input_dtype(dtype):
+    net = wb.from_torch(nn.Sequential(nn.ReLU(), nn.Softmax(-1)), (3,), dtype=dtype)
+    assert net.param_count == 0 and net.dtype == np.dtype(str(dtype).replace("torch.", ""))
+    assert wb.from_torch(nn.Tanh(), (3,)).dtype == np.float32  # torch's default dtype
+
 # ---- errors ---------------------------------------------------------------------------------------------
 @torch.fx.wrap
 def my_custom_op(x):

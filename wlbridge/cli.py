@@ -38,8 +38,22 @@ OPTIONAL = {"torch": "torch", "onnx": "onnx", "onnxruntime": "onnx", "woxi": "wo
 BROKEN_PIPE = 141  # what a process killed by SIGPIPE reports in the shell
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``wlbridge`` argument parser (sub-commands convert, check, info)."""
+class _Parser(argparse.ArgumentParser):
+    """argparse that, for ``check --json``, also prints a usage error as the JSON error report."""
+
+    def __init__(self, *args, json_errors: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.json_errors = json_errors
+
+    def error(self, message):
+        if self.json_errors:
+            _json_error("UsageError", message)
+        super().error(message)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The ``wlbridge`` argument parser (sub-commands convert, check, info); ``json_errors``: the check
+    command's usage errors are also printed as JSON on stdout (for ``--json``)."""
     from . import __version__
 
     debug = argparse.ArgumentParser(add_help=False)
@@ -49,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Trained neural nets as closed-form maths (Wolfram Language, sympy), "
                                             "checked in WL engines.", parents=[debug])
     p.add_argument("--version", action="version", version=f"wlbridge {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info}", parser_class=_Parser)
     c = sub.add_parser("convert", help="print the net as WL / sympy / LaTeX / Python", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     c.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
@@ -60,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--exact", action="store_true", help="weights as exact rationals")
     c.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
     k = sub.add_parser("check", help="evaluate the WL code in engines against the net", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
+                       formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug], json_errors=json_errors)
     k.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     k.add_argument("--engine", choices=["auto", "wolfram", "woxi", "mathics", "embedded"], default="auto",
                    help="auto (default): the Wolfram Engine if found, else Woxi and Mathics3; embedded: both of those")
@@ -82,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget for Mathics3 (cost model): it gets as many samples as fit, "
                         "and is skipped when one does not")
     k.add_argument("--json", action="store_true",
-                   help="print the report as JSON (schema: wlbridge/check/report_schema.json)")
+                   help="print the report as JSON, or the error that stopped it (schema: "
+                        "wlbridge/check/report_schema.json)")
     k.add_argument("--kernel", metavar="PATH", help="the WolframKernel for --engine wolfram/auto "
                    "(default: WOLFRAM_KERNEL, then the usual install paths)")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
@@ -133,7 +148,8 @@ class UsageError(WlbridgeError):
 
 def main(argv: Sequence[str] | None = None, *, load: Callable | None = None) -> int:
     """Run the command line; ``load`` (path -> Net) replaces :func:`wlbridge.load` (for tests)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = build_parser(json_errors="--json" in argv).parse_args(argv)
     if not getattr(args, "debug", False):
         quiet_libraries()
     try:
@@ -151,7 +167,10 @@ def main(argv: Sequence[str] | None = None, *, load: Callable | None = None) -> 
             import traceback
 
             traceback.print_exc()
-        return _error(explain(e, getattr(args, "model", "")))
+        message = explain(e, getattr(args, "model", ""))
+        if getattr(args, "json", False):
+            _json_error("InternalError" if message.startswith("internal error") else type(e).__name__, message)
+        return _error(message)
 
 
 def quiet_libraries() -> None:
@@ -241,6 +260,15 @@ def terminal_safe(text: str) -> str:
 def _error(message: str) -> int:
     print(f"wlbridge: error: {terminal_safe(message)}", file=sys.stderr)
     return 2
+
+
+def _json_error(kind: str, message: str) -> None:
+    """``check --json`` stopped before a report: the error report on stdout (the one line goes to stderr too)."""
+    import json
+
+    from .check.report import error_report
+
+    print(json.dumps(error_report(kind, message)), flush=True)
 
 
 def _discard_stdout() -> None:

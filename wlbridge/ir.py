@@ -41,11 +41,12 @@ def type_str(shape: Sequence[int], dtype) -> str:
 
 @dataclass(frozen=True)
 class Port:
-    """An input of the net: a value name, its shape without the batch axis and its dtype."""
+    """An input of the net: a value name, its shape without the batch axis and its dtype (``None`` when the
+    source declares none: then it is read as float64)."""
 
     name: str
     shape: Shape
-    dtype: str = "float64"
+    dtype: str | None = "float64"
 
     @property
     def size(self) -> int:
@@ -148,13 +149,23 @@ class Net:
 
     @property
     def dtype(self) -> np.dtype:
-        """The widest floating dtype among the weights (float32 if there are none); constants the front
-        end made (an encoder's mean image) count only when the net has no other weights."""
-        def floats(layers):
-            return [v.dtype for layer in layers for v in layer.params.values()
-                    if v is not None and np.issubdtype(v.dtype, np.floating)]
+        """The widest floating dtype among the weights; without weights, that of the inputs as the source
+        declares them, else of the constants the front end made (an encoder's mean image), else float32.
 
-        dts = floats(la for la in self.layers if la.op != "constant") or floats(self.layers)
+        >>> def relu_net(dtype=None):
+        ...     b = NetBuilder(); x = b.input("x", (2,), dtype)
+        ...     return b.build([b.layer("elementwise", [x], attrs={"fn": "relu"})])
+        >>> relu_net("float64").dtype, relu_net().dtype
+        (dtype('float64'), dtype('float32'))
+        """
+        def floats(dtypes):
+            return [np.dtype(d) for d in dtypes if d is not None and np.issubdtype(np.dtype(d), np.floating)]
+
+        def weights(layers):
+            return floats(v.dtype for layer in layers for v in layer.params.values() if v is not None)
+
+        dts = (weights(la for la in self.layers if la.op != "constant") or floats(p.dtype for p in self.inputs)
+               or weights(self.layers))
         return max(dts, key=lambda d: d.itemsize) if dts else np.dtype("float32")
 
     def with_input_names(self, names: Sequence[str]) -> "Net":
@@ -308,10 +319,11 @@ class NetBuilder:
         self._names: set[str] = set()
         self._counter = 0
 
-    def input(self, name: str, shape: Sequence[int], dtype="float64") -> str:
-        """Add an input port (shape without the batch axis); returns its value name."""
+    def input(self, name: str, shape: Sequence[int], dtype=None) -> str:
+        """Add an input port (shape without the batch axis; ``dtype`` as the source declares it, if it
+        does); returns its value name."""
         self._claim(name)
-        self._inputs.append(Port(name, tuple(int(d) for d in shape), np.dtype(dtype).name))
+        self._inputs.append(Port(name, tuple(int(d) for d in shape), None if dtype is None else np.dtype(dtype).name))
         return name
 
     def layer(self, op: str, inputs: Sequence[str], *, params: Mapping[str, np.ndarray] | None = None,

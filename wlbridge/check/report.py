@@ -254,6 +254,16 @@ class CheckReport:
 
 
 SCHEMA_ID = "wlbridge-check-report/1"
+
+
+def error_report(kind: str, message: str) -> dict:
+    """What ``check --json`` prints when no check ran (bad file, bad options, no engine): the error's
+    class name and its one-line message (schema: ``$defs/error_report`` of ``report_schema.json``).
+
+    >>> error_report("FormatError", "m.onnx: the model file is empty")["verdict"]
+    'ERROR'
+    """
+    return {"schema": SCHEMA_ID, "passed": False, "verdict": "ERROR", "error": {"type": kind, "message": message}}
 HEADER = ("evaluator", "samples", "max abs err", "max rel err", "tolerance", "seconds", "result")
 WIDTHS = (20, 7, 11, 11, 26, 7, 6)  # minimum column widths, so rows printed one by one line up
 

@@ -6,7 +6,7 @@ activations as undefined functions ``σ, φ, ψ, ...`` (one per distinct activat
 the numbers: :meth:`SymbolicForm.numeric` puts them back. ``to_wl`` gives the same in WL (``W1 . x``,
 symbols ``W1``, ``b1``; activations ``σ[...]`` as WL symbols), with the values as replacement rules.
 Supported: chains and sums of linear/matmul layers and elementwise activations (identity, add, sub,
-flatten of a vector); other ops raise ``UnsupportedLayerError``.
+flatten of a vector); other ops raise one ``UnsupportedLayerError`` naming all of them, each with its reason.
 
 >>> import numpy as np
 >>> from wlbridge.ir import NetBuilder
@@ -111,9 +111,50 @@ class _Walker:
         return label, sp.Lambda(t, sp.Function(label)(t))
 
 
+_REASONS = {  # why an op has no form in weight-matrix symbols (see _why)
+    "conv": "a convolution's weights are a kernel, not a matrix applied to a vector",
+    "pool": "pooling is not a matrix product or an elementwise function",
+    "adaptive_pool": "pooling is not a matrix product or an elementwise function",
+    "batchnorm": "a normalization (net.simplify() folds a BatchNorm after a linear layer into it)",
+    "layernorm": "a normalization over the vector (mean and variance of its entries) is not elementwise",
+    "softmax": "softmax mixes the vector's entries (not elementwise)",
+    "log_softmax": "log_softmax mixes the vector's entries (not elementwise)",
+    "constant": "a constant tensor (only the weights of linear layers become symbols)",
+    "scalar_fn": "an elementwise expression of several operands or constants (only single activations)",
+    "mul": "a product of activations (only matrix times vector)",
+    "div": "a quotient of activations",
+    "batch_matmul": "a product of two activations (only weight matrix times vector)",
+    "reduce": "a reduction of the vector's entries",
+}
+
+
+def _why(net, layer) -> str:
+    """The reason ``layer`` has no symbolic (weight-matrix) form."""
+    shapes = [list(net.shapes[i]) for i in layer.inputs]
+    if layer.op in ("linear", "matmul", "identity", "flatten"):
+        return f"input of shape {shapes[0]}: only vectors (the form is matrices applied to a column x)"
+    if layer.op in ("add", "sub"):
+        return f"operands of shapes {shapes} broadcast (only sums of equal-length vectors)"
+    return _REASONS.get(layer.op, f"{layer.op} is not a matrix product or an elementwise activation")
+
+
+def _stand_in(shape):
+    """A symbol for an unsupported layer's vector output (None for other shapes)."""
+    return sp.MatrixSymbol("_", shape[0], 1) if len(shape) == 1 else None
+
+
+def _structure(net) -> str | None:
+    """Why the net as a whole has no symbolic form (None if it may have one)."""
+    if len(net.inputs) != 1 or len(net.inputs[0].shape) != 1:
+        return f"inputs of shapes {[list(p.shape) for p in net.inputs]}: needs one vector input"
+    if len(net.outputs) != 1:
+        return f"{len(net.outputs)} outputs: needs one"
+    return None
+
+
 def _walk(net, activations):
-    if len(net.inputs) != 1 or len(net.inputs[0].shape) != 1 or len(net.outputs) != 1:
-        raise UnsupportedLayerError(f"{net.name}: symbolic form", [("<root>", "net", "needs one vector input and one output")])
+    if _structure(net):
+        raise UnsupportedLayerError(f"{net.name}: symbolic form", [("<root>", "net", _structure(net))])
     w = _Walker(net, activations)
     x = sp.MatrixSymbol("x", net.inputs[0].shape[0], 1)
     env = {net.inputs[0].name: x}
@@ -121,6 +162,9 @@ def _walk(net, activations):
     for layer in net.layers:
         args = [env.get(i) for i in layer.inputs]
         op = layer.op
+        if any(a is None for a in args):  # downstream of an unsupported non-vector: nothing to check
+            env[layer.output] = None
+            continue
         if op in ("linear", "matmul") and len(net.shapes[layer.inputs[0]]) == 1:
             w.k += 1
             weight = np.asarray(layer.params["weight"], dtype=np.float64)
@@ -135,8 +179,8 @@ def _walk(net, activations):
         elif op in ("add", "sub") and all(net.shapes[i] == net.shapes[layer.output] for i in layer.inputs):
             out = sp.MatAdd(*args) if op == "add" else args[0] - args[1]
         else:
-            bad.append((layer.path or layer.output, op, "no symbolic (matrix) form"))
-            out = None
+            bad.append((layer.path or layer.output, op, _why(net, layer)))
+            out = _stand_in(net.shapes[layer.output])  # so that the layers after it are checked too
         env[layer.output] = out
     if bad:
         raise UnsupportedLayerError(f"{net.name}: symbolic form", bad)

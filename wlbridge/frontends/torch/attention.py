@@ -135,7 +135,9 @@ def make_mha(ctx: Ctx, m, query, key, value, need_weights=True, average_attn_wei
     q, k, v = (make_linear(ctx, t, w, bias) for t, w, bias in zip((q, k, v), ws, bs))
     out, weights = attention(ctx, _heads(ctx, q, h), _heads(ctx, k, h), _heads(ctx, v, h), mask=mask)
     out = ctx.emit("transpose", [out], attrs={"perm": [1, 0, 2]})
-    out = make_linear(ctx, reshape(ctx, out, (q.shape[0], e)), m.out_proj.weight, m.out_proj.bias)
+    out = reshape(ctx, out, (q.shape[0], e))
+    with ctx.scope("out_proj"):
+        out = make_linear(ctx, out, m.out_proj.weight, m.out_proj.bias)
     if not need_weights:
         return out, None
     if average_attn_weights:
@@ -176,23 +178,30 @@ def make_encoder_layer(ctx: Ctx, m, x: V, mask=None) -> V:
         raise Unsupported("batch_first=False puts the batch on axis 1 (construct it with batch_first=True)")
 
     def sa(t):
-        return make_mha(ctx, m.self_attn, t, t, t, need_weights=False, mask=mask)[0]
+        with ctx.scope("self_attn"):
+            return make_mha(ctx, m.self_attn, t, t, t, need_weights=False, mask=mask)[0]
 
     def ff(t):
-        return make_linear(ctx, _activation(ctx, m.activation, make_linear(ctx, t, m.linear1.weight, m.linear1.bias)),
-                           m.linear2.weight, m.linear2.bias)
+        with ctx.scope("linear1"):
+            t = make_linear(ctx, t, m.linear1.weight, m.linear1.bias)
+        with ctx.scope("activation" if isinstance(m.activation, torch.nn.Module) else ""):
+            t = _activation(ctx, m.activation, t)
+        with ctx.scope("linear2"):
+            return make_linear(ctx, t, m.linear2.weight, m.linear2.bias)
 
-    def norm(n, t):
-        return make_layernorm(ctx, t, n.normalized_shape, n.weight, n.bias, n.eps)
+    def norm(name, t):
+        n = getattr(m, name)
+        with ctx.scope(name):
+            return make_layernorm(ctx, t, n.normalized_shape, n.weight, n.bias, n.eps)
 
     def add(s, t):
         return ctx.emit("add", [s, t])
 
     if m.norm_first:
-        x = add(x, sa(norm(m.norm1, x)))
-        return add(x, ff(norm(m.norm2, x)))
-    x = norm(m.norm1, add(x, sa(x)))
-    return norm(m.norm2, add(x, ff(x)))
+        x = add(x, sa(norm("norm1", x)))
+        return add(x, ff(norm("norm2", x)))
+    x = norm("norm1", add(x, sa(x)))
+    return norm("norm2", add(x, ff(x)))
 
 
 def _src_mask(x: V, mask=None, src_key_padding_mask=None, is_causal=None):
@@ -214,10 +223,12 @@ def _encoder_layer(ctx: Ctx, m, src, src_mask=None, src_key_padding_mask=None, i
 def _encoder(ctx: Ctx, m, src, mask=None, src_key_padding_mask=None, is_causal=None):
     x = ctx.value(src)
     additive = _src_mask(x, mask, src_key_padding_mask, is_causal)
-    for layer in m.layers:
-        x = make_encoder_layer(ctx, layer, x, additive)
+    for i, layer in enumerate(m.layers):
+        with ctx.scope(f"layers.{i}"):
+            x = make_encoder_layer(ctx, layer, x, additive)
     if m.norm is not None:
-        x = make_layernorm(ctx, x, m.norm.normalized_shape, m.norm.weight, m.norm.bias, m.norm.eps)
+        with ctx.scope("norm"):
+            x = make_layernorm(ctx, x, m.norm.normalized_shape, m.norm.weight, m.norm.bias, m.norm.eps)
     return x
 
 

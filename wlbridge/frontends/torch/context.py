@@ -5,6 +5,7 @@ Rules (``rules.py``, ``modules.py``) call ``ctx.emit`` / ``ctx.scalar`` / ``ctx.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any, Callable, Sequence
 
@@ -132,6 +133,16 @@ class Ctx:
     def input(self, name: str, shape: Sequence[int]) -> V:
         self.inputs.append(self.builder.input(name, shape, self.np_dtype))
         return V(name, tuple(shape), self.nb)
+
+    @contextlib.contextmanager
+    def scope(self, *names: str):
+        """Emit the layers of a submodule under its module path (``layers.0`` + ``self_attn``)."""
+        outer = self.path
+        self.path = ".".join(p for p in (outer, *names) if p)
+        try:
+            yield
+        finally:
+            self.path = outer
 
     def emit(self, op: str, inputs: Sequence[V], *, params: dict | None = None, attrs: dict | None = None) -> V:
         params = {k: (to_numpy(v) if isinstance(v, torch.Tensor) else np.asarray(v))

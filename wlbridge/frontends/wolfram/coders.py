@@ -28,16 +28,16 @@ def input_port(ctx, name: str, t, value_name: str) -> str:
         ctx.unsupported.append((f"Inputs/{name}", "input", str(e)))
         return None
     if head_name(t) != "NetEncoder":
-        return b.input(value_name, dims, "int64" if is_index_type(t) else "float64")
+        return b.input(value_name, dims, "int64" if is_index_type(t) else None)
     kind, params = t.args[0], (t.args[1] if len(t.args) > 2 and isinstance(t.args[1], dict) else {})
     ctx.meta.setdefault("encoders", {})[name] = kind
     if kind in ("Scalar", "Boolean"):
-        x = b.input(value_name, (), "float64")
+        x = b.input(value_name, ())
         return b.layer("reshape", [x], attrs={"shape": dims}, path=f"Inputs/{name}") if dims != () else x
     if kind == "Image":
         from .netassoc import _Unsupported
         try:
-            return _image(ctx, name, params, dims, b.input(value_name, dims, "float64"))
+            return _image(ctx, name, params, dims, b.input(value_name, dims))
         except _Unsupported:
             return None
     ctx.unsupported.append((f"Inputs/{name}", f"NetEncoder[{kind!r}]", "only Image, Scalar and Boolean encoders"))
