@@ -147,3 +147,17 @@ def test_static_batch_of_two_keeps_the_batch_axis_error():
     with pytest.raises(UnsupportedLayerError) as e:
         from_exported_program(torch.export.export(_MHA().double().eval(), (_x(2),)))
     assert "batch axis" in str(e.value) and "one sample" not in str(e.value)
+
+
+def test_from_torch_takes_an_exported_program():
+    """``wb.from_torch(torch.export.export(...))`` converts like the saved ``.pt2``."""
+    m = nn.Sequential(nn.Linear(3, 4), nn.Tanh()).double().eval()
+    ep = torch.export.export(m, (torch.randn(2, 3, dtype=torch.float64),))
+    net = wb.from_torch(ep)
+    x = np.random.default_rng(3).normal(size=(2, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x), m(torch.tensor(x)).numpy(), rtol=1e-14)
+    with pytest.raises(wb.ConversionError, match="own input shapes"):
+        wb.from_torch(ep, (3,))
+    with pytest.raises(wb.ConversionError, match="needs the input shape"):
+        wb.from_torch(m)

@@ -23,8 +23,9 @@ __all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "sav
            "ExpressionTooLargeError", "EngineNotFoundError", "EngineError", "CheckFailedError"]
 
 
-def from_torch(module, input_shape, **settings) -> Net:
-    """Convert a ``torch.nn.Module`` (eval mode); ``input_shape`` excludes the batch axis."""
+def from_torch(module, input_shape=None, **settings) -> Net:
+    """Convert a ``torch.nn.Module`` (eval mode; ``input_shape`` excludes the batch axis) or a
+    ``torch.export.ExportedProgram`` (its own shapes)."""
     from .frontends.torch import from_torch as convert
 
     return convert(module, input_shape, **settings)

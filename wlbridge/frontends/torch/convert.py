@@ -19,14 +19,25 @@ from .values import V
 _TRAIN_SENSITIVE = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm, torch.nn.RReLU)
 
 
-def from_torch(module, input_shape, *, input_names: Sequence[str] | None = None, dtype=None) -> Net:
+def from_torch(module, input_shape=None, *, input_names: Sequence[str] | None = None, dtype=None) -> Net:
     """Convert ``module`` for inputs of ``input_shape`` (no batch axis; a list of shapes for several inputs).
 
     ``dtype`` (default: the dtype of the module's floating parameters, else torch's default) is
-    the dtype of the input port and of ``Net.origin``'s forward runs.
+    the dtype of the input port and of ``Net.origin``'s forward runs. A ``torch.export.ExportedProgram``
+    converts like a ``.pt2`` file (its own input shapes, batch axis included; no ``input_shape``).
     """
+    if isinstance(module, torch.export.ExportedProgram):
+        from .exported import from_exported_program
+
+        if input_shape is not None or dtype is not None:
+            raise ConversionError("torch: an ExportedProgram has its own input shapes and dtype: give neither "
+                                  "input_shape nor dtype")
+        return from_exported_program(module, input_names=input_names)
     if not isinstance(module, torch.nn.Module):
-        raise ConversionError(f"torch: expected a torch.nn.Module, got {type(module).__name__}")
+        raise ConversionError(f"torch: expected a torch.nn.Module or torch.export.ExportedProgram, got "
+                              f"{type(module).__name__}")
+    if input_shape is None:
+        raise ConversionError("torch: from_torch(module, input_shape) needs the input shape (no batch axis)")
     shapes = _shapes(input_shape)
     tdtype = _dtype(module, dtype)
     name = type(module).__name__
