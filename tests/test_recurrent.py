@@ -200,3 +200,27 @@ def test_torch_lstm_classifier_saved_as_wlnet(tmp_path):
     with torch.no_grad():
         want = m(torch.tensor(x)).numpy()
     np.testing.assert_allclose(back(x), want, rtol=1e-12, atol=1e-14)
+
+
+class SequenceHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.rec, self.fc = nn.LSTM(I, H, num_layers=2, batch_first=True), nn.Linear(H, 2)
+
+    def forward(self, x):
+        return self.fc(self.rec(x)[0])
+
+
+@pytest.mark.onnx
+def test_onnx_lstm_with_a_per_step_linear_saved_as_wlnet(tmp_path):
+    """ONNX's one sample {1, T, I}: the LSTMs and a Linear on every step (NetMapOperator) written and read back."""
+    pytest.importorskip("h5py")
+    m = SequenceHead().double().eval()
+    net = wb.from_onnx(_onnx(m), origin=False)
+    wb.save_wlnet(net, tmp_path / "seq.wlnet")
+    back = wb.load(tmp_path / "seq.wlnet")
+    x = np.random.default_rng(6).normal(size=(3, 1, T, I))
+    with torch.no_grad():
+        want = np.stack([m(torch.tensor(xx)).numpy() for xx in x])
+    np.testing.assert_allclose(back(x), want, rtol=1e-12, atol=1e-14)
