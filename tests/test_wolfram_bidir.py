@@ -58,7 +58,8 @@ def _load_torch(m, layers: dict, order, gates: int):
     for suffix, node in layers.items():
         a = node["Arrays"]
         cat = lambda s: torch.tensor(np.concatenate([a[g + s] for g in order]))  # noqa: E731
-        getattr(m, "weight_ih" + suffix).data, getattr(m, "weight_hh" + suffix).data = cat("InputWeights"), cat("StateWeights")
+        getattr(m, "weight_ih" + suffix).data = cat("InputWeights")
+        getattr(m, "weight_hh" + suffix).data = cat("StateWeights")
         getattr(m, "bias_ih" + suffix).data = cat("Biases")
         getattr(m, "bias_hh" + suffix).data = torch.zeros(gates * N, dtype=torch.float64)
     return m
@@ -228,3 +229,14 @@ def test_paclet_bidirectional_lstm_in_mathics():
                  _gated("LongShortTermMemory", LSTM_GATES, 2, 28, length=3), (3, 2 * N), length=3, k=2)
     assoc = _chain([node], (3, 2), (3, 2 * N))
     _check_shared(Mathics(), assoc, net_from_assoc(assoc, source="bidi"), "Compact", 1)
+
+
+@pytest.mark.woxi
+def test_paclet_reports_bidirectional_of_chains_unsupported():
+    from .test_paclet import Woxi, wl_text
+
+    engine = Woxi()
+    r, msgs = engine.run(f"NetAssociationToFunction[{wl_text(gru_last_assoc(), engine.number)}]")
+    assert str(r).endswith("$Failed")
+    assert len(msgs) == 1 and "Nodes/1 (NetBidirectional): NetBidirectionalOperator of nets other than single " \
+        "recurrent layers" in msgs[0]

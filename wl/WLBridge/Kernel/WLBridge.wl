@@ -416,7 +416,8 @@ rule["ConstantArray", node_, path_, {}] := constantH[array[node, "Array"]];
 (* NetBidirectionalOperator of two recurrent layers (sub-nets under Parameters/ForwardNet and /BackwardNet):
    the backward layer's code on the reversed sequence, reversed back, then Catenate (a Join per step), Total or
    Mean; SequenceMost/SequenceRest are Most/Rest; Append/Prepend (ports Input, Element) are Append/Prepend. *)
-$knownTypes = Join[$knownTypes, {"NetBidirectional", "SequenceMost", "SequenceRest", "Append", "Prepend"}];
+$knownTypes = Join[$knownTypes, {"NetBidirectional", "NetBidirectionalOperator",
+  "BidirectionalOperator", "SequenceMost", "SequenceRest", "Append", "Prepend"}];
 $recurrentTypes = {"LongShortTermMemory", "GatedRecurrent", "BasicRecurrent"};
 subNet[node_, key_] := With[{n = get[params[node], key, None]}, If[AssociationQ[n], n, get[get[node, "Nodes", <||>], key, None]]];
 bidiH[Hold[f_], Hold[b_], "Catenate"] := Hold[MapThread[Join, {f, Reverse[b]}]];
@@ -431,6 +432,8 @@ rule["NetBidirectional", node_, path_, {hx_}] := Module[{fw = subNet[node, "Forw
     !MemberQ[{"Catenate", "Total", "Mean"}, agg], unsupported["NetBidirectionalOperator aggregation " <> ToString[agg]],
     True, bidiH[rule[at[fw, "Type"], fw, joinPath[path, "Parameters/ForwardNet"], {hx}],
       rule[at[bw, "Type"], bw, joinPath[path, "Parameters/BackwardNet"], {reverseH[hx]}], agg]]];
+rule["NetBidirectionalOperator", node_, path_, ins_] := rule["NetBidirectional", node, path, ins];
+rule["BidirectionalOperator", node_, path_, ins_] := rule["NetBidirectional", node, path, ins];
 mostH[Hold[x_]] := Hold[Most[x]];
 restH[Hold[x_]] := Hold[Rest[x]];
 rule["SequenceMost", node_, path_, {hx_}] := mostH[hx];
