@@ -109,6 +109,19 @@ def test_bidirectional_mean_of_basic_recurrent_layers():
     np.testing.assert_allclose(net_from_assoc(assoc, source="bidi")(x), want, rtol=1e-12, atol=1e-14)
 
 
+def test_varying_length_needs_sequence_length():
+    n = call("LengthVar", 7)
+    node = _bidi(_gated("LongShortTermMemory", LSTM_GATES, K, 21, n), _gated("LongShortTermMemory", LSTM_GATES, K, 22, n),
+                 (n, 2 * N), length=n)
+    assoc = _chain([node], (n, K), (n, 2 * N))
+    with pytest.raises(UnsupportedLayerError, match="sequence_length"):
+        net_from_assoc(assoc, source="varying")
+    net = net_from_assoc(assoc, source="varying", sequence_length=T_LEN)
+    x = np.random.default_rng(38).normal(size=(2, T_LEN, K))
+    np.testing.assert_array_equal(net(x), net_from_assoc(lstm_bidi_assoc(), source="fixed")(x))
+    assert net_from_assoc(assoc, source="varying", sequence_length=3).output_shape == (3, 2 * N)
+
+
 def test_sequence_most_and_rest():
     x = np.random.default_rng(33).normal(size=(2, T_LEN, K))
     for kind, want in (("SequenceMost", x[:, :-1]), ("SequenceRest", x[:, 1:])):
@@ -158,7 +171,8 @@ def _written_types(net):
 
 
 @pytest.mark.parametrize("make,types", [(lstm_bidi_assoc, ["NetBidirectional"]),
-                                        (rnn_mean_assoc, None), (gru_last_assoc, None),
+                                        (rnn_mean_assoc, ["NetBidirectional", "ConstantTimes"]),
+                                        (gru_last_assoc, None),
                                         (lambda: _chain([_node("SequenceRest", {}, (T_LEN, K), (T_LEN - 1, K))],
                                                         (T_LEN, K), (T_LEN - 1, K)), ["Part"])],
                          ids=["lstm", "rnn_mean", "gru_last", "rest"])
