@@ -413,6 +413,38 @@ rule["ConstantPlus", node_, path_, {hx_}] := plusConstH[hx, array[node, "Biases"
 rule["ConstantTimes", node_, path_, {hx_}] := timesConstH[hx, array[node, "Scaling"]];
 constantH[a_] := Hold[a];
 rule["ConstantArray", node_, path_, {}] := constantH[array[node, "Array"]];
+(* NetBidirectionalOperator of two recurrent layers (sub-nets under Parameters/ForwardNet and /BackwardNet):
+   the backward layer's code on the reversed sequence, reversed back, then Catenate (a Join per step), Total or
+   Mean; SequenceMost/SequenceRest are Most/Rest; Append/Prepend (ports Input, Element) are Append/Prepend. *)
+$knownTypes = Join[$knownTypes, {"NetBidirectional", "NetBidirectionalOperator",
+  "BidirectionalOperator", "SequenceMost", "SequenceRest", "Append", "Prepend"}];
+$recurrentTypes = {"LongShortTermMemory", "GatedRecurrent", "BasicRecurrent"};
+subNet[node_, key_] := With[{n = get[params[node], key, None]}, If[AssociationQ[n], n, get[get[node, "Nodes", <||>], key, None]]];
+bidiH[Hold[f_], Hold[b_], "Catenate"] := Hold[MapThread[Join, {f, Reverse[b]}]];
+bidiH[Hold[f_], Hold[b_], "Total"] := Hold[f + Reverse[b]];
+bidiH[Hold[f_], Hold[b_], "Mean"] := Hold[(f + Reverse[b])/2];
+rule["NetBidirectional", node_, path_, {hx_}] := Module[{fw = subNet[node, "ForwardNet"], bw = subNet[node, "BackwardNet"],
+    agg = symName[unwrap[get[params[node], "Aggregation", "Catenate"]]]},
+  Which[
+    !AssociationQ[fw] || !AssociationQ[bw] || !MemberQ[$recurrentTypes, get[fw, "Type", None]] ||
+      !MemberQ[$recurrentTypes, get[bw, "Type", None]],
+      unsupported["NetBidirectionalOperator of nets other than single recurrent layers"],
+    !MemberQ[{"Catenate", "Total", "Mean"}, agg], unsupported["NetBidirectionalOperator aggregation " <> ToString[agg]],
+    True, bidiH[rule[at[fw, "Type"], fw, joinPath[path, "Parameters/ForwardNet"], {hx}],
+      rule[at[bw, "Type"], bw, joinPath[path, "Parameters/BackwardNet"], {reverseH[hx]}], agg]]];
+rule["NetBidirectionalOperator", node_, path_, ins_] := rule["NetBidirectional", node, path, ins];
+rule["BidirectionalOperator", node_, path_, ins_] := rule["NetBidirectional", node, path, ins];
+mostH[Hold[x_]] := Hold[Most[x]];
+restH[Hold[x_]] := Hold[Rest[x]];
+rule["SequenceMost", node_, path_, {hx_}] := mostH[hx];
+rule["SequenceRest", node_, path_, {hx_}] := restH[hx];
+appendH[Hold[x_], Hold[e_]] := Hold[Append[x, e]];
+prependH[Hold[x_], Hold[e_]] := Hold[Prepend[x, e]];
+elementPorts[node_, path_, ins_] := With[{k = Keys[get[node, "Inputs", <||>]]},
+  Which[Length[ins] != 2 || Sort[k] =!= {"Element", "Input"}, fail[path <> ": expected the ports Input and Element"],
+    First[k] === "Input", ins, True, Reverse[ins]]];
+rule["Append", node_, path_, ins_] := Apply[appendH, elementPorts[node, path, ins]];
+rule["Prepend", node_, path_, ins_] := Apply[prependH, elementPorts[node, path, ins]];
 (* Operators (sub-net under Parameters/Net): NetMapOperator of one layer maps that layer's code over level 1;
    DotLayer is Dot; NetMapThreadOperator of a DotLayer is MapThread[Dot] (or a Map for an unmapped input). *)
 innerNet[node_] := With[{n = get[params[node], "Net", None]}, If[AssociationQ[n], n, get[get[node, "Nodes", <||>], "Net", None]]];

@@ -282,4 +282,4 @@ def _embedding(ctx, node, path, inputs):
     return ctx.builder.layer("embedding", [idx], params={"weight": w}, path=path)
 
 
-from . import layers_attention, layers_misc, layers_seq, layers_dot  # noqa: E402,F401 - register the attention, sequence, product and other rules
+from . import layers_attention, layers_misc, layers_seq, layers_dot, layers_bidir  # noqa: E402,F401 - register the attention, sequence, product and other rules
