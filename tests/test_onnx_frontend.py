@@ -1,6 +1,7 @@
 """ONNX front end: hand-built models for the op semantics, torch exports for the round trip."""
 from __future__ import annotations
 
+import io
 import numpy as np
 import pytest
 
@@ -310,3 +311,19 @@ def test_torch_cnn_round_trip(tmp_path, dynamo, opset):
     want = module(xs).detach().numpy()
     np.testing.assert_allclose(net(xs.numpy().astype(np.float64)), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net(xs.numpy()), net.origin.evaluate(xs.numpy())[0], rtol=1e-5, atol=1e-6)
+
+
+def test_from_onnx_takes_the_serialized_bytes():
+    """``wb.from_onnx(f.getvalue())`` as ``wb.from_onnx(onnx.load_from_string(...))``; junk bytes: a FormatError."""
+    pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    m = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh()).double().eval()
+    f = io.BytesIO()
+    torch.onnx.export(m, torch.zeros(1, 3, dtype=torch.float64), f, dynamo=False)
+    net = wb.from_onnx(f.getvalue())
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x), m(torch.tensor(x)).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(net.origin.evaluate(x)[0], net(x), rtol=1e-14)
+    with pytest.raises(wb.FormatError, match="not an ONNX model"):
+        wb.from_onnx(b"\x00garbage\xff" * 10)

@@ -25,6 +25,8 @@ array([2.])
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,14 +44,12 @@ __all__ = ["from_onnx", "load_model"]
 def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bool | str = "auto",
               constants: Mapping[str, Any] | None = None, origin: bool = True,
               sequence_length: int | None = None) -> Net:
-    """Convert an ONNX model (path or ``ModelProto``) to a :class:`~wlbridge.ir.Net`.
+    """Convert an ONNX model (path, serialized bytes or ``ModelProto``) to a :class:`~wlbridge.ir.Net`.
 
     ``constants`` freezes graph inputs to given arrays (ONNX node tests pass weights as inputs);
     ``origin=False`` skips building the onnxruntime session used by ``check``;
     ``sequence_length`` fixes symbolic input axes after the first (a sequence model's time axis).
     """
-    import onnx
-
     if batch_axis not in (True, False, "auto"):
         raise ConversionError(f"batch_axis must be True, False or 'auto', got {batch_axis!r}")
     proto = load_model(model)
@@ -62,7 +62,7 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     proto = _infer(proto)
     proto, notes = classifier_outputs(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
-    source = "" if isinstance(model, onnx.ModelProto) else str(model)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else ""
     try:
         net = convert_graph(proto, batch=batch, input_names=input_names, source=source)
     except BatchAxisError as first:
@@ -94,8 +94,12 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
 
 
 def load_model(model):
-    """A ``ModelProto`` from a path (external data resolved from its folder) or a ``ModelProto``."""
+    """A ``ModelProto`` from a path (external data resolved from its folder), the serialized bytes, or a
+    ``ModelProto``."""
     import onnx
+
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _from_bytes(bytes(model))
 
     if isinstance(model, onnx.ModelProto):
         ext = [t.name for t in model.graph.initializer
@@ -117,6 +121,21 @@ def load_model(model):
     except Exception as e:  # protobuf DecodeError and friends
         raise FormatError(f"{path}: not an ONNX model: {type(e).__name__}: {e}") from None
     return proto
+
+
+def _from_bytes(data: bytes):
+    import onnx
+
+    from ... import limits
+
+    cap = limits.current().max_file_bytes
+    if len(data) > cap:
+        raise FormatError(f"onnx: {len(data)} bytes, more than the {cap} byte limit (WLBRIDGE_MAX_FILE_BYTES)")
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise FormatError(f"onnx: the bytes are not an ONNX model: {type(e).__name__}: {e}") from None
+    return load_model(proto)
 
 
 def freeze_inputs(proto, constants: Mapping[str, Any]):
