@@ -176,3 +176,16 @@ def test_torch_log_softmax_and_adaptive_pool_through_wlnet(tmp_path):
     x = np.random.default_rng(34).normal(size=(3, 2, 5, 7))
     with torch.no_grad():
         np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("level,axis", [(1, 0), (2, 1), (3, 2), (-1, 2), (-2, 1)])
+def test_replicate_at_any_level(level, axis, tmp_path):
+    """ReplicateLayer[n, level] inserts n copies at ``level`` (negative: rank + 2 + level), as its definition's
+    Writer does; the log_softmax writer replicates at the softmax axis."""
+    node = _node("Replicate", {"Specification": call("ValidatedParameter", 3), "Level": level}, (2, 4),
+                 np.insert(np.array([2, 4]), axis, 3).tolist())
+    net = net_from_assoc(_chain([node], (2, 4), tuple(np.insert(np.array([2, 4]), axis, 3))), source="rep")
+    x = G.normal(size=(2, 2, 4))
+    np.testing.assert_array_equal(net(x), np.repeat(np.expand_dims(x, axis + 1), 3, axis=axis + 1))
+    assert _inner_types(net) == ("Replicate", [])
+    _round_trip(net, tmp_path, (2, 4))
