@@ -189,3 +189,18 @@ def test_replicate_at_any_level(level, axis, tmp_path):
     np.testing.assert_array_equal(net(x), np.repeat(np.expand_dims(x, axis + 1), 3, axis=axis + 1))
     assert _inner_types(net) == ("Replicate", [])
     _round_trip(net, tmp_path, (2, 4))
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("op,shape,attrs", [("log_softmax", (6,), {"axis": -1}),
+                                            ("adaptive_pool", (2, 4), {"kind": "avg", "output_size": [2]}),
+                                            ("adaptive_pool", (2, 5), {"kind": "max", "output_size": [3]}),
+                                            ("adaptive_pool", (2, 5, 4), {"kind": "avg", "output_size": [3, 3]})])
+def test_paclet_reads_the_written_parts_in_woxi(op, shape, attrs):
+    """The paclet's NetAssociationToFunction on the written NetGraphs (a Replicate at a level past 1, i.e.
+    log_softmax on a later axis of a matrix, is not read by the paclet yet)."""
+    pytest.importorskip("woxi")
+    from .test_paclet import Woxi, _check_shared
+
+    net = _one_op(op, shape, **attrs)
+    _check_shared(Woxi(), assoc_from_net(net), net, "Compact", 2)
