@@ -39,7 +39,8 @@ def mxnet_bilinear(x, out_hw):
             xr = (-1 + w * 2.0 / (ow - 1) + 1) * (iw - 1) / 2
             ty, tx = int(np.floor(yr)), int(np.floor(xr))
             wy, wx = 1.0 - (yr - ty), 1.0 - (xr - tx)
-            for dy, dx, wt in ((0, 0, wy * wx), (0, 1, wy * (1 - wx)), (1, 0, (1 - wy) * wx), (1, 1, (1 - wy) * (1 - wx))):
+            for dy, dx, wt in ((0, 0, wy * wx), (0, 1, wy * (1 - wx)),
+                               (1, 0, (1 - wy) * wx), (1, 1, (1 - wy) * (1 - wx))):
                 if 0 <= ty + dy < ih and 0 <= tx + dx < iw:
                     y[:, :, h, w] += wt * x[:, :, ty + dy, tx + dx]
     return y
@@ -170,7 +171,8 @@ def test_adaptive_pool_with_too_many_uneven_windows_is_refused():
 
 def test_torch_log_softmax_and_adaptive_pool_through_wlnet(tmp_path):
     torch = pytest.importorskip("torch")
-    m = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d((3, 2)), torch.nn.Flatten(), torch.nn.LogSoftmax(dim=-1)).double()
+    nn = torch.nn
+    m = nn.Sequential(nn.AdaptiveAvgPool2d((3, 2)), nn.Flatten(), nn.LogSoftmax(dim=-1)).double()
     net = wb.from_torch(m, input_shape=(2, 5, 7))
     back = _round_trip(net, tmp_path, (2, 5, 7))
     x = np.random.default_rng(34).normal(size=(3, 2, 5, 7))

@@ -29,7 +29,9 @@ def graph(nodes: list, ins, out) -> dict:
     names = [str(i + 1) for i in range(len(nodes))]
 
     def src(s):
-        return call("NetPath", "Inputs", "Input") if s == "Input" else call("NetPath", "Nodes", names[s], "Outputs", "Output")
+        if s == "Input":
+            return call("NetPath", "Inputs", "Input")
+        return call("NetPath", "Nodes", names[s], "Outputs", "Output")
 
     edges = [call("Rule", call("NetPath", "Nodes", name, "Inputs", port), src(s))
              for name, (assoc, srcs) in zip(names, nodes) for port, s in zip(assoc["Inputs"], srcs)]
