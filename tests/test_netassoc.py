@@ -337,12 +337,14 @@ def test_all_unsupported_layers_in_one_error():
 
 def test_writer_collects_unsupported_ops():
     b = wb.NetBuilder()
-    x = b.input("x", (2, 3))
-    h = b.layer("adaptive_pool", [x], attrs={"kind": "avg", "output_size": (2,)}, path="t1")
-    h = b.layer("log_softmax", [h], path="ls")
+    x = b.input("x", (2, 100))
+    h = b.layer("adaptive_pool", [x], attrs={"kind": "avg", "output_size": (67,)}, path="t1")  # 67 uneven cells
+    m = b.layer("reduce", [h], attrs={"kind": "max", "axes": [1], "keepdims": True})
+    h = b.layer("sub", [h, m], path="ls")  # broadcasting {2, 67} - {2, 1}
     with pytest.raises(UnsupportedLayerError) as e:
         assoc_from_net(b.build([h]))
     assert [i[0] for i in e.value.items] == ["t1", "ls"]
+    assert "more than 64" in e.value.items[0][2] and "broadcasting" in e.value.items[1][2]
 
 
 def test_assoc_to_wl_text_reads_back_exactly():

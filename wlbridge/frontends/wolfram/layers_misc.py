@@ -5,7 +5,7 @@ Parameter and array names follow Wolfram's documentation and the public layer de
 (``Deconvolution``: ``Weights`` ``{in, out, k...}``, ``Stride``, ``PaddingSize``); none was confirmed on a
 real ``.wlnet``. Supported forms: ``PaddingLayer`` with a number, ``"Fixed"``, ``"Reflected"`` or
 ``"Periodic"`` padding; ``PartLayer`` with ``All``, an integer, an integer list or a span per level; ``TransposeLayer`` with a
-permutation list (WL's ``Transpose`` convention); ``ReplicateLayer`` with an integer at level 1;
+permutation list (WL's ``Transpose`` convention); ``ReplicateLayer`` with an integer at any level;
 ``AggregationLayer`` with ``Max``, ``Mean`` or ``Total`` over explicit levels or ``2;;All``.
 """
 from __future__ import annotations
@@ -154,11 +154,15 @@ def _replicate(ctx, node, path, inputs):
     p = _params(node)
     spec, level = _unwrap(p.get("Specification")), p.get("Level", 1)
     spec = spec[0] if isinstance(spec, list) and len(spec) == 1 else spec
-    if not isinstance(spec, int) or level != 1:
-        raise _Unsupported(f"replication {to_inputform(spec)[:40]} at level {to_inputform(level)[:10]} (only n at level 1)")
     dims = _in_dims(ctx, node, path)
-    x = ctx.builder.layer("reshape", [_one(ctx, node, path, inputs)], attrs={"shape": (1, *dims)}, path=path)
-    return ctx.builder.layer("take", [x], attrs={"axis": 0, "indices": [0] * spec}, path=path)
+    if isinstance(level, int) and level < 0:  # the definition's Writer: level = rank + 2 + level
+        level += len(dims) + 2
+    if not isinstance(spec, int) or not isinstance(level, int) or not 1 <= level <= len(dims) + 1:
+        raise _Unsupported(f"replication {to_inputform(spec)[:40]} at level {to_inputform(level)[:10]} "
+                           "(only one n at a level -rank - 1 ... rank + 1, not 0)")
+    x = ctx.builder.layer("reshape", [_one(ctx, node, path, inputs)],
+                          attrs={"shape": (*dims[:level - 1], 1, *dims[level - 1:])}, path=path)
+    return ctx.builder.layer("take", [x], attrs={"axis": level - 1, "indices": [0] * spec}, path=path)
 
 
 AGGREGATIONS = {"Max": "max", "Mean": "mean", "Total": "sum"}

@@ -349,3 +349,4 @@ def _pool(L, ins, out):
 from . import netwriter_seq  # noqa: E402,F401 - registers the sequence-op writers
 from . import netwriter_misc  # noqa: E402,F401 - constants, Part, Aggregation, Normalization, Replicate
 from . import netwriter_bidir  # noqa: E402,F401 - NetBidirectionalOperator of a bidirectional recurrent layer
+from . import netwriter_parts  # noqa: E402,F401 - log_softmax, adaptive_pool as NetGraphs of their parts

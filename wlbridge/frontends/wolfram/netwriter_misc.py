@@ -5,7 +5,7 @@
 - ``add`` / ``sub`` / ``mul`` of a value and a constant -> ``ConstantPlus`` (``Biases``) / ``ConstantTimes``
   (``Scaling``), the constant broadcast to the value's shape; any other constant -> ``ConstantArray``;
 - ``reduce`` -> ``Aggregation`` (``Max``/``Mean``/``Total`` over ``Levels``), then ``Reshape`` if it keeps dims;
-- reshape to ``{1, dims...}`` then ``take`` of index 0 n times -> ``Replicate`` (n at level 1);
+- reshape inserting a level of size 1 then ``take`` of index 0 n times there -> ``Replicate`` (n at that level);
 - the mean/variance pattern of ``NormalizationLayer`` (also ONNX exporters' LayerNorm, squared by ``Pow``)
   -> ``Normalization`` (``Scaling``, ``Biases``, ``Epsilon``, ``AggregationLevels``); a scale or shift over the
   normalized levels (LayerNorm's) follows as ``ConstantTimes`` / ``ConstantPlus``;
@@ -113,18 +113,18 @@ def fuse_replicate(g: _Graph) -> None:
     producer, users = _index(g.net)
     for L in g.net.layers:
         idx = L.attrs.get("indices")
-        if L.op != "take" or L.attrs.get("axis", 0) != 0 or not isinstance(idx, list) or any(idx) or not _free(g, L):
+        if L.op != "take" or not isinstance(idx, list) or any(idx) or not _free(g, L):
             continue
         R = producer.get(L.inputs[0])
         if R is None or R.op != "reshape" or _sole_user(g, users, R.output) is not L:
             continue
-        x = R.inputs[0]
+        x, k = R.inputs[0], L.attrs.get("axis", 0)
         dims = tuple(g.net.shapes[x])
-        if tuple(g.net.shapes[R.output]) != (1, *dims):
+        if not 0 <= k <= len(dims) or tuple(g.net.shapes[R.output]) != (*dims[:k], 1, *dims[k:]):
             continue
         g.skip.add(R.output)
-        g.prebuilt[L.output] = (layer("Replicate", {}, {"Specification": len(idx), "Level": 1}, [dims],
-                                      (len(idx), *dims)), [x])
+        g.prebuilt[L.output] = (layer("Replicate", {}, {"Specification": len(idx), "Level": k + 1}, [dims],
+                                      (*dims[:k], len(idx), *dims[k:])), [x])
 
 
 # ---- Normalization ------------------------------------------------------------------------------------------
