@@ -74,10 +74,11 @@ EXPANDED = {
     "causal_length_sqrt": lambda: input_query_net((4, 3), (4, 3), "LengthSqrt", causal=True),
     "multi_head_one_query": lambda: input_query_net((3, 2, 3), (2, 3), "DimensionSqrt", heads=True),
 }
-# Mathics3 builds and runs these in seconds each: three representative settings, tiny sizes, one sample
+# Mathics3 (pure Python) is slow: four representative settings, tiny sizes, one sample
 MATHICS = {
     "causal_length_sqrt": lambda: _att((3, 2), (3, 2), (3, 2), "LengthSqrt", causal=True),
     "multi_head_one_query": lambda: _att((3, 2, 2), (3, 2, 2), (2, 2), "DimensionSqrt", heads=True),
+    "multi_head_causal": lambda: _att((3, 2, 2), (3, 2, 2), (3, 2, 2), causal=True, heads=True),
     "bilinear": lambda: _att((3, 2), (3, 2), (2, 3), scoring=bilinear_net(2, 3, np.arange(6.).reshape(3, 2) / 5)),
 }
 
@@ -137,6 +138,28 @@ def mapped_chain(steps=3, k=2, n=3, inner_function=Symbol("Tanh")):
     mapped = _node("NetMap", (steps, k), (steps, n), params={"Net": inner})
     last = _node("Linear", (steps, n), (2,), {"Weights": g.normal(size=(2, steps * n)), "Biases": NONE})
     return _chain([mapped, last], (steps, k), (2,))
+
+
+def mapped_residual_graph(steps=3, k=2):
+    """NetMapOperator of a NetGraph: x + Tanh[Linear[x]] per step."""
+    g = np.random.default_rng(22)
+    nodes = {"lin": _node("Linear", (k,), (k,), {"Weights": g.normal(size=(k, k)), "Biases": g.normal(size=k)}),
+             "tanh": _node("Elementwise", (k,), (k,), params={"Function": call("ValidatedParameter", Symbol("Tanh"))}),
+             "sum": {"Type": "Total", "Arrays": {}, "Parameters": {}, "Inputs": {"1": T(k), "2": T(k)},
+                     "Outputs": {"Output": T(k)}}}
+    edges = [R(P("Nodes", "lin", "Inputs", "Input"), P("Inputs", "Input")),
+             R(P("Nodes", "tanh", "Inputs", "Input"), P("Nodes", "lin", "Outputs", "Output")),
+             R(P("Nodes", "sum", "Inputs", "1"), P("Inputs", "Input")),
+             R(P("Nodes", "sum", "Inputs", "2"), P("Nodes", "tanh", "Outputs", "Output")),
+             R(P("Outputs", "Output"), P("Nodes", "sum", "Outputs", "Output"))]
+    inner = {"Type": "Graph", "Nodes": nodes, "Edges": edges, "Inputs": {"Input": T(k)}, "Outputs": {"Output": T(k)}}
+    return _chain([_node("NetMap", (steps, k), (steps, k), params={"Net": inner})], (steps, k), (steps, k))
+
+
+@pytest.mark.woxi
+def test_net_map_of_a_graph_woxi(woxi):
+    assoc = mapped_residual_graph()
+    _check_shared(woxi, assoc, net_from_assoc(assoc, source="mapg"), "Compact", 3)
 
 
 @pytest.mark.woxi

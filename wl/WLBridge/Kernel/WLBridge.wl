@@ -464,7 +464,7 @@ attBilinear[net_] := Module[{nodes = If[AssociationQ[net] && get[net, "Type", No
   If[!AssociationQ[nodes] || Length[nodes] != 2 || Sort[Map[get[#, "Type", None] &, Values[nodes]]] =!= {"Dot", "Linear"}, None,
     With[{lin = First[Select[Values[nodes], get[#, "Type", None] === "Linear" &]]}, If[array[lin, "Biases"] === None, lin, None]]]];
 attScoringTypes[net_] := If[AssociationQ[net] && AssociationQ[get[net, "Nodes", None]],
-  ToString[Union[Map[get[#, "Type", None] &, Values[at[net, "Nodes"]]]], InputForm], short[ToString[net, InputForm]]];
+  ToString[Union[Map[get[#, "Type", None] &, Values[at[net, "Nodes"]]]], InputForm], shortText[ToString[net, InputForm]]];
 
 softmaxFnH[False] := Hold[Exp[# - Max[#]]/Total[Exp[# - Max[#]]] &];
 softmaxFnH[True] := Hold[Exp[#]/Total[Exp[#]] &];
@@ -480,13 +480,13 @@ attCausalH[Hold[s_], Hold[e_], Hold[row_], Hold[f_], Hold[i_], n_, Hold[v_]] :=
 attHeadPartH[Hold[a_], Hold[o_]] := Hold[a[[All, o]]];
 attHeadsH[Hold[r_], Hold[body_], Hold[o_], nh_, Hold[j_], nq_] := Hold[With[{r = Table[body, {o, nh}]}, Table[r[[All, j]], {j, nq}]]];
 (* a port's value as {positions, (heads,) channels}: the input itself, or a fresh symbol bound to its reshape *)
-attPort[h_, from_, to_] := If[from === to, {h, None}, With[{s = fresh[]}, {s, {s, reshapeH[h, to]}}]];
-fresh[] := ($count++; heldSym["h" <> ToString[$count]]);
+attPort[h_, from_, to_] := If[from === to, {h, None}, With[{s = freshSym[]}, {s, {s, reshapeH[h, to]}}]];
+freshSym[] := ($count++; heldSym["h" <> ToString[$count]]);
 
 (* one head: keys {P, k}, values {P, v}, queries {n, q} (held) -> Hold[weights . values], {n, v} *)
 attHead[hk_, hv_, hq_, wt_, scale_, causal_, n_] := Module[{scores = attScoresH[hq, attKeysH[hk, wt]], s, i},
   If[!causal, attMixH[attScaleH[scores, scale], softmaxFnH[TrueQ[$expanded]], hv],
-    s = fresh[]; i = heldSym["i"];
+    s = freshSym[]; i = heldSym["i"];
     attCausalH[s, scores, attRowH[s, i, scale], softmaxFnH[TrueQ[$expanded]], i, n, hv]]];
 
 rule["Attention", node_, path_, ins_] := Module[{p = params[node], ports = Keys[get[node, "Inputs", <||>]], net, lin,
@@ -499,9 +499,9 @@ rule["Attention", node_, path_, ins_] := Module[{p = params[node], ports = Keys[
     " (only the \"Dot\" and \"Bilinear\" scoring nets; custom scoring nets are not supported)"]];
   rescale = attSetting[p, "ScoreRescaling"];
   If[!MemberQ[{None, "LengthSqrt", "DimensionSqrt"}, rescale], fail["ScoreRescaling -> " <>
-    short[ToString[rescale, InputForm]] <> " (only None, \"LengthSqrt\", \"DimensionSqrt\")"]];
+    shortText[ToString[rescale, InputForm]] <> " (only None, \"LengthSqrt\", \"DimensionSqrt\")"]];
   causal = attSetting[p, "Mask"];
-  If[!MemberQ[{None, "Causal"}, causal], fail["Mask -> " <> short[ToString[causal, InputForm]] <>
+  If[!MemberQ[{None, "Causal"}, causal], fail["Mask -> " <> shortText[ToString[causal, InputForm]] <>
     " (only None or \"Causal\")"]];
   causal = causal === "Causal"; multi = symName[attSetting[p, "MultiHead"]] === "True";
   names = If[MemberQ[ports, "Input"], {"Input", "Input", "Query"}, {"Key", "Value", "Query"}];
@@ -531,17 +531,18 @@ rule["Attention", node_, path_, ins_] := Module[{p = params[node], ports = Keys[
   vv = If[names[[2]] === names[[1]], kv, attPort[at[byPort, names[[2]]], vd, Join[{nKeys}, heads, {Last[vd]}]]];
   qv = attPort[at[byPort, "Query"], qd, Join[{nQueries}, heads, {qc}]];
   out = If[!multi, attHead[First[kv], First[vv], First[qv], wt, scale, causal, nQueries],
-    With[{o = heldSym["o"]}, attHeadsH[fresh[], attHead[attHeadPartH[First[kv], o], attHeadPartH[First[vv], o],
+    With[{o = heldSym["o"]}, attHeadsH[freshSym[], attHead[attHeadPartH[First[kv], o], attHeadPartH[First[vv], o],
       attHeadPartH[First[qv], o], wt, scale, causal, nQueries], o, First[heads], heldSym["j"], nQueries]]];
   out = Fold[bindH[#2[[1]], #2[[2]], #1] &, out, Reverse[Select[Union[{Last[kv], Last[vv], Last[qv]}], ListQ]]];
   reshapeIfH[out, Join[{nQueries}, heads, {Last[vd]}], Append[Most[qd], Last[vd]]]];
 reshapeIfH[h_, from_, to_] := If[from === to, h, reshapeH[h, to]];
-short[s_String] := If[StringLength[s] > 40, StringTake[s, 40], s];
+shortText[s_String] := If[StringLength[s] > 40, StringTake[s, 40], s];
 (* NetMapOperator of a Chain or Graph: the inner net compiled to Function[{s}, With[...]] (its bindings nested
    inside, not in the outer list) and mapped over level 1 *)
-mapContainer[inner_, path_, hx_] := Module[{s = fresh[], port = Keys[get[inner, "Inputs", <||>]], outs, body},
+mapContainer[inner_, path_, hx_] := Module[{s = freshSym[], port = Keys[get[inner, "Inputs", <||>]], outs, body},
   If[Length[port] != 1 || Length[Keys[get[inner, "Outputs", <||>]]] != 1,
-    fail["NetMapOperator of a net with " <> ToString[Length[port]] <> " inputs (only one input and one output)"]];
+    fail["NetMapOperator of a net with " <> ToString[Length[port]] <> " inputs and " <>
+      ToString[Length[Keys[get[inner, "Outputs", <||>]]]] <> " outputs (only one of each)"]];
   Block[{$bindings = {}},
     outs = walk[inner, path, toAssoc[{First[port] -> s}]];
     body = First[Values[outs]];
