@@ -306,11 +306,11 @@ def test_unsupported_layers_are_listed_together(engine):
     ch = Chain((3,)).linear(W(2, 3))
     a = ch.assoc(edges=False)
     a["Nodes"]["2"] = {"Type": "LSTM", "Inputs": {"Input": T(2)}, "Outputs": {"Output": T(2)}}
-    a["Nodes"]["3"] = {"Type": "Attention", "Inputs": {"Input": T(2)}, "Outputs": {"Output": T(2)}}
+    a["Nodes"]["3"] = {"Type": "CTCLoss", "Inputs": {"Input": T(2)}, "Outputs": {"Output": T(2)}}
     a["Outputs"] = {"Output": T(2)}
     r, msgs = engine.run(f"NetAssociationToFunction[{wl_text(a, engine.number)}]")
     assert str(r).endswith("$Failed")
-    assert len(msgs) == 1 and "2 unsupported" in msgs[0] and "Nodes/2 (LSTM)" in msgs[0] and "Nodes/3 (Attention)" in msgs[0]
+    assert len(msgs) == 1 and "2 unsupported" in msgs[0] and "Nodes/2 (LSTM)" in msgs[0] and "Nodes/3 (CTCLoss)" in msgs[0]
 
 
 def test_bad_options_and_input(engine):

@@ -189,7 +189,7 @@ $knownTypes = {"Linear", "Elementwise", "Dropout", "Softmax", "BatchNormalizatio
   "Catenate", "Threading", "Embedding", "Convolution", "Pooling", "BasicRecurrent", "LongShortTermMemory",
   "GatedRecurrent", "SequenceLast", "SequenceReverse", "Padding", "Transpose", "Part", "Replicate", "Aggregation",
   "Normalization", "ConstantPlus", "ConstantTimes", "ConstantArray", "NetMap", "NetMapOperator", "MapOperator", "Dot",
-  "NetMapThread", "ParametricRamp"};
+  "NetMapThread", "ParametricRamp", "Attention"};
 
 reshapeH[Hold[x_], {}] := Hold[First[Flatten[x]]];
 reshapeH[Hold[x_], {n_}] := Hold[Flatten[x]];
@@ -449,8 +449,9 @@ rule["Prepend", node_, path_, ins_] := Apply[prependH, elementPorts[node, path, 
    DotLayer is Dot; NetMapThreadOperator of a DotLayer is MapThread[Dot] (or a Map for an unmapped input). *)
 innerNet[node_] := With[{n = get[params[node], "Net", None]}, If[AssociationQ[n], n, get[get[node, "Nodes", <||>], "Net", None]]];
 mapRule[node_, path_, hx_] := Module[{inner = innerNet[node], s, res},
-  If[!AssociationQ[inner] || MemberQ[{"Chain", "Graph", None}, get[inner, "Type", None]],
-    unsupported["NetMapOperator of a container (only of one layer)"],
+  Which[!AssociationQ[inner] || get[inner, "Type", None] === None, unsupported["NetMapOperator without an inner net"],
+    MemberQ[{"Chain", "Graph"}, get[inner, "Type", None]], mapContainer[inner, joinPath[path, "Parameters/Net"], hx],
+    True,
     $count++; s = "m" <> ToString[$count];
     res = rule[get[inner, "Type", None], inner, joinPath[path, "Parameters/Net"], {heldSym[s]}];
     Which[StringQ[res], unsupported[res], Head[res] === unsupported, res, Head[res] === alias, hx,
@@ -481,6 +482,104 @@ rule["NetMapThread", node_, path_, {ha_, hb_}] := Module[{inner = innerNet[node]
     k[[2]] == 0, mapLeftDotH[ha, hb, k[[1]]],
     k[[1]] == 0, mapRightDotH[ha, hb, k[[2]]],
     True, unsupported["NetMapThreadOperator with different nonzero levels"]]];
+(* Attention (ports Key, Value, Query or Input, Query; the "Dot" or "Bilinear" scoring net; no, "LengthSqrt" or
+   "DimensionSqrt" rescaling; no or "Causal" mask; single or multi head), as wlbridge's Python reader
+   (layers_attention.py) reads it.  Per head: keys {P, k}, values {P, v}, queries {Pq, q}; scores q . Transpose[k]
+   (Bilinear: the keys mapped by W first), a softmax per query row over the keys (causal: over the first i keys,
+   padded with 0.), the weighted sum of the values.  Multi-head inputs {positions.., heads, channels} are split
+   with [[All, o]] and joined with [[All, j]] (Mathics3 has no Transpose of rank 3). *)
+attSetting[p_, name_] := With[{v = unwrap[get[p, name, None]]}, If[MemberQ[{"None", "Automatic"}, symName[v]], None, v]];
+attDotNetQ[net_] := net === "Dot" || AssociationQ[net] && get[net, "Type", None] === "Graph" &&
+  AssociationQ[get[net, "Nodes", None]] && Map[get[#, "Type", None] &, Values[at[net, "Nodes"]]] === {"Dot"};
+(* the Linear node of the "Bilinear" scoring net (a Linear without biases and a Dot), else None *)
+attBilinear[net_] := Module[{nodes = If[AssociationQ[net] && get[net, "Type", None] === "Graph", get[net, "Nodes", None], None]},
+  If[!AssociationQ[nodes] || Length[nodes] != 2 || Sort[Map[get[#, "Type", None] &, Values[nodes]]] =!= {"Dot", "Linear"}, None,
+    With[{lin = First[Select[Values[nodes], get[#, "Type", None] === "Linear" &]]}, If[array[lin, "Biases"] === None, lin, None]]]];
+attScoringTypes[net_] := If[AssociationQ[net] && AssociationQ[get[net, "Nodes", None]],
+  ToString[Union[Map[get[#, "Type", None] &, Values[at[net, "Nodes"]]]], InputForm], shortText[ToString[net, InputForm]]];
+
+softmaxFnH[False] := Hold[Exp[# - Max[#]]/Total[Exp[# - Max[#]]] &];
+softmaxFnH[True] := Hold[Exp[#]/Total[Exp[#]] &];
+attKeysH[hk_, wt_] := If[wt === None, hk, rightDotH[hk, wt]];  (* Bilinear: the keys times Transpose[W] *)
+rightDotH[Hold[k_], wt_] := Hold[k . wt];
+attScoresH[Hold[q_], Hold[k_]] := Hold[q . Transpose[k]];
+attScaleH[h_, d_] := If[d === None, h, divH[h, d]];
+divH[Hold[s_], d_] := Hold[s/d];
+attMixH[Hold[s_], Hold[f_], Hold[v_]] := Hold[Map[f, s] . v];
+attRowH[Hold[s_], Hold[i_], dv_] := If[dv === None, Hold[Take[s[[i]], i]], Hold[Take[s[[i]], i]/dv[[i]]]];
+attCausalH[Hold[s_], Hold[e_], Hold[row_], Hold[f_], Hold[i_], n_, Hold[v_]] :=
+  Hold[With[{s = e}, Table[PadRight[f[row], n, 0.], {i, n}] . v]];
+attHeadPartH[Hold[a_], Hold[o_]] := Hold[a[[All, o]]];
+attHeadsH[Hold[r_], Hold[body_], Hold[o_], nh_, Hold[j_], nq_] := Hold[With[{r = Table[body, {o, nh}]}, Table[r[[All, j]], {j, nq}]]];
+(* a port's value as {positions, (heads,) channels}: the input itself, or a fresh symbol bound to its reshape *)
+attPort[h_, from_, to_] := If[from === to, {h, None}, With[{s = freshSym[]}, {s, {s, reshapeH[h, to]}}]];
+freshSym[] := ($count++; heldSym["h" <> ToString[$count]]);
+
+(* one head: keys {P, k}, values {P, v}, queries {n, q} (held) -> Hold[weights . values], {n, v} *)
+attHead[hk_, hv_, hq_, wt_, scale_, causal_, n_] := Module[{scores = attScoresH[hq, attKeysH[hk, wt]], s, i},
+  If[!causal, attMixH[attScaleH[scores, scale], softmaxFnH[TrueQ[$expanded]], hv],
+    s = freshSym[]; i = heldSym["i"];
+    attCausalH[s, scores, attRowH[s, i, scale], softmaxFnH[TrueQ[$expanded]], i, n, hv]]];
+
+rule["Attention", node_, path_, ins_] := Module[{p = params[node], ports = Keys[get[node, "Inputs", <||>]], net, lin,
+    rescale, causal, multi, names, byPort, kd, vd, qd, rank, qdims, nKeys, nQueries, wt = None, qc, scale, heads, kv, vv, qv,
+    out},
+  If[Complement[Keys[get[node, "Outputs", <||>]], {"Output"}] =!= {},
+    fail["output ports other than \"Output\" (the attention weights are not read)"]];
+  net = unwrap[get[p, "ScoringNet", "Dot"]]; lin = attBilinear[net];
+  If[!attDotNetQ[net] && lin === None, fail["ScoringNet with " <> attScoringTypes[net] <>
+    " (only the \"Dot\" and \"Bilinear\" scoring nets; custom scoring nets are not supported)"]];
+  rescale = attSetting[p, "ScoreRescaling"];
+  If[!MemberQ[{None, "LengthSqrt", "DimensionSqrt"}, rescale], fail["ScoreRescaling -> " <>
+    shortText[ToString[rescale, InputForm]] <> " (only None, \"LengthSqrt\", \"DimensionSqrt\")"]];
+  causal = attSetting[p, "Mask"];
+  If[!MemberQ[{None, "Causal"}, causal], fail["Mask -> " <> shortText[ToString[causal, InputForm]] <>
+    " (only None or \"Causal\")"]];
+  causal = causal === "Causal"; multi = symName[attSetting[p, "MultiHead"]] === "True";
+  names = If[MemberQ[ports, "Input"], {"Input", "Input", "Query"}, {"Key", "Value", "Query"}];
+  If[Sort[ports] =!= Sort[Union[names]] || Length[ins] != Length[ports],
+    fail[path <> ": Attention layer ports " <> ToString[ports, InputForm] <> ": expected " <> ToString[Union[names], InputForm]]];
+  byPort = toAssoc[MapThread[Rule, {ports, ins}]];
+  {kd, vd, qd} = Map[portDims[at[at[node, "Inputs"], #]] &, names];
+  rank = If[multi, 3, 2];
+  If[Length[kd] < rank || Length[vd] < rank || Length[qd] < rank - 1 || Drop[kd, 1 - rank] =!= Drop[vd, 1 - rank] ||
+      (Last[kd] =!= Last[qd] && lin === None) || multi && !(kd[[-2]] == vd[[-2]] == qd[[-2]]),
+    fail[path <> ": Attention shapes Key " <> ToString[kd] <> ", Value " <> ToString[vd] <> ", Query " <> ToString[qd] <>
+      " do not fit together"]];
+  qdims = If[Length[qd] == rank - 1, Prepend[qd, 1], qd];
+  nKeys = Times @@ Drop[kd, 1 - rank]; nQueries = Times @@ Drop[qdims, 1 - rank];
+  If[causal && (Length[kd] != rank || Most[qdims] =!= Most[kd]),
+    fail[path <> ": causal Attention needs one position axis shared by Key " <> ToString[kd] <> " and Query " <> ToString[qd]]];
+  qc = Last[qd];
+  If[lin =!= None, wt = array[lin, "Weights"];
+    If[!MatrixQ[wt] || Dimensions[wt] =!= {qc, Last[kd]}, fail[path <> ": Bilinear scoring Weights " <>
+      ToString[If[MatrixQ[wt], Dimensions[wt], wt]] <> " do not map Key channels " <> ToString[Last[kd]] <>
+      " to Query channels " <> ToString[qc]]];
+    wt = Transpose[wt]];
+  scale = Which[rescale === None, None, rescale === "DimensionSqrt", N[Sqrt[qc]], causal, N[Sqrt[Range[nQueries]]],
+    True, N[Sqrt[nKeys]]];
+  heads = If[multi, {kd[[-2]]}, {}];
+  kv = attPort[at[byPort, names[[1]]], kd, Join[{nKeys}, heads, {Last[kd]}]];
+  vv = If[names[[2]] === names[[1]], kv, attPort[at[byPort, names[[2]]], vd, Join[{nKeys}, heads, {Last[vd]}]]];
+  qv = attPort[at[byPort, "Query"], qd, Join[{nQueries}, heads, {qc}]];
+  out = If[!multi, attHead[First[kv], First[vv], First[qv], wt, scale, causal, nQueries],
+    With[{o = heldSym["o"]}, attHeadsH[freshSym[], attHead[attHeadPartH[First[kv], o], attHeadPartH[First[vv], o],
+      attHeadPartH[First[qv], o], wt, scale, causal, nQueries], o, First[heads], heldSym["j"], nQueries]]];
+  out = Fold[bindH[#2[[1]], #2[[2]], #1] &, out, Reverse[Select[Union[{Last[kv], Last[vv], Last[qv]}], ListQ]]];
+  reshapeIfH[out, Join[{nQueries}, heads, {Last[vd]}], Append[Most[qd], Last[vd]]]];
+reshapeIfH[h_, from_, to_] := If[from === to, h, reshapeH[h, to]];
+shortText[s_String] := If[StringLength[s] > 40, StringTake[s, 40], s];
+(* NetMapOperator of a Chain or Graph: the inner net compiled to Function[{s}, With[...]] (its bindings nested
+   inside, not in the outer list) and mapped over level 1 *)
+mapContainer[inner_, path_, hx_] := Module[{s = freshSym[], port = Keys[get[inner, "Inputs", <||>]], outs, body},
+  If[Length[port] != 1 || Length[Keys[get[inner, "Outputs", <||>]]] != 1,
+    fail["NetMapOperator of a net with " <> ToString[Length[port]] <> " inputs and " <>
+      ToString[Length[Keys[get[inner, "Outputs", <||>]]]] <> " outputs (only one of each)"]];
+  Block[{$bindings = {}},
+    outs = walk[inner, path, toAssoc[{First[port] -> s}]];
+    body = First[Values[outs]];
+    If[!FreeQ[body, $bad], unsupported["the mapped net has unsupported layers"],
+      mapH[funcH[listOfH[s], Fold[bindH[#2[[1]], #2[[2]], #1] &, body, Reverse[$bindings]]], hx, 1]]]];
 poolCounts[g_, kernel_, includePad_] := Module[{axis},
   axis[k_] := Table[With[{a = at[g, "Stride"][[k]] (i - 1) + 1 - at[g, "Pad"][[k, 1]]},
       If[includePad, Min[a + kernel[[k]] - 1, at[g, "In"][[k + 1]] + at[g, "Pad"][[k, 2]]] - a + 1,
