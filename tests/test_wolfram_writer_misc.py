@@ -40,6 +40,8 @@ CASES = {
     "part_span": (("Part", {"Specification": [ALL, call("Span", 2, ALL)]}, (2, 3, 4), (2, 2, 4)), ["Part"]),
     "part_list_level3": (("Part", {"Specification": [ALL, 2, [4, 1, 1]]}, (2, 3, 4), (2, 3)), ["Part", "Part"]),
     "replicate": (("Replicate", {"Specification": 3, "Level": 1}, (2, 4), (3, 2, 4)), ["Replicate"]),
+    "replicate_level2": (("Replicate", {"Specification": 3, "Level": 2}, (2, 4), (2, 3, 4)), ["Replicate"]),
+    "replicate_last": (("Replicate", {"Specification": 3, "Level": -1}, (2, 4), (2, 4, 3)), ["Replicate"]),
     "aggregate_mean": (("Aggregation", {"Function": Symbol("Mean")}, (2, 3, 4), (2,)), ["Aggregation"]),
     "aggregate_max_level": (("Aggregation", {"Function": Symbol("Max"), "Levels": [1, -1]}, (2, 3, 4), (3,)),
                             ["Aggregation"]),

@@ -389,8 +389,14 @@ rule["Transpose", node_, path_, {hx_}] := With[{s = unwrap[get[params[node], "Sp
 rule["Part", node_, path_, {hx_}] := With[{s = unwrap[get[params[node], "Specification", None]]},
   partsH[hx, If[ListQ[s], s, {s}]]];
 replicateH[Hold[x_], n_] := Hold[Table[x, {n}]];
-rule["Replicate", node_, path_, {hx_}] := With[{p = params[node]}, With[{n = unwrap[get[p, "Specification", None]]},
-  If[IntegerQ[n] && get[p, "Level", 1] === 1, replicateH[hx, n], unsupported["replication other than n at level 1"]]]];
+replicateAtH[Hold[x_], n_, k_] := Hold[Map[Table[#, {n}] &, x, {k}]];  (* the new axis after the first k levels *)
+rule["Replicate", node_, path_, {hx_}] := Module[{p = params[node], n, lv, r = Length[inDims[node]]},
+  n = unwrap[get[p, "Specification", None]]; lv = get[p, "Level", 1];
+  If[IntegerQ[lv] && lv < 0, lv = r + 2 + lv];
+  Which[
+    !IntegerQ[n] || !IntegerQ[lv] || lv < 1 || lv > r + 1, unsupported["replication other than n at one level"],
+    lv == 1, replicateH[hx, n],
+    True, replicateAtH[hx, n, lv - 1]]];
 levelList[spec_, r_] := Which[spec === None || headName[spec] === "Span", Range[2, r],
   IntegerQ[spec], {If[spec > 0, spec, r + 1 + spec]}, True, Map[If[# > 0, #, r + 1 + #] &, spec]];
 blocksH[Hold[x_], f_, perm_, k_] := If[k == 0, Hold[f[Flatten[x]]], Hold[Map[f[Flatten[#]] &, Transpose[x, perm], {k}]]];
