@@ -9,23 +9,13 @@ from wlbridge.frontends.wolfram.expr import Symbol, call
 from wlbridge.frontends.wolfram.netassoc import net_from_assoc
 
 from .paclet_nets import wl_text
-from .test_paclet import Mathics, Woxi, _check_shared
+from .test_paclet import _check_shared, mathics, woxi  # noqa: F401 - the engine fixtures
 from .test_wolfram_attention import attention_net, bilinear_net, custom_net
 from .wolfram_files import NP as P
 from .wolfram_files import T
 from .wolfram_files import rule as R
 
 NONE = Symbol("None")
-
-
-@pytest.fixture(scope="module")
-def woxi():
-    return Woxi()
-
-
-@pytest.fixture(scope="module")
-def mathics():
-    return Mathics()
 
 
 def _att(kd, vd, qd, rescale=None, causal=False, heads=False, **kw):
