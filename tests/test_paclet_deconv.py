@@ -148,3 +148,17 @@ def test_unsupported_resize_gives_the_paclets_message(woxi, params, reason):
     r, msgs = woxi.run(f"NetAssociationToFunction[{wl_text(resize_assoc([6], (2, 3), (2, 6), **params), woxi.number)}]")
     assert str(r).endswith("$Failed")
     assert len(msgs) == 1 and "1 unsupported layer(s): Nodes/1 (Resize): " in msgs[0] and reason in msgs[0], msgs
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("change,reason", [({"Parameters": {"Interleaving": Symbol("True")}}, "Interleaving -> True"),
+                                           ({"Arrays": {"Weights": np.ones((2, 2, 2, 2))}}, "Weights have the wrong rank"),
+                                           ({"Parameters": {"ChannelGroups": 3}}, "ChannelGroups")])
+def test_refused_deconvolution_gives_the_paclets_message(woxi, change, reason):
+    assoc, _ = deconv_assoc((2, 3), 2, dict(kernel_size=2, stride=2))
+    node = assoc["Nodes"]["1"]
+    for key, value in change.items():
+        node[key] = {**node[key], **value}
+    r, msgs = woxi.run(f"NetAssociationToFunction[{wl_text(assoc, woxi.number)}]")
+    assert str(r).endswith("$Failed")
+    assert len(msgs) == 1 and "1 unsupported layer(s): Nodes/1 (Deconvolution): " in msgs[0] and reason in msgs[0], msgs
