@@ -29,10 +29,11 @@ def mathics():
 
 # ---- Deconvolution: torch ConvTranspose -> IR -> the written DeconvolutionLayer ------------------------
 
+UP2 = dict(stride=2, padding=1, output_padding=1, groups=2)
 DECONVS = {  # name: (input dims, output channels, ConvTranspose keywords)
-    "1d_stride2_pad1_outpad1_groups2": ((4, 5), 4, dict(kernel_size=3, stride=2, padding=1, output_padding=1, groups=2)),
+    "1d_stride2_pad1_outpad1_groups2": ((4, 5), 4, dict(kernel_size=3, **UP2)),
     "1d_stride3_crop": ((2, 4), 3, dict(kernel_size=2, stride=3, padding=1)),
-    "2d_stride2_pad1_outpad1_groups2": ((4, 3, 4), 2, dict(kernel_size=3, stride=2, padding=1, output_padding=1, groups=2)),
+    "2d_stride2_pad1_outpad1_groups2": ((4, 3, 4), 2, dict(kernel_size=3, **UP2)),
     "2d_dilation_asym_kernel": ((2, 3, 2), 3, dict(kernel_size=(2, 3), stride=(1, 2), padding=(0, 1), dilation=2)),
     "2d_nobias": ((2, 2, 3), 2, dict(kernel_size=2, bias=False)),
     "3d_stride2": ((2, 2, 2, 3), 2, dict(kernel_size=2, stride=2, padding=(1, 0, 1), output_padding=(1, 0, 1))),
@@ -104,6 +105,8 @@ RESIZES = {  # name: (spec, input dims, output dims, parameters)
     "nearest_2d_x2": ([scaled(2), scaled(2)], (2, 2, 3), (2, 4, 6), {"Resampling": "Nearest"}),
     "nearest_1d_x3": ([scaled(3)], (2, 4), (2, 12), {"Resampling": "Nearest"}),
     "nearest_2d_x2_x3": ([scaled(2), scaled(3)], (1, 2, 2), (1, 4, 6), {"Resampling": "Nearest"}),
+    "nearest_interleaved": ([scaled(2), scaled(2)], (2, 3, 2), (4, 6, 2),
+                            {"Resampling": "Nearest", "Interleaving": Symbol("True")}),
 }
 MATHICS_RESIZE = ([scaled(2), 3], (1, 2, 2), (1, 4, 3), {})
 
@@ -129,8 +132,9 @@ def test_upsample_bilinear_align_corners_is_the_read_resize(woxi):
     assoc = resize_assoc([scaled(2), scaled(2)], (2, 3, 4), (2, 6, 8))
     x = np.random.default_rng(2).normal(size=(2, 2, 3, 4))
     up = torch.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
-    np.testing.assert_allclose(net_from_assoc(assoc, source="up")(x), up(torch.tensor(x)).numpy(), rtol=1e-13, atol=1e-14)
-    _check_shared(woxi, assoc, net_from_assoc(assoc, source="up"), "Compact", 2)
+    net = net_from_assoc(assoc, source="up")
+    np.testing.assert_allclose(net(x), up(torch.tensor(x)).numpy(), rtol=1e-13, atol=1e-14)
+    _check_shared(woxi, assoc, net, "Compact", 2)
 
 
 @pytest.mark.mathics
@@ -151,9 +155,11 @@ def test_unsupported_resize_gives_the_paclets_message(woxi, params, reason):
 
 
 @pytest.mark.woxi
-@pytest.mark.parametrize("change,reason", [({"Parameters": {"Interleaving": Symbol("True")}}, "Interleaving -> True"),
-                                           ({"Arrays": {"Weights": np.ones((2, 2, 2, 2))}}, "Weights have the wrong rank"),
-                                           ({"Parameters": {"ChannelGroups": 3}}, "ChannelGroups")])
+@pytest.mark.parametrize("change,reason", [
+    ({"Parameters": {"Interleaving": Symbol("True")}}, "Interleaving -> True"),
+    ({"Arrays": {"Weights": np.ones((2, 2, 2, 2))}}, "Weights have the wrong rank"),
+    ({"Parameters": {"ChannelGroups": 3}}, "ChannelGroups"),
+])
 def test_refused_deconvolution_gives_the_paclets_message(woxi, change, reason):
     assoc, _ = deconv_assoc((2, 3), 2, dict(kernel_size=2, stride=2))
     node = assoc["Nodes"]["1"]

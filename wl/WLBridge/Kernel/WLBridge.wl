@@ -362,7 +362,7 @@ deconvIndices[n_, s_, edge_, {lo_, hi_}] := Module[{z = n + 1, ins, a = edge - l
 zeroEndH[Hold[x_], d_] := Hold[PadRight[x, d]];
 
 rule["Deconvolution", node_, path_, {hx_}] := Module[{g = spatial[node, path], w = array[node, "Weights"], groups, n,
-    wc, edges, idx, its, spans, out},
+    wc, edges, idx, its, spans, out, spread},
   n = at[g, "n"];
   If[!ArrayQ[w] || ArrayDepth[w] != n + 2, fail[path <> ": Deconvolution Weights have the wrong rank"]];
   groups = get[params[node], "ChannelGroups", get[params[node], "$GroupNumber", 1]];
@@ -378,9 +378,9 @@ rule["Deconvolution", node_, path_, {hx_}] := Module[{g = spatial[node, path], w
   its = iterators[n];
   spans = Table[spanH[its[[k + 1]], 1, edges[[k]], at[g, "Dilation"][[k]]], {k, n}];
   (* the spread input is bound once (bindValue): inside the Table it would be rebuilt for every output *)
-  biasH[Apply[convH, Join[{bindValue[partsH[zeroEndH[hx, at[g, "In"] + Prepend[Table[1, {n}], 0]], Prepend[idx, All]]], wc,
-    chanH[First[its], groups, Dimensions[wc][[2]], Quotient[Length[wc], groups]]}, spans, its, out]],
-    array[node, "Biases"]]];
+  spread = bindValue[partsH[zeroEndH[hx, at[g, "In"] + Prepend[Table[1, {n}], 0]], Prepend[idx, All]]];
+  biasH[Apply[convH, Join[{spread, wc, chanH[First[its], groups, Dimensions[wc][[2]], Quotient[Length[wc], groups]]},
+    spans, its, out]], array[node, "Biases"]]];
 
 (* {output size, integer factor or None} of one Specification entry on an axis of size n, or None *)
 resizeTarget[d_, n_] := Which[
@@ -397,29 +397,35 @@ linearTaps[n_, m_] := Module[{src = If[m == 1, Table[0, {m}], Table[Min[k (n - 1
 lerpH[Hold[x_], 0, i0_, i1_, c0_, c1_] := Hold[(#[[i0]] c0 + #[[i1]] c1 &)[x]];
 lerpH[Hold[x_], a_, i0_, i1_, c0_, c1_] := Hold[Map[#[[i0]] c0 + #[[i1]] c1 &, x, {a}]];
 
+(* axis a (0-based, a level of the array) resized from n to m: linear taps, or nearest indices for factor k *)
+resizeLinearH[h_, a_, n_, m_] := If[n == m, h, Apply[lerpH, Join[{h, a}, linearTaps[n, m]]]];
+nearestIndices[n_, m_, k_] := Map[Min[Floor[#/k], n - 1] + 1 &, Range[0, m - 1]];
+specText[spec_] := ToString[spec, InputForm];
+
 rule["Resize", node_, path_, {hx_}] := Module[{p = params[node], d = inDims[node], spec, method, scheme, axes, targets,
     sizes, out = outDims[node]},
   spec = unwrap[get[p, "Specification", None]];
   If[!ListQ[spec] || spec === {} || Length[d] != Length[spec] + 1,
-    fail[path <> ": Resize Specification " <> ToString[spec, InputForm] <> " does not fit input dimensions " <> ToString[d]]];
+    fail[path <> ": Resize Specification " <> specText[spec] <> " does not fit input dimensions " <> ToString[d]]];
   method = unwrap[get[p, "Resampling", "Linear"]];
   If[symName[method] === "Automatic", method = "Linear"];
   scheme = unwrap[get[p, "Scheme", None]];
   If[MemberQ[{"None", "Automatic"}, symName[scheme]], scheme = None];
   axes = If[symName[get[p, "Interleaving", False]] === "True", Range[0, Length[spec] - 1], Range[Length[spec]]];
   targets = MapThread[resizeTarget, {spec, d[[axes + 1]]}];
-  If[MemberQ[targets, None], fail[path <> ": bad Resize Specification " <> ToString[spec, InputForm] <> " (each n, Scaled[r] or All)"]];
+  If[MemberQ[targets, None], fail[path <> ": bad Resize Specification " <> specText[spec] <> " (each n, Scaled[r] or All)"]];
   sizes = ReplacePart[d, Thread[(axes + 1) -> targets[[All, 1]]]];
-  If[out =!= {} && out =!= sizes, fail[path <> ": Resize Specification gives " <> ToString[sizes] <> ", the output port says " <> ToString[out]]];
+  If[out =!= {} && out =!= sizes,
+    fail[path <> ": Resize Specification gives " <> ToString[sizes] <> ", the output port says " <> ToString[out]]];
   Which[
     method === "Linear" && MemberQ[{None, "Point"}, scheme],
-      Fold[If[d[[#2 + 1]] == sizes[[#2 + 1]], #1, Apply[lerpH, Join[{#1, #2}, linearTaps[d[[#2 + 1]], sizes[[#2 + 1]]]]]] &, hx, axes],
+      Fold[resizeLinearH[#1, #2, d[[#2 + 1]], sizes[[#2 + 1]]] &, hx, axes],
+    method === "Nearest" && MemberQ[{None, "Bin"}, scheme] && MemberQ[targets[[All, 2]], None],
+      unsupported["\"Nearest\" resampling needs Scaled[k] with an integer k on every axis"],
     method === "Nearest" && MemberQ[{None, "Bin"}, scheme],
-      If[MemberQ[targets[[All, 2]], None], unsupported["\"Nearest\" resampling needs Scaled[k] with an integer k on every axis"],
-        partsH[hx, Table[If[MemberQ[axes, a - 1],
-          Map[Min[Floor[#/targets[[First[First[Position[axes, a - 1]]], 2]]], d[[a]] - 1] + 1 &, Range[0, sizes[[a]] - 1]], All],
-          {a, Length[d]}]]],
-    True, unsupported["Resampling -> " <> ToString[method, InputForm] <> ", \"Scheme\" -> " <> ToString[scheme, InputForm] <>
+      partsH[hx, ReplacePart[Table[All, {Length[d]}],
+        Table[With[{a = axes[[k]] + 1}, a -> nearestIndices[d[[a]], sizes[[a]], targets[[k, 2]]]], {k, Length[axes]}]]],
+    True, unsupported["Resampling -> " <> specText[method] <> ", \"Scheme\" -> " <> specText[scheme] <>
       " (only \"Linear\" with \"Point\" sampling and \"Nearest\" with \"Bin\" sampling)"]]];
 
 (* Sequence layers (documented equations; zero initial state): FoldList of one step over the sequence.
