@@ -343,6 +343,91 @@ rule["Pooling", node_, path_, {hx_}] := Module[{g = spatial[node, path], p = par
     _, unsupported["pooling function " <> ToString[kind]]]];
 divideH[Hold[e_], c_] := Hold[Map[#/c &, e]];
 
+(* Deconvolution (transposed convolution, Weights {in, out/groups, k...}) as wlbridge reads it: one zero appended per
+   spatial axis, index lists that insert Stride - 1 zeros between elements and pad by d (k - 1) - PaddingSize (or crop),
+   then a stride-1 Convolution (convH) with the flipped kernel, regrouped to {out, in/groups, k...}.
+   Resize: "Linear" is align-corners interpolation per axis (source k (n - 1)/(m - 1)), "Nearest" repeats each
+   element k times (Scaled[k], integer k); both as Part with index lists.  Transpose is not used: Mathics3's
+   Transpose of rank-3 arrays is wrong. *)
+$knownTypes = Join[$knownTypes, {"Deconvolution", "Resize"}];
+
+flipKernel[k_] := Part @@ Prepend[Map[Range[#, 1, -1] &, Dimensions[k]], k];
+deconvKernel[w_, groups_] := Module[{cg = Quotient[Length[w], groups], og = Dimensions[w][[2]]},
+  Table[flipKernel[w[[cg Quotient[o - 1, og] + c, Mod[o - 1, og] + 1]]], {o, groups og}, {c, cg}]];
+(* 1-based indices into one axis of size n followed by one zero (index n + 1) *)
+deconvIndices[n_, s_, edge_, {lo_, hi_}] := Module[{z = n + 1, ins, a = edge - lo, b = edge - hi, full},
+  ins = Take[Flatten[Table[Prepend[Table[z, {s - 1}], i], {i, n}]], (n - 1) s + 1];
+  full = Join[Table[z, {Max[a, 0]}], Drop[ins, Max[-a, 0]], Table[z, {Max[b, 0]}]];
+  If[b < 0, Drop[full, b], full]];
+zeroEndH[Hold[x_], d_] := Hold[PadRight[x, d]];
+
+rule["Deconvolution", node_, path_, {hx_}] := Module[{g = spatial[node, path], w = array[node, "Weights"], groups, n,
+    wc, edges, idx, its, spans, out, spread},
+  n = at[g, "n"];
+  If[!ArrayQ[w] || ArrayDepth[w] != n + 2, fail[path <> ": Deconvolution Weights have the wrong rank"]];
+  groups = get[params[node], "ChannelGroups", get[params[node], "$GroupNumber", 1]];
+  If[intsQ[groups] && Length[groups] == 1, groups = First[groups]];
+  If[!IntegerQ[groups] || groups < 1 || Mod[Length[w], groups] != 0 || Length[w] != First[at[g, "In"]],
+    fail[path <> ": Deconvolution Weights do not fit the input channels and ChannelGroups"]];
+  If[!intsQ[Flatten[at[g, "Pad"]]] || Dimensions[at[g, "Pad"]] =!= {n, 2}, fail[path <> ": bad PaddingSize"]];
+  wc = deconvKernel[w, groups];
+  edges = at[g, "Dilation"] (Drop[Dimensions[w], 2] - 1);
+  idx = Table[deconvIndices[at[g, "In"][[k + 1]], at[g, "Stride"][[k]], edges[[k]], at[g, "Pad"][[k]]], {k, n}];
+  out = Prepend[Map[Length, idx] - edges, Length[wc]];
+  If[Min[out] < 1, fail[path <> ": Deconvolution output size " <> ToString[out] <> " is empty"]];
+  its = iterators[n];
+  spans = Table[spanH[its[[k + 1]], 1, edges[[k]], at[g, "Dilation"][[k]]], {k, n}];
+  (* the spread input is bound once (bindValue): inside the Table it would be rebuilt for every output *)
+  spread = bindValue[partsH[zeroEndH[hx, at[g, "In"] + Prepend[Table[1, {n}], 0]], Prepend[idx, All]]];
+  biasH[Apply[convH, Join[{spread, wc, chanH[First[its], groups, Dimensions[wc][[2]], Quotient[Length[wc], groups]]},
+    spans, its, out]], array[node, "Biases"]]];
+
+(* {output size, integer factor or None} of one Specification entry on an axis of size n, or None *)
+resizeTarget[d_, n_] := Which[
+  IntegerQ[d] && d > 0, {d, None},
+  symName[d] === "All", {n, None},
+  headName[d] === "Scaled" && Length[d] == 1 && NumericQ[d[[1]]] && TrueQ[d[[1]] > 0],
+    {Ceiling[N[d[[1]]] n], If[IntegerQ[d[[1]]], d[[1]], None]},
+  True, None];
+(* align-corners source coordinates of m outputs on an axis of n: {i0, i1, weight of i0, weight of i1} *)
+linearTaps[n_, m_] := Module[{src = If[m == 1, Table[0, {m}], Table[Min[k (n - 1)/(m - 1), n - 1], {k, 0, m - 1}]], i0},
+  i0 = Floor[src];
+  {i0 + 1, Map[Min[#, n - 1] &, i0 + 1] + 1, 1. - N[src - i0], N[src - i0]}];
+(* flat arguments: Woxi 0.3 does not bind pattern variables inside list patterns *)
+lerpH[Hold[x_], 0, i0_, i1_, c0_, c1_] := Hold[(#[[i0]] c0 + #[[i1]] c1 &)[x]];
+lerpH[Hold[x_], a_, i0_, i1_, c0_, c1_] := Hold[Map[#[[i0]] c0 + #[[i1]] c1 &, x, {a}]];
+
+(* axis a (0-based, a level of the array) resized from n to m: linear taps, or nearest indices for factor k *)
+resizeLinearH[h_, a_, n_, m_] := If[n == m, h, Apply[lerpH, Join[{h, a}, linearTaps[n, m]]]];
+nearestIndices[n_, m_, k_] := Map[Min[Floor[#/k], n - 1] + 1 &, Range[0, m - 1]];
+specText[spec_] := ToString[spec, InputForm];
+
+rule["Resize", node_, path_, {hx_}] := Module[{p = params[node], d = inDims[node], spec, method, scheme, axes, targets,
+    sizes, out = outDims[node]},
+  spec = unwrap[get[p, "Specification", None]];
+  If[!ListQ[spec] || spec === {} || Length[d] != Length[spec] + 1,
+    fail[path <> ": Resize Specification " <> specText[spec] <> " does not fit input dimensions " <> ToString[d]]];
+  method = unwrap[get[p, "Resampling", "Linear"]];
+  If[symName[method] === "Automatic", method = "Linear"];
+  scheme = unwrap[get[p, "Scheme", None]];
+  If[MemberQ[{"None", "Automatic"}, symName[scheme]], scheme = None];
+  axes = If[symName[get[p, "Interleaving", False]] === "True", Range[0, Length[spec] - 1], Range[Length[spec]]];
+  targets = MapThread[resizeTarget, {spec, d[[axes + 1]]}];
+  If[MemberQ[targets, None], fail[path <> ": bad Resize Specification " <> specText[spec] <> " (each n, Scaled[r] or All)"]];
+  sizes = ReplacePart[d, Thread[(axes + 1) -> targets[[All, 1]]]];
+  If[out =!= {} && out =!= sizes,
+    fail[path <> ": Resize Specification gives " <> ToString[sizes] <> ", the output port says " <> ToString[out]]];
+  Which[
+    method === "Linear" && MemberQ[{None, "Point"}, scheme],
+      Fold[resizeLinearH[#1, #2, d[[#2 + 1]], sizes[[#2 + 1]]] &, hx, axes],
+    method === "Nearest" && MemberQ[{None, "Bin"}, scheme] && MemberQ[targets[[All, 2]], None],
+      unsupported["\"Nearest\" resampling needs Scaled[k] with an integer k on every axis"],
+    method === "Nearest" && MemberQ[{None, "Bin"}, scheme],
+      partsH[hx, ReplacePart[Table[All, {Length[d]}],
+        Table[With[{a = axes[[k]] + 1}, a -> nearestIndices[d[[a]], sizes[[a]], targets[[k, 2]]]], {k, Length[axes]}]]],
+    True, unsupported["Resampling -> " <> specText[method] <> ", \"Scheme\" -> " <> specText[scheme] <>
+      " (only \"Linear\" with \"Point\" sampling and \"Nearest\" with \"Bin\" sampling)"]]];
+
 (* Sequence layers (documented equations; zero initial state): FoldList of one step over the sequence.
    The state's Part comes first in products: Woxi 0.3 misparses "f[a] s[[2]]". *)
 gateArrays[node_, gates_, suffix_] := Map[array[node, # <> suffix] &, gates];
