@@ -141,9 +141,9 @@ def test_torch_gru_final_state_round_trips(tmp_path):
     assert report.passed and report.max_abs_err <= 1e-12, report
 
 
-@pytest.mark.parametrize("reverse,output,chain", [(True, "last", ["SequenceReverse", "NetFold", "SequenceLast"]),
-                                                   (False, "last", ["NetFold", "SequenceLast"]),
-                                                   (True, "sequence", ["SequenceReverse", "NetFold", "SequenceReverse"])])
+@pytest.mark.parametrize("reverse,output,chain", [
+    (True, "last", ["SequenceReverse", "NetFold", "SequenceLast"]), (False, "last", ["NetFold", "SequenceLast"]),
+    (True, "sequence", ["SequenceReverse", "NetFold", "SequenceReverse"])])
 def test_reversed_and_final_state_gru_ops_are_chains(reverse, output, chain, tmp_path):
     g = np.random.default_rng(44)
     p = {"weight_ih": g.normal(size=(3 * N, K)), "weight_hh": g.normal(size=(3 * N, N)),

@@ -13,7 +13,6 @@ import numpy as np
 
 from ...ir import Net, NetBuilder
 from .expr import call
-from .netwriter import T
 
 A1, A2 = ("arg", 1), ("arg", 2)
 SIGMOID_SUM = ("sigmoid", ("add", A1, A2))
@@ -51,7 +50,7 @@ def gru_cell_net(L, k: int) -> Net:
 
 def fold_node(L, seq) -> dict:
     """``NetFoldOperator[cell]`` over the sequence ``seq`` {t, k}: the sequence of states {t, n}."""
-    from .netwriter import assoc_from_net
+    from .netwriter import T, assoc_from_net  # netwriter imports netwriter_seq, which imports this module
 
     t, k = (int(d) for d in seq)
     n = int(L.attrs["hidden"])
