@@ -158,6 +158,22 @@ def test_reversed_and_final_state_gru_ops_are_chains(reverse, output, chain, tmp
     np.testing.assert_allclose(_round_trip(net, tmp_path)(xs), net(xs), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_onnx_default_gru_reset_before_linear_is_a_fold(bias, tmp_path):
+    """linear_before_reset=0 (ONNX's default): n = tanh(W_in x + b_in + W_hn (r h) + b_hn), any biases."""
+    g = np.random.default_rng(45)
+    p = {"weight_ih": g.normal(size=(3 * N, K)), "weight_hh": g.normal(size=(3 * N, N))}
+    if bias:
+        p.update(bias_ih=g.normal(size=3 * N), bias_hh=g.normal(size=3 * N))
+    b = wb.NetBuilder("g")
+    x = b.input("x", (T_LEN, K))
+    net = b.build([b.layer("gru", [x], params=p, attrs={"hidden": N, "output": "sequence",
+                                                        "linear_before_reset": False})])
+    assert _types(net) == ["NetFold"]
+    xs = g.normal(size=(3, T_LEN, K))
+    np.testing.assert_allclose(_round_trip(net, tmp_path)(xs), net(xs), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.torch
 def test_gru_without_b_hn_stays_gated_recurrent():
     torch = pytest.importorskip("torch")
