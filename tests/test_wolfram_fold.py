@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wlbridge as wb
-from wlbridge.errors import UnsupportedLayerError
+from wlbridge.errors import FormatError, UnsupportedLayerError
 from wlbridge.frontends.wolfram.expr import Symbol, call
 from wlbridge.frontends.wolfram.netassoc import assoc_from_net, net_from_assoc
 from wlbridge.frontends.wolfram.wlnet import load_wlnet
@@ -70,6 +70,17 @@ def test_fed_initial_state_is_unsupported():
              "Outputs": chain["Outputs"]}
     with pytest.raises(UnsupportedLayerError, match="initial state"):
         net_from_assoc(assoc, source="fold")
+
+
+def test_bad_recurrence_and_unsupported_inner_layer_are_reported():
+    bad, _ = fold_assoc()
+    bad["Nodes"]["1"]["Parameters"]["Recurrence"] = call("ValidatedParameter", [R("Output", "Memory")])
+    with pytest.raises(FormatError, match="Nodes/1.*recurrence"):
+        net_from_assoc(bad, source="fold")
+    odd, _ = fold_assoc()
+    odd["Nodes"]["1"]["Parameters"]["Net"]["Nodes"]["t"]["Type"] = "Mystery"
+    with pytest.raises(UnsupportedLayerError, match="Parameters/Net/Nodes/t.*Mystery"):
+        net_from_assoc(odd, source="fold")
 
 
 # ---- torch GRUs with b_hn -------------------------------------------------------------------------

@@ -45,28 +45,37 @@ def _step(ctx, path, v, t):
     return ctx.builder.layer("take", [v], attrs={"axis": 0, "indices": t}, path=path)
 
 
-@rule("NetFold", "NetFoldOperator", "FoldOperator")
-def _fold(ctx, node, path, inputs):
-    """The inner net once per step (unrolled), its states fed back, the chosen output stacked on a new first axis."""
-    from .layers_seq import _inner_net  # layers_seq imports layers, which imports this module
-
+def _ports(ctx, node, path, inputs):
+    """The mapped and constant input ports; a fed state port is unsupported (only the zero initial state)."""
     p = _params(node)
-    inner, sub = _inner_net(ctx, node, path), f"{path}/Parameters/Net"
-    rec = _recurrences(ctx, node, path)
     mapped, consts = _names(p, "$InputNames", ["Input"]), _names(p, "ConstantPorts", [])
     fed = [k for k in inputs if k not in mapped and k not in consts]
     if fed:
         raise _Unsupported(f"initial state port(s) {fed} fed (only the default zero initial state)")
     if any(k not in inputs for k in mapped + consts) or not mapped:
         ctx.fail(path, f"NetFoldOperator ports {list(inputs)} disagree with its inputs {mapped + consts}")
+    return mapped, consts
+
+
+def _stack(ctx, path, rows, shape):
+    rows = [ctx.builder.layer("reshape", [r], attrs={"shape": (1, *shape)}, path=path) for r in rows]
+    return rows[0] if len(rows) == 1 else ctx.builder.layer("concat", rows, attrs={"axis": 0}, path=path)
+
+
+@rule("NetFold", "NetFoldOperator", "FoldOperator")
+def _fold(ctx, node, path, inputs):
+    """The inner net once per step (unrolled), its states fed back, its output stacked on a new first axis."""
+    from .layers_seq import _inner_net  # layers_seq imports layers, which imports this module
+
+    inner, sub = _inner_net(ctx, node, path), f"{path}/Parameters/Net"
+    rec, (mapped, consts) = _recurrences(ctx, node, path), _ports(ctx, node, path, inputs)
     inner_ins = inner.get("Inputs") if isinstance(inner.get("Inputs"), dict) else {}
     if any(s not in inner_ins for _, s in rec):
         ctx.fail(path, f"recurrence {rec} names ports the inner net does not have")
     state = {s: ctx.builder.constant(np.zeros(port_dims(ctx, inner_ins[s], sub)), path=path) for _, s in rec}
     out_port = next(iter(node.get("Outputs") or {"Output": None}))
-    n = port_dims(ctx, node["Inputs"][mapped[0]], path)[0]
     rows = []
-    for t in range(n):
+    for t in range(port_dims(ctx, node["Inputs"][mapped[0]], path)[0]):
         outs = convert_node(ctx, inner, sub, {**{k: _step(ctx, path, inputs[k], t) for k in mapped},
                                               **{k: inputs[k] for k in consts}, **state})
         if any(v is None for v in outs.values()):
@@ -75,6 +84,4 @@ def _fold(ctx, node, path, inputs):
             ctx.fail(path, f"the folded net has no output port among {[o for o, _ in rec] + [out_port]}")
         state = {s: outs[o] for o, s in rec}
         rows.append(outs[out_port])
-    shape = port_dims(ctx, inner["Outputs"][out_port], sub)
-    rows = [ctx.builder.layer("reshape", [r], attrs={"shape": (1, *shape)}, path=path) for r in rows]
-    return rows[0] if len(rows) == 1 else ctx.builder.layer("concat", rows, attrs={"axis": 0}, path=path)
+    return _stack(ctx, path, rows, port_dims(ctx, inner["Outputs"][out_port], sub))
