@@ -550,6 +550,30 @@ mapRule[node_, path_, hx_] := Module[{inner = innerNet[node], s, res},
 rule["NetMap", node_, path_, {hx_}] := mapRule[node, path, hx];
 rule["NetMapOperator", node_, path_, {hx_}] := mapRule[node, path, hx];
 rule["MapOperator", node_, path_, {hx_}] := mapRule[node, path, hx];
+(* NetFoldOperator (type "NetFold", inner net under Parameters/Net with ports Input and State, the default
+   recurrence Output -> State, the zero initial state): Rest[FoldList[Function[{s, x}, inner code], zeros, seq]],
+   the inner bindings nested in the Function (as mapContainer does) *)
+$knownTypes = Join[$knownTypes, {"NetFold", "NetFoldOperator", "FoldOperator"}];
+foldListH[f_, z_, Hold[x_]] := Hold[Rest[FoldList[f, z, x]]];
+foldRule[node_, path_, ins_] := Module[{inner = innerNet[node], s = freshSym[], e = freshSym[], iports, outs, body},
+  iports = If[AssociationQ[inner], get[inner, "Inputs", <||>], <||>];
+  Which[
+    !AssociationQ[inner], unsupported["NetFoldOperator without an inner net"],
+    Keys[get[node, "Inputs", <||>]] =!= {"Input"} || Length[ins] != 1,
+      unsupported["NetFoldOperator with inputs other than one Input (a fed initial state or constants)"],
+    Sort[Keys[iports]] =!= {"Input", "State"} ||
+      !MemberQ[{{"Output" -> "State"}, "Output" -> "State"}, unwrap[get[params[node], "Recurrence", {"Output" -> "State"}]]],
+      unsupported["NetFoldOperator other than of a net with ports Input, State and the recurrence Output -> State"],
+    True,
+    Block[{$bindings = {}},
+      outs = walk[inner, joinPath[path, "Parameters/Net"], toAssoc[{"Input" -> e, "State" -> s}]];
+      body = get[outs, "Output", $bad];
+      If[!FreeQ[body, $bad], unsupported["the folded net has unsupported layers"],
+        foldListH[funcH[pairH[s, e], Fold[bindH[#2[[1]], #2[[2]], #1] &, body, Reverse[$bindings]]],
+          ConstantArray[0., portDims[at[iports, "State"]]], First[ins]]]]]];
+rule["NetFold", node_, path_, ins_] := foldRule[node, path, ins];
+rule["NetFoldOperator", node_, path_, ins_] := foldRule[node, path, ins];
+rule["FoldOperator", node_, path_, ins_] := foldRule[node, path, ins];
 (* ParametricRamp: the slope of each element (one per element of the Levels, default 1) next to the input *)
 pRampH[Hold[x_], s_, r_] := Hold[MapThread[If[#1 >= 0, #1, #2 #1] &, {x, s}, r]];
 rule["ParametricRamp", node_, path_, {hx_}] := Module[{s = array[node, "Slope"], d = inDims[node], lv, full},

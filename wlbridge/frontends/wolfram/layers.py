@@ -284,3 +284,4 @@ def _embedding(ctx, node, path, inputs):
 
 from . import layers_attention, layers_misc, layers_seq, layers_dot, layers_bidir  # noqa: E402,F401 - register the attention, sequence, product and other rules
 from . import layers_resize  # noqa: E402,F401 - ResizeLayer
+from . import layers_fold  # noqa: E402,F401 - NetFoldOperator

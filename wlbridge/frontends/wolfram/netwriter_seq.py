@@ -10,6 +10,7 @@ import numpy as np
 from .expr import Symbol, call
 from .layers_seq import GRU_GATES, LSTM_GATES
 from .netwriter import T, _Skip, layer, ports, writer
+from .netwriter_fold import fold_node, needs_fold
 
 TYPES = {"lstm": "LongShortTermMemory", "gru": "GatedRecurrent", "rnn": "BasicRecurrent"}
 
@@ -30,7 +31,8 @@ def _arrays(L, n: int) -> dict:
         if not L.attrs.get("linear_before_reset", True):
             raise _Skip("GRU with linear_before_reset=0 has no GatedRecurrentLayer form")
         if np.any(bh[2 * n:]):
-            raise _Skip("GRU with a recurrent bias of the memory gate (torch's b_hn) has no GatedRecurrentLayer form")
+            raise _Skip("GRU with a recurrent bias of the memory gate (torch's b_hn) has no GatedRecurrentLayer "
+                        "form (written alone, it is a NetFoldOperator)")
         bias = np.concatenate([bi[:2 * n] + bh[:2 * n], bi[2 * n:]])
         gates = GRU_GATES
     else:
@@ -82,7 +84,7 @@ def _recurrent(L, ins, out):
     kind = L.attrs.get("output", "sequence")
     if kind == "cell":
         raise _Skip("the final cell state has no LongShortTermMemoryLayer output port here")
-    nodes = [_cell(L, seq)]
+    nodes = [fold_node(L, seq) if needs_fold(L) else _cell(L, seq)]  # torch's GRU with b_hn: NetFoldOperator
     res = (seq[0], int(L.attrs["hidden"]))
     if L.attrs.get("reverse"):  # the final state of the reversed run is its last output
         nodes = [_reverse(seq), nodes[0]] + ([] if kind == "last" else [_reverse(res)])
