@@ -91,9 +91,19 @@ def reshape_zero():
     return b.build([b.layer("reshape", [x], attrs={"shape": (3, 4, 0)})])
 
 
+def causal_softmax():
+    """ONNX's expanded causal Attention: scores plus a constant -inf mask, then softmax. The expanded form
+    once gave (-Infinity) - (-Infinity) = Indeterminate (sympy: nan) for the masked entries."""
+    b = NetBuilder("causal_softmax")
+    x = b.input("x", (3, 3))
+    mask = b.constant(np.where(np.tri(3, dtype=bool), 0.0, -np.inf))
+    return b.build([b.layer("softmax", [b.layer("add", [x, mask])], attrs={"axis": -1})])
+
+
 WL_NETS = [max_with_scalar, lambda: max_with_scalar("min"), scalar_fn_with_scalars, clip_min_above_max,
-           matmul_rank3, linear_rank3, reshape_zero]
-IDS = ["max_scalar", "min_scalar", "scalar_fn_scalars", "clip_swapped", "matmul3", "linear3", "reshape_zero"]
+           causal_softmax, matmul_rank3, linear_rank3, reshape_zero]
+IDS = ["max_scalar", "min_scalar", "scalar_fn_scalars", "clip_swapped", "causal_softmax", "matmul3", "linear3",
+       "reshape_zero"]
 
 
 @pytest.mark.parametrize("make", WL_NETS, ids=IDS)
@@ -101,7 +111,7 @@ def test_wl_compact(engine, make):
     _assert_wl(engine, make())
 
 
-@pytest.mark.parametrize("make", WL_NETS[:4], ids=IDS[:4])
+@pytest.mark.parametrize("make", WL_NETS[:5], ids=IDS[:5])
 def test_wl_expanded(engine, make):
     _assert_wl(engine, make(), form="expanded")
 

@@ -156,15 +156,30 @@ def _along(x, axis, fn):
     return np.moveaxis(out, -1, axis)
 
 
-def _sum_exp_gaps(A, zs, i):
-    """``1 + Σ_{j≠i} exp(z_j - z_i)``: softmax_i is its reciprocal. Needs no Max (readable) and cannot
-    overflow for the largest z_i; for the others an overflow means softmax_i underflows anyway."""
-    return A.add([A.const(1.0)] + [A.exp(A.sub(z, zs[i])) for j, z in enumerate(zs) if j != i])
+def _sum_exp_gaps(A, zs, z):
+    """``1 + Σ exp(z_j - z)`` over the other scores ``zs``: softmax of ``z`` is its reciprocal. Needs no
+    Max (readable) and cannot overflow for the largest z; for the others an overflow means softmax
+    underflows anyway."""
+    return A.add([A.const(1.0)] + [A.exp(A.sub(zj, z)) for zj in zs])
+
+
+def _live(A, zs) -> list[bool]:
+    """Which scores are not masked by a constant -inf (masked ones get probability 0 and take no part in
+    the others' sums: ``(-Infinity) - (-Infinity)`` would be Indeterminate)."""
+    masked = getattr(A, "neg_inf", None)
+    live = [not (masked and masked(z)) for z in zs]
+    return live if any(live) else [True] * len(zs)  # a fully masked row stays NaN, as in the net
+
+
+def _others(zs, live, i):
+    return [zj for j, zj in enumerate(zs) if live[j] and j != i]
 
 
 def _softmax_row(A, zs):
     if not A.stable:  # expanded forms: one closed formula per output, e.g. 1/(1 + Exp[z2 - z1])
-        return [A.div(A.const(1.0), _sum_exp_gaps(A, zs, i)) for i in range(len(zs))]
+        live = _live(A, zs)
+        return [A.const(0.0) if not live[i] else A.const(1.0) if not _others(zs, live, i)
+                else A.div(A.const(1.0), _sum_exp_gaps(A, _others(zs, live, i), z)) for i, z in enumerate(zs)]
     m = A.share(A.max(zs))
     es = [A.share(A.exp(A.sub(z, m))) for z in zs]
     s = A.share(A.add(es))
@@ -173,7 +188,9 @@ def _softmax_row(A, zs):
 
 def _log_softmax_row(A, zs):
     if not A.stable:
-        return [A.neg(A.log(_sum_exp_gaps(A, zs, i))) for i in range(len(zs))]
+        live = _live(A, zs)
+        return [A.const(-np.inf) if not live[i] else A.const(0.0) if not _others(zs, live, i)
+                else A.neg(A.log(_sum_exp_gaps(A, _others(zs, live, i), z))) for i, z in enumerate(zs)]
     m = A.share(A.max(zs))
     lse = A.share(A.add([m, A.log(A.add([A.exp(A.sub(z, m)) for z in zs]))]))
     return [A.sub(z, lse) for z in zs]

@@ -51,6 +51,10 @@ class SympyAlgebra:
     def add(self, ts):
         return ts[0] if len(ts) == 1 else sp.Add(*ts)
 
+    def neg_inf(self, x) -> bool:
+        """``x`` is -oo or a sum with a -oo term (a score masked by a constant -inf)."""
+        return x == -sp.oo or (isinstance(x, sp.Add) and -sp.oo in x.args)
+
     def mul(self, fs):
         return fs[0] if len(fs) == 1 else sp.Mul(*fs)
 

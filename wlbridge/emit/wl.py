@@ -49,6 +49,12 @@ class WLAlgebra:
     def add(self, ts):
         return Plus(ts)
 
+    def neg_inf(self, x) -> bool:
+        """``x`` is -Infinity or a sum with a -Infinity term (a score masked by a constant -inf)."""
+        if isinstance(x, Op) and x.kind == "Plus":
+            return any(self.neg_inf(a) for a in x.args)
+        return isinstance(x, Num) and x.value == -np.inf
+
     def mul(self, fs):
         return Times(fs)
 
