@@ -148,6 +148,7 @@ def run_case(case: Case, evaluators) -> Result:
         res.errors[label] = err
         if not ok:
             res.status = "failed"
+            res.note += f"{label}: max abs error {err:.3g} " + ("(non-finite results) " if err != err else "")
     return res
 
 
@@ -184,7 +185,10 @@ def compare(got, expected) -> tuple[float, bool]:
         e64 = e.astype(np.float64)
         both_nan = np.isnan(g) & np.isnan(e64)
         diff = np.where(both_nan, 0.0, np.abs(g - e64))
-        worst = max(worst, float(np.max(diff, initial=0.0)))
+        if np.any(np.isnan(diff)):  # a NaN where the test expects a number: say so, not 0
+            worst = float("nan")
+        elif worst == worst:
+            worst = max(worst, float(np.max(diff, initial=0.0)))
         ok &= bool(np.all(both_nan | np.isclose(g, e64, rtol=rtol, atol=atol)))
     return worst, ok
 
