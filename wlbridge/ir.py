@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import ConversionError
 from .ops import OPS
+from . import limits
 
 Shape = tuple[int, ...]
 
@@ -331,6 +332,9 @@ class NetBuilder:
         """Append one layer of IR op ``op`` reading ``inputs``; returns the new value name."""
         if op not in OPS:
             raise ConversionError(f"{self.name}: {path or '<root>'}: unknown IR op {op!r}")
+        if len(self._layers) >= limits.current().max_layers:
+            raise ConversionError(f"{self.name}: {path or '<root>'} ({op}): more than {len(self._layers)} IR layers "
+                                  "(an operator unrolled over a long sequence?); raise WLBRIDGE_MAX_LAYERS to allow it")
         for v in inputs:
             if v not in self._names:
                 raise ConversionError(f"{self.name}: {path or '<root>'} ({op}): input {v!r} is not defined yet")

@@ -129,3 +129,27 @@ def test_long_inputform_and_wide_associations_are_refused_quickly():
 def test_limits_from_the_environment():
     lim = limits.Limits.from_env({"WLBRIDGE_MAX_FILE_BYTES": "1e6", "WLBRIDGE_PARSE_SECONDS": "2.5"})
     assert (lim.max_file_bytes, lim.parse_seconds, lim.max_array_bytes) == (10**6, 2.5, 2 * 1024**3)
+
+
+def test_an_operator_unrolled_over_a_huge_sequence_stops_at_the_layer_cap():
+    """A NetMapOperator of a Tanh over 10^9 steps would unroll forever: the IR layer cap stops it."""
+    from wlbridge.errors import ConversionError
+    from wlbridge.frontends.wolfram.expr import Symbol, call
+    from wlbridge.frontends.wolfram.netassoc import net_from_assoc
+
+    def T(*dims):
+        return call("TensorT", list(dims), Symbol("RealT"))
+
+    n = 10**9
+    inner = {"Type": "Elementwise", "Arrays": {}, "Parameters": {"Function": Symbol("Tanh")},
+             "Inputs": {"Input": T(2)}, "Outputs": {"Output": T(2)}}
+    mapped = {"Type": "NetMap", "Arrays": {}, "Parameters": {"Net": inner}, "Inputs": {"Input": T(n, 2)},
+              "Outputs": {"Output": T(n, 2)}}
+    chain = {"Type": "Chain", "Nodes": {"1": mapped}, "Inputs": {"Input": T(n, 2)}, "Outputs": {"Output": T(n, 2)}}
+    with limits.override(max_layers=10_000), pytest.raises(FormatError, match="Nodes/1 .*WLBRIDGE_MAX_LAYERS"):
+        net_from_assoc(chain, source="long")
+    b = wb.NetBuilder("direct")
+    h = b.input("x", (2,))
+    with limits.override(max_layers=3), pytest.raises(ConversionError, match="more than 3 IR layers"):
+        for _ in range(4):
+            h = b.layer("elementwise", [h], attrs={"fn": "tanh"})
