@@ -33,6 +33,7 @@ class Limits:
     max_assoc_keys: int = 100_000            # elements of one association / list / expression in a net
     parse_seconds: float = 60.0              # reading a .wlnet's HDF5 structure (libhdf5 can spin)
     max_layers: int = 1_000_000              # IR layers of one net (a sequence operator unrolls per step)
+    max_port_elements: int = 2**26           # elements of one port of a Wolfram layer, per sample
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Limits":

@@ -132,7 +132,7 @@ def test_limits_from_the_environment():
 
 
 def test_an_operator_unrolled_over_a_huge_sequence_stops_at_the_layer_cap():
-    """A NetMapOperator of a Tanh over 10^9 steps would unroll forever: the IR layer cap stops it."""
+    """A NetMapOperator of a Tanh over 10^6 steps would unroll for minutes: the IR layer cap stops it."""
     from wlbridge.errors import ConversionError
     from wlbridge.frontends.wolfram.expr import Symbol, call
     from wlbridge.frontends.wolfram.netassoc import net_from_assoc
@@ -140,7 +140,7 @@ def test_an_operator_unrolled_over_a_huge_sequence_stops_at_the_layer_cap():
     def T(*dims):
         return call("TensorT", list(dims), Symbol("RealT"))
 
-    n = 10**9
+    n = 10**6
     inner = {"Type": "Elementwise", "Arrays": {}, "Parameters": {"Function": Symbol("Tanh")},
              "Inputs": {"Input": T(2)}, "Outputs": {"Output": T(2)}}
     mapped = {"Type": "NetMap", "Arrays": {}, "Parameters": {"Net": inner}, "Inputs": {"Input": T(n, 2)},
@@ -153,3 +153,19 @@ def test_an_operator_unrolled_over_a_huge_sequence_stops_at_the_layer_cap():
     with limits.override(max_layers=3), pytest.raises(ConversionError, match="more than 3 IR layers"):
         for _ in range(4):
             h = b.layer("elementwise", [h], attrs={"fn": "tanh"})
+
+
+def test_a_port_of_too_many_elements_is_refused_before_anything_is_built():
+    """A ResizeLayer to {2^30} would build index lists of 2^30 entries: its port is refused first."""
+    from wlbridge.frontends.wolfram.expr import Symbol, call
+    from wlbridge.frontends.wolfram.netassoc import net_from_assoc
+
+    def T(*dims):
+        return call("TensorT", list(dims), Symbol("RealT"))
+
+    n = 2**30
+    resize = {"Type": "Resize", "Arrays": {}, "Parameters": {"Specification": [n], "Resampling": "Linear"},
+              "Inputs": {"Input": T(1, 4)}, "Outputs": {"Output": T(1, n)}}
+    chain = {"Type": "Chain", "Nodes": {"1": resize}, "Inputs": {"Input": T(1, 4)}, "Outputs": {"Output": T(1, n)}}
+    with pytest.raises(FormatError, match="WLBRIDGE_MAX_PORT_ELEMENTS"):
+        net_from_assoc(chain, source="huge")

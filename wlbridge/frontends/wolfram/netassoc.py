@@ -17,10 +17,12 @@ demo(x: f64[3]) -> h1: f64[2]
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ... import limits
 from ...errors import ConversionError, FormatError, UnsupportedLayerError
 from ...ir import Net, NetBuilder
 from .expr import Symbol, head_name, is_symbol
@@ -273,7 +275,12 @@ def port_dims(ctx, t, path: str, decoded: bool = True) -> tuple[int, ...]:
                 d = ctx.sequence_length
             if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d < 2**31:
                 ctx.fail(path, f"bad dimension {to_inputform(d)[:40]} in {to_inputform(t)[:80]}")
-        return tuple(ctx.sequence_length if head_name(d) == "LengthVar" else d for d in dims) + port_dims(ctx, inner, path)
+        full = tuple(ctx.sequence_length if head_name(d) == "LengthVar" else d for d in dims) + port_dims(ctx, inner, path)
+        cap = limits.current().max_port_elements
+        if math.prod(full) > cap:
+            ctx.fail(path, f"a port of {math.prod(full)} elements {list(full)}: more than {cap} "
+                           "(WLBRIDGE_MAX_PORT_ELEMENTS)")
+        return full
     if h == "ChannelT" and len(t.args) == 2 and isinstance(t.args[0], int):
         return (t.args[0],) + port_dims(ctx, t.args[1], path)
     if is_symbol(t, "RealT") or h in ("IndexIntegerT", "RealT") or is_symbol(t, "AtomT"):
