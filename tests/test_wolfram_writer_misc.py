@@ -156,7 +156,7 @@ def test_torch_reductions_write_as_aggregation(tmp_path):
         np.testing.assert_allclose(back(x), m(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-13)
 
 
-def test_ops_without_a_wolfram_layer_are_listed_together():
+def test_ops_without_a_wolfram_layer_are_listed_together(tmp_path):
     b = wb.NetBuilder("two")
     x = b.input("x", (1, 100))
     h = b.layer("adaptive_pool", [x], attrs={"kind": "avg", "output_size": (67,)})  # 67 uneven windows
@@ -164,8 +164,9 @@ def test_ops_without_a_wolfram_layer_are_listed_together():
     h = b.layer("reshape", [h], attrs={"shape": (67,)})  # ^ {1, 67} - {1, 1} broadcasts
     y = b.layer("matmul", [h], params={"weight": np.eye(67)})  # a vector times a constant: a LinearLayer
     with pytest.raises(UnsupportedLayerError) as e:
-        wb.save_wlnet(b.build([y]), "unused.wlnet")
+        wb.save_wlnet(b.build([y]), tmp_path / "unused.wlnet")
     assert [item[1] for item in e.value.items] == ["adaptive_pool", "sub"]
+    assert not (tmp_path / "unused.wlnet").exists()  # nothing is written when a layer is refused
 
 
 def test_matmul_is_a_linear_layer(tmp_path):
