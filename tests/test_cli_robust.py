@@ -139,8 +139,9 @@ def test_unreadable_code_and_inputs_files_exit_2(tmp_path, capsys):
              (["--inputs", wrong_shape], "must have shape [batch, 3]")]
     for extra, message in cases:
         assert run("check", "m.onnx", "--engine", "woxi", *map(str, extra)) == 2
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(extra[1]) in err and not out, (out, err)  # names the file; no table header before it
 
 
 def test_internal_error_is_one_line_and_debug_shows_traceback(capsys):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .check.calls import detect_call, function_arity
-from .errors import ExpressionTooLargeError, FormatError, WlbridgeError
+from .errors import ConversionError, ExpressionTooLargeError, FormatError, WlbridgeError
 
 EPILOG = """\
 examples:
@@ -352,6 +352,12 @@ def read_inputs(path: str, net):
     for a in arrays:
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             raise FormatError(f"{path}: inputs must be numbers, not {a.dtype}")
+    from .check.sampling import as_batch
+
+    try:  # shapes checked before the check starts, naming the file
+        as_batch(net, arrays[0] if len(arrays) == 1 else arrays)
+    except ConversionError as e:
+        raise FormatError(f"{path}: {e}") from None
     return arrays[0] if len(arrays) == 1 else arrays
 
 
