@@ -78,6 +78,32 @@ def test_unused_cell_states_are_not_computed():
     assert [L.attrs["output"] for L in net.layers if L.op == "lstm"] == ["sequence", "sequence"]
 
 
+class LastBackward(nn.Module):
+    """A 2-layer bidirectional LSTM classifier on ``h_n[-1]``: the last layer's backward final state only."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rec, self.head = nn.LSTM(I, H, num_layers=2, batch_first=True, bidirectional=True), nn.Linear(H, 2)
+
+    def forward(self, x):
+        _, (h, _) = self.rec(x)
+        return self.head(h[-1])
+
+
+def test_unused_direction_and_sequence_are_not_computed():
+    """Neither the last layer's forward direction nor its output sequence (their concat) is kept."""
+    m = LastBackward().double().eval()
+    x = np.random.default_rng(2).normal(size=(3, T, I))
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    net = wb.from_torch(m, (T, I))
+    assert [(L.inputs[0] == "x", L.attrs["reverse"]) for L in net.layers if L.op == "lstm"] == \
+        [(True, False), (True, True), (False, True)]
+    assert [L.op for L in net.layers].count("concat") == 1
+    np.testing.assert_allclose(net(x), want, rtol=1e-12, atol=1e-14)
+
+
 def test_batch_first_false_is_reported():
     m = nn.Sequential(nn.GRU(I, H)).double()
     with pytest.raises(UnsupportedLayerError, match="batch_first"):

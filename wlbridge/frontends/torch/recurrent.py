@@ -65,12 +65,13 @@ def unroll(ctx: Ctx, op: str, x: V, weights, hidden: int, activation: str = "tan
         seqs = []
         for d, params in enumerate(layer_weights):
             rev = d == 1
-            seqs.append(ctx.emit(op, [x], params=params, attrs=_attrs(op, hidden, rev, "sequence", activation)))
+            seqs.append(_optional(ctx, ctx.emit(op, [x], params=params,
+                                                attrs=_attrs(op, hidden, rev, "sequence", activation))))
             hs.append(_optional(ctx, _last(ctx, seqs[-1], rev)))
             if op == "lstm":
                 cs.append(_optional(ctx, ctx.emit(op, [x], params=params,
                                                   attrs=_attrs(op, hidden, rev, "cell", activation))))
-        x = seqs[0] if len(seqs) == 1 else ctx.emit("concat", seqs, attrs={"axis": -1})
+        x = seqs[0] if len(seqs) == 1 else _optional(ctx, ctx.emit("concat", seqs, attrs={"axis": -1}))
     return (x, (tuple(hs), tuple(cs))) if op == "lstm" else (x, tuple(hs))
 
 
@@ -134,7 +135,8 @@ def as_sequence_net(model):
 
 
 def drop_unused_states(ctx: Ctx, outputs) -> None:
-    """Drop the ``h_n``/``c_n`` layers no output depends on (the module rule emits them all)."""
+    """Drop the recurrent layers no output depends on (the module rule emits them all: every direction's
+    sequence, their ``concat``, ``h_n``/``c_n``; ``h_n[-1]`` of a bidirectional net needs one direction)."""
     drop_unused(ctx.builder, outputs, getattr(ctx, "optional_values", set()))
 
 
