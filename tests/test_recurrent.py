@@ -250,3 +250,13 @@ def test_onnx_lstm_with_a_per_step_linear_saved_as_wlnet(tmp_path):
     with torch.no_grad():
         want = np.stack([m(torch.tensor(xx)).numpy() for xx in x])
     np.testing.assert_allclose(back(x), want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["lstm2", "gru_bi2"])
+def test_exported_program_indexing_h_n(name):
+    """A ``.pt2`` program spells ``h_n[-1]`` as aten ``select`` of the per-layer-and-direction states."""
+    m = _model(name)
+    x = np.random.default_rng(3).normal(size=(1, T, I))
+    net = wb.from_torch(torch.export.export(m, (torch.tensor(x),)))
+    for got, want in zip(net(x), _torch_out(m, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -137,6 +137,8 @@ def _aten_slice(ctx: Ctx, op, a):
 
 @rule("select", sig="self dim index")
 def _select(ctx: Ctx, op, a):
+    if isinstance(a["self"], tuple) and _int(a["dim"], "dim") == 0:  # h_n[-1] of an exported RNN's states
+        return a["self"][_int(a["index"], "index")]
     x = ctx.value(a["self"])
     ax = batched_dim(_int(a["dim"], "dim"), x.rank, nb=x.nb) % len(x.shape)
     return select_axis(ctx, x, ax, _int(a["index"], "index"))
