@@ -91,6 +91,19 @@ def test_batch_first_false_says_what_to_do():
     np.testing.assert_allclose(net(x), want, rtol=1e-12, atol=1e-13)
 
 
+def test_pt2_refusal_names_the_file(tmp_path):
+    """A refused ``.pt2`` says which file, then the module path and op, as ONNX and Wolfram files do."""
+    path = tmp_path / "m.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(Head(torch.nn.GRU(K, N)).double().eval(),
+                                              (torch.zeros(T_LEN, 1, K, dtype=torch.float64),)), str(path))
+    with pytest.raises(UnsupportedLayerError) as e:
+        wb.load(path)
+    assert str(e.value).startswith(f"torch: {path}: 1 unsupported layer: rnn (gru): only batch_first=True")
+    assert e.value.items[0][:2] == ("rnn", "gru")
+
+
 @pytest.mark.parametrize("batch_first", [True, False])
 def test_bare_module_is_its_output_sequence_for_one_sample(batch_first):
     """``from_torch(nn.GRU(...), input_shape=(T, I))``: one sample is a {T, I} sequence in either layout

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...errors import ConversionError, FormatError, UnsupportedLayerError
+from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
 from ..guard import guarded, regular_file
 from . import attention, elementwise, layers, recurrent, sample, shape_ops, tensor_ops  # noqa: F401 - register the rules
@@ -37,7 +37,24 @@ def load_pt2(path, *, input_names: Sequence[str] | None = None, **_) -> Net:
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign zips
         raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)}); for a torch.save checkpoint, "
                           "load the module in Python and use wlbridge.from_torch") from None
-    return from_exported_program(ep, input_names=input_names, name=None, source=str(p))
+    try:
+        return from_exported_program(ep, input_names=input_names, name=None, source=str(p))
+    except WlbridgeError as e:
+        raise _naming_file(e, p) from None
+
+
+def _naming_file(e: WlbridgeError, path: Path) -> WlbridgeError:
+    """``e`` with the file named after its ``torch:`` prefix (the module paths alone do not say which file)."""
+    msg = str(e)
+    if str(path) in msg:
+        return e
+    msg = f"torch: {path}: {msg[len('torch: '):]}" if msg.startswith("torch: ") else f"{path}: {msg}"
+    try:
+        out = UnsupportedLayerError(e.source, e.items) if isinstance(e, UnsupportedLayerError) else type(e)(msg)
+    except TypeError:  # an error type built from something else than a message
+        return e
+    out.args = (msg,)
+    return out
 
 
 def export_module(model, shapes, dtype) -> torch.export.ExportedProgram:
