@@ -160,6 +160,21 @@ def test_onnx_recurrent_compact_checks_in_woxi_and_sympy(name):
 
 
 @pytest.mark.onnx
+@pytest.mark.woxi
+def test_float64_onnx_gru_is_checked_against_the_onnx_reference():
+    """onnxruntime loads a float64 GRU but has no kernel to run it: the source row uses onnx.reference."""
+    pytest.importorskip("woxi")
+    pytest.importorskip("onnxruntime")
+    report = wb.from_onnx(_onnx(_raw("gru"))).check(engine="woxi", samples=2, sympy=False)
+    assert report.passed, str(report)
+    source = next(r for r in report.rows if r.evaluator.startswith("source"))
+    assert source.evaluator == "source (onnx.reference)" and source.passed and source.max_rel <= 1e-12
+    f = io.BytesIO()
+    torch.onnx.export(_raw("gru").float(), torch.zeros(1, T, I), f, dynamo=False)
+    assert wb.from_onnx(f.getvalue()).origin.name == "onnxruntime"  # float32 runs there
+
+
+@pytest.mark.onnx
 def test_onnx_layout1_with_batch_axis_and_gate_orders():
     """A hand-built ONNX LSTM/GRU (layout=1, batch axis kept) against onnx's own reference evaluator."""
     onnx = pytest.importorskip("onnx")

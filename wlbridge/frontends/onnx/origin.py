@@ -10,15 +10,17 @@ from ...errors import FormatError
 from ...ir import Net, Origin
 
 
-def runner(proto, source: str = "onnx") -> tuple[str, Callable[[dict], list]]:
-    """(name, run(feeds) -> outputs) for the model, preferring onnxruntime; a FormatError when
-    neither onnxruntime nor the ONNX reference accepts it."""
+def runner(proto, source: str = "onnx", probe: dict | None = None) -> tuple[str, Callable[[dict], list]]:
+    """(name, run(feeds) -> outputs) for the model, preferring onnxruntime (when it also runs the
+    ``probe`` feeds); a FormatError when neither onnxruntime nor the ONNX reference accepts it."""
     try:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        if probe is not None:  # it loads ops it has no kernel for at run time (float64 GRU, LSTM, RNN)
+            sess.run(None, probe)
         return "onnxruntime", lambda feeds: sess.run(None, feeds)
     except Exception as e:  # not installed, or cannot load this model: the ONNX reference runs everything
         ort_error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
@@ -37,16 +39,20 @@ def make_origin(proto, net: Net, source: str = "onnx") -> Origin | None:
     neither onnxruntime nor the ONNX reference can load the model (e.g. a float64 ``RNN``)."""
     import onnx
 
-    try:
-        name, run = runner(proto, source)
-    except FormatError:  # the converted net is still usable, just not compared with its source
-        return None
     inits = {t.name for t in proto.graph.initializer}
     graph_inputs = [i for i in proto.graph.input if i.name not in inits]
     dtypes = [onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) for i in graph_inputs]
     first = [d for d in graph_inputs[0].type.tensor_type.shape.dim] if graph_inputs else []
     batched = bool(first) and len(first) == len(net.inputs[0].shape) + 1
     chunk = first[0].dim_value if batched and first[0].HasField("dim_value") else None
+    probe = None
+    if np.dtype("float64") in dtypes and len(graph_inputs) == len(net.inputs):  # onnxruntime's gaps are float64
+        probe = {i.name: np.zeros(((chunk or 1),) * batched + tuple(p.shape), dtype=d)
+                 for i, p, d in zip(graph_inputs, net.inputs, dtypes)}
+    try:
+        name, run = runner(proto, source, probe)
+    except FormatError:  # the converted net is still usable, just not compared with its source
+        return None
 
     def evaluate(*xs):
         xs = [np.asarray(x, dtype=d) for x, d in zip(xs, dtypes)]
