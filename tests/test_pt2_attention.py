@@ -147,6 +147,8 @@ def test_static_batch_of_two_keeps_the_batch_axis_error():
     with pytest.raises(UnsupportedLayerError) as e:
         from_exported_program(torch.export.export(_MHA().double().eval(), (_x(2),)))
     assert "batch axis" in str(e.value) and "one sample" not in str(e.value)
+    assert str(e.value).endswith("export it with a static batch of 1, torch.export.export(model, (x[:1],)), "
+                                 "or give the module to from_torch")  # what to do
 
 
 def test_from_torch_takes_an_exported_program():

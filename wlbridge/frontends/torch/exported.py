@@ -106,10 +106,16 @@ def from_exported_program(ep, *, input_names=None, origin: Origin | None = None,
         return _convert(ep, user, vals, Ctx(name, vals[0].dtype, batch_size=batch_size), input_names, origin)
     except UnsupportedLayerError as first:
         if not sample.mixes_batch(first, batch_size):
+            if sample.mixes_batch(first, 1):  # what a static batch of 1 would convert as one sample
+                first.args = (f"{first}; {MIXED_BATCH_HINT}",)
             raise
         ctx = Ctx(name, vals[0].dtype, batch_size=batch_size, nb=0)
         ctx.notes.append(sample.NOTE)
         return sample.retry(lambda: _convert(ep, user, vals, ctx, input_names, sample.per_sample(origin)), first)
+
+
+MIXED_BATCH_HINT = ("the program mixes the batch axis with the others (e.g. torch's attention in aten): export it "
+                    "with a static batch of 1, torch.export.export(model, (x[:1],)), or give the module to from_torch")
 
 
 def _convert(ep, user, vals, ctx: Ctx, input_names, origin: Origin) -> Net:
