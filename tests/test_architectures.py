@@ -226,6 +226,35 @@ def test_attention_needs_batch_first():
         wb.from_torch(nn.TransformerEncoderLayer(8, 2, 16).eval(), (4, 8))
 
 
+def test_batch_first_false_message_says_what_to_do():
+    """What the message says (set the flag on the existing modules: no new weights) converts, equal to torch."""
+    torch.manual_seed(2)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, 0.0), 2, enable_nested_tensor=False)
+    enc = enc.double().eval()
+    x = torch.randn(3, 4, 8, dtype=torch.float64)
+    with torch.no_grad():
+        want = enc(x.transpose(0, 1)).transpose(0, 1).numpy()
+    with pytest.raises(wb.UnsupportedLayerError, match=r"set `layer\.self_attn\.batch_first = True` on each"):
+        wb.from_torch(enc, (4, 8))
+    for layer in enc.layers:
+        layer.self_attn.batch_first = True
+    np.testing.assert_allclose(wb.from_torch(enc, (4, 8))(x.numpy()), want, rtol=1e-12, atol=1e-13)
+    mha = nn.MultiheadAttention(8, 2).double().eval()
+    with pytest.raises(wb.UnsupportedLayerError, match=r"set `module\.batch_first = True`"):
+        wb.from_torch(Wrap(mha), (4, 8))
+
+
+class Wrap(nn.Module):
+    """Self-attention of a MultiheadAttention module."""
+
+    def __init__(self, mha):
+        super().__init__()
+        self.mha = mha
+
+    def forward(self, x):
+        return self.mha(x, x, x, need_weights=False)[0]
+
+
 def test_attention_layers_carry_their_module_paths():
     net = wb.from_torch(_encoder(), (5, 16))
     paths = [layer.path for layer in net.layers]

@@ -119,7 +119,8 @@ def _heads(ctx: Ctx, x: V, h: int) -> V:
 
 def make_mha(ctx: Ctx, m, query, key, value, need_weights=True, average_attn_weights=True, mask=None):
     if not m.batch_first:
-        raise Unsupported("batch_first=False puts the batch on axis 1 (construct it with batch_first=True)")
+        raise Unsupported("batch_first=False puts the batch on axis 1: set `module.batch_first = True` (same "
+                          "weights) and feed {batch, seq, features}")
     if m.bias_k is not None or m.add_zero_attn:
         raise Unsupported("add_bias_kv / add_zero_attn")
     q, k, v = (ctx.value(t) for t in (query, key, value))
@@ -175,7 +176,8 @@ def _activation(ctx: Ctx, act, x: V) -> V:
 
 def make_encoder_layer(ctx: Ctx, m, x: V, mask=None) -> V:
     if not m.self_attn.batch_first:
-        raise Unsupported("batch_first=False puts the batch on axis 1 (construct it with batch_first=True)")
+        raise Unsupported("batch_first=False puts the batch on axis 1: set `layer.self_attn.batch_first = True` "
+                          "on each layer (same weights) and feed {batch, seq, features}")
 
     def sa(t):
         with ctx.scope("self_attn"):
