@@ -277,3 +277,31 @@ def test_exported_program_indexing_h_n(name):
     net = wb.from_torch(torch.export.export(m, (torch.tensor(x),)))
     for got, want in zip(net(x), _torch_out(m, x)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+class TextClassifier(nn.Module):
+    """``nn.Embedding`` (0-based token indices) into an LSTM, a Linear on the last step."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.emb, self.rec, self.head = nn.Embedding(10, I, padding_idx=0), nn.LSTM(I, H, batch_first=True), \
+            nn.Linear(H, 2)
+
+    def forward(self, tokens):
+        out, _ = self.rec(self.emb(tokens))
+        return self.head(out[:, -1])
+
+
+def test_embedding_into_lstm_converts_from_the_module_and_the_exported_program():
+    m = TextClassifier().double().eval()
+    tokens = np.random.default_rng(6).integers(0, 10, size=(4, T))
+    with torch.no_grad():
+        want = m(torch.tensor(tokens)).numpy()
+    for net in (wb.from_torch(m, (T,), dtype=torch.int64),
+                wb.from_torch(torch.export.export(m, (torch.tensor(tokens[:1]),)))):
+        assert net.layers[0].op == "embedding"
+        np.testing.assert_allclose(net(tokens), want, rtol=1e-12, atol=1e-14)
+    with pytest.raises(UnsupportedLayerError, match="max_norm"):
+        m.emb.max_norm = 1.0
+        wb.from_torch(m, (T,), dtype=torch.int64)

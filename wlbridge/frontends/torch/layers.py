@@ -32,6 +32,20 @@ def _linear(ctx: Ctx, op, a):
     return make_linear(ctx, a["self"], a["weight"], a.get("bias"))
 
 
+def make_embedding(ctx: Ctx, x, weight) -> V:
+    """Rows of a constant ``{vocabulary, features}`` weight at 0-based integer indices (``padding_idx`` only
+    matters for training: its row is in the weight)."""
+    x, w = ctx.value(x), const_param(weight, "weight")
+    if w.ndim != 2:
+        raise Unsupported("embedding with a weight that is not a matrix")
+    return ctx.emit("embedding", [x], params={"weight": w})
+
+
+@rule("embedding", sig="weight indices padding_idx scale_grad_by_freq sparse")
+def _embedding(ctx: Ctx, op, a):
+    return make_embedding(ctx, a["indices"], a["weight"])
+
+
 @rule("addmm", sig="self mat1 mat2 beta alpha")
 def _addmm(ctx: Ctx, op, a):
     beta, alpha = a.get("beta", 1), a.get("alpha", 1)

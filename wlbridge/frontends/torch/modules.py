@@ -13,7 +13,8 @@ import torch
 from ...ops import ACTIVATIONS, Activation
 from .context import Ctx
 from .elementwise import _gelu, apply_row
-from .layers import make_adaptive, make_batchnorm, make_conv, make_linear, make_pool, make_prelu, make_softmax
+from .layers import (make_adaptive, make_batchnorm, make_conv, make_embedding, make_linear, make_pool, make_prelu,
+                     make_softmax)
 from .shape_ops import _flatten, _unflatten
 from .values import Unsupported
 
@@ -71,6 +72,13 @@ def _identity(ctx: Ctx, m, x, *rest):
 @module_rule("Linear")
 def _linear(ctx: Ctx, m, x):
     return make_linear(ctx, x, m.weight, m.bias)
+
+
+@module_rule("Embedding")
+def _embedding_module(ctx: Ctx, m, x):
+    if m.max_norm is not None:
+        raise Unsupported("max_norm (the forward renormalizes the weight rows it reads)")
+    return make_embedding(ctx, x, m.weight)
 
 
 @module_rule("Flatten")
