@@ -305,3 +305,17 @@ def test_embedding_into_lstm_converts_from_the_module_and_the_exported_program()
     with pytest.raises(UnsupportedLayerError, match="max_norm"):
         m.emb.max_norm = 1.0
         wb.from_torch(m, (T,), dtype=torch.int64)
+
+
+def test_recurrent_cell_message_points_to_the_sequence_module():
+    class Cell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(I, H)
+
+        def forward(self, x):
+            return self.cell(x)
+
+    with pytest.raises(UnsupportedLayerError, match=r"cell \(GRUCell\): recurrent cells are not supported: use "
+                                                    r"nn\.LSTM/GRU/RNN"):
+        wb.from_torch(Cell().eval(), (I,))

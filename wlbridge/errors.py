@@ -1,9 +1,9 @@
 """One exception tree for everything wlbridge raises on bad input or failed checks.
 
 >>> from wlbridge.errors import UnsupportedLayerError
->>> e = UnsupportedLayerError("torch", [("features.2", "LSTM", "recurrent layers are not supported")])
+>>> e = UnsupportedLayerError("torch", [("features.2", "LSTMCell", "recurrent cells are not supported")])
 >>> print(e)
-torch: 1 unsupported layer: features.2 (LSTM): recurrent layers are not supported
+torch: 1 unsupported layer: features.2 (LSTMCell): recurrent cells are not supported
 >>> print(UnsupportedLayerError("onnx", [("/a", "LSTM", "recurrent"), ("/b", "TopK", ""), ("/c", "LSTM", "recurrent")]))
 onnx: 3 unsupported layers: /a, /c (LSTM): recurrent; /b (TopK)
 """

@@ -149,8 +149,8 @@ def _prelu(ctx: Ctx, m, x):
 def unsupported_reason(m: torch.nn.Module) -> str:
     """Why a module has no rule, for the error message."""
     name = type(m).__name__
-    if isinstance(m, (torch.nn.RNNBase, torch.nn.RNNCellBase)):
-        return "recurrent layers are not supported"
+    if isinstance(m, torch.nn.RNNCellBase):  # nn.LSTM/GRU/RNN have rules; their cells do not
+        return "recurrent cells are not supported: use nn.LSTM/GRU/RNN over the whole sequence (batch_first=True)"
     if not (type(m).__module__ or "").startswith("torch.nn"):
         return "custom leaf module (not traced through)"
     return f"no rule for torch.nn.{name}"
