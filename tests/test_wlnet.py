@@ -307,3 +307,13 @@ def test_private_symbols_are_written_with_their_context(tmp_path):
     np.testing.assert_allclose(load_wlnet(tmp_path / "s.wlnet")(np.array([-1.0, 1.0])),
                                [1.0507009873554805 * 1.6732632423543772 * (np.exp(-1) - 1), 1.0507009873554805],
                                rtol=1e-14)
+
+
+def test_a_float32_net_read_back_prints_its_input_as_float32(tmp_path):
+    """A .wlnet declares no input precision: the input is shown with the net's dtype, not as f64."""
+    b = wb.NetBuilder("f32")
+    x = b.input("x", (3,), dtype="float32")
+    net = b.build([b.layer("linear", [x], params={"weight": np.ones((2, 3), np.float32)})])
+    wb.save_wlnet(net, tmp_path / "f32.wlnet")
+    back = wb.load(tmp_path / "f32.wlnet")
+    assert str(back).splitlines()[0] == "f32(x: f32[3]) -> h1: f32[2]"

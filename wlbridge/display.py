@@ -33,7 +33,7 @@ def _layer_rows(net):
 
 
 def _summary(net) -> str:
-    ins = ", ".join(f"{p.name}: {type_str(p.shape, p.dtype)}" for p in net.inputs)
+    ins = ", ".join(f"{p.name}: {type_str(p.shape, p.dtype or net.dtype)}" for p in net.inputs)
     outs = ", ".join(f"{o}: {type_str(net.shapes[o], net.dtype)}" for o in net.outputs)
     return f"{net.name}({ins}) -> {outs}: {len(net.layers)} layers, {net.param_count:,} parameters"
 

@@ -174,8 +174,8 @@ class Net:
         return dataclasses.replace(self, input_names=tuple(names))
 
     def __str__(self) -> str:
-        ins = ", ".join(f"{p.name}: {type_str(p.shape, p.dtype)}" for p in self.inputs)
         dt = self.dtype
+        ins = ", ".join(f"{p.name}: {type_str(p.shape, p.dtype or dt)}" for p in self.inputs)  # undeclared: the net's
         outs = ", ".join(f"{o}: {type_str(self.shapes[o], dt)}" for o in self.outputs)
         lines = [f"{self.name}({ins}) -> {outs}"]
         for layer in self.layers:
