@@ -53,6 +53,13 @@ CASES = {
                        {"Scaling": G.normal(size=2), "Biases": G.normal(size=2)}), ["Normalization"]),
     "normalization_levels": (("Normalization", {"Epsilon": 0.01, "AggregationLevels": [-1]}, (2, 5), (2, 5),
                               {"Scaling": G.normal(size=2), "Biases": G.normal(size=2)}), ["Normalization"]),
+    "normalization_same": (("Normalization", {"Epsilon": 0.01, "AggregationLevels": [-1], "ScalingLevels": "Same"},
+                            (2, 5), (2, 5), {"Scaling": G.normal(size=5), "Biases": G.normal(size=5)}),
+                           ["Normalization"]),
+    "normalization_same_vector": (("Normalization", {"Epsilon": 0.01, "AggregationLevels": [1],
+                                                     "ScalingLevels": "Same"},
+                                   (5,), (5,), {"Scaling": G.normal(size=5), "Biases": G.normal(size=5)}),
+                                  ["Normalization"]),
 }
 
 
@@ -188,8 +195,8 @@ def _save(net, tmp_path):
 @pytest.mark.torch
 @pytest.mark.onnx
 def test_onnx_layer_norm_writes_as_normalization(tmp_path):
-    """The legacy exporter's LayerNorm (ReduceMean, Sub, Pow, ..., Sqrt, Div, Mul, Add) is written as a
-    NormalizationLayer then ConstantTimes/ConstantPlus (LayerNorm scales the normalized axis)."""
+    """The legacy exporter's LayerNorm (ReduceMean, Sub, Pow, ..., Sqrt, Div, Mul, Add) is written as one
+    NormalizationLayer with ScalingLevels "Same" (LayerNorm scales the normalized axis)."""
     torch = pytest.importorskip("torch")
     onnx = pytest.importorskip("onnx")
     import io
@@ -204,7 +211,7 @@ def test_onnx_layer_norm_writes_as_normalization(tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(m, (torch.zeros(1, 3),), f, dynamo=False, opset_version=16)
     net = wb.from_onnx(onnx.load_from_string(f.getvalue()))
-    assert _written_types(net) == ["Linear", "Normalization", "ConstantTimes", "ConstantPlus"]
+    assert _written_types(net) == ["Linear", "Normalization"]
     back = _round_trip(net, tmp_path, (3,))
     x = np.random.default_rng(24).normal(size=(4, 3)).astype(np.float32)
     with torch.no_grad():
@@ -254,6 +261,18 @@ def test_net_map_operator_round_trip_via_wxf(tmp_path):
     back = wb.load(tmp_path / "map.wxf")
     x = np.random.default_rng(25).normal(size=(3, 4, 3))
     np.testing.assert_allclose(back(x), x @ w.T + bias, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["normalization_same", "normalization_same_vector", "aggregate_mean"])
+def test_paclet_reads_layer_norms_and_aggregations_in_mathics(name):
+    """Mathics3 has no Ordering and leaves Transpose[x, perm] unevaluated: the paclet leaves an identity
+    permutation out, so a layer norm (the last level) and an aggregation of the last levels run there."""
+    pytest.importorskip("mathics")
+    from .test_paclet import Mathics, _check_shared
+
+    (kind, params, ins, out, *arrays), _ = CASES[name]
+    net = net_from_assoc(_chain([_node(kind, params, ins, out, *arrays)], ins, out), source=name)
+    _check_shared(Mathics(), assoc_from_net(net), net, "Compact", 1)
 
 
 @pytest.mark.woxi
@@ -308,3 +327,30 @@ def test_paclet_reads_parametric_ramp_in_woxi(levels):
                  {"Slope": G.uniform(-0.5, 0.5, size=shape)})
     assoc = _chain([node], dims, dims)
     _check_shared(Woxi(), assoc, net_from_assoc(assoc, source="pramp"), "Compact", 3)
+
+
+def test_normalization_same_levels_is_a_layer_norm():
+    """ScalingLevels "Same": one scale and bias per normalized element (torch's LayerNorm), not per position."""
+    scale, bias = G.normal(size=5), G.normal(size=5)
+    node = _node("Normalization", {"Epsilon": 0.01, "AggregationLevels": [-1], "ScalingLevels": "Same"}, (2, 5),
+                 (2, 5), {"Scaling": scale, "Biases": bias})
+    net = net_from_assoc(_chain([node], (2, 5), (2, 5)), source="same")
+    x = np.random.default_rng(24).normal(size=(3, 2, 5))
+    m, v = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    np.testing.assert_allclose(net(x), scale * (x - m) / np.sqrt(v + 0.01) + bias, rtol=1e-13)
+
+
+def test_torch_layer_norm_is_written_with_one_scale_per_feature():
+    torch = pytest.importorskip("torch")
+    m = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.LayerNorm(6)).double().eval()
+    with torch.no_grad():
+        m[1].weight.uniform_(0.5, 1.5)
+        m[1].bias.uniform_(-1, 1)
+    net = wb.from_torch(m, (3, 4))
+    nodes = list(assoc_from_net(net)["Nodes"].values())
+    norm = nodes[-1]
+    assert norm["Type"] == "Normalization" and norm["Parameters"]["ScalingLevels"] == "Same"
+    np.testing.assert_array_equal(norm["Arrays"]["Scaling"], m[1].weight.detach().numpy())
+    x = np.random.default_rng(25).normal(size=(2, 3, 4))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x), m(torch.tensor(x)).numpy(), rtol=1e-13, atol=1e-14)

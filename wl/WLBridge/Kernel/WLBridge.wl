@@ -484,21 +484,44 @@ rule["Replicate", node_, path_, {hx_}] := Module[{p = params[node], n, lv, r = L
     True, replicateAtH[hx, n, lv - 1]]];
 levelList[spec_, r_] := Which[spec === None || headName[spec] === "Span", Range[2, r],
   IntegerQ[spec], {If[spec > 0, spec, r + 1 + spec]}, True, Map[If[# > 0, #, r + 1 + #] &, spec]];
-blocksH[Hold[x_], f_, perm_, k_] := If[k == 0, Hold[f[Flatten[x]]], Hold[Map[f[Flatten[#]] &, Transpose[x, perm], {k}]]];
+(* The aggregated levels lv are brought to the end (kept levels first) by Transpose[x, perm], perm the
+   inverse of Join[kept, lv]; computed here without Ordering, and an identity perm (a layer norm's last
+   level) is left out: Mathics3 has no Ordering and leaves Transpose with a permutation unevaluated. *)
+inversePerm[p_List] := Module[{q = p}, Do[q[[p[[i]]]] = i, {i, Length[p]}]; q];
+blockPerm[kept_, lv_] := inversePerm[Join[kept, lv]];
+identityQ[perm_] := perm === Range[Length[perm]];
+toBlocksH[h_, perm_] := If[identityQ[perm], h, transposeH[h, perm]];
+fromBlocksH[h_, perm_] := If[identityQ[perm], h, transposeH[h, inversePerm[perm]]];
+aggAllH[Hold[x_], f_] := Hold[f[Flatten[x]]];
+aggMapH[Hold[y_], f_, k_] := Hold[Map[f[Flatten[#]] &, y, {k}]];
+blocksH[hx_, f_, perm_, k_] := If[k == 0, aggAllH[hx, f], aggMapH[toBlocksH[hx, perm], f, k]];
 rule["Aggregation", node_, path_, {hx_}] := Module[{p = params[node], r = Length[inDims[node]], lv, kept, f},
   lv = levelList[unwrap[get[p, "Levels", None]], r]; kept = Complement[Range[r], lv];
   f = symName[unwrap[get[p, "Function", Max]]];
   If[!MemberQ[{"Max", "Mean", "Total"}, f], unsupported["aggregation function " <> ToString[f]],
-    blocksH[hx, Symbol[f], Ordering[Join[kept, lv]], Length[kept]]]];
-normH[Hold[x_], perm_, k_, eps_, s_, b_] :=
-  Hold[Transpose[s Map[With[{m = Mean[Flatten[#]]}, (# - m)/Sqrt[Mean[Flatten[(# - m)^2]] + eps]] &,
-    Transpose[x, perm], {k}] + b, Ordering[perm]]];
-rule["Normalization", node_, path_, {hx_}] := Module[{p = params[node], r = Length[inDims[node]], lv, kept},
+    blocksH[hx, Symbol[f], blockPerm[kept, lv], Length[kept]]]];
+normMapH[Hold[y_], k_, eps_, s_, b_] :=
+  Hold[s Map[With[{m = Mean[Flatten[#]]}, (# - m)/Sqrt[Mean[Flatten[(# - m)^2]] + eps]] &, y, {k}] + b];
+normH[hx_, perm_, k_, eps_, s_, b_] := fromBlocksH[normMapH[toBlocksH[hx, perm], k, eps, s, b], perm];
+(* ScalingLevels "Same" (a layer norm's): the scaling and bias apply inside each normalized block *)
+normSameAllH[Hold[x_], eps_, s_, b_] :=
+  Hold[With[{m = Mean[Flatten[x]]}, s (x - m)/Sqrt[Mean[Flatten[(x - m)^2]] + eps] + b]];
+normSameMapH[Hold[y_], k_, eps_, s_, b_] :=
+  Hold[Map[With[{m = Mean[Flatten[#]]}, s (# - m)/Sqrt[Mean[Flatten[(# - m)^2]] + eps] + b] &, y, {k}]];
+normSameH[hx_, perm_, k_, eps_, s_, b_] := If[k == 0, normSameAllH[hx, eps, s, b],
+  fromBlocksH[normSameMapH[toBlocksH[hx, perm], k, eps, s, b], perm]];
+rule["Normalization", node_, path_, {hx_}] := Module[{p = params[node], r = Length[inDims[node]], lv, kept, sl,
+    eps, s, b},
   lv = levelList[unwrap[get[p, "AggregationLevels", None]], r]; kept = Complement[Range[r], lv];
-  If[Length[kept] == 0 || !MemberQ[{"Complement", None}, unwrap[get[p, "ScalingLevels", "Complement"]]],
-    unsupported["Normalization over all levels or with ScalingLevels other than the complement"],
-    normH[hx, Ordering[Join[kept, lv]], Length[kept], N[get[p, "Epsilon", 0.001]],
-      Replace[array[node, "Scaling"], None -> 1.], Replace[array[node, "Biases"], None -> 0.]]]];
+  sl = unwrap[get[p, "ScalingLevels", "Complement"]];
+  eps = N[get[p, "Epsilon", 0.001]];
+  s = Replace[array[node, "Scaling"], None -> 1.]; b = Replace[array[node, "Biases"], None -> 0.];
+  Which[
+    (sl === "Same" || levelList[sl, r] === lv) && !MemberQ[{"Complement", None}, sl],
+      normSameH[hx, blockPerm[kept, lv], Length[kept], eps, s, b],
+    Length[kept] == 0 || !MemberQ[{"Complement", None}, sl],
+      unsupported["Normalization over all levels or with ScalingLevels other than the complement or the same levels"],
+    True, normH[hx, blockPerm[kept, lv], Length[kept], eps, s, b]]];
 timesConstH[Hold[e_], c_] := Hold[c e];
 rule["ConstantPlus", node_, path_, {hx_}] := plusConstH[hx, array[node, "Biases"]];
 rule["ConstantTimes", node_, path_, {hx_}] := timesConstH[hx, array[node, "Scaling"]];

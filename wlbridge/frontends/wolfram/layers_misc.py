@@ -195,12 +195,15 @@ def _levels(spec, rank):
 @rule("Normalization")
 def _normalization(ctx, node, path, inputs):
     """y = Scaling (x - mean) / Sqrt[var + Epsilon] + Biases, mean and (biased) variance over the
-    ``AggregationLevels`` (default 2;;All), Scaling/Biases over the complement levels (the default)."""
+    ``AggregationLevels`` (default 2;;All), Scaling/Biases over the ``ScalingLevels``: ``"Complement"`` (the
+    default), ``"Same"`` (a layer norm's) or explicit levels."""
     p = _params(node)
     dims = _in_dims(ctx, node, path)
     axes = _levels(_unwrap(p.get("AggregationLevels", None)), len(dims))
     scaling = _unwrap(p.get("ScalingLevels", "Complement"))
-    if axes is None or scaling not in ("Complement", None):
+    scaled = None if axes is None else [a for a in range(len(dims)) if a not in axes] \
+        if scaling in ("Complement", None) else axes if scaling == "Same" else _levels(scaling, len(dims))
+    if axes is None or scaled is None:
         raise _Unsupported(f"AggregationLevels {to_inputform(p.get('AggregationLevels'))[:30]} / "
                            f"ScalingLevels {to_inputform(scaling)[:20]}")
     eps = p.get("Epsilon", 0.001)
@@ -213,7 +216,7 @@ def _normalization(ctx, node, path, inputs):
     std = b.layer("elementwise", [b.layer("add", [var, b.constant(np.array(float(eps)), path=path)], path=path)],
                   attrs={"fn": "sqrt"}, path=path)
     y = b.layer("div", [d, std], path=path)
-    stats = [1 if a in axes else n for a, n in enumerate(dims)]
+    stats = [n if a in scaled else 1 for a, n in enumerate(dims)]
     for name, op in (("Scaling", "mul"), ("Biases", "add")):
         arr = ctx.array(node, name, path, required=False)
         if arr is not None:

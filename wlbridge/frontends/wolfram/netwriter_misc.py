@@ -169,18 +169,27 @@ def _normalization(g, producer, users, m):
     dims = tuple(g.net.shapes[x])
     rank = len(dims)
     levels = sorted({int(a) % rank for a in axes})
-    kept = tuple(n for k, n in enumerate(dims) if k not in levels)
-    stats = tuple(1 if k in levels else n for k, n in enumerate(dims))
-    arrays, last = {}, div
+    # the scale and shift after it: over the other levels ("Complement", WL's default: one per channel) or
+    # over the normalized levels ("Same": a layer norm's, one per feature)
+    modes = {"Complement": tuple(1 if k in levels else n for k, n in enumerate(dims)),
+             "Same": tuple(n if k in levels else 1 for k, n in enumerate(dims))}
+    arrays, last, mode = {}, div, None
     for op, name, fill in (("mul", "Scaling", 1.0), ("add", "Biases", 0.0)):
         nxt = _sole_user(g, users, last.output)
         c = None if nxt is None or nxt.op != op or nxt.inputs[0] != last.output else _constant(producer, nxt.inputs[1])
-        if c is not None and _fits(c.shape, stats) and _sole_user(g, users, nxt.inputs[1]) is nxt:
+        usable = c is not None and _sole_user(g, users, nxt.inputs[1]) is nxt
+        fits = [m for m, shape in modes.items() if usable and mode in (None, m) and _fits(c.shape, shape)]
+        if fits:
+            mode = fits[0]
             members += [last.output, nxt.inputs[1]]
-            arrays[name], last = np.array(np.broadcast_to(c, stats)).reshape(kept), nxt
+            arrays[name], last = np.array(np.broadcast_to(c, modes[mode])), nxt
         else:
-            arrays[name] = np.full(kept, fill, dtype=np.asarray(eps).dtype)
-    node = layer("Normalization", arrays, {"AggregationLevels": [k + 1 for k in levels], "ScalingLevels": "Complement",
+            arrays[name] = fill
+    mode = mode or "Complement"
+    kept = tuple(n for k, n in enumerate(dims) if (k in levels) == (mode == "Same"))
+    arrays = {k: (np.full(kept, v, dtype=np.asarray(eps).dtype) if np.ndim(v) == 0 else v.reshape(kept))
+              for k, v in arrays.items()}
+    node = layer("Normalization", arrays, {"AggregationLevels": [k + 1 for k in levels], "ScalingLevels": mode,
                                            "Epsilon": float(eps.reshape(())), "$Dimensions": list(dims)}, [dims], dims)
     return members, last.output, node
 
