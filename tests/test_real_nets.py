@@ -167,10 +167,10 @@ def test_cli_check_eigenjs7_in_woxi(capsys):
 
 
 @pytest.mark.parametrize("name, shapes, params", [
-    (EIGENJS7, ["x: f64[3,32,32]", "h5: f32[1,32,32] = conv", "h21: f32[8,1,1] = pool", "h24: f32[10] = softmax"],
+    (EIGENJS7, ["x: f32[3,32,32]", "h5: f32[1,32,32] = conv", "h21: f32[8,1,1] = pool", "h24: f32[10] = softmax"],
      "parameters:  570 (float32): 540 trainable, 30 buffers (batch norm running mean and variance); "
      "6 constants (float64)"),
-    (ML, ["x: f64[1,10,10]", "h1: f32[16,8,8] = conv", "h10: f32[1024] = flatten", "h14: f32[100] = linear"],
+    (ML, ["x: f32[1,10,10]", "h1: f32[16,8,8] = conv", "h10: f32[1024] = flatten", "h14: f32[100] = linear"],
      "parameters:  586344"),
 ])
 def test_cli_info(capsys, name, shapes, params):
