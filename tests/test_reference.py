@@ -109,4 +109,4 @@ def test_unknown_activation_parameter_is_a_type_error():
 
 def test_text_form_elides_weights():
     net = one_layer("linear", (3,), {"weight": np.ones((2, 3), np.float32), "bias": np.zeros(2, np.float32)})
-    assert str(net) == "linear(x: f64[3]) -> h1: f32[2]\n  h1: f32[2] = linear(x; weight=f32[2,3], bias=f32[2])"
+    assert str(net) == "linear(x: f32[3]) -> h1: f32[2]\n  h1: f32[2] = linear(x; weight=f32[2,3], bias=f32[2])"
