@@ -18,18 +18,12 @@ import numpy as np
 
 from .errors import ConversionError
 from .ops import ACTIVATIONS, OPS, SCALAR_OPS
+from ._rules import registrar
 
 RULES: dict[str, Callable[..., np.ndarray]] = {}
 
 
-def rule(*ops: str):
-    def register(fn):
-        for op in ops:
-            if op in RULES:
-                raise ValueError(f"duplicate reference rule for {op!r}")
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "reference")
 
 
 def evaluate(net, *xs):

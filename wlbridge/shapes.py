@@ -12,18 +12,13 @@ import numpy as np
 
 from .errors import ConversionError
 from .ops import ACTIVATIONS, OPS
+from ._rules import registrar
 
 Shape = tuple[int, ...]
 RULES: dict[str, Callable[..., Shape]] = {}
 
 
-def rule(op: str):
-    def register(fn):
-        if op in RULES:
-            raise ValueError(f"duplicate shape rule for {op!r}")
-        RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "shape")
 
 
 def infer_shapes(net) -> dict[str, Shape]:

@@ -18,6 +18,7 @@ import sympy as sp
 
 from ..ops import ACTIVATIONS, OPS
 from .names import Namespace, latex_symbol, latex_text
+from .._rules import registrar
 
 RULES: dict = {}
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
@@ -25,12 +26,7 @@ INLINE = 16  # arrays up to this many numbers print inline
 LISTED = 256  # up to this many are listed under the equations; larger ones by shape only
 
 
-def rule(*ops):
-    def register(fn):
-        for op in ops:
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "LaTeX")
 
 
 def num(v: float, digits: int = 6) -> str:

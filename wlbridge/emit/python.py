@@ -25,6 +25,7 @@ from . import scalar
 from .names import Namespace, check_identifier, docstring
 from ._geom import full_padding, geometry, norm_axis, pool_counts
 from .sympy import NumpyPrinter, SympyAlgebra
+from .._rules import registrar
 
 RULES: dict = {}
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
@@ -68,12 +69,7 @@ HELPER_IMPORTS = {"erf": {"math"}, "gamma": {"math"}, "lgamma": {"math"}, "windo
 HELPER_NEEDS = {"conv": ["windows"], "pool": ["windows"]}
 
 
-def rule(*ops):
-    def register(fn):
-        for op in ops:
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "Python")
 
 
 class Source:

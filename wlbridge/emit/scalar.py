@@ -14,18 +14,12 @@ import numpy as np
 
 from ..ops import OPS, SCALAR_OPS
 from ._geom import full_padding, geometry, norm_axis, pool_counts
+from .._rules import registrar
 
 RULES: dict[str, Callable] = {}
 
 
-def rule(*ops: str):
-    def register(fn):
-        for op in ops:
-            if op in RULES:
-                raise ValueError(f"duplicate scalar rule for {op!r}")
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "scalar")
 
 
 def obj(shape) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .._rules import registrar
 from ..ops import ACTIVATIONS
 from . import scalar
 from ._geom import norm_axis, prefix_broadcast
@@ -28,14 +29,7 @@ class V(NamedTuple):
     shape: tuple
 
 
-def rule(*ops: str):
-    def register(fn):
-        for op in ops:
-            if op in RULES:
-                raise ValueError(f"duplicate WL rule for {op!r}")
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "WL")
 
 
 def const(a) -> Node:

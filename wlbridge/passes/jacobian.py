@@ -31,16 +31,12 @@ from ..ir import NetBuilder
 from ..ops import ACTIVATIONS, SCALAR_OPS
 from ..reference import RULES as REFERENCE
 from ..shapes import RULES as SHAPES
+from .._rules import registrar
 
 RULES: dict = {}
 
 
-def rule(*ops):
-    def register(fn):
-        for op in ops:
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES, "Jacobian")
 
 
 # ---- symbolic derivatives of scalar_fn bodies ----------------------------------------------------

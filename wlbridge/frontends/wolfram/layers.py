@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..._rules import registrar
 from ...ops import by_source_name
 from .expr import Symbol, head_name, is_symbol
 from .inputform import to_inputform
@@ -19,14 +20,7 @@ RULES: dict = {}
 PRECHECKS: dict = {}  # type -> check(ctx, node, path) raising _Unsupported, for layers fed by unsupported ones
 
 
-def rule(*types: str):
-    def register(fn):
-        for t in types:
-            if t in RULES:
-                raise ValueError(f"duplicate rule for {t!r}")
-            RULES[t] = fn
-        return fn
-    return register
+rule = registrar(RULES, "Wolfram layer")
 
 
 def _params(node) -> dict:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..._rules import registrar
 from ...errors import UnsupportedLayerError
 from ...ir import Net
 from ...ops import ACTIVATIONS
@@ -30,12 +31,7 @@ class _Skip(Exception):
     """The op cannot be written; the message says why."""
 
 
-def writer(*ops):
-    def register(fn):
-        for op in ops:
-            WRITERS[op] = fn
-        return fn
-    return register
+writer = registrar(WRITERS, "Wolfram writer")
 
 
 def T(dims) -> Expr:
