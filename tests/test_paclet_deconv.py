@@ -13,18 +13,8 @@ from wlbridge.frontends.wolfram.netassoc import net_from_assoc
 from wlbridge.frontends.wolfram.netwriter import assoc_from_net
 
 from .paclet_nets import wl_text
-from .test_paclet import Mathics, Woxi, _check_shared
+from .test_paclet import _check_shared, mathics, woxi  # noqa: F401 - the engine fixtures
 from .test_wolfram_seq import _chain, _node
-
-
-@pytest.fixture(scope="module")
-def woxi():
-    return Woxi()
-
-
-@pytest.fixture(scope="module")
-def mathics():
-    return Mathics()
 
 
 # ---- Deconvolution: torch ConvTranspose -> IR -> the written DeconvolutionLayer ------------------------

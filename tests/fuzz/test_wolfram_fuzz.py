@@ -10,14 +10,14 @@ import zlib
 import numpy as np
 import pytest
 
-import wlbridge as wb
 from wlbridge import limits
 from wlbridge.errors import WlbridgeError
 from wlbridge.frontends.wolfram import compress
 from wlbridge.frontends.wolfram.inputform import parse, to_inputform
 from wlbridge.frontends.wolfram.wlnet import load_wlnet, save_wlnet
 from wlbridge.frontends.wolfram.wxf import load_wxf, net_from_wxf, wxf_from_net
-from tests.wolfram_files import f32, fixture_dir
+from tests.wolfram_files import fixture_dir
+from tools.fuzz.seeds import ir_nets
 
 hypothesis = pytest.importorskip("hypothesis")
 pytest.importorskip("h5py")
@@ -39,14 +39,8 @@ def _hdf5_in_process():
 
 
 def small_net():
-    b = wb.NetBuilder("fuzz")
-    x = b.input("x", (2, 3, 3))
-    h = b.layer("conv", [x], params={"weight": f32(2, 2, 2, 2), "bias": f32(2, seed=1)})
-    h = b.layer("batchnorm", [h], params={k: np.abs(f32(2, seed=i)) + 0.5 for i, k in
-                                          enumerate(["scale", "bias", "mean", "var"])})
-    h = b.layer("elementwise", [h], attrs={"fn": "leaky_relu"})
-    h = b.layer("linear", [b.layer("flatten", [h])], params={"weight": f32(3, 8, seed=5), "bias": f32(3, seed=6)})
-    return b.build([b.layer("softmax", [h])])
+    """The campaign's conv seed (conv, batchnorm, leaky ReLU, linear, softmax)."""
+    return ir_nets()[0]
 
 
 @pytest.fixture(scope="module")
