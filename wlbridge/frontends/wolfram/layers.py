@@ -167,15 +167,19 @@ def _reshape(ctx, node, path, inputs):
                              attrs={"shape": _out_dims(ctx, node, path)}, path=path)
 
 
+def port_order(ports) -> list:
+    """Multiport names "1", "2", ... in numeric order (other names as given)."""
+    try:
+        return sorted(ports, key=int)
+    except ValueError:
+        return list(ports)
+
+
 def multiport(ctx, node, path, inputs) -> list:
     """Inputs "1", "2", ... in order, or the list of a pre-11.3.2 tuple edge."""
     if len(inputs) == 1 and isinstance(next(iter(inputs.values())), list):
         return next(iter(inputs.values()))
-    try:
-        keys = sorted(inputs, key=int)
-    except ValueError:
-        keys = list(inputs)
-    return [inputs[k] for k in keys]
+    return [inputs[k] for k in port_order(inputs)]
 
 
 @rule("Catenate")

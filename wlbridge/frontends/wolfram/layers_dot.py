@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import math
 
-from .layers import _params, _unwrap, multiport, rule
+from .layers import _params, _unwrap, multiport, port_order, rule
 from . import layers_seq
 from .netassoc import _Unsupported, port_dims
-
-
-def _port_dims(ctx, node, path) -> list:
-    return [port_dims(ctx, t, path) for _, t in sorted(node["Inputs"].items(), key=lambda kv: _order(kv[0]))]
-
-
-def _order(port: str):
-    return (0, int(port), "") if port.isdigit() else (1, 0, port)
 
 
 def _dot2(ctx, path, a, ad, b, bd):
@@ -39,7 +31,7 @@ def _dot2(ctx, path, a, ad, b, bd):
 @rule("Dot")
 def _dot(ctx, node, path, inputs):
     xs = multiport(ctx, node, path, inputs)
-    dims = _port_dims(ctx, node, path)
+    dims = [port_dims(ctx, node["Inputs"][p], path) for p in port_order(node["Inputs"])]  # multiport's order
     if len(xs) < 2 or len(dims) != len(xs):
         ctx.fail(path, f"DotLayer with {len(xs)} inputs")
     y, yd = xs[0], dims[0]
