@@ -165,15 +165,21 @@ def _live(A, zs) -> list[bool]:
     return live if any(live) else [True] * len(zs)  # a fully masked row stays NaN, as in the net
 
 
-def _others(zs, live, i):
-    return [zj for j, zj in enumerate(zs) if live[j] and j != i]
+def _closed_forms(A, zs, masked: float, alone: float, of_gaps):
+    """One closed formula per score (the expanded forms): ``of_gaps(1 + Σ exp(z_j - z_i))`` over the live
+    others, the constant ``masked`` for a masked score and ``alone`` for the only live one."""
+    live = _live(A, zs)
+    out = []
+    for i, z in enumerate(zs):
+        others = [zj for j, zj in enumerate(zs) if live[j] and j != i]
+        out.append(A.const(masked) if not live[i] else A.const(alone) if not others
+                   else of_gaps(_sum_exp_gaps(A, others, z)))
+    return out
 
 
 def _softmax_row(A, zs):
     if not A.stable:  # expanded forms: one closed formula per output, e.g. 1/(1 + Exp[z2 - z1])
-        live = _live(A, zs)
-        return [A.const(0.0) if not live[i] else A.const(1.0) if not _others(zs, live, i)
-                else A.div(A.const(1.0), _sum_exp_gaps(A, _others(zs, live, i), z)) for i, z in enumerate(zs)]
+        return _closed_forms(A, zs, 0.0, 1.0, lambda gaps: A.div(A.const(1.0), gaps))
     m = A.share(A.max(zs))
     es = [A.share(A.exp(A.sub(z, m))) for z in zs]
     s = A.share(A.add(es))
@@ -182,9 +188,7 @@ def _softmax_row(A, zs):
 
 def _log_softmax_row(A, zs):
     if not A.stable:
-        live = _live(A, zs)
-        return [A.const(-np.inf) if not live[i] else A.const(0.0) if not _others(zs, live, i)
-                else A.neg(A.log(_sum_exp_gaps(A, _others(zs, live, i), z))) for i, z in enumerate(zs)]
+        return _closed_forms(A, zs, -np.inf, 0.0, lambda gaps: A.neg(A.log(gaps)))
     m = A.share(A.max(zs))
     lse = A.share(A.add([m, A.log(A.add([A.exp(A.sub(z, m)) for z in zs]))]))
     return [A.sub(z, lse) for z in zs]
