@@ -178,7 +178,7 @@ def _normalization(g, producer, users, m):
         nxt = _sole_user(g, users, last.output)
         c = None if nxt is None or nxt.op != op or nxt.inputs[0] != last.output else _constant(producer, nxt.inputs[1])
         usable = c is not None and _sole_user(g, users, nxt.inputs[1]) is nxt
-        fits = [m for m, shape in modes.items() if usable and mode in (None, m) and _fits(c.shape, shape)]
+        fits = [md for md, shape in modes.items() if usable and mode in (None, md) and _fits(c.shape, shape)]
         if fits:
             mode = fits[0]
             members += [last.output, nxt.inputs[1]]
@@ -186,8 +186,8 @@ def _normalization(g, producer, users, m):
         else:
             arrays[name] = fill
     mode = mode or "Complement"
-    kept = tuple(n for k, n in enumerate(dims) if (k in levels) == (mode == "Same"))
-    arrays = {k: (np.full(kept, v, dtype=np.asarray(eps).dtype) if np.ndim(v) == 0 else v.reshape(kept))
+    scaled = tuple(n for k, n in enumerate(dims) if (k in levels) == (mode == "Same"))  # the arrays' dims
+    arrays = {k: (np.full(scaled, v, dtype=np.asarray(eps).dtype) if np.ndim(v) == 0 else v.reshape(scaled))
               for k, v in arrays.items()}
     node = layer("Normalization", arrays, {"AggregationLevels": [k + 1 for k in levels], "ScalingLevels": mode,
                                            "Epsilon": float(eps.reshape(())), "$Dimensions": list(dims)}, [dims], dims)
