@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .._options import keywords
-from ..emit.dispatch import emit
+from ..emit.dispatch import emit, rounded
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
 from .options import DEFAULT_MATHICS_BUDGET, DEFAULT_TIMEOUT, CheckOptions
@@ -75,7 +75,8 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     owned = isinstance(opts.engine, str)
     engines = (get_engines(opts.engine, kernel=opts.kernel, startup_timeout=opts.startup_timeout) if owned
                else [opts.engine] if isinstance(opts.engine, Engine) else list(opts.engine))
-    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=opts.seed,
+    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]),
+                         seed=None if opts.inputs is not None else opts.seed,
                          code_chars=len(code))
     report.notes += _notes(net, opts, engines, report.engine, dropped)
     report.subject = (net, code, opts.call)
@@ -89,7 +90,8 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     jobs: list[_Job] = []
     if opts.sympy:
         _warm_sympy()
-        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, opts, tol, cancel,
+        formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
+        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel,
                                                                   OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
     for e in engines:
