@@ -38,20 +38,30 @@ def keywords(fn: Callable) -> Callable:
         try:
             signature.bind(*args, **kwargs)
         except TypeError as e:
-            raise OptionError(_explain(title, options, kwargs, e)) from None
-        return fn(*args, **kwargs)
+            raise _at(title, OptionError(_explain(options, kwargs, e))) from None
+        try:
+            return fn(*args, **kwargs)
+        except OptionError as e:  # a value refused inside: say whose option it is (the outermost door's name)
+            raise _at(title, e)
 
     return checked
 
 
-def _explain(title: str, options: list[str], given: dict, error: TypeError) -> str:
+def _at(title: str, e: OptionError) -> OptionError:
+    """``e`` with its message prefixed by ``title`` (replacing an inner door's name)."""
+    e.plain = getattr(e, "plain", None) or str(e)
+    e.args = (f"{title}: {e.plain}",)
+    return e
+
+
+def _explain(options: list[str], given: dict, error: TypeError) -> str:
     valid = "; valid options: " + ", ".join(options)
     unknown = [k for k in given if k not in options]
     if not unknown:
-        return f"{title}: {error}{valid}"
+        return f"{error}{valid}"
     near = difflib.get_close_matches(unknown[0], options, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return f"{title}: unknown option {unknown[0]!r}{hint}{valid}"
+    return f"unknown option {unknown[0]!r}{hint}{valid}"
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
