@@ -69,6 +69,9 @@ class CheckOptions:
         choice("progress", self.progress, (None, True, False))
         if self.on_row is not None and not callable(self.on_row):
             raise OptionError(f"on_row must be a function of one row, or None; got {self.on_row!r}")
+        if self.code is not None and (self.exact or self.digits is not None):
+            raise OptionError(f"{'exact' if self.exact else 'digits'} chooses the code wlbridge writes; with code= "
+                              "given it would do nothing")
         object.__setattr__(self, "_emit", EmitOptions(form=self.form, call=self.call, exact=self.exact,
                                                      digits=self.digits, box=self.box, max_size=self.max_size))
         object.__setattr__(self, "box", self._emit.box)
