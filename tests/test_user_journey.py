@@ -20,7 +20,7 @@ import pytest
 
 import wlbridge as wb
 from wlbridge.check.engines import evaluate_function
-from wlbridge.cli import main
+from wlbridge.cli import _CLI_WORDS as CLI_WORDS, main
 
 from .journey import FILE_ROUTES, MODELS, ROUTES, Doors, as_net_batch, family, run, signature
 from .test_emit_c import CC, compile_c, run_c
@@ -176,9 +176,13 @@ FLAGS = [  # (CLI flags, the Net method, its keywords)
 
 
 def python_text(net, method, kw):
+    """What the Python call returns, as the CLI prints it, or the WlbridgeError it raises."""
     if method.startswith("jacobian."):
         net, method = net.jacobian(), method.split(".", 1)[1]
-    text = str(getattr(net, method)(**kw))
+    try:
+        text = str(getattr(net, method)(**kw))
+    except wb.WlbridgeError as e:
+        return e
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -186,16 +190,21 @@ def python_text(net, method, kw):
 def test_convert_prints_what_the_python_call_returns(doors, model, route, capsys):
     path = doors.path(model, route)
     net = doors.net(model, route)
+    refused = []
     for flags, method, kw in FLAGS:
-        if model == "lstm" and "expanded" in flags + [kw.get("form")]:
-            assert main(["convert", path, *flags]) == 2  # refused as from Python, with the CLI's words
-            err = capsys.readouterr().err
-            assert "use --form compact" in err and "Traceback" not in err
-            continue
-        if model == "lstm" and "--jacobian" in flags:
-            continue  # d outputs / d token indices: see the report (an integer input has no derivative)
-        assert main(["convert", path, *flags]) == 0, flags
-        assert capsys.readouterr().out == python_text(net, method, kw), flags
+        want = python_text(net, method, kw)
+        code = main(["convert", path, *flags])
+        out, err = capsys.readouterr()
+        if isinstance(want, Exception):  # refused by both doors, in the door's own words
+            refused.append(flags)
+            message = str(want).split(";")[0]
+            for api, cli in CLI_WORDS:  # a size refusal names the CLI's options
+                message = message.replace(api, cli)
+            assert (code, out) == (2, "") and err == f"wlbridge: error: {message}" + err[len(message) + 17:], flags
+            assert "Traceback" not in err
+        else:
+            assert code == 0 and out == want, flags
+    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 5}[model], refused  # cnn, lstm: symbolic weights; lstm: expanded
 
 
 @pytest.mark.parametrize("model,route", FILE_CASES, ids=ids(FILE_CASES))
@@ -208,19 +217,29 @@ def test_info_describes_the_net(doors, model, route, capsys):
 
 
 # ---- check: the same verdict and errors from Python and from `wlbridge check --json` ---------------------
-def same_report(py, cli: dict):
-    assert cli["passed"] is py.passed is True
+def same_report(py, cli: dict, passed: bool = True):
+    assert cli["passed"] is py.passed is passed
     assert [r["evaluator"] for r in cli["rows"]] == [r.evaluator for r in py.rows]
     assert [r["status"] for r in cli["rows"]] == [r.status for r in py.rows]
     for r, c in zip(py.rows, cli["rows"]):
         assert c["samples"] == r.samples
         if c["max_abs_err"] is not None:
             assert abs(c["max_abs_err"] - r.max_abs) <= 1e-9 and abs(c["max_rel_err"] - r.max_rel) <= 1e-9
-    assert abs(cli["max_abs_err"] - py.max_abs_err) <= 1e-9 and py.max_rel_err < 1e-9
+    assert abs(cli["max_abs_err"] - py.max_abs_err) <= 1e-9
+
+
+ORT_LSTM = pytest.mark.xfail(strict=True, reason="onnxruntime has no float64 LSTM kernel; the source row that could "
+                                                "not run FAILs the check (issue 16 item 2: only disagreements fail)")
+CHECK_CASES = [pytest.param(m, r, marks=ORT_LSTM) if m == "lstm" and r.startswith("onnx") else (m, r)
+               for m, r in FILE_CASES]
+
+
+ONNX_SOURCE = {"seed": "source (onnxruntime)", "relu": "source (onnxruntime)", "lstm": "source (onnxruntime)",
+               "cnn": "source (onnx.reference)"}  # onnxruntime has no float64 MaxPool
 
 
 @pytest.mark.woxi
-@pytest.mark.parametrize("model,route", FILE_CASES, ids=ids(FILE_CASES))
+@pytest.mark.parametrize("model,route", CHECK_CASES, ids=ids(FILE_CASES))
 def test_check_from_python_and_cli_agree(doors, model, route, capsys):
     pytest.importorskip("woxi")
     path = doors.path(model, route)
@@ -228,19 +247,25 @@ def test_check_from_python_and_cli_agree(doors, model, route, capsys):
     assert main(["check", path, "--engine", "woxi", "--samples", "8", "--seed", "3", "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     same_report(report, cli)
-    assert report.rows[0].kind == "source" and report.rows[0].passed  # torch / onnxruntime ran the file
+    assert report.max_rel_err < 1e-9
+    runs_source = route not in WOLFRAM_ROUTES  # a Wolfram file has no runtime here: said in a note
+    assert [r.evaluator for r in report.rows if r.kind == "source"] == (
+        ["source (torch)"] if route == "pt2" else [ONNX_SOURCE[model]] if runs_source else [])
+    assert runs_source or any("original net was not run" in n for n in report.notes)
 
 
 @pytest.mark.woxi
 def test_check_digits_from_python_and_cli_agree(doors, capsys):
+    """Rounded weights are not the net: the check fails by the rounding's error, and says so, by both doors."""
     pytest.importorskip("woxi")
     path = doors.path("seed", "onnx-legacy")
     report = wb.load(path).check(engine="woxi", samples=8, digits=3)
-    assert main(["check", path, "--engine", "woxi", "--samples", "8", "--digits", "3", "--json"]) == 0
+    assert main(["check", path, "--engine", "woxi", "--samples", "8", "--digits", "3", "--json"]) == 1
     cli = json.loads(capsys.readouterr().out)
-    assert cli["passed"] is report.passed is True
+    same_report(report, cli, passed=False)
     woxi = [r for r in cli["rows"] if r["evaluator"] == "woxi"][0]
-    assert 1e-4 < woxi["max_abs_err"] < 1 and woxi["max_abs_err"] == pytest.approx(report.rows[-1].max_abs, rel=1e-9)
+    assert 1e-6 < woxi["max_abs_err"] < 1e-2 and woxi["status"] == "FAIL"
+    assert any("rounded to 3 significant digits" in n for n in cli["notes"])
 
 
 # ---- a real process, as in a shell ---------------------------------------------------------------------
@@ -253,7 +278,7 @@ def test_python_m_wlbridge_in_a_real_process(doors):
     assert out.stdout == doors.net("seed", "onnx-legacy").to_wl(digits=3) + "\n"
     bad = subprocess.run([sys.executable, "-m", "wlbridge", "convert", str(path), "--digitz", "3"], env=env,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--digits" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.endswith("wlbridge: error: unrecognized arguments: --digitz 3\n")
 
 
 @pytest.mark.slow
