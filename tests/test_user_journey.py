@@ -156,6 +156,12 @@ def test_jacobian_equals_autograd(doors, model):
         close(run(jac, x), want)
 
 
+def test_jacobian_of_token_inputs_is_refused(doors):
+    for route in ("torch", "pt2", "onnx-legacy"):  # torch.autograd refuses integer inputs as well
+        with pytest.raises(wb.ConversionError, match=r"jacobian: input \w+ holds int64 values \(indices\)"):
+            doors.net("lstm", route).jacobian()
+
+
 # ---- the CLI: the same flags give the same text ---------------------------------------------------------
 FLAGS = [  # (CLI flags, the Net method, its keywords)
     ([], "to_wl", {}),
@@ -204,7 +210,7 @@ def test_convert_prints_what_the_python_call_returns(doors, model, route, capsys
             assert "Traceback" not in err
         else:
             assert code == 0 and out == want, flags
-    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 5}[model], refused  # cnn, lstm: symbolic weights; lstm: expanded
+    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 6}[model], refused  # cnn, lstm: symbolic weights; lstm: expanded, jacobian
 
 
 @pytest.mark.parametrize("model,route", FILE_CASES, ids=ids(FILE_CASES))

@@ -26,7 +26,7 @@ import itertools
 
 import numpy as np
 
-from ..errors import UnsupportedLayerError
+from ..errors import ConversionError, UnsupportedLayerError
 from ..ir import NetBuilder
 from ..ops import ACTIVATIONS, SCALAR_OPS
 from ..reference import RULES as REFERENCE
@@ -190,8 +190,17 @@ def _inline_recurrent(net):
     return b.build(net.outputs, input_names=net.input_names, meta=net.meta)
 
 
+def _refuse_integer_inputs(net) -> None:
+    """Indices (an embedding's tokens) are not variables one differentiates by: torch's autograd refuses them too."""
+    for p in net.inputs:
+        if p.dtype is not None and not np.issubdtype(np.dtype(p.dtype), np.floating):
+            raise ConversionError(f"{net.name}: jacobian: input {p.name} holds {np.dtype(p.dtype)} values (indices); "
+                                  "the outputs are not differentiable in them")
+
+
 def jacobian(net):
     """A net computing the Jacobian of ``net`` (see the module docstring for the layout and conventions)."""
+    _refuse_integer_inputs(net)
     net = _inline_recurrent(net)
     j = _Builder(net)
     ports = net.inputs
