@@ -183,9 +183,9 @@ FLAGS = [  # (CLI flags, the Net method, its keywords)
 
 def python_text(net, method, kw):
     """What the Python call returns, as the CLI prints it, or the WlbridgeError it raises."""
-    if method.startswith("jacobian."):
-        net, method = net.jacobian(), method.split(".", 1)[1]
     try:
+        if method.startswith("jacobian."):
+            net, method = net.jacobian(), method.split(".", 1)[1]
         text = str(getattr(net, method)(**kw))
     except wb.WlbridgeError as e:
         return e
