@@ -2,7 +2,7 @@
 
 Four small nets, as a user would bring them: the README's seed net (3-2-2-2 sigmoid, float64), a 3-8-8-2
 ReLU net, a small CNN and an Embedding -> LSTM text classifier; each reaches wlbridge by ``from_torch``,
-a ``.pt2`` file (``torch.export.save``), ONNX (dynamo and legacy exporters), and ``save_wlnet`` /
+an ``ExportedProgram`` (``torch.export.export``), a ``.pt2`` file (``torch.export.save``), ONNX (dynamo and legacy exporters), and ``save_wlnet`` /
 ``save_wxf`` of the torch route's net read back with ``wb.load``. Exports use a batch of one example, the
 way most users export.
 """
@@ -18,8 +18,8 @@ import numpy as np
 import wlbridge as wb
 
 MODELS = ("seed", "relu", "cnn", "lstm")
-ROUTES = ("torch", "pt2", "onnx-dynamo", "onnx-legacy", "wlnet", "wxf")
-FILE_ROUTES = ROUTES[1:]
+ROUTES = ("torch", "exported", "pt2", "onnx-dynamo", "onnx-legacy", "wlnet", "wxf")
+FILE_ROUTES = ROUTES[2:]
 SUFFIX = {"pt2": ".pt2", "onnx-dynamo": ".onnx", "onnx-legacy": ".onnx", "wlnet": ".wlnet", "wxf": ".wxf"}
 VOCAB, TOKENS = 20, 12
 
@@ -101,13 +101,16 @@ class Doors:
         return path
 
     def net(self, model: str, route: str):
-        """``wb.from_torch`` for "torch", else ``wb.load`` of the route's file."""
+        """``wb.from_torch`` of the module ("torch") or of its ``torch.export`` program ("exported"), else
+        ``wb.load`` of the route's file."""
         if (model, route) not in self.nets:
             m = self.models[model]
-            if route == "torch":
-                import torch
+            import torch
 
+            if route == "torch":
                 self.nets[model, route] = wb.from_torch(m.module, m.shape, dtype=torch.long if m.integer else None)
+            elif route == "exported":
+                self.nets[model, route] = wb.from_torch(torch.export.export(m.module, (m.example(),)))
             else:
                 self.nets[model, route] = wb.load(self.path(model, route))
         return self.nets[model, route]

@@ -34,7 +34,8 @@ CODE_RTOL = 1e-12  # emitted code against the net: the same float64 weights, ano
 WOLFRAM_ROUTES = ("wlnet", "wxf")
 # the LSTM classifier's 0-based embedding has no Wolfram form (see test_lstm_classifier_is_refused_by_the_wolfram_writers)
 CASES = [(m, r) for m in MODELS for r in ROUTES if not (m == "lstm" and r in WOLFRAM_ROUTES)]
-FILE_CASES = [(m, r) for m, r in CASES if r != "torch"]
+FILE_CASES = [(m, r) for m, r in CASES if r in FILE_ROUTES]
+OTHER_CASES = [(m, r) for m, r in CASES if r != "torch"]
 SHAPE_GAP = pytest.mark.xfail(strict=True, reason="issue 16 item 4 (one shape per model by route) is being fixed on "
                                                   "another branch: ONNX graphs of the LSTM classifier keep the "
                                                   "exporter's batch of 1 (tok[1,12] -> [1,3])")
@@ -57,8 +58,8 @@ def close(got, want, rtol=CODE_RTOL):
 
 # ---- the net, by every route ---------------------------------------------------------------------------
 @pytest.mark.parametrize("model,route", [
-    pytest.param(m, r, marks=SHAPE_GAP) if m == "lstm" and r.startswith("onnx") else (m, r) for m, r in FILE_CASES],
-    ids=ids(FILE_CASES))
+    pytest.param(m, r, marks=SHAPE_GAP) if m == "lstm" and r.startswith("onnx") else (m, r) for m, r in OTHER_CASES],
+    ids=ids(OTHER_CASES))
 def test_the_same_signature_by_every_route(doors, model, route):
     assert signature(doors.net(model, route)) == signature(doors.net(model, "torch"))
 
@@ -74,6 +75,18 @@ def test_outputs_equal_torch(doors, model, route):
     net, m = doors.net(model, route), doors.models[model]
     x = m.inputs()
     close(run(net, x), m.torch_out(x), rtol=RTOL[net.dtype])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_from_onnx_takes_a_path_bytes_or_a_model_proto(doors, model):
+    import onnx
+
+    path = doors.path(model, "onnx-legacy")
+    nets = [wb.from_onnx(path), wb.from_onnx(path.read_bytes()), wb.from_onnx(onnx.load(str(path))), wb.load(path)]
+    x = as_net_batch(nets[0], doors.models[model].inputs())
+    assert len({str(n) for n in nets}) == 1
+    for n in nets[1:]:
+        np.testing.assert_array_equal(n(x), nets[0](x))
 
 
 def test_lstm_classifier_is_refused_by_the_wolfram_writers(doors, tmp_path):
@@ -249,8 +262,8 @@ ONNX_SOURCE = {"seed": "source (onnxruntime)", "relu": "source (onnxruntime)", "
 def test_check_from_python_and_cli_agree(doors, model, route, capsys):
     pytest.importorskip("woxi")
     path = doors.path(model, route)
-    report = wb.load(path).check(engine="woxi", samples=8, seed=3)
-    assert main(["check", path, "--engine", "woxi", "--samples", "8", "--seed", "3", "--json"]) == 0
+    report = wb.load(path).check(engine="woxi", samples=8, seed=3, timeout=60)
+    assert main(["check", path, "--engine", "woxi", "--samples", "8", "--seed", "3", "--timeout", "60", "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     same_report(report, cli)
     assert report.max_rel_err < 1e-9
