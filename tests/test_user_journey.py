@@ -247,18 +247,12 @@ def same_report(py, cli: dict, passed: bool = True):
     assert abs(cli["max_abs_err"] - py.max_abs_err) <= 1e-9
 
 
-ORT_LSTM = pytest.mark.xfail(strict=True, reason="onnxruntime has no float64 LSTM kernel; the source row that could "
-                                                "not run FAILs the check (issue 16 item 2: only disagreements fail)")
-CHECK_CASES = [pytest.param(m, r, marks=ORT_LSTM) if m == "lstm" and r.startswith("onnx") else (m, r)
-               for m, r in FILE_CASES]
-
-
-ONNX_SOURCE = {"seed": "source (onnxruntime)", "relu": "source (onnxruntime)", "lstm": "source (onnxruntime)",
-               "cnn": "source (onnx.reference)"}  # onnxruntime has no float64 MaxPool
+ONNX_SOURCE = {"seed": "source (onnxruntime)", "relu": "source (onnxruntime)", "lstm": "source (onnx.reference)",
+               "cnn": "source (onnx.reference)"}  # onnxruntime has no float64 MaxPool nor LSTM
 
 
 @pytest.mark.woxi
-@pytest.mark.parametrize("model,route", CHECK_CASES, ids=ids(FILE_CASES))
+@pytest.mark.parametrize("model,route", FILE_CASES, ids=ids(FILE_CASES))
 def test_check_from_python_and_cli_agree(doors, model, route, capsys):
     pytest.importorskip("woxi")
     path = doors.path(model, route)
@@ -267,6 +261,7 @@ def test_check_from_python_and_cli_agree(doors, model, route, capsys):
     cli = json.loads(capsys.readouterr().out)
     same_report(report, cli)
     assert report.max_rel_err < 1e-9
+    assert [r.rtol for r in report.rows if r.kind == "source"] in ([], [pytest.approx(1024 * 2.0 ** -52)])  # f64
     runs_source = route not in WOLFRAM_ROUTES  # a Wolfram file has no runtime here: said in a note
     assert [r.evaluator for r in report.rows if r.kind == "source"] == (
         ["source (torch)"] if route == "pt2" else [ONNX_SOURCE[model]] if runs_source else [])

@@ -48,7 +48,8 @@ def make_origin(proto, net: Net, source: str = "onnx") -> Origin | None:
     batched = bool(first) and len(first) == len(net.inputs[0].shape) + 1
     chunk = first[0].dim_value if batched and first[0].HasField("dim_value") else None
     probe = None
-    if np.dtype("float64") in dtypes and len(graph_inputs) == len(net.inputs):  # onnxruntime's gaps are float64
+    doubles = np.dtype("float64") in dtypes or any(t.data_type == onnx.TensorProto.DOUBLE for t in proto.graph.initializer)
+    if doubles and len(graph_inputs) == len(net.inputs):  # onnxruntime's gaps are float64 (inputs or weights)
         probe = {i.name: np.zeros(((chunk or 1),) * batched + tuple(p.shape), dtype=d)
                  for i, p, d in zip(graph_inputs, net.inputs, dtypes)}
     try:
