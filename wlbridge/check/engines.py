@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from ..errors import EngineError, EngineNotFoundError
-from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
+from .base import Engine, EngineResult, ResultParseError, define_code, parse_numbers, wl_real, wl_real_positional
 from .wolfram import WolframEngine, find_kernel
 from .worker import WorkerCrashed, WorkerTimeout, run_killable
 
@@ -55,6 +55,25 @@ class KillableEngine(Engine):
     def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
         """:meth:`Engine.apply` in this process, with no hard limit."""
         return Engine.apply(self, function_code, inputs, **kwargs)
+
+    def reset(self) -> None:
+        """Forget earlier definitions (before :meth:`define`)."""
+
+    def apply_defined(self, inputs, *, limit: float | None = None, **kwargs) -> EngineResult:
+        """Apply the function :meth:`define` defined to a batch, in this process (``limit``: the
+        seconds it should take at most; an engine that can stop itself does, e.g. Mathics3)."""
+        return self.apply_inline(None, inputs, **kwargs)
+
+    def define(self, function_code: str, reads: str | None = None) -> tuple[float, float, list[str]]:
+        """In this process: evaluate ``reads`` (code reading array files), then ``wlbridgeF =
+        function_code``; ``(read seconds, define seconds, engine messages)``. :meth:`apply_inline`
+        with ``function_code=None`` then applies it (see :mod:`wlbridge.check.plan`)."""
+        self.reset()
+        t0 = time.perf_counter()
+        _, messages = self.evaluate_raw(reads) if reads else ("", [])
+        t1 = time.perf_counter()
+        _, more = self.evaluate_raw(define_code(function_code) + "Null")
+        return t1 - t0, time.perf_counter() - t1, messages + more
 
     def apply_bounded(self, function_code, inputs, *, timeout: float | None, cancel=None,
                       **kwargs) -> EngineResult:
@@ -102,9 +121,14 @@ class WoxiEngine(KillableEngine):
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
     def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
-        """Like :meth:`Engine.apply`, in a cleared Woxi state."""
-        self._woxi.clear_state()  # no definitions left over from an earlier call
+        """Like :meth:`Engine.apply`, in a cleared Woxi state (kept when ``function_code`` is None:
+        applying the function :meth:`define` defined)."""
+        if function_code is not None:
+            self.reset()
         return super().apply_inline(function_code, inputs, **kwargs)
+
+    def reset(self) -> None:
+        self._woxi.clear_state()  # no definitions left over from an earlier call
 
     apply = apply_inline  # fast and in-process; ``check`` uses apply_bounded for its time limit
 
@@ -209,10 +233,10 @@ class MathicsEngine(KillableEngine):
     timeout = 600.0  # seconds per apply: the worker is killed then (evaluate's timeout= is ignored)
 
     def __init__(self):
-        try:
-            import mathics.session  # noqa: F401
-        except ImportError as e:
-            raise _missing("Mathics3", "mathics", e) from None
+        import importlib.util
+
+        if importlib.util.find_spec("mathics") is None:  # not imported here: its start-up runs in the worker
+            raise _missing("Mathics3", "mathics", ImportError("No module named 'mathics'"))
         self._session = None
 
     @property
@@ -262,12 +286,17 @@ class MathicsEngine(KillableEngine):
         """:meth:`Engine.apply` in this process; ``TimeConstrained`` (soft) after ``inner_timeout`` s."""
         return super().apply_inline(function_code, inputs, timeout=inner_timeout, **kwargs)
 
+    def apply_defined(self, inputs, *, limit: float | None = None, **kwargs) -> EngineResult:
+        r = self.apply_inline(None, inputs, inner_timeout=limit, **kwargs)
+        if r.problem and "timed out (TimeConstrained)" in r.problem:
+            r.problem = f"mathics: timed out after {limit:g} s"
+        return r
+
     def batch_code(self, function_code, payload, timeout):
         """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout; soft, the worker's
         kill is the hard limit)."""
         t = self.timeout if timeout is None else timeout
-        body = f"Apply[wlbridgeF, {payload}, {{1}}]"
-        return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
+        return f"TimeConstrained[{super().batch_code(function_code, payload, None)}, {t:g}, $Aborted]"
 
 
 def _mathics_exact(expr) -> str | None:

@@ -17,15 +17,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
-from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
+from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
+from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
+from .plan import Limits, planned_row
 from .progress import Progress, wanted, woxi_seconds
 from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
 
+MATHICS_START_S = 10.0  # Mathics3's start-up in its worker (import, builtins, session), for the estimate
+
 DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
-DEFAULT_MATHICS_BUDGET = 30.0  # seconds of Mathics3 time by its cost model (it runs beside the others)
+DEFAULT_MATHICS_BUDGET = 20.0  # seconds of wall time for the Mathics3 row, start-up included (beside the others)
+ARRAYS = ("files", "inline")
 
 
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
@@ -34,24 +38,32 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
           mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-          startup_timeout: float | None = None) -> CheckReport:
+          startup_timeout: float | None = None, arrays: str = "files") -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
-    'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
-    in ``mathics_budget`` seconds by its cost model, and is skipped (with a note) when one sample
-    would not fit. ``rtol`` / ``atol`` override the emitted-code tolerance (default rtol 1e-9); the
-    source net is judged in its own precision.
+    'mathics', 'embedded', or Engine objects (kept open). ``rtol`` / ``atol`` override the
+    emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
 
-    The evaluators (sympy, each engine) run at the same time, the embedded ones each in a worker
-    process that is killed after ``timeout`` seconds (None: no limit); a killed one is a
-    ``timed out`` row and the report does not pass (it reads INCOMPLETE). ``on_row(row)`` is called
+    The evaluators (sympy, each engine) run at the same time, each embedded engine in its own worker
+    process (Mathics3 starts there, beside the others). An embedded engine times its first sample
+    and runs as many more as fit: Woxi within ``timeout``, Mathics3 within ``mathics_budget``
+    seconds from its start (start-up included; when it is the only engine, its first sample may take
+    up to ``timeout``); a row with fewer samples says so in its note (see :mod:`wlbridge.check.plan`).
+    Mathics3 is skipped when its cost model puts one sample past twice its limit. The check passes
+    or fails on the evaluators that produced numbers: one stopped before its first sample is a
+    ``timed out`` row, a note when another WL engine passed, and INCOMPLETE (not passed) when none
+    did. ``arrays``: 'files' (default) sends the code's array literals to Woxi and Mathics3 as
+    files of the same digits, read with ``ReadList`` (:mod:`wlbridge.check.arrays`; ~100x faster
+    in Woxi than parsing them); 'inline' sends the code as it is. ``on_row(row)`` is called
     as each row is known, in the order they finish. ``progress``: a bar with an estimate on stderr
     (None: when stderr is a terminal and the check is estimated to take a few seconds).
     ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
     'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
     seconds to wait for it to start.
     """
+    if arrays not in ARRAYS:
+        raise WlbridgeError(f"check: arrays must be one of {', '.join(map(repr, ARRAYS))}, not {arrays!r}")
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
     if dropped is not None:
@@ -91,7 +103,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
                                                                   sizes, OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
     for e in engines:
-        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact))
+        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, arrays,
+                                sole=len(engines) == 1))
     try:
         if net.origin is not None:
             jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
@@ -179,41 +192,46 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     return [j.row for j in jobs]
 
 
-def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact) -> _Job:
+def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact, arrays="files",
+                sole=False) -> _Job:
+    """One engine's job: an embedded engine's planned row (:mod:`.plan`), or a kernel's one batch call."""
     n = len(xs[0])
-    note = ""
-    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs))
+    if not isinstance(engine, KillableEngine):
+        return _kernel_job(engine, net, code, xs, ref, call, tol, timeout)
+    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs), files=arrays == "files")
+    limits, knob = Limits(budget=timeout, first=timeout, timeout=timeout), "timeout"
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
-        if once + each > budget:
+        cap = timeout if sole else budget
+        if cap is not None and once + each > 2 * cap:  # hopeless by the cost model (within 2x): not started
+            knob = "timeout" if sole else "mathics_budget"
             why = (f"one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
-                   f"(budget {budget:g} s; raise mathics_budget= to run it)")
+                   f"({knob} {cap:g} s; raise {knob}= to run it)")
             return _Job(engine.name, None, row=skipped(engine.name, why))
-        used = mathics_samples(code, net, n, budget, compact)
-        if used < n:
-            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
-        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
-        estimate = once + used * each
-    if isinstance(engine, KillableEngine):
-        engine.prepare()  # here, in the calling thread: a fork while another thread imports can deadlock
+        end = budget if timeout is None else min(budget, timeout)
+        limits = Limits(budget=end, first=timeout if sole else end, timeout=timeout if sole else end)
+        knob = "mathics_budget"
+        estimate = min(end, MATHICS_START_S + once + n * each)
 
     def run(cancel) -> Row:
-        t0 = time.perf_counter()
-        kw = dict(call=call, output_shapes=net.output_shapes)
-        try:
-            if isinstance(engine, KillableEngine):  # Mathics3's own TimeConstrained stays at its 600 s
-                result = engine.apply_bounded(code, xs, timeout=timeout, cancel=cancel, **kw)
-            else:
-                result = engine.apply(code, xs, timeout=timeout, **kw)
-        except WorkerTimeout:
-            return timed_out(engine.name, len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
-        except WorkerCancelled:
-            return skipped(engine.name, "cancelled")
-        if result.problem and "timed out" in result.problem:  # the engine's own limit (a kernel's, TimeConstrained)
-            return timed_out(engine.name, len(xs[0]), result.seconds, timeout or 0.0, result.problem)
-        return _engine_row(engine, result, ref, tol, note)
+        return planned_row(engine, code, xs, ref, limits=limits, arrays=arrays, call=call,
+                           output_shapes=net.output_shapes, tol=tol, cancel=cancel, budget_name=knob)
 
-    return _Job(engine.name, run, estimate=estimate, hard=isinstance(engine, KillableEngine))
+    return _Job(engine.name, run, estimate=estimate, hard=True)
+
+
+def _kernel_job(engine, net, code, xs, ref, call, tol, timeout) -> _Job:
+    """A Wolfram kernel: the whole batch in one call, given up on (not killed) past the timeout."""
+    def run(cancel) -> Row:
+        t0 = time.perf_counter()
+        result = engine.apply(code, xs, timeout=timeout, call=call, output_shapes=net.output_shapes)
+        if result.problem and "timed out" in result.problem:  # the kernel's own limit
+            return timed_out(engine.name, len(xs[0]), result.seconds or time.perf_counter() - t0, timeout or 0.0,
+                             result.problem)
+        return _engine_row(engine, result, ref, tol, "")
+
+    return _Job(engine.name, run, estimate=woxi_seconds(len(code), len(xs[0]), sum(x[0].size for x in xs)),
+                hard=False)
 
 
 def _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel, sizes=None, note="") -> Row:

@@ -1,0 +1,181 @@
+"""One embedded engine's row of a check, planned from its measured first sample.
+
+The engine runs in a :class:`~wlbridge.check.worker.Worker` (a forked process kept for the row):
+it starts (Mathics3's start-up, ~10 s, overlaps the other rows), reads the array files and defines
+the function (:mod:`wlbridge.check.arrays`), evaluates sample 1, and then -- from that sample's
+measured time -- as many more samples as fit in what is left of its budget, in growing chunks
+(each at most four times the samples done, so one slow chunk loses little). A chunk that does not
+finish in the time left is killed and the row keeps the samples done before it.
+
+The rule (see :attr:`CheckReport.passed`): a row with at least one sample compared is judged on
+those samples; one that ran fewer than asked says so in its note (``12 of 64 samples: ...``). A row
+with no sample at all (start-up or first sample past the limit) is ``timed out``: a note, not a
+failure, when another WL engine passed; the check is INCOMPLETE when no WL engine produced a
+number.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import split_arrays, with_arrays, write_arrays
+from .report import Row, compare, failed, skipped, timed_out
+from .worker import Worker, WorkerCancelled, WorkerCrashed, WorkerTimeout
+
+GROWTH = 4  # a chunk is at most this many times the samples done so far
+KILL_GRACE = 0.5  # a chunk's worker is killed this long after its limit (an engine's own stop comes first)
+MARGIN = 0.85  # plan chunks to fill this share of the time left (the first sample's time is noisy)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Seconds an engine's row may take, all counted from its start (``None``: no limit).
+
+    ``budget``: the planned samples must fit in it; ``first``: the first sample may end this late
+    (a sole engine gets its whole ``timeout`` to show one number); ``timeout``: the hard end."""
+
+    budget: float | None
+    first: float | None
+    timeout: float | None
+
+
+def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "files", call: str = "list",
+                output_shapes=None, tol: dict, cancel=None, budget_name: str = "timeout") -> Row:
+    """``engine``'s row: ``code`` evaluated on as many of the samples ``xs`` as fit (see the module)."""
+    t0 = time.monotonic()
+    n = len(xs[0])
+
+    def until(end: float | None) -> float | None:
+        return None if end is None else max(0.0, t0 + end - time.monotonic())
+
+    with tempfile.TemporaryDirectory(prefix="wlbridge-arrays-") as folder:
+        template, found = split_arrays(code) if arrays == "files" else (code, [])
+        reads = None
+        if found:
+            reads, template = with_arrays(template, write_arrays(found, folder))
+        transport = (f"arrays from {len(found)} files ({sum(len(lit.tokens) for lit in found)} numbers)"
+                     if found else "arrays inline")
+        worker = Worker(engine.prepare, _server(engine))
+        run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
+        try:
+            worker.receive(until(limits.timeout), cancel)
+            run.start = time.monotonic() - t0
+            run.read, run.define, messages = worker.call(("define", template, reads), until(limits.timeout), cancel)
+            if messages:
+                return run.failed(tol, "engine message(s) defining the function: " + "; ".join(messages[:5]))
+            _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget_name)
+        except WorkerTimeout:
+            run.stop = run.stop or ("start-up did not finish" if not run.start else
+                                    "reading and defining did not finish" if run.define is None else "")
+        except WorkerCancelled:
+            return skipped(engine.name, "cancelled")
+        except WorkerCrashed as e:
+            return run.failed(tol, str(e))
+        except Exception as e:  # the engine's own error (EngineError), raised in the worker
+            return run.failed(tol, f"{type(e).__name__}: {e}")
+        finally:
+            worker.close()
+    return run.row(ref, tol, time.monotonic() - t0, limits, budget_name)
+
+
+def _server(engine):
+    def serve(request):
+        kind, *args = request
+        if kind == "define":
+            return engine.define(*args)
+        inputs, limit, kwargs = args
+        return engine.apply_defined(inputs, limit=limit, **kwargs)
+
+    return serve
+
+
+def _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget_name) -> None:
+    """Evaluate sample 1, then planned chunks, into ``run`` (stops at the budget or a killed chunk)."""
+    n, per = run.n, None
+    while run.done < n:
+        if per is None:
+            k, end = 1, limits.first
+        else:
+            room = until(limits.budget)
+            k = n - run.done if room is None else min(n - run.done, int(MARGIN * room / max(per, 1e-9)))
+            k = min(k, GROWTH * run.done)
+            if k <= 0:
+                run.stop = f"~{per:.2g} s a sample; {budget_name} {limits.budget:g} s"
+                return
+            end = limits.budget
+        left = [until(e) for e in (end, limits.timeout) if e is not None]
+        chunk = [x[run.done:run.done + k] for x in xs]
+        limit = min(left, default=None)
+        try:
+            request = ("apply", chunk, limit, dict(call=call, output_shapes=output_shapes))
+            result = worker.call(request, None if limit is None else limit + KILL_GRACE, cancel)
+        except WorkerTimeout:
+            run.stop = (f"the first sample did not finish in {end:g} s" if per is None else
+                        f"{k} more did not finish in the {budget_name} ({(limits.budget or limits.timeout):g} s)")
+            return
+        if result.problem and "timed out" in result.problem:  # the engine's own stop (TimeConstrained)
+            run.stop = (f"the first sample did not finish in {end:g} s" if per is None else
+                        f"{k} more did not finish in the {budget_name} ({(limits.budget or limits.timeout):g} s)")
+            return
+        if not result.ok:
+            run.problem = result
+            return
+        run.values.append(result.values)
+        run.evaluate += result.seconds
+        run.done += k
+        per = result.seconds / k
+
+
+class _Run:
+    """What one engine's row has measured so far."""
+
+    def __init__(self, name: str, n: int, transport: str, arrays: str):
+        self.name, self.n, self.transport, self.arrays = name, n, transport, arrays
+        self.start = self.read = 0.0
+        self.define = None
+        self.evaluate = 0.0
+        self.done = 0
+        self.values: list = []
+        self.stop = ""
+        self.problem = None
+
+    def timing(self) -> str:
+        parts = [self.transport]
+        if self.arrays == "files":
+            parts.append(f"read {self.read:.2f} s")
+        parts.append(f"evaluate {(self.define or 0.0) + self.evaluate:.2f} s")
+        if self.start >= 0.5:
+            parts.append(f"start-up {self.start:.1f} s")
+        return ", ".join(parts)
+
+    def failed(self, tol: dict, problem: str) -> Row:
+        return self._fields(failed(Row(self.name, self.done, rtol=tol["rtol"], note=self.timing()), problem))
+
+    def _fields(self, row: Row) -> Row:
+        row.arrays, row.read_seconds, row.start_seconds = self.arrays, self.read, self.start
+        row.seconds = self.read + (self.define or 0.0) + self.evaluate
+        return row
+
+    def row(self, ref, tol: dict, wall: float, limits: Limits, budget_name: str) -> Row:
+        if self.problem is not None:
+            r = self.problem
+            msgs = "; ".join(r.messages[:5])
+            problem = (r.problem or "failed").removeprefix(f"{self.name}: ")
+            return self.failed(tol, problem + (f"; messages: {msgs}" if msgs else ""))
+        if self.done == 0:
+            first = self.define is not None and limits.first is not None
+            limit = limits.first if first else limits.timeout
+            knob = budget_name if first and limits.first == limits.budget else "timeout"
+            row = timed_out(self.name, 0, wall, limit if limit is not None else math.inf, self.stop or "stopped")
+            row.note = (f"no sample in {limit:g} s ({self.stop or 'stopped'}); raise {knob}= "
+                        f"(--{knob.replace('_', '-')}) to give it more time; {self.timing()}")
+            return self._fields(row)
+        got = [np.concatenate(parts) for parts in zip(*self.values)]
+        note = self.timing()
+        if self.done < self.n:
+            note = f"{self.done} of {self.n} samples ({self.stop}); " + note
+        return self._fields(compare(self.name, [r[:self.done] for r in ref], got, note=note, **tol))
