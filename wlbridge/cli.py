@@ -91,10 +91,14 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                    help="absolute tolerance of the code rows (default rtol * max(1, max |output|))")
     k.add_argument("--no-sympy", dest="sympy", action="store_false", help="skip the sympy row")
     k.add_argument("--timeout", type=_non_negative, default=120.0, metavar="SECONDS",
-                   help="time limit per evaluator; one stopped there is a 'timed out' row (default 120; 0: none)")
-    k.add_argument("--mathics-budget", type=_positive_seconds, default=30.0, metavar="SECONDS",
-                   help="time budget for Mathics3 (cost model): it gets as many samples as fit, "
-                        "and is skipped when one does not")
+                   help="time limit per evaluator (Woxi runs as many samples as fit in it); one stopped before "
+                        "its first sample is a 'timed out' row (default 120; 0: none)")
+    k.add_argument("--mathics-budget", type=_positive_seconds, default=20.0, metavar="SECONDS",
+                   help="seconds for the Mathics3 row, its start-up included (default 20): it times its first "
+                        "sample and runs as many more as fit")
+    k.add_argument("--arrays", choices=["files", "inline"], default="files",
+                   help="how the code's arrays reach Woxi and Mathics3: files of the same digits, read with "
+                        "ReadList (default; fast), or inline in the code")
     k.add_argument("--json", action="store_true",
                    help="print the report as JSON, or the error that stopped it (schema: "
                         "wlbridge/check/report_schema.json)")
@@ -386,6 +390,7 @@ def cmd_check(args, net) -> int:
     call = args.call or (detect_call(code, net) if code else None) or "list"
     settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
                     exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
+                    arrays=args.arrays,
                     atol=args.atol, timeout=args.timeout or None, max_size=args.max_size, kernel=args.kernel)
     if inputs is not None:
         settings["inputs"] = inputs

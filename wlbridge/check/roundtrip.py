@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
 from .plan import Limits, planned_row
-from .progress import Progress, wanted, woxi_seconds
+from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
 from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
@@ -154,12 +154,13 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     """Run the jobs concurrently; rows in the jobs' order, ``on_row`` called as each finishes."""
     def emit(job):
         if on_row is not None:
-            on_row(job.row)
+            bar.write(lambda: on_row(job.row))  # the bar cleared first: a row never lands on its line
         bar.row_done(job.name)
 
     waiting = [j for j in jobs if j.row is None]
     estimate = max((j.estimate for j in waiting), default=0.0)
-    bar = Progress({j.name: j.estimate for j in waiting}, enabled=wanted(progress, estimate), limit=timeout)
+    bar = Progress({j.name: j.estimate for j in waiting}, enabled=wanted(progress, estimate), limit=timeout,
+                   heartbeat=heartbeat_wanted(progress))
     for j in jobs:
         if j.row is not None:
             emit(j)
