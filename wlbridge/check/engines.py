@@ -38,6 +38,16 @@ __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "Resu
 ENGINE_NAMES = ("auto", "wolfram", "woxi", "mathics", "embedded")
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a ``None`` in ``sys.modules`` blocks it)."""
+    import importlib.util
+
+    parts = module.split(".")
+    if any(sys.modules.get(".".join(parts[:k]), True) is None for k in range(1, len(parts) + 1)):
+        return False
+    return importlib.util.find_spec(parts[0]) is not None
+
+
 def _missing(what: str, extra: str, err: Exception) -> EngineNotFoundError:
     return EngineNotFoundError(f"the {what} engine is not installed ({err}); "
                                f"install it with: pip install 'wlbridge[{extra}]'")
@@ -231,13 +241,12 @@ class MathicsEngine(KillableEngine):
     """
 
     name = "mathics"
+    keep_worker = True  # check's worker (its 10 s start-up done) is kept for the next check in this process
     timeout = 600.0  # seconds per apply: the worker is killed then (evaluate's timeout= is ignored)
 
     def __init__(self):
-        import importlib.util
-
-        if importlib.util.find_spec("mathics") is None:  # not imported here: its start-up runs in the worker
-            raise _missing("Mathics3", "mathics", ImportError("No module named 'mathics'"))
+        if not _installed("mathics.session"):  # not imported here (~2-4 s): its start-up runs in check's worker
+            raise _missing("Mathics3", "mathics", ImportError("No module named 'mathics.session'"))
         self._session = None
 
     @property

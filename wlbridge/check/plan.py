@@ -15,8 +15,10 @@ number.
 """
 from __future__ import annotations
 
+import atexit
 import math
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -43,11 +45,54 @@ class Limits:
     timeout: float | None
 
 
+def lease(engine) -> Worker:
+    """A worker for ``engine``, forked now (its start-up begins at once, beside the caller's work).
+
+    An engine with ``keep_worker`` (Mathics3: a 10 s start-up) gets the process's kept worker when
+    one is alive and idle, so later checks in the same process start at once; see :func:`release`."""
+    if getattr(engine, "keep_worker", False):
+        with _KEPT_LOCK:
+            kept = _KEPT.pop(type(engine), None)
+        if kept is not None and kept.alive():
+            return kept
+        if kept is not None:
+            kept.close()
+    return Worker(engine.prepare, _server(engine))
+
+
+def release(engine, worker: Worker) -> None:
+    """Keep ``worker`` for the next check (a ``keep_worker`` engine's, still alive), else end it."""
+    if getattr(engine, "keep_worker", False) and worker.alive() and worker.ready:
+        with _KEPT_LOCK:
+            if type(engine) not in _KEPT:
+                _KEPT[type(engine)] = worker
+                return
+    worker.close()
+
+
+def close_kept() -> None:
+    """End the kept workers (at exit)."""
+    with _KEPT_LOCK:
+        kept = list(_KEPT.values())
+        _KEPT.clear()
+    for w in kept:
+        w.close()
+
+
+_KEPT: dict = {}
+_KEPT_LOCK = threading.Lock()
+atexit.register(close_kept)
+
+
 def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "files", call: str = "list",
-                output_shapes=None, tol: dict, cancel=None, budget_name: str = "timeout") -> Row:
-    """``engine``'s row: ``code`` evaluated on as many of the samples ``xs`` as fit (see the module)."""
+                output_shapes=None, tol: dict, cancel=None, budget_name: str = "timeout",
+                worker: Worker | None = None) -> Row:
+    """``engine``'s row: ``code`` evaluated on as many of the samples ``xs`` as fit (see the module).
+
+    ``worker``: from :func:`lease` (default: leased here); it is released at the end."""
     t0 = time.monotonic()
     n = len(xs[0])
+    worker = worker or lease(engine)
 
     def until(end: float | None) -> float | None:
         return None if end is None else max(0.0, t0 + end - time.monotonic())
@@ -59,17 +104,18 @@ def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "fi
             reads, template = with_arrays(template, write_arrays(found, folder))
         transport = (f"arrays from {len(found)} files ({sum(len(lit.tokens) for lit in found)} numbers)"
                      if found else "arrays inline")
-        worker = Worker(engine.prepare, _server(engine))
         run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
         try:
-            worker.receive(until(limits.timeout), cancel)
+            if not worker.ready:
+                worker.receive(until(limits.timeout), cancel)
+                worker.ready = True
             run.start = time.monotonic() - t0
             run.read, run.define, messages = worker.call(("define", template, reads), until(limits.timeout), cancel)
             if messages:
                 return run.failed(tol, "engine message(s) defining the function: " + "; ".join(messages[:5]))
             _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget_name)
         except WorkerTimeout:
-            run.stop = run.stop or ("start-up did not finish" if not run.start else
+            run.stop = run.stop or ("start-up did not finish" if not worker.ready else
                                     "reading and defining did not finish" if run.define is None else "")
         except WorkerCancelled:
             return skipped(engine.name, "cancelled")
@@ -78,7 +124,7 @@ def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "fi
         except Exception as e:  # the engine's own error (EngineError), raised in the worker
             return run.failed(tol, f"{type(e).__name__}: {e}")
         finally:
-            worker.close()
+            release(engine, worker)
     return run.row(ref, tol, time.monotonic() - t0, limits, budget_name)
 
 
@@ -114,12 +160,10 @@ def _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget
             request = ("apply", chunk, limit, dict(call=call, output_shapes=output_shapes))
             result = worker.call(request, None if limit is None else limit + KILL_GRACE, cancel)
         except WorkerTimeout:
-            run.stop = (f"the first sample did not finish in {end:g} s" if per is None else
-                        f"{k} more did not finish in the {budget_name} ({(limits.budget or limits.timeout):g} s)")
+            run.stop = _unfinished(per, k, limits, budget_name)
             return
         if result.problem and "timed out" in result.problem:  # the engine's own stop (TimeConstrained)
-            run.stop = (f"the first sample did not finish in {end:g} s" if per is None else
-                        f"{k} more did not finish in the {budget_name} ({(limits.budget or limits.timeout):g} s)")
+            run.stop = _unfinished(per, k, limits, budget_name)
             return
         if not result.ok:
             run.problem = result
@@ -128,6 +172,12 @@ def _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget
         run.evaluate += result.seconds
         run.done += k
         per = result.seconds / k
+
+
+def _unfinished(per, k: int, limits: Limits, budget_name: str) -> str:
+    if per is None:
+        return "the first sample did not finish"
+    return f"{k} more did not finish in the {budget_name} ({(limits.budget or limits.timeout):g} s)"
 
 
 class _Run:
@@ -153,7 +203,9 @@ class _Run:
         return ", ".join(parts)
 
     def failed(self, tol: dict, problem: str) -> Row:
-        return self._fields(failed(Row(self.name, self.done, rtol=tol["rtol"], note=self.timing()), problem))
+        row = failed(Row(self.name, self.done, rtol=tol["rtol"]), problem)
+        row.note += "; " + self.timing()
+        return self._fields(row)
 
     def _fields(self, row: Row) -> Row:
         row.arrays, row.read_seconds, row.start_seconds = self.arrays, self.read, self.start
@@ -171,7 +223,7 @@ class _Run:
             limit = limits.first if first else limits.timeout
             knob = budget_name if first and limits.first == limits.budget else "timeout"
             row = timed_out(self.name, 0, wall, limit if limit is not None else math.inf, self.stop or "stopped")
-            row.note = (f"no sample in {limit:g} s ({self.stop or 'stopped'}); raise {knob}= "
+            row.note = (f"timed out after {limit:g} s with no sample ({self.stop or 'stopped'}); raise {knob}= "
                         f"(--{knob.replace('_', '-')}) to give it more time; {self.timing()}")
             return self._fields(row)
         got = [np.concatenate(parts) for parts in zip(*self.values)]

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
-from .plan import Limits, planned_row
+from .plan import Limits, lease, planned_row
 from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
 from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
@@ -214,8 +214,10 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
         knob = "mathics_budget"
         estimate = min(end, MATHICS_START_S + once + n * each)
 
+    worker = lease(engine)  # forked here, in the calling thread: Mathics3 starts while the other rows run
+
     def run(cancel) -> Row:
-        return planned_row(engine, code, xs, ref, limits=limits, arrays=arrays, call=call,
+        return planned_row(engine, code, xs, ref, limits=limits, arrays=arrays, call=call, worker=worker,
                            output_shapes=net.output_shapes, tol=tol, cancel=cancel, budget_name=knob)
 
     return _Job(engine.name, run, estimate=estimate, hard=True)

@@ -169,6 +169,7 @@ class Worker:
 
     def __init__(self, start: Callable[[], object], serve: Callable[[object], object]):
         self.serve, self.pid, self._first = serve, None, None
+        self.ready = False  # set by the caller once it has received start()'s message
         if not CAN_FORK:
             self._first = _outcome(start)
             return
@@ -206,15 +207,22 @@ class Worker:
             raise WorkerCrashed("the worker process died without a result") from None
         return self.receive(timeout, cancel)
 
+    def alive(self) -> bool:
+        """The child is running (or there is none: the in-process fallback)."""
+        if not CAN_FORK:
+            return True
+        if self.pid is not None and _exited(self.pid):
+            self.pid = None
+            for fd in (self._req_w, self._rep_r):
+                _close(fd)
+        return self.pid is not None
+
     def close(self) -> None:
         """Kill and reap the child (idempotent)."""
         if self.pid is not None:
             _reap(self.pid)
             for fd in (self._req_w, self._rep_r):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+                _close(fd)
             self.pid = None
 
     def __enter__(self):
@@ -222,6 +230,13 @@ class Worker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _outcome(fn) -> tuple:
