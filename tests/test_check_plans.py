@@ -74,6 +74,8 @@ def test_small_integer_and_symbolic_lists_stay_in_the_code():
 def test_file_text_spells_the_literal_digits(tmp_path):
     lit = A.split_arrays("{" + ", ".join(["-1.25`*^-7", "0.5`", "3.`*^20", "12.`"] * 4) + "}")[1][0]
     assert A.file_text(lit).split() == ["-1.25e-7", "0.5", "3.e20", "12."] * 4
+    assert A.literal_lines(A.file_text(lit)) == "\n".join(lit.tokens) + "\n"
+    assert [A.literal_token(t) for t in A.file_text(lit).split()] == lit.tokens
     (name, read), = A.write_arrays([lit], str(tmp_path))
     assert name == "wlbridgeArray1" and read == f'ReadList["{tmp_path}/a1.txt", Real]'
     assert (tmp_path / "a1.txt").read_text() == A.file_text(lit)
@@ -90,9 +92,9 @@ def test_engines_read_the_files_as_the_exact_values_of_the_literals(engine_name,
     from wlbridge.emit.wlnumbers import fmt_array
 
     template, found = A.split_arrays(f"f[{fmt_array(values)}]")
-    read, _ = A.with_arrays(template, A.write_arrays(found, str(tmp_path)))
-    engine.evaluate(read)
-    got = np.array(E.parse_numbers(engine.evaluate("wlbridgeRead[[1]]")))
+    read = A.read_code(A.write_arrays(found, str(tmp_path)))
+    assert engine.evaluate(read) == "1" and template == "f[wlbridgeArray1]"
+    got = np.array(E.parse_numbers(engine.evaluate("wlbridgeArray1")))
     np.testing.assert_array_equal(got, values)  # bit for bit, the *^ exponents included
 
 

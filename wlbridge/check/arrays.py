@@ -4,9 +4,11 @@ Woxi parses a number in code in ~60 us but reads one from a file ~100x faster (F
 2026-12-06). :func:`split_arrays` finds each large numeric array literal in the code (a nested
 ``{...}`` of machine reals, as the WL emitter prints weights) and replaces it by a placeholder
 symbol; :func:`write_arrays` writes each literal's numbers to a file, one per line, and gives the
-WL code that reads them back (``ReadList[file, Real]``, reshaped by ``Partition``). The engine
-then evaluates ``With[{placeholder = array, ...}, code]``: exactly the emitted code with each
-literal's value put in place of its text.
+WL code that reads them back (``ReadList[file, Real]``, nested by ``Partition``). The engine first
+evaluates ``wlbridgeArray1 = <read>; ...`` (:func:`read_code`; timed as the row's read), then the
+emitted code with each literal replaced by its symbol: the same function, each literal's value in
+place of its text. (Symbols, not ``With``: substituting 400k numbers into the ``Function`` makes
+Woxi copy them on every call, 2.5x slower.)
 
 The file holds the literal's own digits, one token per number, with two spellings changed so that
 ``ReadList`` reads it exactly: the machine-precision backtick is dropped and the ``*^`` exponent is
@@ -35,8 +37,8 @@ PLACEHOLDER = "wlbridgeArray"
 
 _RUN = re.compile(r"\{[-0-9.`*^{}, \n]*")  # a candidate literal: braces, number characters and separators
 _BRACE = re.compile(r"[{}]")
-_TOKEN = re.compile(r"-?\d+\.\d*`(?:\*\^-?\d+)?")  # a machine real as the emitter prints it
 _ITEM = re.compile(r"[^{}, \n]+")
+_TOKENS = re.compile(r"(?:-?\d+\.\d*`(?:\*\^-?\d+)?\n)+")  # every token a machine real, one per line
 
 
 @dataclass
@@ -84,37 +86,15 @@ def _balanced_end(run: str) -> int:
 def _literal(text: str) -> Literal | None:
     """A rectangular nested list of machine reals, or None (integers, ragged lists, other text)."""
     tokens = _ITEM.findall(text)
-    if not tokens or not all(_TOKEN.fullmatch(t) for t in tokens):
+    if not tokens or not _TOKENS.fullmatch("\n".join(tokens) + "\n"):
         return None
-    dims, rest = [], text
-    while rest.startswith("{"):
-        inner = rest[1:]
-        dims.append(_count_items(inner))
-        rest = inner
-    dims = tuple(dims)
+    depth = len(text) - len(text.lstrip("{"))
+    counts = [text.count("`", 0, text.find("}" * k)) for k in range(1, depth + 1)]  # tokens in each first list
+    dims = tuple(c // max(inner, 1) for c, inner in zip(reversed(counts), list(reversed(counts))[1:] + [1]))
     if math.prod(dims) != len(tokens):
         return None
     lit = Literal(text, dims, tokens)
     return lit if nested_text(lit.tokens, dims) == text else None
-
-
-def _count_items(text: str) -> int:
-    """The number of items of the list whose contents start ``text`` (up to its closing brace)."""
-    depth, count = 0, 1
-    for ch in _SEP.finditer(text):
-        c = ch.group()
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            if depth == 0:
-                return count
-            depth -= 1
-        elif depth == 0:
-            count += 1
-    return count
-
-
-_SEP = re.compile(r"[{},]")
 
 
 def nested_text(tokens: list[str], dims: tuple) -> str:
@@ -137,7 +117,17 @@ def literal_token(text: str) -> str:
 
 def file_text(lit: Literal) -> str:
     """What the file of ``lit`` holds: its numbers, one per line, in :func:`file_token` spelling."""
-    return "\n".join(file_token(t) for t in lit.tokens) + "\n"
+    return ("\n".join(lit.tokens) + "\n").replace("`", "").replace("*^", "e")
+
+
+def literal_lines(text: str) -> str:
+    """:func:`literal_token` on every line of a file's text (the check that the file spells the literal)."""
+    text = _PLAIN.sub(r"\1`", text)
+    return _EXPONENT.sub(r"\1`*^\2", text)
+
+
+_PLAIN = re.compile(r"(?m)^(-?\d+\.\d*)$")
+_EXPONENT = re.compile(r"(?m)^(-?\d+\.\d*)e(-?\d+)$")
 
 
 def join_arrays(template: str, found: list[Literal]) -> str:
@@ -154,8 +144,7 @@ def write_arrays(found: list[Literal], folder: str) -> list[tuple[str, str]]:
     reads = []
     for k, lit in enumerate(found, 1):
         text = file_text(lit)
-        back = [literal_token(t) for t in text.split()]
-        if back != lit.tokens:
+        if literal_lines(text) != "\n".join(lit.tokens) + "\n":
             raise AssertionError(f"array {k}: the file's numbers do not spell the literal's")
         path = os.path.join(folder, f"a{k}.txt")
         with open(path, "w", encoding="ascii", newline="\n") as f:
@@ -176,11 +165,7 @@ def wl_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def with_arrays(template: str, reads: list[tuple[str, str]], values: str = "wlbridgeRead") -> tuple[str, str]:
-    """(code reading every array into ``values``, the function code with the values put in place).
-
-    The first is evaluated (and timed) on its own; the second is ``With[{wlbridgeArray1 =
-    values[[1]], ...}, template]``, i.e. the emitted code with each literal's value in its place."""
-    read = f"{values} = {{{', '.join(code for _, code in reads)}}}; Length[{values}]"
-    names = ", ".join(f"{name} = {values}[[{k}]]" for k, (name, _) in enumerate(reads, 1))
-    return read, f"With[{{{names}}}, {template}]"
+def read_code(reads: list[tuple[str, str]]) -> str:
+    """WL that sets each placeholder to its file's array (evaluated, and timed, before the function is
+    defined; the function code is then the template: the emitted code with each literal's name in its place)."""
+    return "; ".join(f"{name} = {code}" for name, code in reads) + f"; {len(reads)}"

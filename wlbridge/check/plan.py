@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import split_arrays, with_arrays, write_arrays
+from .arrays import read_code, split_arrays, write_arrays
 from .report import Row, compare, failed, skipped, timed_out
 from .worker import Worker, WorkerCancelled, WorkerCrashed, WorkerTimeout
 
@@ -101,7 +101,7 @@ def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "fi
         template, found = split_arrays(code) if arrays == "files" else (code, [])
         reads = None
         if found:
-            reads, template = with_arrays(template, write_arrays(found, folder))
+            reads = read_code(write_arrays(found, folder))
         transport = (f"arrays from {len(found)} files ({sum(len(lit.tokens) for lit in found)} numbers)"
                      if found else "arrays inline")
         run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
