@@ -107,7 +107,7 @@ def test_check_with_files_and_inline_agree_and_say_which(woxi):
     assert files.passed and inline.passed
     (f,), (i,) = files.rows, inline.rows
     assert (f.arrays, i.arrays) == ("files", "inline")
-    assert "arrays from 5 files (840 numbers), read " in f.note and "arrays inline" in i.note
+    assert "arrays from 5 files (840 numbers), written in " in f.note and ", read " in f.note and "arrays inline" in i.note
     assert 0 < f.read_seconds <= f.seconds and f.evaluate_seconds == pytest.approx(f.seconds - f.read_seconds)
     assert f.max_abs <= max(i.max_abs, 1e-15) * 4  # the file route reads *^ numbers exactly; Woxi's parse may not
     row = files.to_dict()["rows"][0]
@@ -232,3 +232,21 @@ def test_worker_serves_calls_in_one_process_and_is_killed_at_a_deadline():
     with pytest.raises(WorkerCancelled):
         waiting.call(30, timeout=None, cancel=cancel)
     assert math.isfinite(time.monotonic())
+
+
+def test_cli_arrays_flag_and_json_rows(capsys):
+    pytest.importorskip("woxi")
+    import json
+
+    from wlbridge.cli import main
+
+    net = mlp()
+    for flag in ("files", "inline"):
+        assert main(["check", "m.onnx", "--engine", "woxi", "--samples", "4", "--no-sympy", "--arrays", flag,
+                     "--json"], load=lambda path: net) == 0
+        (row,) = json.loads(capsys.readouterr().out)["rows"]
+        assert row["arrays"] == flag and row["samples"] == 4
+        assert (row["read_seconds"] > 0) == (flag == "files") and row["evaluate_seconds"] > 0
+    with pytest.raises(SystemExit) as e:
+        main(["check", "m.onnx", "--arrays", "disk"], load=lambda path: net)
+    assert e.value.code == 2 and "--arrays" in capsys.readouterr().err

@@ -84,7 +84,7 @@ class KillableEngine(Engine):
         _, messages = self.evaluate_raw(reads) if reads else ("", [])
         t1 = time.perf_counter()
         _, more = self.evaluate_raw(define_code(function_code) + "Null")
-        return t1 - t0, time.perf_counter() - t1, messages + more
+        return (t1 - t0 if reads else 0.0), time.perf_counter() - t1, messages + more
 
     def apply_bounded(self, function_code, inputs, *, timeout: float | None, cancel=None,
                       **kwargs) -> EngineResult:

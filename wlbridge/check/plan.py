@@ -105,11 +105,12 @@ def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "fi
         transport = (f"arrays from {len(found)} files ({sum(len(lit.tokens) for lit in found)} numbers)"
                      if found else "arrays inline")
         run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
+        run.write = time.monotonic() - t0
         try:
             if not worker.ready:
                 worker.receive(until(limits.timeout), cancel)
                 worker.ready = True
-            run.start = time.monotonic() - t0
+            run.start = time.monotonic() - t0 - run.write
             run.read, run.define, messages = worker.call(("define", template, reads), until(limits.timeout), cancel)
             if messages:
                 return run.failed(tol, "engine message(s) defining the function: " + "; ".join(messages[:5]))
@@ -185,7 +186,7 @@ class _Run:
 
     def __init__(self, name: str, n: int, transport: str, arrays: str):
         self.name, self.n, self.transport, self.arrays = name, n, transport, arrays
-        self.start = self.read = 0.0
+        self.start = self.read = self.write = 0.0
         self.define = None
         self.evaluate = 0.0
         self.done = 0
@@ -196,7 +197,7 @@ class _Run:
     def timing(self) -> str:
         parts = [self.transport]
         if self.arrays == "files":
-            parts.append(f"read {self.read:.2f} s")
+            parts.append(f"written in {self.write:.2f} s, read {self.read:.2f} s")
         parts.append(f"evaluate {(self.define or 0.0) + self.evaluate:.2f} s")
         if self.start >= 0.5:
             parts.append(f"start-up {self.start:.1f} s")
