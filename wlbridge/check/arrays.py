@@ -120,14 +120,11 @@ def file_text(lit: Literal) -> str:
     return ("\n".join(lit.tokens) + "\n").replace("`", "").replace("*^", "e")
 
 
-def literal_lines(text: str) -> str:
-    """:func:`literal_token` on every line of a file's text (the check that the file spells the literal)."""
-    text = _PLAIN.sub(r"\1`", text)
-    return _EXPONENT.sub(r"\1`*^\2", text)
-
-
-_PLAIN = re.compile(r"(?m)^(-?\d+\.\d*)$")
-_EXPONENT = re.compile(r"(?m)^(-?\d+\.\d*)e(-?\d+)$")
+def spells(file: str, lit: Literal) -> bool:
+    """Whether ``file`` holds exactly ``lit``'s tokens in :func:`file_token` spelling (whole-text
+    passes: every literal token has one backtick, at its end or before ``*^``, and no ``e``)."""
+    joined = "\n".join(lit.tokens) + "\n"
+    return "`" not in file and file.replace("e", "`*^") == joined.replace("`\n", "\n")
 
 
 def join_arrays(template: str, found: list[Literal]) -> str:
@@ -144,7 +141,7 @@ def write_arrays(found: list[Literal], folder: str) -> list[tuple[str, str]]:
     reads = []
     for k, lit in enumerate(found, 1):
         text = file_text(lit)
-        if literal_lines(text) != "\n".join(lit.tokens) + "\n":
+        if not spells(text, lit):
             raise AssertionError(f"array {k}: the file's numbers do not spell the literal's")
         path = os.path.join(folder, f"a{k}.txt")
         with open(path, "w", encoding="ascii", newline="\n") as f:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
-from .plan import Limits, lease, planned_row
+from .plan import Limits, lease, planned_row, release
 from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
 from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
@@ -102,14 +102,16 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel,
                                                                   sizes, OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
-    for e in engines:
-        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, arrays,
-                                sole=len(engines) == 1))
     try:
+        for e in engines:
+            jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, arrays,
+                                    sole=len(engines) == 1))
         if net.origin is not None:
             jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
         report.rows = _run(jobs, timeout, add, progress)
     finally:
+        for j in jobs:
+            j.cleanup()
         if owned:
             for e in engines:
                 e.close()
@@ -148,6 +150,7 @@ class _Job:
     def __init__(self, name: str, run, estimate: float = 0.0, row: Row | None = None, hard: bool = True):
         self.name, self.run, self.estimate, self.row, self.hard = name, run, estimate, row, hard
         self.started = 0.0
+        self.cleanup = lambda: None
 
 
 def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
@@ -214,13 +217,16 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
         knob = "mathics_budget"
         estimate = min(end, MATHICS_START_S + once + n * each)
 
-    worker = lease(engine)  # forked here, in the calling thread: Mathics3 starts while the other rows run
+    worker = [lease(engine)]  # forked here, in the calling thread: Mathics3 starts while the other rows run
 
     def run(cancel) -> Row:
-        return planned_row(engine, code, xs, ref, limits=limits, arrays=arrays, call=call, worker=worker,
+        w = worker.pop()  # planned_row releases it
+        return planned_row(engine, code, xs, ref, limits=limits, arrays=arrays, call=call, worker=w,
                            output_shapes=net.output_shapes, tol=tol, cancel=cancel, budget_name=knob)
 
-    return _Job(engine.name, run, estimate=estimate, hard=True)
+    job = _Job(engine.name, run, estimate=estimate, hard=True)
+    job.cleanup = lambda: worker and release(engine, worker.pop())  # a job that never ran (interrupted)
+    return job
 
 
 def _kernel_job(engine, net, code, xs, ref, call, tol, timeout) -> _Job:
