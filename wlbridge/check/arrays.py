@@ -166,3 +166,47 @@ def read_code(reads: list[tuple[str, str]]) -> str:
     """WL that sets each placeholder to its file's array (evaluated, and timed, before the function is
     defined; the function code is then the template: the emitted code with each literal's name in its place)."""
     return "; ".join(f"{name} = {code}" for name, code in reads) + f"; {len(reads)}"
+
+
+class ArrayFiles:
+    """A check's array files: the code split and written once (on first use, by whichever engine
+    comes first), in a private temporary directory that :meth:`close` removes.
+
+    >>> files = ArrayFiles("f[{" + ", ".join(["0.5`"] * 16) + "}]")
+    >>> template, reads, found, seconds = files.get()
+    >>> template, len(found), reads.startswith("wlbridgeArray1 = ReadList[")
+    ('f[wlbridgeArray1]', 1, True)
+    >>> files.close()
+    """
+
+    def __init__(self, code: str, enabled: bool = True):
+        import threading
+
+        self.code, self.enabled = code, enabled
+        self.folder = None
+        self._lock = threading.Lock()
+        self._made = None
+
+    def get(self) -> tuple[str, str | None, list[Literal], float]:
+        """``(template, read code or None, literals, seconds it took)``; the code as it is when disabled
+        or when it holds no literal worth a file."""
+        import tempfile
+        import time
+
+        with self._lock:
+            if self._made is None:
+                t0 = time.perf_counter()
+                template, found = split_arrays(self.code) if self.enabled else (self.code, [])
+                reads = None
+                if found:
+                    self.folder = tempfile.mkdtemp(prefix="wlbridge-arrays-")
+                    reads = read_code(write_arrays(found, self.folder))
+                self._made = (template, reads, found, time.perf_counter() - t0)
+            return self._made
+
+    def close(self) -> None:
+        import shutil
+
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None

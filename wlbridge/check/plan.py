@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import atexit
 import math
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import read_code, split_arrays, write_arrays
+from .arrays import ArrayFiles
 from .report import Row, compare, failed, skipped, timed_out
 from .worker import Worker, WorkerCancelled, WorkerCrashed, WorkerTimeout
 
@@ -84,12 +83,13 @@ _KEPT_LOCK = threading.Lock()
 atexit.register(close_kept)
 
 
-def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "files", call: str = "list",
+def planned_row(engine, code: str | ArrayFiles, xs, ref, *, limits: Limits, call: str = "list",
                 output_shapes=None, tol: dict, cancel=None, budget_name: str = "timeout",
                 worker: Worker | None = None) -> Row:
     """``engine``'s row: ``code`` evaluated on as many of the samples ``xs`` as fit (see the module).
 
-    ``worker``: from :func:`lease` (default: leased here); it is released at the end."""
+    ``code``: the code as text (sent inline), or the check's :class:`ArrayFiles` (its literals read
+    from files). ``worker``: from :func:`lease` (default: leased here); it is released at the end."""
     t0 = time.monotonic()
     n = len(xs[0])
     worker = worker or lease(engine)
@@ -97,35 +97,36 @@ def planned_row(engine, code: str, xs, ref, *, limits: Limits, arrays: str = "fi
     def until(end: float | None) -> float | None:
         return None if end is None else max(0.0, t0 + end - time.monotonic())
 
-    with tempfile.TemporaryDirectory(prefix="wlbridge-arrays-") as folder:
-        template, found = split_arrays(code) if arrays == "files" else (code, [])
-        reads = None
-        if found:
-            reads = read_code(write_arrays(found, folder))
-        transport = (f"arrays from {len(found)} files ({sum(len(lit.tokens) for lit in found)} numbers)"
-                     if found else "arrays inline")
-        run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
-        run.write = time.monotonic() - t0
-        try:
-            if not worker.ready:
-                worker.receive(until(limits.timeout), cancel)
-                worker.ready = True
-            run.start = time.monotonic() - t0 - run.write
-            run.read, run.define, messages = worker.call(("define", template, reads), until(limits.timeout), cancel)
-            if messages:
-                return run.failed(tol, "engine message(s) defining the function: " + "; ".join(messages[:5]))
-            _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget_name)
-        except WorkerTimeout:
-            run.stop = run.stop or ("start-up did not finish" if not worker.ready else
-                                    "reading and defining did not finish" if run.define is None else "")
-        except WorkerCancelled:
-            return skipped(engine.name, "cancelled")
-        except WorkerCrashed as e:
-            return run.failed(tol, str(e))
-        except Exception as e:  # the engine's own error (EngineError), raised in the worker
-            return run.failed(tol, f"{type(e).__name__}: {e}")
-        finally:
-            release(engine, worker)
+    try:
+        template, reads, found, written = (code.get() if isinstance(code, ArrayFiles) else (code, None, [], 0.0))
+    except Exception as e:  # the files could not be written (disk full, ...), or do not spell the literals
+        release(engine, worker)
+        return failed(Row(engine.name, 0, rtol=tol["rtol"]), f"array files: {type(e).__name__}: {e}")
+    transport = (f"arrays from {len(found)} files ({sum(len(lit.tokens) for lit in found)} numbers)"
+                 if found else "arrays inline")
+    run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
+    run.write = written
+    t_ready = time.monotonic()
+    try:
+        if not worker.ready:
+            worker.receive(until(limits.timeout), cancel)
+            worker.ready = True
+        run.start = time.monotonic() - t_ready
+        run.read, run.define, messages = worker.call(("define", template, reads), until(limits.timeout), cancel)
+        if messages:
+            return run.failed(tol, "engine message(s) defining the function: " + "; ".join(messages[:5]))
+        _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget_name)
+    except WorkerTimeout:
+        run.stop = run.stop or ("start-up did not finish" if not worker.ready else
+                                "reading and defining did not finish" if run.define is None else "")
+    except WorkerCancelled:
+        return skipped(engine.name, "cancelled")
+    except WorkerCrashed as e:
+        return run.failed(tol, str(e))
+    except Exception as e:  # the engine's own error (EngineError), raised in the worker
+        return run.failed(tol, f"{type(e).__name__}: {e}")
+    finally:
+        release(engine, worker)
     return run.row(ref, tol, time.monotonic() - t0, limits, budget_name)
 
 

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
+from .arrays import ArrayFiles
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
 from .plan import Limits, lease, planned_row, release
 from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
@@ -97,6 +98,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
             on_row(row)
 
     jobs: list[_Job] = []
+    files = ArrayFiles(code, enabled=arrays == "files")  # written once, for every embedded engine
     if sympy:
         _warm_sympy()
         jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel,
@@ -104,7 +106,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
     try:
         for e in engines:
-            jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, arrays,
+            jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, files,
                                     sole=len(engines) == 1))
         if net.origin is not None:
             jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
@@ -112,6 +114,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     finally:
         for j in jobs:
             j.cleanup()
+        files.close()
         if owned:
             for e in engines:
                 e.close()
@@ -196,13 +199,13 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     return [j.row for j in jobs]
 
 
-def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact, arrays="files",
+def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact, files: ArrayFiles,
                 sole=False) -> _Job:
     """One engine's job: an embedded engine's planned row (:mod:`.plan`), or a kernel's one batch call."""
     n = len(xs[0])
     if not isinstance(engine, KillableEngine):
         return _kernel_job(engine, net, code, xs, ref, call, tol, timeout)
-    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs), files=arrays == "files")
+    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs), files=files.enabled)
     limits, knob = Limits(budget=timeout, first=timeout, timeout=timeout), "timeout"
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
@@ -221,7 +224,7 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
 
     def run(cancel) -> Row:
         w = worker.pop()  # planned_row releases it
-        return planned_row(engine, code, xs, ref, limits=limits, arrays=arrays, call=call, worker=w,
+        return planned_row(engine, files, xs, ref, limits=limits, call=call, worker=w,
                            output_shapes=net.output_shapes, tol=tol, cancel=cancel, budget_name=knob)
 
     job = _Job(engine.name, run, estimate=estimate, hard=True)
