@@ -108,8 +108,9 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         for e in engines:
             jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, files,
                                     sole=len(engines) == 1))
-        if net.origin is not None:
-            jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
+        if net.origin is not None:  # in a thread beside the others (a .pt2 program can take seconds)
+            jobs.insert(0, _Job(f"source ({net.origin.name})", lambda cancel: _source_row(net, xs, ref),
+                                estimate=0.0))
         report.rows = _run(jobs, timeout, add, progress)
     finally:
         for j in jobs:
