@@ -93,8 +93,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     k.add_argument("--timeout", type=_non_negative, default=120.0, metavar="SECONDS",
                    help="time limit per evaluator (Woxi runs as many samples as fit in it); one stopped before "
                         "its first sample is a 'timed out' row (default 120; 0: none)")
-    k.add_argument("--mathics-budget", type=_positive_seconds, default=20.0, metavar="SECONDS",
-                   help="seconds for the Mathics3 row, its start-up included (default 20): it times its first "
+    k.add_argument("--mathics-budget", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                   help="seconds of Mathics3 evaluation after its start-up (default 10): it times its first "
                         "sample and runs as many more as fit")
     k.add_argument("--arrays", choices=["files", "inline"], default="files",
                    help="how the code's arrays reach Woxi and Mathics3: files of the same digits, read with "

@@ -34,10 +34,11 @@ MARGIN = 0.85  # plan chunks to fill this share of the time left (the first samp
 
 @dataclass(frozen=True)
 class Limits:
-    """Seconds an engine's row may take, all counted from its start (``None``: no limit).
+    """Seconds an engine's row may take (``None``: no limit).
 
-    ``budget``: the planned samples must fit in it; ``first``: the first sample may end this late
-    (a sole engine gets its whole ``timeout`` to show one number); ``timeout``: the hard end."""
+    ``budget``: the planned samples must fit in it, and ``first``: the first sample must end by it,
+    both counted from when the engine is ready (its start-up done, e.g. Mathics3's ~10 s);
+    ``timeout``: the hard end, counted from the row's start (start-up included)."""
 
     budget: float | None
     first: float | None
@@ -94,8 +95,11 @@ def planned_row(engine, code: str | ArrayFiles, xs, ref, *, limits: Limits, call
     n = len(xs[0])
     worker = worker or lease(engine)
 
-    def until(end: float | None) -> float | None:
-        return None if end is None else max(0.0, t0 + end - time.monotonic())
+    def until(end: float | None, since: str = "start") -> float | None:
+        """Seconds left to ``end``, counted from the row's start or from when the engine was ready."""
+        if end is None:
+            return None
+        return max(0.0, (t0 if since == "start" else t_ready + run.start) + end - time.monotonic())
 
     try:
         template, reads, found, written = (code.get() if isinstance(code, ArrayFiles) else (code, None, [], 0.0))
@@ -106,7 +110,7 @@ def planned_row(engine, code: str | ArrayFiles, xs, ref, *, limits: Limits, call
                  if found else "arrays inline")
     run = _Run(engine.name, n, transport, arrays="files" if found else "inline")
     run.write = written
-    t_ready = time.monotonic()
+    t_ready = time.monotonic()  # (plus run.start, once started: when the engine was ready)
     try:
         if not worker.ready:
             worker.receive(until(limits.timeout), cancel)
@@ -145,19 +149,17 @@ def _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget
     """Evaluate sample 1, then planned chunks, into ``run`` (stops at the budget or a killed chunk)."""
     n, per = run.n, None
     while run.done < n:
-        if per is None:
-            k, end = 1, limits.first
-        else:
-            room = until(limits.budget)
-            k = n - run.done if room is None else min(n - run.done, int(MARGIN * room / max(per, 1e-9)))
+        end = limits.first if per is None else limits.budget
+        left = [t for t in (until(end, "ready"), until(limits.timeout)) if t is not None]
+        limit = min(left, default=None)
+        k = 1
+        if per is not None:
+            k = n - run.done if limit is None else min(n - run.done, int(MARGIN * limit / max(per, 1e-9)))
             k = min(k, GROWTH * run.done)
             if k <= 0:
-                run.stop = f"~{per:.2g} s a sample; {budget_name} {limits.budget:g} s"
+                run.stop = f"~{per:.2g} s a sample; {budget_name} {limits.budget or limits.timeout or 0:g} s"
                 return
-            end = limits.budget
-        left = [until(e) for e in (end, limits.timeout) if e is not None]
         chunk = [x[run.done:run.done + k] for x in xs]
-        limit = min(left, default=None)
         try:
             request = ("apply", chunk, limit, dict(call=call, output_shapes=output_shapes))
             result = worker.call(request, None if limit is None else limit + KILL_GRACE, cancel)
@@ -179,7 +181,8 @@ def _samples(worker, run, xs, limits, until, cancel, call, output_shapes, budget
 def _unfinished(per, k: int, limits: Limits, budget_name: str) -> str:
     if per is None:
         return "the first sample did not finish"
-    return f"{k} more did not finish in the {budget_name} ({(limits.budget or limits.timeout):g} s)"
+    limit = limits.budget or limits.timeout
+    return f"{k} more did not finish in the {budget_name}" + (f" ({limit:g} s)" if limit is not None else "")
 
 
 class _Run:

@@ -29,7 +29,7 @@ from .worker import WorkerCancelled, WorkerTimeout, run_killable
 MATHICS_START_S = 10.0  # Mathics3's start-up in its worker (import, builtins, session), for the estimate
 
 DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
-DEFAULT_MATHICS_BUDGET = 20.0  # seconds of wall time for the Mathics3 row, start-up included (beside the others)
+DEFAULT_MATHICS_BUDGET = 10.0  # seconds of Mathics3 evaluation after its start-up (which runs beside the others)
 ARRAYS = ("files", "inline")
 
 
@@ -49,8 +49,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     The evaluators (sympy, each engine) run at the same time, each embedded engine in its own worker
     process (Mathics3 starts there, beside the others). An embedded engine times its first sample
     and runs as many more as fit: Woxi within ``timeout``, Mathics3 within ``mathics_budget``
-    seconds from its start (start-up included; when it is the only engine, its first sample may take
-    up to ``timeout``); a row with fewer samples says so in its note (see :mod:`wlbridge.check.plan`).
+    seconds after its start-up (when it is the only engine, its first sample may take up to
+    ``timeout``); a row with fewer samples says so in its note (see :mod:`wlbridge.check.plan`).
     Mathics3 is skipped when its cost model puts one sample past twice its limit. The check passes
     or fails on the evaluators that produced numbers: one stopped before its first sample is a
     ``timed out`` row, a note when another WL engine passed, and INCOMPLETE (not passed) when none
@@ -207,7 +207,7 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
     if not isinstance(engine, KillableEngine):
         return _kernel_job(engine, net, code, xs, ref, call, tol, timeout)
     estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs), files=files.enabled)
-    limits, knob = Limits(budget=timeout, first=timeout, timeout=timeout), "timeout"
+    limits, knob = Limits(budget=None, first=None, timeout=timeout), "timeout"
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
         cap = timeout if sole else budget
@@ -216,10 +216,9 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
             why = (f"one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
                    f"({knob} {cap:g} s; raise {knob}= to run it)")
             return _Job(engine.name, None, row=skipped(engine.name, why))
-        end = budget if timeout is None else min(budget, timeout)
-        limits = Limits(budget=end, first=timeout if sole else end, timeout=timeout if sole else end)
+        limits = Limits(budget=budget, first=None if sole else budget, timeout=timeout)
         knob = "mathics_budget"
-        estimate = min(end, MATHICS_START_S + once + n * each)
+        estimate = MATHICS_START_S + min(budget, once + n * each)
 
     worker = [lease(engine)]  # forked here, in the calling thread: Mathics3 starts while the other rows run
 
