@@ -250,3 +250,17 @@ def test_cli_arrays_flag_and_json_rows(capsys):
     with pytest.raises(SystemExit) as e:
         main(["check", "m.onnx", "--arrays", "disk"], load=lambda path: net)
     assert e.value.code == 2 and "--arrays" in capsys.readouterr().err
+
+
+def test_the_cli_starts_mathics_before_loading_the_model():
+    pytest.importorskip("mathics")
+    from wlbridge.check import plan
+
+    assert not plan.prestart("woxi")
+    kept = plan._KEPT.get(E.MathicsEngine)
+    assert plan.prestart("mathics") is (kept is None)  # one kept worker at most
+    assert not plan.prestart("mathics")
+    worker = plan.lease(E.MathicsEngine())
+    assert worker.alive() and (worker is kept or not worker.ready)
+    plan.release(E.MathicsEngine(), worker, started=worker.ready)
+    assert plan._KEPT.get(E.MathicsEngine) is worker

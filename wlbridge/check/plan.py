@@ -60,9 +60,32 @@ def lease(engine) -> Worker:
     return Worker(engine.prepare, _server(engine))
 
 
-def release(engine, worker: Worker) -> None:
+def prestart(engine: str = "auto", kernel: str | None = None) -> bool:
+    """Start Mathics3's kept worker now (when ``engine`` would check in it), so that its start-up
+    overlaps what comes before the check (reading the model, the reference); True if started.
+
+    The CLI calls this first; a Python caller can too, e.g. before loading a big model."""
+    from .engines import MathicsEngine, _installed
+    from .wolfram import find_kernel
+
+    if engine not in ("auto", "mathics", "embedded") or not _installed("mathics.session"):
+        return False
+    if engine == "auto":
+        try:
+            if find_kernel(kernel) is not None:
+                return False
+        except Exception:  # a bad kernel path: check reports it
+            return False
+    with _KEPT_LOCK:
+        if MathicsEngine in _KEPT:
+            return False
+    release(MathicsEngine(), Worker(MathicsEngine().prepare, _server(MathicsEngine())), started=False)
+    return True
+
+
+def release(engine, worker: Worker, started: bool = True) -> None:
     """Keep ``worker`` for the next check (a ``keep_worker`` engine's, still alive), else end it."""
-    if getattr(engine, "keep_worker", False) and worker.alive() and worker.ready:
+    if getattr(engine, "keep_worker", False) and worker.alive() and (worker.ready or not started):
         with _KEPT_LOCK:
             if type(engine) not in _KEPT:
                 _KEPT[type(engine)] = worker
