@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     head = ("net", "params", "evaluator", "samples", "seconds", "arrays: read + evaluate", "start-up", "floor",
             "ratio", "result")
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
-    print(f"\ncheck with the default engines (mathics budget {DEFAULT_MATHICS_BUDGET:g} s wall, start-up included); "
+    print(f"\ncheck with the default engines (mathics budget {DEFAULT_MATHICS_BUDGET:g} s after its start-up); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for line in [head, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())

@@ -87,10 +87,10 @@ def test_mathics_gets_the_samples_that_fit_its_budget(engines):
 
 
 def test_mathics_is_skipped_when_one_sample_would_blow_the_budget(engines):
-    report = check(relu_net(), engine=engines, code=CODE, samples=4, sympy=False, mathics_budget=0.01)
+    report = check(relu_net(), engine=engines, code=CODE, samples=4, sympy=False, mathics_budget=0.001)
     woxi_row, mathics_row = report.rows
     assert woxi_row.passed and mathics_row.status == "skipped" and report.passed
-    assert "one sample would take" in mathics_row.note and "mathics_budget 0.01 s" in mathics_row.note
+    assert "one sample would take" in mathics_row.note and "mathics_budget 0.001 s" in mathics_row.note
 
 
 def test_sequence_call_and_two_inputs(woxi):

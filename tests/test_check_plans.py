@@ -158,13 +158,25 @@ def test_the_pass_rule():
     assert CheckReport("n", rows=[ok, bad, stuck]).verdict == "FAILED"
 
 
+def test_the_cost_model_scales_with_the_load(monkeypatch):
+    from wlbridge.check import cost
+
+    monkeypatch.setattr(cost.os, "getloadavg", lambda: (7.0 * cost.os.cpu_count() / 2, 0.0, 0.0))
+    assert cost.load_factor() == pytest.approx(1.0)
+    monkeypatch.setattr(cost.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert cost.load_factor() == 0.25
+    monkeypatch.setattr(cost.os, "getloadavg", lambda: (1e3, 0.0, 0.0))
+    assert cost.load_factor() == 3.0
+
+
 def test_mathics_is_skipped_only_when_hopeless_by_its_cost_model(woxi):
     pytest.importorskip("mathics")
     net = mlp((64, 256, 256, 10))  # ~50 s a sample by the model
     report = check(net, engine=[woxi, E.MathicsEngine()], samples=4, sympy=False, mathics_budget=5.0)
     woxi_row, mathics_row = report.rows
     assert report.passed and woxi_row.passed and mathics_row.passed is None
-    assert "by the Mathics3 cost model (mathics_budget 5 s; raise mathics_budget= to run it)" in mathics_row.note
+    assert "by the Mathics3 cost model at this load (mathics_budget 5 s; raise mathics_budget= to run it)" \
+        in mathics_row.note
 
 
 def test_mathics_starts_in_its_worker_beside_the_other_rows(woxi):

@@ -7,6 +7,7 @@ sample (:mod:`wlbridge.check.plan`), not from this model.
 from __future__ import annotations
 
 import math
+import os
 
 # Mathics3 speed per sample. Dense layers fitted (non-negative least squares, relative error) to the
 # nets of tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample); conv,
@@ -105,6 +106,23 @@ def _recurrent_seconds(layer, in_shape) -> float:
     per_step = (gates * h * (width + h) / MATHICS_SEQ_MADDS_PER_S + sigmoids * h * MATHICS_SLOW_FN_S
                 + tanhs * h * MATHICS_FAST_FN_S + MATHICS_STEP_S)
     return MATHICS_LAYER_S + steps * per_step
+
+
+CALIBRATION_LOAD_PER_CORE = 3.5  # the load the rates above were measured at (load average ~7 on 2 cores)
+
+
+def load_factor() -> float:
+    """How much slower than the calibration this machine runs now, from its load average per core
+    (0.25 to 3; 1 where the load average is not known).
+
+    >>> 0.25 <= load_factor() <= 3.0
+    True
+    """
+    try:
+        per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return 1.0
+    return min(3.0, max(0.25, per_core / CALIBRATION_LOAD_PER_CORE))
 
 
 def mathics_samples(code: str, net, samples: int, budget: float, compact: bool = False) -> int:

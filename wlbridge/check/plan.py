@@ -93,6 +93,17 @@ def release(engine, worker: Worker, started: bool = True) -> None:
     worker.close()
 
 
+def drop_starting(engine) -> None:
+    """End ``engine``'s kept worker if it is still starting (nobody needs it now: its start-up would
+    take CPU from the other rows); a ready one stays for later checks."""
+    with _KEPT_LOCK:
+        kept = _KEPT.get(type(engine))
+        if kept is None or kept.ready:
+            return
+        del _KEPT[type(engine)]
+    kept.close()
+
+
 def close_kept() -> None:
     """End the kept workers (at exit)."""
     with _KEPT_LOCK:

@@ -19,8 +19,9 @@ import numpy as np
 
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
 from .arrays import ArrayFiles
+from .cost import load_factor
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
-from .plan import Limits, lease, planned_row, release
+from .plan import Limits, drop_starting, lease, planned_row, release
 from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
 from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
@@ -51,7 +52,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     and runs as many more as fit: Woxi within ``timeout``, Mathics3 within ``mathics_budget``
     seconds after its start-up (when it is the only engine, its first sample may take up to
     ``timeout``); a row with fewer samples says so in its note (see :mod:`wlbridge.check.plan`).
-    Mathics3 is skipped when its cost model puts one sample past twice its limit. The check passes
+    Mathics3 is skipped when its cost model, scaled by the machine's load, puts one sample past its
+    budget (alone: past twice ``timeout``). The check passes
     or fails on the evaluators that produced numbers: one stopped before its first sample is a
     ``timed out`` row, a note when another WL engine passed, and INCOMPLETE (not passed) when none
     did. ``arrays``: 'files' (default) sends the code's array literals to Woxi and Mathics3 as
@@ -210,11 +212,13 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
     limits, knob = Limits(budget=None, first=None, timeout=timeout), "timeout"
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
-        cap = timeout if sole else budget
-        if cap is not None and once + each > 2 * cap:  # hopeless by the cost model (within 2x): not started
-            knob = "timeout" if sole else "mathics_budget"
-            why = (f"one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
-                   f"({knob} {cap:g} s; raise {knob}= to run it)")
+        scale = load_factor()
+        first = (once + each) * scale
+        cap, knob = (2 * timeout, "timeout") if sole and timeout is not None else (budget, "mathics_budget")
+        if not (sole and timeout is None) and first > cap:  # hopeless by the cost model: not started
+            drop_starting(engine)  # a worker still starting would only take CPU from the other rows
+            why = (f"one sample would take ~{first:.0f} s by the Mathics3 cost model at this load ({knob} "
+                   f"{cap / 2 if knob == 'timeout' else cap:g} s; raise {knob}= to run it)")
             return _Job(engine.name, None, row=skipped(engine.name, why))
         limits = Limits(budget=budget, first=None if sole else budget, timeout=timeout)
         knob = "mathics_budget"
