@@ -17,35 +17,39 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, WlbridgeError
+from .._options import keywords
+from ..emit.dispatch import emit, rounded
+from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
 from .arrays import ArrayFiles
 from .cost import load_factor
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
+from .options import DEFAULT_MATHICS_BUDGET, DEFAULT_TIMEOUT, CheckOptions
 from .plan import Limits, drop_starting, lease, planned_row, release
 from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
-from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
+from .report import CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
 
 MATHICS_START_S = 10.0  # Mathics3's start-up in its worker (import, builtins, session), for the estimate
 
-DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
-DEFAULT_MATHICS_BUDGET = 10.0  # seconds of Mathics3 evaluation after its start-up (which runs beside the others)
-ARRAYS = ("files", "inline")
 
-
+@keywords
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
           mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-          startup_timeout: float | None = None, arrays: str = "files") -> CheckReport:
-    """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
+          startup_timeout: float | None = None, digits: int | str | None = None, box=None,
+          arrays: str = "files") -> CheckReport:
+    """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=, exact=, digits=, box=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
-    'mathics', 'embedded', or Engine objects (kept open). ``rtol`` / ``atol`` override the
-    emitted-code tolerance (default rtol 1e-9); the source net is judged in its own precision.
+    'mathics', 'embedded', or Engine objects (kept open). ``samples`` seeded (``seed`` >= 0) inputs, or
+    the given ``inputs`` (a batch per input port). ``rtol`` / ``atol`` override the emitted-code
+    tolerance (default rtol 1e-9; with
+    ``digits="float32"`` float32's); the source net is judged in its own precision. ``digits``: the code's
+    weights rounded (its errors against the exact net are the rounding's, and said so in a note).
 
     The evaluators (sympy, each engine) run at the same time, each embedded engine in its own worker
     process (Mathics3 starts there, beside the others). An embedded engine times its first sample
@@ -53,67 +57,66 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     seconds after its start-up (when it is the only engine, its first sample may take up to
     ``timeout``); a row with fewer samples says so in its note (see :mod:`wlbridge.check.plan`).
     Mathics3 is skipped when its cost model, scaled by the machine's load, puts one sample past its
-    budget (alone: past twice ``timeout``). The check passes
-    or fails on the evaluators that produced numbers: one stopped before its first sample is a
-    ``timed out`` row, a note when another WL engine passed, and INCOMPLETE (not passed) when none
-    did. ``arrays``: 'files' (default) sends the code's array literals to Woxi and Mathics3 as
-    files of the same digits, read with ``ReadList`` (:mod:`wlbridge.check.arrays`; ~100x faster
-    in Woxi than parsing them); 'inline' sends the code as it is. ``on_row(row)`` is called
+    budget (alone: past twice ``timeout``). The check passes or fails on the evaluators that
+    produced numbers: one stopped before its first sample is a ``timed out`` row, a note when
+    another WL engine passed, and INCOMPLETE (not passed) when none did. ``arrays``: 'files'
+    (default) sends the code's array literals to Woxi and Mathics3 as files of the same digits,
+    read with ``ReadList`` (:mod:`wlbridge.check.arrays`; ~100x faster in Woxi than parsing them);
+    'inline' sends the code as it is. ``on_row(row)`` is called
     as each row is known, in the order they finish. ``progress``: a bar with an estimate on stderr
     (None: when stderr is a terminal and the check is estimated to take a few seconds).
     ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
     'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
-    seconds to wait for it to start.
+    seconds to wait for it to start. ``raise_on_failure``: raise :class:`CheckFailedError` unless it passed.
+    The options travel as one :class:`~wlbridge.check.options.CheckOptions`.
     """
-    if arrays not in ARRAYS:
-        raise WlbridgeError(f"check: arrays must be one of {', '.join(map(repr, ARRAYS))}, not {arrays!r}")
-    xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
+    return run_check(net, CheckOptions(
+        engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs, rtol=rtol,
+        atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget, sympy=sympy, exact=exact,
+        timeout=timeout, on_row=on_row, progress=progress, max_size=max_size, kernel=kernel,
+        startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays))
+
+
+def run_check(net, opts: CheckOptions) -> CheckReport:
+    """:func:`check` with its options already validated."""
+    xs = as_batch(net, opts.inputs) if opts.inputs is not None else sample_inputs(net, opts.samples, opts.seed)
     ref, dropped = _reference(net, xs)
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
-    given_code = code is not None
-    sizes = {"max_size": max_size} if max_size else {}
-    compact = code is None and form == "compact"  # our compact code: Mathics3's cost is the layers'
-    if code is None:
-        code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}), **sizes)
-    owned = isinstance(engine, str)
-    engines = get_engines(engine, kernel=kernel, startup_timeout=startup_timeout) if owned else [engine] if isinstance(engine, Engine) else list(engine)
-    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
+    given_code = opts.code is not None
+    compact = not given_code and opts.form == "compact"  # our compact code: Mathics3's cost is the layers'
+    code = opts.code if given_code else emit(net, "wl", opts.emit)
+    owned = isinstance(opts.engine, str)
+    engines = (get_engines(opts.engine, kernel=opts.kernel, startup_timeout=opts.startup_timeout) if owned
+               else [opts.engine] if isinstance(opts.engine, Engine) else list(opts.engine))
+    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]),
+                         seed=None if opts.inputs is not None else opts.seed,
                          code_chars=len(code))
-    if engine == "auto" and "wolfram" not in report.engine:
-        report.notes.append("auto: no Wolfram Engine found (set WOLFRAM_KERNEL to use one); "
-                            f"checked in the embedded engine(s) {report.engine.replace('+', ' and ')}")
-    if engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
-        report.notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
-                            "when both are: pip install 'wlbridge[engines]'")
-    report.notes.extend(n for n in net.meta.get("notes", ()) if isinstance(n, str))  # e.g. a dtype conversion
-    if dropped is not None and dropped.any():
-        report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
-    report.notes += _honesty_notes(net)
-    report.subject = (net, code, call)
-    tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
+    report.notes += _notes(net, opts, engines, report.engine, dropped)
+    report.subject = (net, code, opts.call)
+    tol = opts.tolerance()
 
     def add(row: Row) -> None:  # each row as it is known: its worst sample's input, then the caller
         attach_input(row, xs)
-        if on_row is not None:
-            on_row(row)
+        if opts.on_row is not None:
+            opts.on_row(row)
 
     jobs: list[_Job] = []
-    files = ArrayFiles(code, enabled=arrays == "files")  # written once, for every embedded engine
-    if sympy:
+    files = ArrayFiles(code, enabled=opts.arrays == "files")  # written once, for every embedded engine
+    if opts.sympy:
         _warm_sympy()
-        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel,
-                                                                  sizes, OWN_FORMULA if given_code else ""),
+        formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
+        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel,
+                                                                  OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
     try:
         for e in engines:
-            jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact, files,
-                                    sole=len(engines) == 1))
+            jobs.append(_engine_job(e, net, code, xs, ref, opts, tol, compact, files, sole=len(engines) == 1))
         if net.origin is not None:  # in a thread beside the others (a .pt2 program can take seconds)
             jobs.insert(0, _Job(f"source ({net.origin.name})", lambda cancel: _source_row(net, xs, ref),
                                 estimate=0.0))
-        report.rows = _run(jobs, timeout, add, progress)
+        report.rows = _run(jobs, opts.timeout, add, opts.progress)
     finally:
         for j in jobs:
             j.cleanup()
@@ -121,9 +124,31 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         if owned:
             for e in engines:
                 e.close()
-    if raise_on_failure and not report.passed:
+    if opts.digits is not None and not given_code:
+        report.notes.append(f"the code has weights rounded to {_digits_words(opts.digits)}: the errors against "
+                            f"the exact net (max rel {report.max_rel_err:.2g}) are the rounding's")
+    if opts.raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+def _digits_words(digits) -> str:
+    return "float32's shortest digits" if digits == "float32" else f"{digits} significant digits"
+
+
+def _notes(net, opts: CheckOptions, engines, used: str, dropped) -> list[str]:
+    """What the report says before its rows: which engines 'auto' found, conversion notes, dropped samples."""
+    notes = []
+    if opts.engine == "auto" and "wolfram" not in used:
+        notes.append("auto: no Wolfram Engine found (set WOLFRAM_KERNEL to use one); "
+                     f"checked in the embedded engine(s) {used.replace('+', ' and ')}")
+    if opts.engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
+        notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
+                     "when both are: pip install 'wlbridge[engines]'")
+    notes.extend(n for n in net.meta.get("notes", ()) if isinstance(n, str))  # e.g. a dtype conversion
+    if dropped is not None and dropped.any():
+        notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
+    return notes + _honesty_notes(net)
 
 
 OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
@@ -202,18 +227,18 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     return [j.row for j in jobs]
 
 
-def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact, files: ArrayFiles,
+def _engine_job(engine, net, code, xs, ref, opts: CheckOptions, tol, compact, files: ArrayFiles,
                 sole=False) -> _Job:
     """One engine's job: an embedded engine's planned row (:mod:`.plan`), or a kernel's one batch call."""
     n = len(xs[0])
+    budget, timeout = opts.mathics_budget, opts.timeout
     if not isinstance(engine, KillableEngine):
-        return _kernel_job(engine, net, code, xs, ref, call, tol, timeout)
+        return _kernel_job(engine, net, code, xs, ref, opts.call, tol, timeout)
     estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs), files=files.enabled)
     limits, knob = Limits(budget=None, first=None, timeout=timeout), "timeout"
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
-        scale = load_factor()
-        first = (once + each) * scale
+        first = (once + each) * load_factor()
         cap, knob = (2 * timeout, "timeout") if sole and timeout is not None else (budget, "mathics_budget")
         if not (sole and timeout is None) and first > cap:  # hopeless by the cost model: not started
             drop_starting(engine)  # a worker still starting would only take CPU from the other rows
@@ -228,7 +253,7 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact,
 
     def run(cancel) -> Row:
         w = worker.pop()  # planned_row releases it
-        return planned_row(engine, files, xs, ref, limits=limits, call=call, worker=w,
+        return planned_row(engine, files, xs, ref, limits=limits, call=opts.call, worker=w,
                            output_shapes=net.output_shapes, tol=tol, cancel=cancel, budget_name=knob)
 
     job = _Job(engine.name, run, estimate=estimate, hard=True)
@@ -250,10 +275,11 @@ def _kernel_job(engine, net, code, xs, ref, call, tol, timeout) -> _Job:
                 hard=False)
 
 
-def _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel, sizes=None, note="") -> Row:
+def _sympy_row_bounded(net, xs, ref, opts: CheckOptions, tol, cancel, note="") -> Row:
     t0 = time.perf_counter()
+    timeout = opts.timeout
     try:
-        row = run_killable(lambda: _sympy_row(net, xs, ref, form, tol, sizes), timeout, cancel)
+        row = run_killable(lambda: _sympy_row(net, xs, ref, opts, tol), timeout, cancel)
         row.note = "; ".join(filter(None, [row.note, note]))
         return row
     except WorkerTimeout:
@@ -290,12 +316,15 @@ def _source_row(net, xs, ref) -> Row:
     return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0)
 
 
-def _sympy_row(net, xs, ref, form, tol, sizes=None) -> Row:
+def _sympy_row(net, xs, ref, opts: CheckOptions, tol) -> Row:
     t0 = time.perf_counter()
     try:
         from .sympy_eval import evaluate_sympy
 
-        got = evaluate_sympy(net, xs, form=form, **(sizes or {}))
+        settings = {"max_size": opts.max_size} if opts.max_size else {}
+        if opts.box is not None:
+            settings["box"] = opts.box
+        got = evaluate_sympy(net, xs, form=opts.form, **settings)
     except (ImportError, NotImplementedError, ExpressionTooLargeError) as e:
         return skipped("sympy", f"not evaluated: {e}")
     except Exception as e:
