@@ -4,7 +4,7 @@ The engine runs in a :class:`~wlbridge.check.worker.Worker` (a forked process ke
 it starts (Mathics3's start-up, ~10 s, overlaps the other rows), reads the array files and defines
 the function (:mod:`wlbridge.check.arrays`), evaluates sample 1, and then -- from that sample's
 measured time -- as many more samples as fit in what is left of its budget, in growing chunks
-(each at most four times the samples done, so one slow chunk loses little). A chunk that does not
+(each at most twice the samples done, so one slow chunk loses little). A chunk that does not
 finish in the time left is killed and the row keeps the samples done before it.
 
 The rule (see :attr:`CheckReport.passed`): a row with at least one sample compared is judged on
@@ -27,7 +27,7 @@ from .arrays import ArrayFiles
 from .report import Row, compare, failed, skipped, timed_out
 from .worker import Worker, WorkerCancelled, WorkerCrashed, WorkerTimeout
 
-GROWTH = 4  # a chunk is at most this many times the samples done so far
+GROWTH = 2  # a chunk is at most this many times the samples done so far (a killed chunk loses little)
 KILL_GRACE = 0.5  # a chunk's worker is killed this long after its limit (an engine's own stop comes first)
 MARGIN = 0.85  # plan chunks to fill this share of the time left (the first sample's time is noisy)
 
