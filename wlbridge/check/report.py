@@ -71,7 +71,7 @@ class Row:
     def __str__(self) -> str:
         """One line: ``woxi: ok, 16 samples, max abs err 1.20e-15, 2.31 s`` (and the note)."""
         nums = f", max abs err {_num(self.max_abs)}" if self.passed is not None and not self.timed_out else ""
-        count = f", {self.samples} samples" if self.samples else ""
+        count = f", {self.samples} sample{'s' if self.samples != 1 else ''}" if self.samples else ""
         note = f" -- {self.note}" if self.note else ""
         took = f", {self.seconds:.2f} s" if self.passed is not None else ""
         return f"{self.evaluator}: {self.status}{count}{nums}{took}{note}"
