@@ -276,3 +276,19 @@ def test_the_cli_starts_mathics_before_loading_the_model():
     assert worker.alive() and (worker is kept or not worker.ready)
     plan.release(E.MathicsEngine(), worker, started=worker.ready)
     assert plan._KEPT.get(E.MathicsEngine) is worker
+
+
+def test_the_array_files_live_in_a_private_folder_removed_after_the_check(woxi, monkeypatch):
+    import os
+
+    folders = []
+    close = A.ArrayFiles.close
+
+    def spy(self):
+        folders.append(self.folder)
+        close(self)
+
+    monkeypatch.setattr(A.ArrayFiles, "close", spy)
+    assert check(mlp(), engine=woxi, samples=2, sympy=False).passed
+    (folder,) = folders
+    assert folder and os.path.basename(folder).startswith("wlbridge-arrays-") and not os.path.exists(folder)
