@@ -17,7 +17,6 @@ and Mathics3 together.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import threading
@@ -26,8 +25,8 @@ import time
 import numpy as np
 
 from ..errors import EngineError, EngineNotFoundError
-from .cost import mathics_cost, mathics_samples  # noqa: F401 - the Mathics3 cost model, re-exported
 from .base import Engine, EngineResult, ResultParseError, define_code, parse_numbers, wl_real, wl_real_positional
+from .cost import mathics_cost, mathics_samples  # noqa: F401 - the Mathics3 cost model, re-exported
 from .wolfram import WolframEngine, find_kernel
 from .worker import WorkerCrashed, WorkerTimeout, run_killable
 
