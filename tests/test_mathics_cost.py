@@ -109,6 +109,10 @@ def _attention(torch):
     return Att()
 
 
+def _encoder(torch):
+    return torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True).eval()
+
+
 def _classifier(torch):
     class TextClassifier(torch.nn.Module):  # the issue-16 acceptance net: 2,115 parameters
         def __init__(self):
@@ -130,8 +134,7 @@ SEQUENCE_MEASURED = [  # (name, net maker, seconds per sample)
     ("embedding 50x8, 12", lambda: _torch_net(lambda t: _embedding(50, 8)(t), (12,), dtype=_long()), 0.24),
     ("embedding 1000x32, 20", lambda: _torch_net(lambda t: _embedding(1000, 32)(t), (20,), dtype=_long()), 15.9),
     ("attention 6x16, 2 heads", lambda: _torch_net(_attention, (6, 16)), 9.85),
-    ("encoder layer 6x16", lambda: _torch_net(lambda t: t.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0,
-                                                                                     batch_first=True).eval(), (6, 16)), 9.98),
+    ("encoder layer 6x16", lambda: _torch_net(_encoder, (6, 16)), 9.98),
     ("layernorm 6x16", lambda: _torch_net(lambda t: t.nn.LayerNorm(16), (6, 16)), 0.25),
     ("linear 16->16 on 6x16", lambda: _torch_net(lambda t: t.nn.Linear(16, 16), (6, 16)), 0.75),
     ("embedding-lstm-linear classifier", lambda: _torch_net(lambda t: _classifier(t).eval(), (12,), dtype=_long()),

@@ -261,8 +261,10 @@ class _Run:
             first = self.define is not None and limits.first is not None
             limit = limits.first if first else limits.timeout
             knob = budget_name if limit == limits.budget else "timeout"
-            row = timed_out(self.name, 0, wall, limit if limit is not None else math.inf, self.stop or "stopped")
-            row.note = (f"timed out after {limit if limit is not None else math.inf:g} s with no sample ({self.stop or 'stopped'}); raise {knob}= "
+            limit = math.inf if limit is None else limit
+            why = self.stop or "stopped"
+            row = timed_out(self.name, 0, wall, limit, why)
+            row.note = (f"timed out after {limit:g} s with no sample ({why}); raise {knob}= "
                         f"(--{knob.replace('_', '-')}) to give it more time; {self.timing()}")
             return self._fields(row)
         got = [np.concatenate(parts) for parts in zip(*self.values)]
