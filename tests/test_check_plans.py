@@ -293,3 +293,17 @@ def test_the_array_files_live_in_a_private_folder_removed_after_the_check(woxi, 
     assert check(mlp(), engine=woxi, samples=2, sympy=False).passed
     (folder,) = folders
     assert folder and os.path.basename(folder).startswith("wlbridge-arrays-") and not os.path.exists(folder)
+
+
+def test_the_issue_16_lstm_classifier_checks_through_files(woxi):
+    torch = pytest.importorskip("torch")
+    from .test_mathics_cost import _classifier
+
+    torch.manual_seed(0)
+    net = wb.from_torch(_classifier(torch).eval(), (12,), dtype=torch.int64)
+    assert net.param_count == 2115
+    report = net.check(engine=woxi, samples=16)
+    assert report.passed, str(report)
+    woxi_row = next(r for r in report.rows if r.evaluator == "woxi")
+    assert woxi_row.samples == 16 and woxi_row.arrays == "files" and woxi_row.max_abs < 1e-12
+    assert "arrays from 6 files (2080 numbers)" in woxi_row.note
