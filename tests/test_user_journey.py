@@ -282,6 +282,21 @@ def test_check_digits_from_python_and_cli_agree(doors, capsys):
     assert any("rounded to 3 significant digits" in n for n in cli["notes"])
 
 
+@pytest.mark.woxi
+@pytest.mark.parametrize("model,route", [("cnn", "onnx-legacy"), ("lstm", "pt2")])
+def test_arrays_inline_and_from_files_give_the_same_numbers(doors, model, route, capsys):
+    """Woxi reads the code's arrays from files of the same digits (the default) or parses them inline."""
+    pytest.importorskip("woxi")
+    path = doors.path(model, route)
+    net = wb.load(path)
+    files, inline = (net.check(engine="woxi", samples=6, sympy=False, arrays=a, timeout=60) for a in ("files", "inline"))
+    assert files.passed and inline.passed
+    assert [r.max_abs for r in files.rows] == [r.max_abs for r in inline.rows]  # the same doubles, bit for bit
+    assert main(["check", path, "--engine", "woxi", "--samples", "6", "--no-sympy", "--arrays", "inline",
+                 "--timeout", "60", "--json"]) == 0
+    same_report(inline, json.loads(capsys.readouterr().out))
+
+
 # ---- a real process, as in a shell ---------------------------------------------------------------------
 def test_python_m_wlbridge_in_a_real_process(doors):
     path = doors.path("seed", "onnx-legacy")
@@ -293,6 +308,22 @@ def test_python_m_wlbridge_in_a_real_process(doors):
     bad = subprocess.run([sys.executable, "-m", "wlbridge", "convert", str(path), "--digitz", "3"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.endswith("wlbridge: error: unrecognized arguments: --digitz 3\n")
+
+
+@pytest.mark.slow
+@pytest.mark.woxi
+@pytest.mark.mathics
+@pytest.mark.parametrize("route", ["pt2", "onnx-dynamo", "onnx-legacy"])
+def test_the_lstm_classifier_passes_the_default_check(doors, route):
+    """Issue 16: `wlbridge check FILE` with its defaults passes the Embedding -> LSTM classifier by every route."""
+    pytest.importorskip("mathics")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "wlbridge", "check", str(doors.path("lstm", route)), "--json"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+    report = json.loads(out.stdout)
+    assert report["passed"] and report["max_rel_err"] < 1e-9
+    assert {r["evaluator"] for r in report["rows"] if r["status"] == "ok"} >= {"sympy", "woxi"}
 
 
 @pytest.mark.slow
