@@ -297,6 +297,41 @@ def test_arrays_inline_and_from_files_give_the_same_numbers(doors, model, route,
     same_report(inline, json.loads(capsys.readouterr().out))
 
 
+@pytest.mark.woxi
+def test_own_code_on_given_inputs_from_python_and_cli(doors, tmp_path, capsys):
+    """The README's `check --code mine.wl --inputs x.npy`: a user's WL function (here the expanded form, called
+    f[x1, x2, x3]) on the user's inputs, against the net, by both doors and by wlbridge.testing."""
+    pytest.importorskip("woxi")
+    from wlbridge.testing import assert_equivalent
+
+    path, m = doors.path("relu", "onnx-dynamo"), doors.models["relu"]
+    net = wb.load(path)
+    code = net.to_wl(form="expanded", call="sequence")
+    x = m.inputs(7, seed=5)
+    (tmp_path / "mine.wl").write_text(code)
+    np.save(tmp_path / "x.npy", x)
+    report = net.check(engine="woxi", code=code, call="sequence", inputs=x, timeout=60)
+    assert main(["check", path, "--engine", "woxi", "--code", tmp_path / "mine.wl", "--inputs", tmp_path / "x.npy",
+                 "--timeout", "60", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    same_report(report, cli)
+    assert cli["samples"] == 7 and any("call sequence" in n for n in cli["notes"])  # read off the Function
+    assert_equivalent(m.module, code, input_shape=(3,), engine="woxi", samples=7)
+    with pytest.raises(wb.CheckFailedError):
+        assert_equivalent(m.module, code.replace("Ramp[", "Ramp[0.001 + ", 1), input_shape=(3,), engine="woxi", samples=7)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_simplify_by_both_doors(doors, model, capsys):
+    path = doors.path(model, "pt2")
+    net = doors.net(model, "pt2")
+    assert main(["convert", path, "--simplify"]) == 0
+    assert capsys.readouterr().out == net.simplify().to_wl() + "\n"
+    m = doors.models[model]
+    x = m.inputs()
+    close(run(net.simplify(), x), m.torch_out(x))
+
+
 # ---- a real process, as in a shell ---------------------------------------------------------------------
 def test_python_m_wlbridge_in_a_real_process(doors):
     path = doors.path("seed", "onnx-legacy")
