@@ -112,6 +112,22 @@ def test_wl_in_woxi_equals_torch(doors, model, route, form):
     close(got, m.torch_out(x), rtol=1e-12)
 
 
+@pytest.mark.woxi
+@pytest.mark.parametrize("model", ["seed", "relu"])
+def test_symbolic_weights_with_their_rules_equal_torch(doors, model):
+    """`to_wl(weights="symbolic")` is {Function[...W1...], {W1 -> ..}}: the function with its rules applied is the net;
+    `to_sympy(weights="symbolic").numeric(x)` likewise."""
+    pytest.importorskip("woxi")
+    net, m = doors.net(model, "onnx-legacy"), doors.models[model]
+    x = m.inputs()
+    code = net.to_wl(weights="symbolic")
+    assert code.startswith("{Function[{x}, (W3 . ") and ", {W1 -> {{" in code
+    close(evaluate_function("woxi", f"With[{{r = {code}}}, r[[1]] /. r[[2]]]", x), m.torch_out(x))
+    form = net.to_sympy(weights="symbolic")
+    assert str(form) == "W3*%s(W2*%s(W1*x + b1) + b2) + b3" % ((("sigmoid",) * 2) if model == "seed" else ("relu",) * 2)
+    close(np.array([np.ravel(form.numeric(xi)) for xi in x]), m.torch_out(x))
+
+
 @pytest.mark.parametrize("model,route", CASES, ids=ids(CASES))
 def test_sympy_numbers_equal_torch(doors, model, route):
     import sympy
