@@ -242,6 +242,16 @@ def test_convert_prints_what_the_python_call_returns(doors, model, route, capsys
     assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 6}[model], refused  # cnn, lstm: symbolic weights; lstm: expanded, jacobian
 
 
+def test_check_refuses_a_too_large_form_in_the_cli_words(doors, capsys):
+    path = doors.path("lstm", "pt2")
+    assert main(["check", path, "--form", "expanded", "--engine", "woxi"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wlbridge: error: ") and "over --max-size 2,000,000; use --form compact" in err
+    assert main(["check", path, "--form", "expanded", "--engine", "woxi", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["type"] == "ExpressionTooLargeError" and "raise --max-size" in error["message"]
+
+
 @pytest.mark.parametrize("model,route", FILE_CASES, ids=ids(FILE_CASES))
 def test_info_describes_the_net(doors, model, route, capsys):
     net = doors.net(model, route)

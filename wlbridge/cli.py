@@ -143,6 +143,8 @@ def run(args, load: Callable | None = None) -> int:
 
 def explain(e: BaseException, model: str) -> str:
     """The one line shown for an exception that stopped the command."""
+    if isinstance(e, ExpressionTooLargeError):  # convert's and check's --form expanded alike
+        return cli_words(str(e))
     if isinstance(e, WlbridgeError):
         return str(e)
     if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in OPTIONAL:
@@ -249,15 +251,11 @@ _CLI_WORDS = (("form='compact'", "--form compact"), ("use to_wl() or to_python()
               ("max_size=", "--max-size "), ("raise max_size", "raise --max-size"))
 
 
-def _emit(net, args) -> str:
-    """The emitted text; a size refusal names the CLI's options, not the API's keywords."""
-    try:
-        return _emit_text(net, args)
-    except ExpressionTooLargeError as e:
-        text = str(e)
-        for api, cli in _CLI_WORDS:
-            text = text.replace(api, cli)
-        raise ExpressionTooLargeError(text) from e
+def cli_words(text: str) -> str:
+    """A size refusal in the CLI's words (``--max-size``), not the API's keywords (``max_size=``)."""
+    for api, cli in _CLI_WORDS:
+        text = text.replace(api, cli)
+    return text
 
 
 def _emit_text(net, args):
@@ -274,7 +272,7 @@ def _sympy_text(obj) -> str:
 
 def cmd_convert(args, net) -> int:
     """``wlbridge convert``: write the emitted code to ``--output`` or stdout."""
-    result = _emit(net, args)
+    result = _emit_text(net, args)
     text = str(result)  # a C function: its source (the header goes beside -o OUT)
     if not text.endswith("\n"):
         text += "\n"
