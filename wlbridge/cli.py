@@ -87,7 +87,10 @@ class UsageError(WlbridgeError):
 def main(argv: Sequence[str] | None = None, *, load: Callable | None = None) -> int:
     """Run the command line; ``load`` (path -> Net) replaces :func:`wlbridge.load` (for tests)."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = build_parser(json_errors="--json" in argv).parse_args(argv)
+    parser = build_parser(json_errors="--json" in argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the sub-command, whose usage lists its flags, with the nearest one
+        _subparser(parser, args.command).error(unrecognized(extra, _subparser(parser, args.command)))
     if not getattr(args, "debug", False):
         quiet_libraries()
     try:
@@ -109,6 +112,23 @@ def main(argv: Sequence[str] | None = None, *, load: Callable | None = None) -> 
         if getattr(args, "json", False):
             _json_error("InternalError" if message.startswith("internal error") else type(e).__name__, message)
         return _error(message)
+
+
+def _subparser(parser, command: str) -> argparse.ArgumentParser:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+
+
+def unrecognized(extra: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """argparse's message for unknown arguments, with the nearest valid flag (as ``OptionError`` does for keywords).
+
+    >>> unrecognized(["--digitz", "3"], build_parser()._actions[-1].choices["convert"])
+    'unrecognized arguments: --digitz 3 (did you mean --digits?)'
+    """
+    import difflib
+
+    flags = [f for a in parser._actions for f in a.option_strings if f.startswith("--")]
+    near = [m for x in extra if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], flags, n=1)]
+    return f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean {', '.join(near)}?)" if near else "")
 
 
 def quiet_libraries() -> None:
