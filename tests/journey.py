@@ -2,8 +2,8 @@
 
 Four small nets, as a user would bring them: the README's seed net (3-2-2-2 sigmoid, float64), a 3-8-8-2
 ReLU net, a small CNN and an Embedding -> LSTM text classifier; each reaches wlbridge by ``from_torch``,
-an ``ExportedProgram`` (``torch.export.export``), a ``.pt2`` file (``torch.export.save``), ONNX (dynamo and legacy exporters), and ``save_wlnet`` /
-``save_wxf`` of the torch route's net read back with ``wb.load``. Exports use a batch of one example, the
+an ``ExportedProgram`` (``torch.export.export``), a ``.pt2`` file (``torch.export.save``), ONNX (dynamo and
+legacy exporters), and ``save_wlnet`` / ``save_wxf`` of the torch route's net read back with ``wb.load``. Exports use a batch of one example, the
 way most users export.
 """
 from __future__ import annotations
@@ -45,7 +45,8 @@ def _modules():
     return {
         "seed": (nn.Sequential(nn.Linear(3, 2), nn.Sigmoid(), nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 2)), (3,)),
         "relu": (nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)), (3,)),
-        "cnn": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(12, 2)), (2, 6, 6)),
+        "cnn": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(12, 2)),
+                (2, 6, 6)),
         "lstm": (Classifier(), (TOKENS,)),
     }
 

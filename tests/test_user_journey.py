@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.torch, pytest.mark.onnx]
 RTOL = {np.dtype("float64"): 1e-12, np.dtype("float32"): 1e-5}  # net against torch, by the net's dtype
 CODE_RTOL = 1e-12  # emitted code against the net: the same float64 weights, another order of operations
 WOLFRAM_ROUTES = ("wlnet", "wxf")
-# the LSTM classifier's 0-based embedding has no Wolfram form (see test_lstm_classifier_is_refused_by_the_wolfram_writers)
+# the LSTM classifier's 0-based embedding has no Wolfram form (test_lstm_classifier_is_refused_by_the_wolfram_writers)
 CASES = [(m, r) for m in MODELS for r in ROUTES if not (m == "lstm" and r in WOLFRAM_ROUTES)]
 FILE_CASES = [(m, r) for m, r in CASES if r in FILE_ROUTES]
 OTHER_CASES = [(m, r) for m, r in CASES if r != "torch"]
@@ -239,7 +239,8 @@ def test_convert_prints_what_the_python_call_returns(doors, model, route, capsys
             assert "Traceback" not in err
         else:
             assert code == 0 and out == want, flags
-    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 6}[model], refused  # cnn, lstm: symbolic weights; lstm: expanded, jacobian
+    # cnn, lstm: symbolic weights (a vector input, no embedding); lstm: expanded (too large), jacobian (tokens)
+    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 6}[model], refused
 
 
 def test_check_refuses_a_too_large_form_in_the_cli_words(doors, capsys):
@@ -315,7 +316,8 @@ def test_arrays_inline_and_from_files_give_the_same_numbers(doors, model, route,
     pytest.importorskip("woxi")
     path = doors.path(model, route)
     net = wb.load(path)
-    files, inline = (net.check(engine="woxi", samples=6, sympy=False, arrays=a, timeout=60) for a in ("files", "inline"))
+    files, inline = (net.check(engine="woxi", samples=6, sympy=False, arrays=a, timeout=60)
+                     for a in ("files", "inline"))
     assert files.passed and inline.passed
     assert [r.max_abs for r in files.rows] == [r.max_abs for r in inline.rows]  # the same doubles, bit for bit
     assert main(["check", path, "--engine", "woxi", "--samples", "6", "--no-sympy", "--arrays", "inline",
@@ -344,7 +346,8 @@ def test_own_code_on_given_inputs_from_python_and_cli(doors, tmp_path, capsys):
     assert cli["samples"] == 7 and any("call sequence" in n for n in cli["notes"])  # read off the Function
     assert_equivalent(m.module, code, input_shape=(3,), engine="woxi", samples=7)
     with pytest.raises(wb.CheckFailedError):
-        assert_equivalent(m.module, code.replace("Ramp[", "Ramp[0.001 + ", 1), input_shape=(3,), engine="woxi", samples=7)
+        off = code.replace("Ramp[", "Ramp[0.001 + ", 1)
+        assert_equivalent(m.module, off, input_shape=(3,), engine="woxi", samples=7)
 
 
 @pytest.mark.parametrize("model", MODELS)
