@@ -3,8 +3,8 @@
 Four small nets, as a user would bring them: the README's seed net (3-2-2-2 sigmoid, float64), a 3-8-8-2
 ReLU net, a small CNN and an Embedding -> LSTM text classifier; each reaches wlbridge by ``from_torch``,
 an ``ExportedProgram`` (``torch.export.export``), a ``.pt2`` file (``torch.export.save``), ONNX (dynamo and
-legacy exporters), and ``save_wlnet`` / ``save_wxf`` of the torch route's net read back with ``wb.load``. Exports use a batch of one example, the
-way most users export.
+legacy exporters), and ``save_wlnet`` / ``save_wxf`` of the torch route's net read back with ``wb.load``.
+Exports use a batch of one example, the way most users export.
 """
 from __future__ import annotations
 
