@@ -34,7 +34,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
           mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-          startup_timeout: float | None = None) -> CheckReport:
+          startup_timeout: float | None = None, per_layer: bool = False) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
@@ -51,6 +51,10 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
     'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
     seconds to wait for it to start.
+
+    ``per_layer``: also compare every binding of the compact code with the reference's value of
+    its layer, in each engine and sympy (``report.layers``). A failed check names its first
+    diverging layer either way (``report.divergence``; see :mod:`wlbridge.check.perlayer`).
     """
     xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
     ref, dropped = _reference(net, xs)
@@ -96,6 +100,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         if net.origin is not None:
             jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
         report.rows = _run(jobs, timeout, add, progress)
+        if per_layer or not report.passed:
+            _per_layer(report, net, code, xs, engines, call, tol, per_layer, sympy, timeout)
     finally:
         if owned:
             for e in engines:
@@ -103,6 +109,15 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     if raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+def _per_layer(report, net, code, xs, engines, call, tol, table, sympy, timeout) -> None:
+    from .perlayer import diagnose
+
+    try:
+        diagnose(report, net, code, xs, engines, call=call, tol=tol, table=table, sympy=sympy, timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - a diagnosis that cannot run leaves the check's verdict as it is
+        report.notes.append(f"per layer: could not run: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
 
 
 OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
