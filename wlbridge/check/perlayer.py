@@ -80,8 +80,8 @@ class Entry:
 class Compact:
     """A compact-form WL ``Function`` cut at its bindings (see the module docstring)."""
 
-    def __init__(self, head: str, entries: list[Entry], module: bool):
-        self.head, self.entries, self.module = head, entries, module
+    def __init__(self, head: str, entries: list[Entry], module: bool, body: str):
+        self.head, self.entries, self.module, self.body = head, entries, module, body
 
     @classmethod
     def parse(cls, code: str, net, call: str = "list") -> "Compact":
@@ -114,14 +114,21 @@ class Compact:
             layer = layers.get(value)
             entries.append(Entry(symbol, text, value, layer.op if layer else "input", layer.path if layer else "",
                                  tuple(net.shapes[value])))
-        return cls(head, entries, module)
+        return cls(head, entries, module, texts[-1])
+
+    def text(self) -> str:
+        """The whole Function again (with any entry's text changed)."""
+        last = self.entries[-1] if self.entries and self.entries[-1].symbol is None else None
+        return self._code([e for e in self.entries if e.symbol is not None], last.text if last else self.body)
 
     def code(self, wanted: list[int]) -> str:
         """A Function returning the values of ``entries[k]`` for k in ``wanted`` (a list of them if several)."""
         last = max(wanted)
         binds = [e for e in self.entries[:last + 1] if e.symbol is not None]
         items = [e.symbol if e.symbol is not None else e.text for e in (self.entries[k] for k in wanted)]
-        result = items[0] if len(items) == 1 else "{" + ", ".join(items) + "}"
+        return self._code(binds, items[0] if len(items) == 1 else "{" + ", ".join(items) + "}")
+
+    def _code(self, binds: list[Entry], result: str) -> str:
         if self.module:
             sets = "".join(f"{e.symbol} = {e.text}; " for e in binds)
             return f"{self.head}Module[{{{', '.join(e.symbol for e in binds)}}}, {sets}{result}]]"
@@ -165,8 +172,32 @@ def engine_table(engine, layout: Compact, xs, values: dict, *, call: str, tol: d
     rows: list[LayerRow] = []
     n = len(xs[0])
     for chunk in _chunks([max(1, int(np.prod(e.shape))) * n for e in layout.entries], TABLE_NUMBERS):
-        rows += _evaluate(engine, layout, chunk, xs, values, call, tol, timeout)
+        rows += _evaluate_chunk(engine, layout, chunk, xs, values, call, tol, timeout)
     return rows
+
+
+def _evaluate_chunk(engine, layout, chunk, xs, values, call, tol, timeout) -> list[LayerRow]:
+    """The chunk's rows; when the engine cannot evaluate it, the first entry it cannot evaluate is found
+    by bisection, the ones before it are evaluated, and the ones after are marked not evaluated."""
+    rows = _evaluate(engine, layout, chunk, xs, values, call, tol, timeout)
+    if len(chunk) == 1 or not _engine_failed(rows[0]):
+        return rows
+    lo, hi, bad = 0, len(chunk) - 1, len(chunk) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if _engine_failed(_evaluate(engine, layout, [chunk[mid]], xs, values, call, tol, timeout)[0]):
+            bad, hi = mid, mid - 1
+        else:
+            lo = mid + 1
+    good = _evaluate(engine, layout, chunk[:bad], xs, values, call, tol, timeout) if bad else []
+    first = _evaluate(engine, layout, [chunk[bad]], xs, values, call, tol, timeout)
+    for row in rows[bad + 1:]:
+        row.note = f"not evaluated: {first[0].value} before it fails in {engine.name}"
+    return good + first + rows[bad + 1:]
+
+
+def _engine_failed(row: LayerRow) -> bool:
+    return row.passed is False and math.isinf(row.max_abs) and bool(row.note)
 
 
 def engine_bisect(engine, layout: Compact, xs, values: dict, *, call: str, tol: dict, timeout=None) -> LayerRow | None:
