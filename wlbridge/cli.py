@@ -75,7 +75,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
     k = sub.add_parser("check", help="evaluate the WL code in engines against the net", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug], json_errors=json_errors)
-    k.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
+    k.add_argument("model", nargs="+", metavar="MODEL",
+                   help="model file: .wlnet, .wxf, .onnx, .pt2; several files, folders or globs check each "
+                        "(one row per model, a summary; see --jobs, --cluster, --junit)")
     k.add_argument("--engine", choices=["auto", "wolfram", "woxi", "mathics", "embedded"], default="auto",
                    help="auto (default): the Wolfram Engine if found, else Woxi and Mathics3; embedded: both of those")
     k.add_argument("--samples", type=_positive, metavar="N", help="number of random inputs (default 64)")
@@ -100,6 +102,15 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                         "wlbridge/check/report_schema.json)")
     k.add_argument("--kernel", metavar="PATH", help="the WolframKernel for --engine wolfram/auto "
                    "(default: WOLFRAM_KERNEL, then the usual install paths)")
+    k.add_argument("--per-layer", action="store_true",
+                   help="also compare every layer's value in each engine and sympy (a failed check names "
+                        "its first diverging layer either way)")
+    k.add_argument("--jobs", type=_positive, metavar="N", help="several models: how many are checked at once "
+                   "(default: the cores; 1: one after another in this process)")
+    k.add_argument("--cluster", metavar="ray[://HOST:PORT]",
+                   help="several models: run them on Ray: 'ray' (a local instance) or 'ray://HOST:PORT' "
+                        "(a cluster with wlbridge installed; pip install 'wlbridge[cluster]')")
+    k.add_argument("--junit", metavar="FILE", help="several models: also write a JUnit XML report to FILE")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p
@@ -189,6 +200,12 @@ class _ErrorsOnly:
 
 def run(args, load: Callable | None = None) -> int:
     """Load the model and run the sub-command (errors propagate to :func:`main`)."""
+    if args.command == "check":
+        from .cli_campaign import is_campaign, run_campaign
+
+        if is_campaign(args):
+            return run_campaign(args, load)
+        args.model = args.model[0]
     validate(args)
     if load is None:
         from . import load
@@ -379,14 +396,20 @@ def call_notes(args, code, call, net, report) -> list[str]:
     return notes
 
 
+def check_settings(args, code, call) -> dict:
+    """The check options the ``check`` flags give (inputs and samples apart)."""
+    return dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
+                exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
+                atol=args.atol, timeout=args.timeout or None, max_size=args.max_size, kernel=args.kernel,
+                **({"per_layer": True} if args.per_layer else {}))
+
+
 def cmd_check(args, net) -> int:
     """``wlbridge check``: print the rows as they finish, then the verdict; exit 0 if it passed, else 1."""
     code = read_code(args.code) if args.code else None
     inputs = read_inputs(args.inputs, net) if args.inputs else None
     call = args.call or (detect_call(code, net) if code else None) or "list"
-    settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
-                    exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
-                    atol=args.atol, timeout=args.timeout or None, max_size=args.max_size, kernel=args.kernel)
+    settings = check_settings(args, code, call)
     if inputs is not None:
         settings["inputs"] = inputs
     else:

@@ -1,0 +1,181 @@
+"""Campaigns: many models checked in one run, each a task of a :class:`~wlbridge.parallel.Runner`
+(this process, a local process pool, or Ray), reports streamed back as each model finishes.
+
+``check_many(models, jobs=, cluster=, on_report=, **check options)`` returns one
+:class:`~wlbridge.check.report.CheckReport` per model, in the order given (files, folders and globs
+expanded in sorted order); ``on_report(report)`` is called in the calling process as each one
+arrives. A model that cannot be read or checked is a report with ``error`` set (verdict ``ERROR``),
+never an exception: a campaign always finishes. Each model's check is bounded by ``timeout``
+(seconds per evaluator; a stopped evaluator's worker is killed), so each task is too.
+
+Reports are the same whatever runs them (times aside): each task checks one model with the same
+settings and seed; the order of the returned list is the order of the models.
+
+>>> import wlbridge as wb
+>>> b = wb.NetBuilder("t"); x = b.input("x", (2,)); net = b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})])
+>>> [r.verdict for r in check_many([net], jobs=1, engine="woxi", samples=4)]  # doctest: +SKIP
+['PASSED']
+"""
+from __future__ import annotations
+
+import glob
+import inspect
+import os
+from concurrent.futures import as_completed
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..errors import WlbridgeError
+from ..parallel import Runner
+from .report import CheckReport
+
+MODEL_SUFFIXES = (".onnx", ".wlnet", ".wxf", ".pt2")  # what a folder contributes
+CAMPAIGN_DEFAULTS = dict(progress=False)  # no progress bar per model: the campaign prints rows
+
+
+def expand_models(items: Iterable) -> list:
+    """Model files from ``items``: files as given, folders' model files (``MODEL_SUFFIXES``, recursively,
+    sorted), glob patterns' matches (sorted); Nets pass through. A path that matches nothing stays,
+    so its report says it is missing.
+
+    >>> expand_models(["no-such.onnx"])
+    ['no-such.onnx']
+    """
+    out: list = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            out.append(item)
+            continue
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            out += sorted(str(p) for p in Path(text).rglob("*") if p.suffix.lower() in MODEL_SUFFIXES and p.is_file())
+        elif not os.path.exists(text) and glob.has_magic(text):
+            out += sorted(glob.glob(text, recursive=True)) or [text]
+        else:
+            out.append(text)
+    return out
+
+
+def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None = None,
+               on_report: Callable[[CheckReport], None] | None = None, simplify: bool = False,
+               **check_options) -> list[CheckReport]:
+    """Check each model (a file, folder, glob, or :class:`~wlbridge.ir.Net`); one report per model, in order.
+
+    ``jobs``: models checked at once (None: one per core; 1: in this process); ``cluster``: None or
+    'local' (this machine), 'ray' (a local Ray instance), 'ray://HOST:PORT' (a Ray cluster whose workers
+    have wlbridge installed). ``on_report(report)`` is called as each model finishes, in the order
+    they finish. ``simplify``: fold BatchNorm etc. first (as ``--simplify``). Every other keyword is a
+    :func:`~wlbridge.check.roundtrip.check` option (``engine``, ``samples``, ``seed``, ``timeout``,
+    ``per_layer``, ...), the same for every model.
+    """
+    options = campaign_options(check_options)
+    items = expand_models(models)
+    reports: list[CheckReport | None] = [None] * len(items)
+    with Runner(jobs=jobs, cluster=cluster) as run:
+        futures = {run.submit(check_one, item, options, simplify): i for i, item in enumerate(items)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                report = fut.result()
+            except Exception as e:  # noqa: BLE001 - the task itself died (a worker killed, Ray lost a node)
+                report = _error_report(items[i], e)
+            reports[i] = report
+            if on_report is not None:
+                on_report(report)
+    return reports
+
+
+def campaign_options(options: dict) -> dict:
+    """``options`` checked against :func:`~wlbridge.check.roundtrip.check`'s keywords (and the campaign's
+    defaults added); an unknown one is a :class:`WlbridgeError` naming the valid ones."""
+    from .roundtrip import check
+
+    known = [k for k, p in inspect.signature(check).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    known += ["digits"]  # Net.check's own (the rounded formula)
+    for k in ("on_row", "raise_on_failure"):  # per-model callbacks and raising do not cross a process
+        known.remove(k)
+    bad = sorted(set(options) - set(known))
+    if bad:
+        raise WlbridgeError(f"check_many: unknown option(s) {', '.join(bad)}; valid: jobs, cluster, on_report, "
+                            f"simplify, {', '.join(sorted(known))}")
+    engine = options.get("engine", "auto")
+    if not isinstance(engine, str):
+        raise WlbridgeError("check_many: engine= must be a name ('auto', 'woxi', 'mathics', 'embedded', 'wolfram'): "
+                            "each worker opens its own engines")
+    return {**CAMPAIGN_DEFAULTS, **options}
+
+
+def check_one(item, options: dict, simplify: bool = False) -> CheckReport:
+    """One campaign task: load ``item`` (a path or a Net), check it; a report whatever happens."""
+    import wlbridge as wb
+
+    label = item if isinstance(item, str) else getattr(item, "name", repr(item))
+    try:
+        net = item
+        if isinstance(item, str):
+            from ..cli import check_readable
+
+            check_readable(item)
+            net = wb.load(item)
+        if simplify:
+            net = net.simplify()
+        report = net.check(**options)
+    except Exception as e:  # noqa: BLE001 - a campaign reports every model; the error is the report
+        return _error_report(label, e)
+    report.subject = None  # the net and code stay in the worker (large; not needed by the caller)
+    report.model = label
+    return report
+
+
+def _error_report(label, e: BaseException) -> CheckReport:
+    from ..cli import explain
+
+    label = label if isinstance(label, str) else getattr(label, "name", repr(label))
+    message = explain(e, label)
+    kind = "InternalError" if message.startswith("internal error") else type(e).__name__
+    return CheckReport(net=Path(label).stem, model=label, error=(kind, message))
+
+
+# ---- what the command line prints ---------------------------------------------------------------------------
+def summary_row(report: CheckReport) -> str:
+    """One line per model: verdict, worst error, the model, each evaluator's seconds (and why it failed)."""
+    from .report import _num
+
+    if report.error is not None:
+        return f"  {'ERROR':<10} {'-':>9}  {report.model}  -- {report.error[1]}"
+    times = ", ".join(f"{r.evaluator} {r.seconds:.2f}" for r in report.rows if r.passed is not None)
+    verdict = report.verdict.split(" (")[0]
+    line = f"  {verdict:<10} {_num(report.max_abs_err):>9}  {report.model or report.net}  ({times} s)"
+    failed = [f"{r.evaluator}: {r.status}" for r in report.failures]
+    if failed:
+        line += " -- " + "; ".join(failed)
+    if report.divergence is not None:
+        d = report.divergence
+        line += f"\n{'':13}first diverging layer in {d.evaluator}: {d.where()}"
+    return line
+
+
+def summary_line(reports: list[CheckReport], seconds: float, runner_text: str) -> str:
+    """``42 models: 41 passed, 1 failed, 0 errors in 63.2 s (2 local processes)``."""
+    errors = sum(r.error is not None for r in reports)
+    passed = sum(r.passed for r in reports)
+    return (f"{len(reports)} models: {passed} passed, {len(reports) - passed - errors} failed, {errors} errors "
+            f"in {seconds:.1f} s ({runner_text})")
+
+
+def exit_status(reports: list[CheckReport]) -> int:
+    """2 if a model could not be checked (read error, bad file), else 1 if one failed, else 0."""
+    if any(r.error is not None for r in reports):
+        return 2
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def runner_text(jobs: int | None, cluster: str | None) -> str:
+    """Where the campaign runs, for its first and last lines."""
+    from ..parallel import cpu_count, parse_cluster
+
+    where = parse_cluster(cluster)
+    if where is not None:
+        return f"Ray {'(local)' if where == 'ray' else where}"
+    n = jobs or cpu_count()
+    return "this process" if n == 1 else f"{n} local processes"
