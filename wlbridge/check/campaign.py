@@ -22,6 +22,7 @@ import glob
 import inspect
 import os
 from concurrent.futures import as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -72,7 +73,9 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
     items = expand_models(models)
     reports: list[CheckReport | None] = [None] * len(items)
     with Runner(jobs=jobs, cluster=cluster) as run:
-        futures = {run.submit(check_one, item, options, simplify): i for i, item in enumerate(items)}
+        remote = run.cluster not in (None, "ray")  # a cluster's workers do not see this machine's files
+        futures = {run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify): i
+                   for i, item in enumerate(items)}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
@@ -105,14 +108,44 @@ def campaign_options(options: dict) -> dict:
     return {**CAMPAIGN_DEFAULTS, **options}
 
 
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file's name and bytes, sent to a Ray cluster's workers (which do not see this machine's files)."""
+
+    path: str
+    data: bytes
+
+    @classmethod
+    def read(cls, item):
+        """``item``'s bytes when it is a readable regular file (a Net, or anything else, as it is)."""
+        if not isinstance(item, str) or not os.path.isfile(item):
+            return item
+        with open(item, "rb") as f:
+            return cls(item, f.read())
+
+    def load(self):
+        import tempfile
+
+        import wlbridge as wb
+
+        with tempfile.TemporaryDirectory(prefix="wlbridge-model-") as folder:
+            local = os.path.join(folder, os.path.basename(self.path))
+            with open(local, "wb") as f:
+                f.write(self.data)
+            net = wb.load(local)
+        return net
+
+
 def check_one(item, options: dict, simplify: bool = False) -> CheckReport:
-    """One campaign task: load ``item`` (a path or a Net), check it; a report whatever happens."""
+    """One campaign task: load ``item`` (a path, a :class:`ModelFile` or a Net), check it; a report whatever happens."""
     import wlbridge as wb
 
-    label = item if isinstance(item, str) else getattr(item, "name", repr(item))
+    label = item.path if isinstance(item, ModelFile) else item if isinstance(item, str) else getattr(item, "name", repr(item))
     try:
         net = item
-        if isinstance(item, str):
+        if isinstance(item, ModelFile):
+            net = item.load()
+        elif isinstance(item, str):
             from ..cli import check_readable
 
             check_readable(item)
