@@ -31,6 +31,7 @@ from ..parallel import Runner
 from .report import CheckReport
 
 MODEL_SUFFIXES = (".onnx", ".wlnet", ".wxf", ".pt2")  # what a folder contributes
+PRELOAD = ("wlbridge.check.preload",)  # loaded once by the local pool's fork server, shared by its workers
 CAMPAIGN_DEFAULTS = dict(progress=False)  # no progress bar per model: the campaign prints rows
 
 
@@ -72,19 +73,25 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
     options = campaign_options(check_options)
     items = expand_models(models)
     reports: list[CheckReport | None] = [None] * len(items)
-    with Runner(jobs=jobs, cluster=cluster) as run:
+
+    def arrived(fut, i) -> None:
+        try:
+            report = fut.result()
+        except Exception as e:  # noqa: BLE001 - the task itself died (a worker killed, Ray lost a node)
+            report = _error_report(items[i], e)
+        reports[i] = report
+        if on_report is not None:
+            on_report(report)
+
+    with Runner(jobs=jobs, cluster=cluster, preload=PRELOAD) as run:
         remote = run.cluster not in (None, "ray")  # a cluster's workers do not see this machine's files
-        futures = {run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify): i
-                   for i, item in enumerate(items)}
+        futures = {}
+        for i, item in enumerate(items):
+            futures[run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify)] = i
+            for fut in [f for f in futures if f.done()]:  # serially each is done at once: streamed as it ends
+                arrived(fut, futures.pop(fut))
         for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                report = fut.result()
-            except Exception as e:  # noqa: BLE001 - the task itself died (a worker killed, Ray lost a node)
-                report = _error_report(items[i], e)
-            reports[i] = report
-            if on_report is not None:
-                on_report(report)
+            arrived(fut, futures[fut])
     return reports
 
 
