@@ -188,3 +188,24 @@ def test_the_junit_schema_can_fail():
     assert not schema.is_valid('<testsuites><testsuite name="s"><testcase/></testsuite></testsuites>')
     assert not schema.is_valid('<testsuites><testsuite name="s" tests="1" failures="0" errors="0" '
                                'time="1.5s"/></testsuites>')
+
+
+def test_cli_per_layer_on_one_model(zoo, capsys):
+    assert main(["check", str(zoo[1][0]), "--engine", "woxi", "--samples", "4", "--per-layer"]) == 0
+    out = capsys.readouterr().out
+    assert "per layer (max abs / rel error" in out and "    woxi     " in out and "    sympy    " in out
+
+
+def test_an_empty_folder_is_a_format_error(tmp_path, capsys):
+    assert main(["check", str(tmp_path)]) == 2
+    assert "is a directory with no model files" in capsys.readouterr().err
+
+
+def test_serial_reports_stream_as_each_model_ends(zoo, monkeypatch):
+    import wlbridge.check.campaign as campaign
+
+    calls, seen = [], []
+    real = campaign.check_one
+    monkeypatch.setattr(campaign, "check_one", lambda *a: calls.append(1) or real(*a))
+    check_many(zoo[1][:3], jobs=1, on_report=lambda r: seen.append(len(calls)), **FAST)
+    assert seen == [1, 2, 3]  # each report before the next model starts

@@ -24,8 +24,10 @@ def is_campaign(args) -> bool:
 
 def run_campaign(args, load=None) -> int:
     """Check every model; print a row per model as it finishes, and a summary; the exit status."""
-    from .check.campaign import check_many, exit_status, expand_models, runner_text, summary_line, summary_row
+    from .check.campaign import (MODEL_SUFFIXES, check_many, exit_status, expand_models, runner_text, summary_line,
+                                 summary_row)
     from .cli import UsageError, check_settings, terminal_safe
+    from .errors import FormatError
 
     for flag, given in (("--code", args.code), ("--inputs", args.inputs)):
         if given:
@@ -34,7 +36,7 @@ def run_campaign(args, load=None) -> int:
         raise UsageError("--max-size applies to --form expanded only")
     models = expand_models(args.model)
     if not models:
-        raise UsageError(f"no model files in {' '.join(args.model)}")
+        raise FormatError(f"{', '.join(args.model)}: is a directory with no model files ({', '.join(MODEL_SUFFIXES)})")
     settings = check_settings(args, None, args.call or "list")
     settings["samples"] = args.samples or 64
     if load is not None:  # tests: a loader stands in for wlbridge.load
