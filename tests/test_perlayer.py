@@ -180,3 +180,11 @@ def test_kernel_path_finds_the_corrupted_layer(tmp_path_factory):
     assert (report.divergence.evaluator, report.divergence.value, report.divergence.op) == \
         ("wolfram", entry.value, entry.op)
     np.testing.assert_allclose(report.divergence.max_abs, SHIFT, rtol=1e-6)
+
+
+def test_a_failed_check_in_mathics_names_the_layer_on_its_worst_sample(mathics):
+    net, layout, entry, _, _ = _corrupted("concat_graph", 1)
+    report = net.check(engine=mathics, code=layout.text(), samples=6, sympy=False, progress=False)
+    d = report.divergence
+    assert not report.passed and (d.evaluator, d.value, d.op) == ("mathics", entry.value, entry.op)
+    np.testing.assert_allclose(d.max_abs, SHIFT, rtol=1e-6)
