@@ -24,7 +24,6 @@ samples are used (``SAMPLES``, with the failed row's worst sample): per layer is
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -280,12 +279,11 @@ def first_divergence(rows: list[LayerRow]) -> LayerRow | None:
 
 
 def diagnose(report, net, code: str, xs, engines, *, call: str, tol: dict, table: bool, sympy: bool,
-             timeout=None, on_progress=None) -> None:
-    """Fill ``report.layers`` (with ``table``) and ``report.divergence`` (a failed evaluator's first diverging
-    layer) from the compact code in each engine and, with ``sympy``, the sympy form."""
+             timeout=None) -> None:
+    """Fill ``report.layers`` (with ``table``) and ``report.divergences`` (each failed evaluator's first
+    diverging layer) from the compact code in each engine and, with ``sympy``, the sympy form."""
     from ..reference import trace
 
-    t0 = time.perf_counter()
     rows_by_name = {r.evaluator: r for r in report.rows}
     failing = {name for name, r in rows_by_name.items() if r.passed is False and not r.timed_out}
     worst = next((r.worst["index"] for r in report.rows if r.passed is False and r.worst), None)
@@ -297,6 +295,7 @@ def diagnose(report, net, code: str, xs, engines, *, call: str, tol: dict, table
     except PerLayerUnavailable as e:
         layout = None
         report.notes.append(f"per layer: not in the WL engines: {e}")
+    found: list[LayerRow | None] = []
     for engine in engines:
         row = rows_by_name.get(engine.name)
         if layout is None or not (table or engine.name in failing) or (row is not None and row.passed is None):
@@ -309,19 +308,13 @@ def diagnose(report, net, code: str, xs, engines, *, call: str, tol: dict, table
         if table or cheap:
             rows = engine_table(engine, layout, exs, evalues, call=call, tol=tol, timeout=timeout)
             report.layers += rows if table else []
-            _diverged(report, first_divergence(rows))
+            found.append(first_divergence(rows))
         else:
-            _diverged(report, engine_bisect(engine, layout, exs, evalues, call=call, tol=tol, timeout=timeout))
+            found.append(engine_bisect(engine, layout, exs, evalues, call=call, tol=tol, timeout=timeout))
     if sympy and (table or "sympy" in failing):
         rows = sympy_table(net, xs, values, tol=tol)
         report.layers += rows if table else []
-        _diverged(report, first_divergence(rows))
+        found.append(first_divergence(rows))
+    report.divergences += [r for r in found if r is not None]
     if table:
-        report.notes.append(f"per layer: {len(pick)} samples, {time.perf_counter() - t0:.2f} s")
-
-
-def _diverged(report, row: LayerRow | None) -> None:
-    """Keep the first divergence found (the engines' in order), with each evaluator's in ``divergences``."""
-    if row is None:
-        return
-    report.divergences.append(row)
+        report.notes.append(f"per layer: {len(pick)} samples (Mathics3: 1)")
