@@ -71,6 +71,7 @@ def test_a_broken_model_is_an_error_report_not_an_exception(zoo, tmp_path):
     assert [r.verdict for r in reports] == ["ERROR", "ERROR", "PASSED"]
     assert reports[0].error[0] == "FormatError" and str(broken) in reports[0].error[1]
     assert "cannot read the model file" in reports[1].error[1]
+    assert f"  error: FormatError: {reports[0].error[1]}" in str(reports[0]) and str(reports[0]).count("ERROR") == 1
     assert exit_status(reports) == 2 and exit_status(reports[2:]) == 0
     for r in reports:
         jsonschema.validate(r.to_dict(), SCHEMA)

@@ -227,7 +227,8 @@ class CheckReport:
 
     def notes_lines(self) -> list[str]:
         """The rows' notes, the report's notes, and the worst sample of each failed row."""
-        lines = [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
+        lines = [f"  error: {self.error[0]}: {self.error[1]}"] if self.error is not None else []
+        lines += [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
         lines += [f"  note: {n}" for n in self.notes]
         for r in self.failures:
             lines += worst_lines(r)
