@@ -26,10 +26,14 @@ examples:
   wlbridge check model.wlnet --engine woxi --samples 256 --seed 1
   wlbridge check model.onnx --code mine.wl         # check your own WL Function against the net
   wlbridge check model.onnx --inputs x.npy --rtol 1e-6 --json   # given inputs, JSON report for CI
+  wlbridge check model.onnx --per-layer            # every layer's error in each engine
+  wlbridge check zoo/ a.onnx 'b/*.pt2' --jobs 2 --junit report.xml   # many models; --json: JSON lines
+  wlbridge check zoo/ --cluster ray://HEAD:10001   # on a Ray cluster (pip install 'wlbridge[cluster]')
   wlbridge info model.wxf                          # layers, shapes, parameter count, support
 
 exit status: 0 ok; 1 the check ran and failed; 2 bad input, unsupported layer, missing engine or
 internal error (one line; --debug shows the traceback); 130 interrupted; 141 output pipe closed.
+Several models: 2 if any could not be checked, else 1 if any failed.
 The Wolfram Engine is found through WOLFRAM_KERNEL or the usual install locations.
 """
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import glob
 import inspect
 import os
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -31,6 +31,7 @@ from ..parallel import Runner
 from .report import CheckReport
 
 MODEL_SUFFIXES = (".onnx", ".wlnet", ".wxf", ".pt2")  # what a folder contributes
+IN_FLIGHT = 2  # tasks submitted per worker at a time (the rest wait here, not in the pool or Ray's queue)
 PRELOAD = ("wlbridge.check.preload",)  # loaded once by the local pool's fork server, shared by its workers
 CAMPAIGN_DEFAULTS = dict(progress=False)  # no progress bar per model: the campaign prints rows
 
@@ -85,13 +86,16 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
 
     with Runner(jobs=jobs, cluster=cluster, preload=PRELOAD) as run:
         remote = run.cluster not in (None, "ray")  # a cluster's workers do not see this machine's files
-        futures = {}
-        for i, item in enumerate(items):
-            futures[run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify)] = i
-            for fut in [f for f in futures if f.done()]:  # serially each is done at once: streamed as it ends
+        queue, futures = list(enumerate(items))[::-1], {}
+        while queue or futures:
+            while queue and len(futures) < IN_FLIGHT * run.workers:  # a few per worker: bytes read as needed
+                i, item = queue.pop()
+                futures[run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify)] = i
+                if futures and next(reversed(futures)).done():  # serially: done at once, streamed as it ends
+                    break
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
                 arrived(fut, futures.pop(fut))
-        for fut in as_completed(futures):
-            arrived(fut, futures[fut])
     return reports
 
 
