@@ -188,3 +188,13 @@ def test_a_failed_check_in_mathics_names_the_layer_on_its_worst_sample(mathics):
     d = report.divergence
     assert not report.passed and (d.evaluator, d.value, d.op) == ("mathics", entry.value, entry.op)
     np.testing.assert_allclose(d.max_abs, SHIFT, rtol=1e-6)
+
+
+def test_a_costly_table_is_replaced_by_bisection(woxi, monkeypatch):
+    import wlbridge.check.perlayer as perlayer
+
+    monkeypatch.setattr(perlayer, "TABLE_NUMBERS", 1)  # every table "too costly"
+    net, layout, entry, _, _ = _corrupted("seed_net", 1)
+    report = net.check(engine=woxi, code=layout.text(), samples=8, sympy=False, progress=False)
+    d = report.divergence
+    assert (d.value, d.op, d.note) == (entry.value, entry.op, "found by bisection")
