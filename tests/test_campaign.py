@@ -210,3 +210,15 @@ def test_serial_reports_stream_as_each_model_ends(zoo, monkeypatch):
     monkeypatch.setattr(campaign, "check_one", lambda *a: calls.append(1) or real(*a))
     check_many(zoo[1][:3], jobs=1, on_report=lambda r: seen.append(len(calls)), **FAST)
     assert seen == [1, 2, 3]  # each report before the next model starts
+
+
+def test_each_model_has_its_own_time_cap(zoo, capsys):
+    reports = check_many(zoo[1][:2], jobs=1, model_timeout=0.01, **FAST)
+    assert [r.verdict for r in reports] == ["INCOMPLETE (timed out: model)"] * 2
+    assert "raise model_timeout= (--model-timeout)" in reports[0].rows[0].note
+    jsonschema.validate(reports[0].to_dict(), SCHEMA)
+    assert exit_status(reports) == 1
+    with pytest.raises(WlbridgeError, match="model_timeout=-1"):
+        check_many(zoo[1][:1], model_timeout=-1)
+    assert main(["check", str(zoo[1][0]), "--engine", "woxi", "--model-timeout", "0.01"]) == 1
+    assert "INCOMPLETE" in capsys.readouterr().out

@@ -68,12 +68,13 @@ def save_wxf(net: Net, path) -> None:
 
 
 def check_many(models, *, jobs: int | None = None, cluster: str | None = None, on_report=None, simplify: bool = False,
-               **check_options):
+               model_timeout="auto", **check_options):
     """Check many models (files, folders, globs, Nets) at once: a local process pool by default, Ray with
     ``cluster="ray"`` / ``"ray://HOST:PORT"``; one report per model, in order; see :mod:`wlbridge.check.campaign`."""
     from .check.campaign import check_many as run
 
-    return run(models, jobs=jobs, cluster=cluster, on_report=on_report, simplify=simplify, **check_options)
+    return run(models, jobs=jobs, cluster=cluster, on_report=on_report, simplify=simplify, model_timeout=model_timeout,
+               **check_options)
 
 
 def plot_check(net: Net, code: str | None = None, **settings):

@@ -115,6 +115,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                    help="several models: run them on Ray: 'ray' (a local instance) or 'ray://HOST:PORT' "
                         "(a cluster with wlbridge installed; pip install 'wlbridge[cluster]')")
     k.add_argument("--junit", metavar="FILE", help="several models: also write a JUnit XML report to FILE")
+    k.add_argument("--model-timeout", type=_non_negative, metavar="SECONDS",
+                   help="several models: each model's task (load and check) is stopped after this long "
+                        "(default: 4 x --timeout; 0: none)")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p

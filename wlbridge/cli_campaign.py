@@ -4,7 +4,7 @@ One row per model as each finishes (verdict, worst error, the model, each evalua
 a summary line; ``--json``: JSON lines, one report per model (schema ``wlbridge/check/report_schema.json``,
 each with ``model``), the summary on stderr; ``--junit FILE``: JUnit XML. Exit status: 0 every model
 passed; 1 a check failed (or timed out); 2 a model could not be checked (missing, unreadable,
-unsupported) or the options are wrong. One model file without ``--jobs/--cluster/--junit`` is the
+unsupported) or the options are wrong. One model file without ``--jobs/--cluster/--junit/--model-timeout`` is the
 one-model ``check`` (its table and notes, unchanged).
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ def is_campaign(args) -> bool:
     """Several models, a folder or a glob, or a campaign option given."""
     models = args.model
     return (len(models) > 1 or args.jobs is not None or args.cluster is not None or args.junit is not None
+            or args.model_timeout is not None
             or os.path.isdir(models[0]) or (not os.path.exists(models[0]) and glob.has_magic(models[0])))
 
 
@@ -53,7 +54,8 @@ def run_campaign(args, load=None) -> int:
             print(terminal_safe(summary_row(report)), flush=True)
 
     t0 = time.perf_counter()
-    reports = check_many(models, jobs=args.jobs, cluster=args.cluster, on_report=show,
+    cap = "auto" if args.model_timeout is None else args.model_timeout or None
+    reports = check_many(models, jobs=args.jobs, cluster=args.cluster, on_report=show, model_timeout=cap,
                          simplify=getattr(args, "simplify", False), **settings)
     seconds = time.perf_counter() - t0
     print(terminal_safe(summary_line(reports, seconds, where)), file=out, flush=True)

@@ -5,8 +5,8 @@
 :class:`~wlbridge.check.report.CheckReport` per model, in the order given (files, folders and globs
 expanded in sorted order); ``on_report(report)`` is called in the calling process as each one
 arrives. A model that cannot be read or checked is a report with ``error`` set (verdict ``ERROR``),
-never an exception: a campaign always finishes. Each model's check is bounded by ``timeout``
-(seconds per evaluator; a stopped evaluator's worker is killed), so each task is too.
+never an exception: a campaign always finishes. Each model is a task with its own time cap
+(``model_timeout``): it runs in a forked child that is killed at the cap, whatever backend runs it.
 
 Reports are the same whatever runs them (times aside): each task checks one model with the same
 settings and seed; the order of the returned list is the order of the models.
@@ -61,17 +61,20 @@ def expand_models(items: Iterable) -> list:
 
 def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None = None,
                on_report: Callable[[CheckReport], None] | None = None, simplify: bool = False,
-               **check_options) -> list[CheckReport]:
+               model_timeout: float | None | str = "auto", **check_options) -> list[CheckReport]:
     """Check each model (a file, folder, glob, or :class:`~wlbridge.ir.Net`); one report per model, in order.
 
     ``jobs``: models checked at once (None: one per core; 1: in this process); ``cluster``: None or
     'local' (this machine), 'ray' (a local Ray instance), 'ray://HOST:PORT' (a Ray cluster whose workers
     have wlbridge installed). ``on_report(report)`` is called as each model finishes, in the order
-    they finish. ``simplify``: fold BatchNorm etc. first (as ``--simplify``). Every other keyword is a
+    they finish. ``simplify``: fold BatchNorm etc. first (as ``--simplify``). ``model_timeout``: each
+    model's task (loading, reference, check) is killed after this many seconds and reported as timed
+    out ('auto': 4 x ``timeout``; None: no limit). Every other keyword is a
     :func:`~wlbridge.check.roundtrip.check` option (``engine``, ``samples``, ``seed``, ``timeout``,
     ``per_layer``, ...), the same for every model.
     """
     options = campaign_options(check_options)
+    cap = model_cap(options, model_timeout)
     items = expand_models(models)
     reports: list[CheckReport | None] = [None] * len(items)
 
@@ -90,7 +93,7 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
         while queue or futures:
             while queue and len(futures) < IN_FLIGHT * run.workers:  # a few per worker: bytes read as needed
                 i, item = queue.pop()
-                futures[run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify)] = i
+                futures[run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify, cap)] = i
                 if futures and next(reversed(futures)).done():  # serially: done at once, streamed as it ends
                     break
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -111,7 +114,7 @@ def campaign_options(options: dict) -> dict:
     bad = sorted(set(options) - set(known))
     if bad:
         raise WlbridgeError(f"check_many: unknown option(s) {', '.join(bad)}; valid: jobs, cluster, on_report, "
-                            f"simplify, {', '.join(sorted(known))}")
+                            f"simplify, model_timeout, {', '.join(sorted(known))}")
     engine = options.get("engine", "auto")
     if not isinstance(engine, str):
         raise WlbridgeError("check_many: engine= must be a name ('auto', 'woxi', 'mathics', 'embedded', 'wolfram'): "
@@ -147,11 +150,27 @@ class ModelFile:
         return net
 
 
-def check_one(item, options: dict, simplify: bool = False) -> CheckReport:
-    """One campaign task: load ``item`` (a path, a :class:`ModelFile` or a Net), check it; a report whatever happens."""
-    import wlbridge as wb
+def check_one(item, options: dict, simplify: bool = False, cap: float | None = None) -> CheckReport:
+    """One campaign task: load ``item`` (a path, a :class:`ModelFile` or a Net) and check it, in a forked
+    child killed after ``cap`` seconds (None: no limit); a report whatever happens."""
+    from . import preload  # noqa: F401 - loaded once per process, before the fork (Mathics3's session)
+    from .report import timed_out
+    from .worker import WorkerCrashed, WorkerTimeout, run_killable
 
     label = item.path if isinstance(item, ModelFile) else item if isinstance(item, str) else getattr(item, "name", repr(item))
+    try:
+        return run_killable(lambda: _check(item, label, options, simplify), cap)
+    except WorkerTimeout:
+        row = timed_out("model", 0, float(cap), float(cap), "its task killed: loading, reference and check together")
+        row.note = row.note.replace("raise timeout= (--timeout)", "raise model_timeout= (--model-timeout)")
+        return CheckReport(net=Path(label).stem, model=label, rows=[row])
+    except WorkerCrashed as e:
+        return _error_report(label, e)
+
+
+def _check(item, label: str, options: dict, simplify: bool) -> CheckReport:
+    import wlbridge as wb
+
     try:
         net = item
         if isinstance(item, ModelFile):
@@ -169,6 +188,18 @@ def check_one(item, options: dict, simplify: bool = False) -> CheckReport:
     report.subject = None  # the net and code stay in the worker (large; not needed by the caller)
     report.model = label
     return report
+
+
+def model_cap(options: dict, model_timeout: float | None | str = "auto") -> float | None:
+    """Each model's time cap: ``model_timeout``, or by default 4 x the check's ``timeout`` (None: no cap)."""
+    from .roundtrip import DEFAULT_TIMEOUT
+
+    if model_timeout != "auto":
+        if model_timeout is not None and not (isinstance(model_timeout, (int, float)) and model_timeout > 0):
+            raise WlbridgeError(f"model_timeout={model_timeout!r}: seconds > 0, or None for no limit")
+        return model_timeout
+    timeout = options.get("timeout", DEFAULT_TIMEOUT)
+    return None if timeout is None else 4.0 * timeout
 
 
 def _error_report(label, e: BaseException) -> CheckReport:
