@@ -222,3 +222,15 @@ def test_each_model_has_its_own_time_cap(zoo, capsys):
         check_many(zoo[1][:1], model_timeout=-1)
     assert main(["check", str(zoo[1][0]), "--engine", "woxi", "--model-timeout", "0.01"]) == 1
     assert "INCOMPLETE" in capsys.readouterr().out
+
+
+def test_torch_used_before_the_campaign_does_not_hang_its_forked_tasks(zoo, tmp_path):
+    torch = pytest.importorskip("torch")
+    from .campaign_zoo import _torch_models, _write_torch
+
+    torch.set_num_threads(2)
+    torch.nn.functional.conv2d(torch.randn(1, 3, 64, 64), torch.randn(8, 3, 3, 3))  # OpenMP threads started here
+    name, module, shape = next(m for m in _torch_models() if m[0].startswith("cnn"))
+    path = _write_torch(tmp_path, name, module, shape, "pt2")
+    report = check_many([path], jobs=1, model_timeout=60, **FAST)[0]
+    assert report.passed, str(report)

@@ -169,8 +169,12 @@ def check_one(item, options: dict, simplify: bool = False, cap: float | None = N
 
 
 def _check(item, label: str, options: dict, simplify: bool) -> CheckReport:
+    import sys
+
     import wlbridge as wb
 
+    if "torch" in sys.modules:  # a forked child: the parent's OpenMP threads are gone; a parallel op would wait
+        sys.modules["torch"].set_num_threads(1)  # for them forever (libgomp is not fork-safe)
     try:
         net = item
         if isinstance(item, ModelFile):
