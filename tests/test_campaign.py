@@ -234,3 +234,17 @@ def test_torch_used_before_the_campaign_does_not_hang_its_forked_tasks(zoo, tmp_
     path = _write_torch(tmp_path, name, module, shape, "pt2")
     report = check_many([path], jobs=1, model_timeout=60, **FAST)[0]
     assert report.passed, str(report)
+
+
+def test_a_broken_pool_gives_error_reports_not_an_exception(zoo, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    import wlbridge.parallel as parallel
+
+    def broken(self, fn, *args, **kwargs):
+        raise BrokenProcessPool("A child process terminated abruptly")
+
+    monkeypatch.setattr(parallel.Runner, "submit", broken)
+    reports = check_many(zoo[1][:2], jobs=1, **FAST)
+    assert [r.verdict for r in reports] == ["ERROR", "ERROR"]
+    assert reports[0].error[0] == "WorkerCrashed" and "BrokenProcessPool: A child process terminated" in reports[0].error[1]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import glob
 import inspect
 import os
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -82,7 +82,7 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
         try:
             report = fut.result()
         except Exception as e:  # noqa: BLE001 - the task itself died (a worker killed, Ray lost a node)
-            report = _error_report(items[i], e)
+            report = _died(items[i], e)
         reports[i] = report
         if on_report is not None:
             on_report(report)
@@ -93,13 +93,23 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
         while queue or futures:
             while queue and len(futures) < IN_FLIGHT * run.workers:  # a few per worker: bytes read as needed
                 i, item = queue.pop()
-                futures[run.submit(check_one, ModelFile.read(item) if remote else item, options, simplify, cap)] = i
+                futures[_submit(run, ModelFile.read(item) if remote else item, options, simplify, cap)] = i
                 if futures and next(reversed(futures)).done():  # serially: done at once, streamed as it ends
                     break
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
                 arrived(fut, futures.pop(fut))
     return reports
+
+
+def _submit(run: Runner, item, options: dict, simplify: bool, cap) -> Future:
+    """The task's future; one holding the error when the runner cannot take it (a broken pool)."""
+    try:
+        return run.submit(check_one, item, options, simplify, cap)
+    except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died; the model's report says so
+        fut: Future = Future()
+        fut.set_exception(e)
+        return fut
 
 
 def campaign_options(options: dict) -> dict:
@@ -165,7 +175,7 @@ def check_one(item, options: dict, simplify: bool = False, cap: float | None = N
         row.note = row.note.replace("raise timeout= (--timeout)", "raise model_timeout= (--model-timeout)")
         return CheckReport(net=Path(label).stem, model=label, rows=[row])
     except WorkerCrashed as e:
-        return _error_report(label, e)
+        return _died(label, e)
 
 
 def _check(item, label: str, options: dict, simplify: bool) -> CheckReport:
@@ -204,6 +214,14 @@ def model_cap(options: dict, model_timeout: float | None | str = "auto") -> floa
         return model_timeout
     timeout = options.get("timeout", DEFAULT_TIMEOUT)
     return None if timeout is None else 4.0 * timeout
+
+
+def _died(label, e: BaseException) -> CheckReport:
+    """The report of a model whose task's process died (out of memory, killed, a broken pool, a lost Ray node)."""
+    label = label if isinstance(label, str) else getattr(label, "name", repr(label))
+    why = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+    return CheckReport(net=Path(label).stem, model=label,
+                       error=("WorkerCrashed", f"{label}: the process checking it died without a report ({why})"))
 
 
 def _error_report(label, e: BaseException) -> CheckReport:
