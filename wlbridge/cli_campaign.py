@@ -27,7 +27,8 @@ def run_campaign(args, load=None) -> int:
     """Check every model; print a row per model as it finishes, and a summary; the exit status."""
     from .check.campaign import (MODEL_SUFFIXES, check_many, exit_status, expand_models, runner_text, summary_line,
                                  summary_row)
-    from .cli import UsageError, check_settings, terminal_safe
+    from .cli import UsageError, check_keywords, terminal_safe
+    from .cli_flags import keywords
     from .errors import FormatError
 
     for flag, given in (("--code", args.code), ("--inputs", args.inputs)):
@@ -38,8 +39,8 @@ def run_campaign(args, load=None) -> int:
     models = expand_models(args.model)
     if not models:
         raise FormatError(f"{', '.join(args.model)}: is a directory with no model files ({', '.join(MODEL_SUFFIXES)})")
-    settings = check_settings(args, None, args.call or "list")
-    settings["samples"] = args.samples or 64
+    settings = keywords(args, "check", check_keywords())  # the flags that are Net.check keywords
+    settings.update(call=args.call or "list", samples=args.samples or 64)
     if load is not None:  # tests: a loader stands in for wlbridge.load
         models = [load(m) for m in models]
     where = runner_text(args.jobs, args.cluster)

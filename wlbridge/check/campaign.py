@@ -118,7 +118,6 @@ def campaign_options(options: dict) -> dict:
     from .roundtrip import check
 
     known = [k for k, p in inspect.signature(check).parameters.items() if p.kind is p.KEYWORD_ONLY]
-    known += ["digits"]  # Net.check's own (the rounded formula)
     for k in ("on_row", "raise_on_failure"):  # per-model callbacks and raising do not cross a process
         known.remove(k)
     bad = sorted(set(options) - set(known))
