@@ -406,3 +406,36 @@ def test_default_check_in_a_real_process_equals_python(doors):
     report = wb.load(path).check()
     same_report(report, cli)
     assert [r.evaluator for r in report.rows] == ["source (torch)", "sympy", "woxi", "mathics"]
+
+
+# ---- many models at once: check_many and `wlbridge check A B DIR/` (issue 16 Turn 3: campaigns) -------------------
+@pytest.mark.woxi
+def test_check_many_and_the_cli_campaign_agree(doors, tmp_path, capsys):
+    pytest.importorskip("woxi")
+    paths = [doors.path("seed", "pt2"), doors.path("relu", "onnx-legacy"), doors.path("cnn", "wxf")]
+    options = dict(engine="woxi", samples=8, seed=3, timeout=60)
+    reports = wb.check_many(paths, jobs=2, **options)
+    assert [r.passed for r in reports] == [True, True, True]
+    one_by_one = [wb.load(p).check(**options) for p in paths]
+    for many, one in zip(reports, one_by_one):
+        assert [r.max_abs for r in many.rows] == [r.max_abs for r in one.rows]
+    junit = tmp_path / "junit.xml"
+    assert main(["check", *paths, "--engine", "woxi", "--samples", "8", "--seed", "3", "--timeout", "60",
+                 "--jobs", "2", "--json", "--junit", junit]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    by_model = {line.get("model"): line for line in lines}
+    for path, one in zip(paths, one_by_one):
+        same_report(one, by_model[str(path)])
+    text = junit.read_text()
+    assert text.count("<testcase") == 3 and "<failure" not in text
+
+
+@pytest.mark.woxi
+def test_per_layer_check_by_both_doors(doors, capsys):
+    pytest.importorskip("woxi")
+    path = doors.path("cnn", "onnx-legacy")
+    report = wb.load(path).check(engine="woxi", samples=4, per_layer=True, timeout=60)
+    assert main(["check", path, "--engine", "woxi", "--samples", "4", "--per-layer", "--timeout", "60", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    same_report(report, cli)
+    assert cli["layers"] and cli.get("first_divergence") is None
