@@ -430,6 +430,12 @@ def test_check_many_and_the_cli_campaign_agree(doors, tmp_path, capsys):
     assert text.count("<testcase") == 3 and "<failure" not in text
 
 
+def test_check_many_names_a_misspelt_option_like_every_door():
+    with pytest.raises(wb.OptionError, match="check_many: unknown option 'samplez' .did you mean 'samples'..; valid "
+                                             "options: jobs, cluster, on_report, simplify, model_timeout, "):
+        wb.check_many([], samplez=3)
+
+
 @pytest.mark.woxi
 def test_per_layer_check_by_both_doors(doors, capsys):
     pytest.importorskip("woxi")

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import WlbridgeError
+from .._options import _explain
+from ..errors import OptionError, WlbridgeError
 from ..parallel import Runner
 from .report import CheckReport
 
@@ -114,16 +115,15 @@ def _submit(run: Runner, item, options: dict, simplify: bool, cap) -> Future:
 
 def campaign_options(options: dict) -> dict:
     """``options`` checked against :func:`~wlbridge.check.roundtrip.check`'s keywords (and the campaign's
-    defaults added); an unknown one is a :class:`WlbridgeError` naming the valid ones."""
+    defaults added); an unknown one is an :class:`OptionError` naming the valid ones."""
     from .roundtrip import check
 
     known = [k for k, p in inspect.signature(check).parameters.items() if p.kind is p.KEYWORD_ONLY]
     for k in ("on_row", "raise_on_failure"):  # per-model callbacks and raising do not cross a process
         known.remove(k)
-    bad = sorted(set(options) - set(known))
-    if bad:
-        raise WlbridgeError(f"check_many: unknown option(s) {', '.join(bad)}; valid: jobs, cluster, on_report, "
-                            f"simplify, model_timeout, {', '.join(sorted(known))}")
+    if set(options) - set(known):  # said as every other door says it (OptionError, the nearest name)
+        valid = ["jobs", "cluster", "on_report", "simplify", "model_timeout", *known]
+        raise OptionError("check_many: " + _explain(valid, options, TypeError()))
     engine = options.get("engine", "auto")
     if not isinstance(engine, str):
         raise WlbridgeError("check_many: engine= must be a name ('auto', 'woxi', 'mathics', 'embedded', 'wolfram'): "
