@@ -217,11 +217,15 @@ class Net:
 
         return jacobian(self)
 
-    def linear_regions(self, lower, upper, **settings):
-        """The affine pieces of a piecewise-linear net over a box; see :func:`wlbridge.analysis.regions.linear_regions`."""
+    def linear_regions(self, lower=None, upper=None, *, max_regions: int = 10_000, tol: float = 1e-9,
+                       minimal: bool = False, verify: int = 1000, jobs: int | None = None, cluster: str | None = None,
+                       progress: bool | None = None):
+        """The affine pieces of a piecewise-linear net over a box (None, None: all of R^n), searched in this
+        process or split over ``jobs`` workers / a Ray ``cluster``; see :func:`wlbridge.analysis.regions.linear_regions`."""
         from .analysis.regions import linear_regions
 
-        return linear_regions(self, lower, upper, **settings)
+        return linear_regions(self, lower, upper, max_regions=max_regions, tol=tol, minimal=minimal, verify=verify,
+                              jobs=jobs, cluster=cluster, progress=progress)
 
     def _rounded(self, settings) -> "Net":
         digits = settings.pop("digits", None)
