@@ -92,7 +92,6 @@ class Search:
         self.lp.push(self.H0, self.g0)
         self.lp_pattern: tuple = ()
         self.lp_ends: tuple = ()
-        self.expanded = 0
 
     # ---- the root ------------------------------------------------------------------------------
     def root(self) -> Node:
@@ -173,7 +172,7 @@ class Search:
     def _prune(self, node: Node, pieces: list) -> list:
         """At a layer's entry, the pieces that miss the node's polytope (no interior point, then the LP) are
         dropped for its whole subtree: tested once here, not again below every split of the layer."""
-        for elem in pieces:
+        for e, elem in enumerate(pieces):
             if len(elem) < 2:
                 continue
             for j, piece in enumerate(elem):
@@ -182,13 +181,22 @@ class Search:
                 H, g, norms, _ = piece
                 if len(node.points) and np.any(np.min((g - node.points @ H.T) / norms, axis=1) > self.s.tol):
                     continue
-                r = self._lp(node.pattern + (-1,), node.ends + (len(node.g) + len(g),), np.vstack([node.H, H]),
-                             np.concatenate([node.g, g]))[1]
-                self.lp.truncate(len(node.g))  # back to the node's rows: a probe's pattern is no real node's
-                self.lp_pattern = node.pattern
+                probe = node.pattern + (-1,)
+                centre, r = self._decide(node, probe, H, g)
+                if self.lp_pattern == probe:  # back to the node's rows: a probe's pattern is no real node's
+                    self.lp.truncate(len(node.g))
+                    self.lp_pattern = node.pattern
                 if r <= self.s.tol:
                     elem[j] = None
+                elif centre is not None:  # an interior point of the node too
+                    s = np.min((node.g - node.H @ centre) / np.linalg.norm(node.H, axis=1), initial=np.inf)
+                    node.points, node.slack = np.vstack([node.points, centre]), np.append(node.slack, s)
         return pieces
+
+    def _decide(self, node: Node, pattern, H, g):
+        """(centre, radius) of the node's polytope cut by ``H x <= g`` (radius -1: empty), by the LP."""
+        H2, g2 = np.vstack([node.H, H]), np.concatenate([node.g, g])
+        return self._lp(pattern, node.ends + (len(g2),), H2, g2)
 
     def children(self, node: Node) -> list[Node]:
         """The children of a node at a split, in piece order, each with an interior point."""
