@@ -91,7 +91,6 @@ class Search:
         self.lp = ChebyshevLP(n, cap=np.inf if boxed else 1.0)
         self.lp.push(self.H0, self.g0)
         self.lp_pattern: tuple = ()
-        self.lp_ends: tuple = ()
 
     # ---- the root ------------------------------------------------------------------------------
     def root(self) -> Node:
@@ -182,7 +181,7 @@ class Search:
                 if len(node.points) and np.any(np.min((g - node.points @ H.T) / norms, axis=1) > self.s.tol):
                     continue
                 probe = node.pattern + (-1,)
-                centre, r = self._decide(node, probe, H, g)
+                centre, r = self._lp(probe, node, H, g)
                 if self.lp_pattern == probe:  # back to the node's rows: a probe's pattern is no real node's
                     self.lp.truncate(len(node.g))
                     self.lp_pattern = node.pattern
@@ -192,11 +191,6 @@ class Search:
                     s = np.min((node.g - node.H @ centre) / np.linalg.norm(node.H, axis=1), initial=np.inf)
                     node.points, node.slack = np.vstack([node.points, centre]), np.append(node.slack, s)
         return pieces
-
-    def _decide(self, node: Node, pattern, H, g):
-        """(centre, radius) of the node's polytope cut by ``H x <= g`` (radius -1: empty), by the LP."""
-        H2, g2 = np.vstack([node.H, H]), np.concatenate([node.g, g])
-        return self._lp(pattern, node.ends + (len(g2),), H2, g2)
 
     def children(self, node: Node) -> list[Node]:
         """The children of a node at a split, in piece order, each with an interior point."""
@@ -216,7 +210,7 @@ class Search:
                 inside = s > self.s.tol
                 pts, slack = node.points[inside], s[inside]
                 if not len(pts):
-                    centre, r = self._lp(pattern, ends, H2, g2)
+                    centre, r = self._lp(pattern, node, H, g)
                     if r <= self.s.tol:
                         continue
                     pts = centre[None]
@@ -225,17 +219,19 @@ class Search:
                              node.pieces))
         return kids
 
-    def _lp(self, pattern, ends, H, g):
-        """The Chebyshev LP of a node: the LP's row stack cut back to the common prefix of patterns, then extended."""
+    def _lp(self, pattern, node: Node, H, g):
+        """The Chebyshev LP of the node's polytope cut by ``H x <= g`` (reached by ``pattern``): the LP's row stack
+        is cut back to the longest prefix of patterns it shares, then extended (its basis stays warm)."""
         common = 0
-        for a, b in zip(self.lp_pattern, pattern):
+        for a, b in zip(self.lp_pattern, node.pattern):
             if a != b:
                 break
             common += 1
-        keep = ends[common - 1] if common else len(self.g0)
+        keep = node.ends[common - 1] if common else len(self.g0)
         self.lp.truncate(keep)
-        self.lp.push(H[keep:], g[keep:])
-        self.lp_pattern, self.lp_ends = pattern, ends
+        self.lp.push(node.H[keep:], node.g[keep:])
+        self.lp.push(H, g)
+        self.lp_pattern = pattern
         return self.lp.solve()
 
     def region(self, node: Node) -> Region:
