@@ -25,13 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wlbridge.ir import NetBuilder  # noqa: E402
 
 
-def mlp(sizes, seed=0, weights=None, name="mlp"):
-    """A ReLU MLP: random normal weights (biases * 0.5), or the given [(W, b), ...]."""
+def mlp(sizes, seed=0, weights=None, name="mlp", scaled=False):
+    """A ReLU MLP: random normal weights (biases * 0.5; ``scaled``: weights / sqrt(fan-in), as initialisers do),
+    or the given [(W, b), ...]."""
     rng = np.random.default_rng(seed)
     b = NetBuilder(name)
     v = b.input("x", (sizes[0],))
     for i, (m, n) in enumerate(zip(sizes[1:], sizes)):
-        w, c = weights[i] if weights else (rng.standard_normal((m, n)), rng.standard_normal(m) * 0.5)
+        w, c = weights[i] if weights else (rng.standard_normal((m, n)) / (np.sqrt(n) if scaled else 1.0),
+                                           rng.standard_normal(m) * 0.5)
         v = b.layer("linear", [v], params={"weight": np.asarray(w, np.float64), "bias": np.asarray(c, np.float64)})
         if i < len(sizes) - 2:
             v = b.layer("elementwise", [v], attrs={"fn": "relu"})
@@ -83,9 +85,9 @@ def load() -> str:
 
 
 NETS = [("random 7-5-5-5-10", lambda: mlp([7, 5, 5, 5, 10], seed=0)),
-        ("random 7-8-8-8-2", lambda: mlp([7, 8, 8, 8, 2], seed=1)),
-        ("random 7-6-6-6-6-1", lambda: mlp([7, 6, 6, 6, 6, 1], seed=2)),
-        ("random 7-10-10-10-1", lambda: mlp([7, 10, 10, 10, 1], seed=3)),
+        ("random 7-8-8-8-2", lambda: mlp([7, 8, 8, 8, 2], seed=1, scaled=True)),
+        ("random 7-6-6-6-6-1", lambda: mlp([7, 6, 6, 6, 6, 1], seed=2, scaled=True)),
+        ("random 7-10-10-10-1", lambda: mlp([7, 10, 10, 10, 1], seed=3, scaled=True)),
         ("trained 7-8-8-8-1", lambda: trained([7, 8, 8, 8, 1])),
         ("trained 7-10-10-10-1", lambda: trained([7, 10, 10, 10, 1], seed=1))]
 R_N_MAX = 12_000  # over R^7, only nets whose region count stays near this (affinitree needs ~1 ms a region)
