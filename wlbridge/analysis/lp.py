@@ -64,9 +64,19 @@ def _model(highspy, ncols: int, lower, upper, cost):
 def _add_rows(h, M: np.ndarray, ub: np.ndarray, inf: float) -> None:
     m, k = M.shape
     if m:
-        h.addRows(m, np.full(m, -inf), np.ascontiguousarray(ub, dtype=np.float64), m * k,
-                  np.arange(0, m * k, k, dtype=np.int32), np.tile(np.arange(k, dtype=np.int32), m),
+        h.addRows(m, np.full(m, -inf), np.ascontiguousarray(ub, dtype=np.float64), m * k, *_layout(m, k),
                   np.ascontiguousarray(M, dtype=np.float64).ravel())
+
+
+_LAYOUTS: dict = {}
+
+
+def _layout(m: int, k: int):
+    """Row starts and column indices of ``m`` dense rows of ``k`` entries (cached: the search asks for few shapes)."""
+    got = _LAYOUTS.get((m, k))
+    if got is None:
+        got = _LAYOUTS[(m, k)] = (np.arange(0, m * k, k, dtype=np.int32), np.tile(np.arange(k, dtype=np.int32), m))
+    return got
 
 
 class ChebyshevLP:
@@ -81,10 +91,13 @@ class ChebyshevLP:
 
     def push(self, H: np.ndarray, g: np.ndarray) -> None:
         """Add the rows ``H x <= g`` (any scale: each is normalised to a unit normal here)."""
-        if len(g):
-            norms = np.linalg.norm(H, axis=1)
-            _add_rows(self._h, np.hstack([H / norms[:, None], np.ones((len(g), 1))]), g / norms, self.inf)
-            self.count += len(g)
+        m = len(g)
+        if m:
+            norms = np.sqrt(np.einsum("ij,ij->i", H, H))
+            M = np.ones((m, self.n + 1))
+            M[:, :-1] = H / norms[:, None]
+            _add_rows(self._h, M, g / norms, self.inf)
+            self.count += m
 
     def truncate(self, count: int) -> None:
         """Keep the first ``count`` rows."""

@@ -128,7 +128,7 @@ class Search:
                 node.env, node.li = env, node.li + 1
                 continue
             if node.pieces is None:
-                node.pieces = self._prune(node, self._compile(fn(node.env, shapes)))
+                node.pieces = self._prune(node, *self._compile(fn(node.env, shapes)))
             if node.k == len(node.pieces):
                 env = dict(node.env)
                 outs = [node.pieces[i][j][3] for i, j in enumerate(node.sel)]
@@ -144,12 +144,13 @@ class Search:
             return node
 
     def _compile(self, elems):
-        """Each element's pieces as (H, g, row norms, output), rows that hold on the whole box left out; None:
-        no point of the box (or a constant condition that fails). All rows of the layer are tested at once."""
+        """Each element's pieces as (H, g, row norms, output, start, stop), rows that hold on the whole box left
+        out; None: no point of the box (or a constant condition that fails). All rows of the layer are tested
+        at once; the kept rows, stacked, come back too (a piece's are ``start:stop`` of them)."""
         rows = [r for opts in elems for rs, _ in opts for r in rs]
         H = np.array([r[0] for r in rows]).reshape(-1, self.n)
         g = np.array([r[1] for r in rows], dtype=np.float64)
-        norms = np.linalg.norm(H, axis=1)
+        norms = _norms(H)
         fails = (norms <= 0) & (g < 0)  # a constant condition that fails
         keep = norms > 0
         if self.mid is not None:
@@ -157,39 +158,45 @@ class Search:
             lo = H @ self.mid - spread
             fails |= keep & (lo > g + self.s.tol * norms)
             keep &= lo + 2 * spread > g + 1e-12 * np.maximum(1.0, np.abs(g))
+        pos = np.concatenate([[0], np.cumsum(keep)])  # where each row lands among the kept rows
         out, at = [], 0
         for opts in elems:
             pieces = []
             for rs, result in opts:
-                sl = slice(at, at + len(rs))
-                at += len(rs)
-                k = keep[sl]
-                pieces.append(None if fails[sl].any() else (H[sl][k], g[sl][k], norms[sl][k], result))
+                a, at = at, at + len(rs)
+                k = keep[a:at]
+                pieces.append(None if fails[a:at].any() else
+                              (H[a:at][k], g[a:at][k], norms[a:at][k], result, int(pos[a]), int(pos[at])))
             out.append(pieces)
-        return out
+        return out, (H[keep], g[keep], norms[keep])
 
-    def _prune(self, node: Node, pieces: list) -> list:
+    def _prune(self, node: Node, pieces: list, rows) -> list:
         """At a layer's entry, the pieces that miss the node's polytope (no interior point, then the LP) are
         dropped for its whole subtree: tested once here, not again below every split of the layer."""
+        Hk, gk, nk = rows
+        S = (gk - node.points @ Hk.T) / nk  # slack of each interior point on each row
+        hit = (S > self.s.tol).any(axis=0)
         for e, elem in enumerate(pieces):
             if len(elem) < 2:
                 continue
             for j, piece in enumerate(elem):
-                if piece is None or not len(piece[1]):
+                if piece is None or piece[4] == piece[5]:
                     continue
-                H, g, norms, _ = piece
-                if len(node.points) and np.any(np.min((g - node.points @ H.T) / norms, axis=1) > self.s.tol):
+                a, b = piece[4], piece[5]
+                if hit[a] if b == a + 1 else bool((S[:, a:b].min(axis=1) > self.s.tol).any()):
                     continue
                 probe = node.pattern + (-1,)
-                centre, r = self._lp(probe, node, H, g)
+                centre, r = self._lp(probe, node, piece[0], piece[1])
                 if self.lp_pattern == probe:  # back to the node's rows: a probe's pattern is no real node's
                     self.lp.truncate(len(node.g))
                     self.lp_pattern = node.pattern
                 if r <= self.s.tol:
                     elem[j] = None
                 elif centre is not None:  # an interior point of the node too
-                    s = np.min((node.g - node.H @ centre) / np.linalg.norm(node.H, axis=1), initial=np.inf)
+                    s = np.min((node.g - node.H @ centre) / _norms(node.H), initial=np.inf)
                     node.points, node.slack = np.vstack([node.points, centre]), np.append(node.slack, s)
+                    sc = (gk - Hk @ centre) / nk
+                    S, hit = np.vstack([S, sc]), hit | (sc > self.s.tol)
         return pieces
 
     def children(self, node: Node) -> list[Node]:
@@ -198,7 +205,7 @@ class Search:
         for j, piece in enumerate(node.pieces[node.k]):
             if piece is None:
                 continue
-            H, g, norms, _ = piece
+            H, g, norms = piece[:3]
             pattern = node.pattern + (j,)
             H2, g2 = (np.vstack([node.H, H]), np.concatenate([node.g, g])) if len(g) else (node.H, node.g)
             ends = node.ends + (len(g2),)
@@ -214,7 +221,7 @@ class Search:
                     if r <= self.s.tol:
                         continue
                     pts = centre[None]
-                    slack = np.array([np.min((g2 - H2 @ centre) / np.linalg.norm(H2, axis=1), initial=np.inf)])
+                    slack = np.array([np.min((g2 - H2 @ centre) / _norms(H2), initial=np.inf)])
             kids.append(Node(node.li, node.k + 1, node.env, node.sel + (j,), H2, g2, ends, pattern, pts, slack,
                              node.pieces))
         return kids
@@ -250,6 +257,10 @@ class Search:
             top = max_linear(H[i], H[keep], g[keep])
             keep[i] = not (top is not None and top <= g[i] + 1e-9 * max(1.0, abs(g[i])))
         return H[keep], g[keep]
+
+
+def _norms(H: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", H, H))
 
 
 def explore(setup: Setup, nodes: list[Node], budget: float = np.inf, room: float = np.inf, search=None):
