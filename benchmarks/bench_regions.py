@@ -6,8 +6,8 @@ its verification at 1000 points is timed apart). affinitree: an AffTree started 
 (``AffTree.from_poly(hyperrectangle)``, or ``AffTree.identity`` for R^7), one ``partial_ReLU`` per
 neuron, then ``infeasible_elimination``; its terminal count is its region count. Counts must be equal.
 
-Parallel: a net with >= 20,000 regions searched with 1 and 2 local workers and on a local Ray
-instance (2 CPUs): the region lists must be identical (patterns, A, b, H, g).
+Parallel: a net with >= 20,000 regions (7-6-6-6-6-1 over R^7) searched with 1 and 2 local workers and
+on a local Ray instance (2 CPUs): the region lists must be identical (patterns, A, b, H, g).
 
     python benchmarks/bench_regions.py [--compare] [--parallel]   # both by default
 """
@@ -84,29 +84,26 @@ def load() -> str:
     return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
-NETS = [("random 7-5-5-5-10", lambda: mlp([7, 5, 5, 5, 10], seed=0)),
-        ("random 7-8-8-8-2", lambda: mlp([7, 8, 8, 8, 2], seed=1, scaled=True)),
-        ("random 7-6-6-6-6-1", lambda: mlp([7, 6, 6, 6, 6, 1], seed=2, scaled=True)),
-        ("random 7-10-10-10-1", lambda: mlp([7, 10, 10, 10, 1], seed=3, scaled=True)),
-        ("trained 7-8-8-8-1", lambda: trained([7, 8, 8, 8, 1])),
-        ("trained 7-10-10-10-1", lambda: trained([7, 10, 10, 10, 1], seed=1))]
-R_N_MAX = 12_000  # over R^7, only nets whose region count stays near this (affinitree needs ~1 ms a region)
+BOX, RN = ("[-1,1]^7", -1.0, 1.0), ("R^7", None, None)
+NETS = [("random 7-4-4-4-2", lambda: mlp([7, 4, 4, 4, 2], seed=11), (BOX, RN)),
+        ("random 7-5-5-5-10", lambda: mlp([7, 5, 5, 5, 10], seed=0), (BOX, RN)),
+        ("random 7-8-8-8-2", lambda: mlp([7, 8, 8, 8, 2], seed=1, scaled=True), (BOX,)),
+        ("random 7-6-6-6-6-1", lambda: mlp([7, 6, 6, 6, 6, 1], seed=2, scaled=True), (BOX,)),
+        ("trained 7-8-8-8-1", lambda: trained([7, 8, 8, 8, 1]), (BOX,)),
+        ("trained 7-10-10-10-1", lambda: trained([7, 10, 10, 10, 1], seed=1), (BOX,))]
+# over R^7 the other nets have 24,000-190,000 regions (affinitree: 22-209 s): left to --parallel's kind of run
 
 
 def compare(names=None):
     print(f"wlbridge linear_regions (one process) beside affinitree 0.23; {load()}")
     print(f"{'net (ReLU)':<22} {'domain':<9} {'regions':>7} {'affinitree':>10} {'LPs':>6} {'ours s':>7} "
           f"{'verify s':>8} {'aff. s':>7} {'ours/aff':>8}")
-    for name, make in NETS:
+    for name, make, domains in NETS:
         if names and not any(k in name for k in names):
             continue
         net = make()
-        for domain, lo, hi in [("[-1,1]^7", -1.0, 1.0), ("R^7", None, None)]:
-            try:
-                r = net.linear_regions(lo, hi, verify=0, max_regions=R_N_MAX if lo is None else 200_000)
-            except Exception as e:  # noqa: BLE001 - TooManyRegionsError: the row says so
-                print(f"{name:<22} {domain:<9} {'> ' + format(R_N_MAX, ','):>7}  ({type(e).__name__}: skipped)")
-                continue
+        for domain, lo, hi in domains:
+            r = net.linear_regions(lo, hi, verify=0, max_regions=200_000)
             t = time.perf_counter()
             v = r.verify(samples=1000)
             tv = time.perf_counter() - t
@@ -119,21 +116,23 @@ def compare(names=None):
 
 
 def parallel():
-    net = mlp([7, 12, 12, 12, 1], seed=5)
-    print(f"parallel search: {net.name} 7-12-12-12-1 over [-1,1]^7; {load()}")
-    runs = {}
+    """The 7-6-6-6-6-1 net over all of R^7 (24,055 regions): 1 process, 2 local workers, local Ray (2 CPUs)."""
+    net = NETS[3][1]()
+    print(f"parallel search: random 7-6-6-6-6-1 over R^7; {load()}")
+    runs, seconds = {}, {}
     for label, kw in [("1 process", {}), ("2 local workers", {"jobs": 2}), ("local Ray, 2 CPUs", {"cluster": "ray", "jobs": 2})]:
         t = time.perf_counter()
-        r = net.linear_regions(-1, 1, max_regions=200_000, verify=1000, **kw)
+        r = net.linear_regions(None, None, max_regions=200_000, verify=1000, **kw)
         wall = time.perf_counter() - t
-        runs[label] = [reg.key() for reg in r]
+        runs[label], seconds[label] = [reg.key() for reg in r], r.seconds
         print(f"  {label:<18} {len(r):>7,} regions {r.lps:>8,} LPs  search {r.seconds:7.2f} s  (with start-up and "
               f"verification {wall:6.2f} s)  {r.verification['covered']}/1000 covered  {load()}", flush=True)
-        runs[label + " s"] = r.seconds
-    base = runs["1 process"]
-    same = all(runs[k] == base for k in runs if not k.endswith(" s"))
-    print(f"  identical region lists: {same}; speed-up, 2 local workers: "
-          f"{runs['1 process s'] / runs['2 local workers s']:.2f}x; Ray: {runs['1 process s'] / runs['local Ray, 2 CPUs s']:.2f}x")
+    same = all(v == runs["1 process"] for v in runs.values())
+    one = seconds["1 process"]
+    print(f"  identical region lists: {same}; speed-up, 2 local workers: {one / seconds['2 local workers']:.2f}x; "
+          f"Ray: {one / seconds['local Ray, 2 CPUs']:.2f}x")
+    count, ta = affinitree_regions(net)
+    print(f"  affinitree: {count:,} regions in {ta:.2f} s (ours, 1 process: {one / ta:.2f}x); {load()}")
 
 
 def main():
