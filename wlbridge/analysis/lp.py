@@ -23,7 +23,10 @@ import sys
 
 import numpy as np
 
+from ..errors import WlbridgeError
+
 _BANNER_SHOWN = False
+FAR = 1e6  # without a box, an undecided LP is solved again with centres in [-FAR, FAR]^n
 
 
 def _highspy():
@@ -85,7 +88,9 @@ class ChebyshevLP:
     def __init__(self, n: int, cap: float = np.inf):
         hs = _highspy()
         self.n, self.inf, self.count, self.solves = n, hs.kHighsInf, 0, 0
-        self._ok = hs.HighsModelStatus.kOptimal
+        self.cap = min(cap, self.inf)
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # the rows as pushed, for a cold re-solve
+        self._ok, self._infeasible = hs.HighsModelStatus.kOptimal, hs.HighsModelStatus.kInfeasible
         self._h = _model(hs, n + 1, [-self.inf] * n + [0.0], [self.inf] * n + [min(cap, self.inf)],
                          [0.0] * n + [-1.0])
 
@@ -97,6 +102,7 @@ class ChebyshevLP:
             M = np.ones((m, self.n + 1))
             M[:, :-1] = H / norms[:, None]
             _add_rows(self._h, M, g / norms, self.inf)
+            self._rows.append((M, g / norms))
             self.count += m
 
     def truncate(self, count: int) -> None:
@@ -104,15 +110,42 @@ class ChebyshevLP:
         if count < self.count:
             self._h.deleteRows(self.count - count, np.arange(count, self.count, dtype=np.int32))
             self.count = count
+            while sum(len(u) for _, u in self._rows) > count:  # blocks are pushed and cut back whole
+                M, u = self._rows.pop()
+                keep = count - sum(len(v) for _, v in self._rows)
+                if keep > 0:
+                    self._rows.append((M[:keep], u[:keep]))
 
     def solve(self) -> tuple[np.ndarray | None, float]:
         """(centre, radius) of the largest ball in the polytope; (None, -1.0) when it is empty."""
         self.solves += 1
         self._h.run()
-        if self._h.getModelStatus() != self._ok:
+        status = self._h.getModelStatus()
+        if status not in (self._ok, self._infeasible):  # undecided from the warm basis (rare): cold, presolved
+            return self._cold()
+        if status != self._ok:
             return None, -1.0
         x = np.array(self._h.getSolution().col_value)
         return x[:-1], float(x[-1])
+
+
+    def _cold(self) -> tuple[np.ndarray | None, float]:
+        """The same LP solved afresh by scipy's HiGHS (its own options and presolve), for the rare LP that the
+        warm model leaves undecided (status Unknown: seen without a box, where the ball's centre is free); there
+        the centre is kept within 1e6 of the origin (a region that exists only farther out is not found)."""
+        from scipy.optimize import linprog
+
+        M = np.vstack([m for m, _ in self._rows]) if self._rows else np.zeros((0, self.n + 1))
+        ub = np.concatenate([u for _, u in self._rows]) if self._rows else np.zeros(0)
+        free = self.cap >= self.inf
+        x = (None, None) if free else (-FAR, FAR)
+        res = linprog(np.r_[np.zeros(self.n), -1.0], A_ub=M, b_ub=ub, bounds=[x] * self.n + [(0, None if free else self.cap)],
+                      method="highs")
+        if res.status == 2:
+            return None, -1.0
+        if res.status != 0:
+            raise WlbridgeError(f"HiGHS could not decide a region's feasibility ({res.message})")
+        return res.x[:-1], float(res.x[-1])
 
 
 def max_linear(c: np.ndarray, H: np.ndarray, g: np.ndarray) -> float | None:
