@@ -223,3 +223,11 @@ def test_cold_chunks_over_rn_undecided_lps():
     net = scaled_mlp([7, 6, 6, 6, 1], seed=2, scaled=True)
     assert [r.pattern for r in _chunked(net, (None, None), 50)] == \
         [r.pattern for r in net.linear_regions(max_regions=20_000)]
+
+
+def test_bad_jobs_and_cluster_are_refused():
+    net = mlp([2, 3, 1], seed=2)
+    with pytest.raises(WlbridgeError, match="jobs=0"):
+        net.linear_regions(-1, 1, jobs=0)
+    with pytest.raises(WlbridgeError, match="cluster='sparkle'"):
+        net.linear_regions(-1, 1, cluster="sparkle")

@@ -196,9 +196,8 @@ class _Bar:
                 return
             self.bar = tqdm(unit=" regions", file=sys.stderr, leave=False, desc=f"{name}: linear regions")
         if self.bar is not None:
-            self.bar.n = found
             self.bar.set_postfix_str(f"{lps:,} LPs", refresh=False)
-            self.bar.refresh()
+            self.bar.update(found - self.bar.n)
 
     def _wanted(self) -> bool:
         if self.progress is not None:
@@ -232,7 +231,10 @@ def linear_regions(net, lower=None, upper=None, *, max_regions: int = 10_000, to
     Raises :class:`TooManyRegionsError` past ``max_regions`` and ``UnsupportedLayerError`` for layers
     that are not piecewise-linear (sigmoid, softmax, ...).
     """
+    from ..parallel import check_jobs, parse_cluster
+
     n = sum(p.size for p in net.inputs)
+    jobs, cluster = check_jobs(jobs), parse_cluster(cluster)
     if (lower is None) != (upper is None):
         raise WlbridgeError(f"{net.name}: give both box bounds (lower, upper), or neither for all of R^{n}")
     if lower is not None:
