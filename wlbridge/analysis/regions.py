@@ -63,11 +63,10 @@ class LinearRegions:
         return iter(self.regions)
 
     def __str__(self) -> str:
-        v = self.verification
-        checked = (f"; verified at {v['samples']:,} box points: {v['covered']:,} covered, max rel err "
-                   f"{v['max_rel_err']:.1e}") if v else ""
-        where = (f"the box [{_vec(self.lower)}, {_vec(self.upper)}]" if np.all(np.isfinite(self.lower))
-                 else f"R^{self.lower.size}")
+        v, boxed = self.verification, bool(np.all(np.isfinite(self.lower)))
+        checked = (f"; verified at {v['samples']:,} {'box ' if boxed else ''}points: {v['covered']:,} covered, "
+                   f"max rel err {v['max_rel_err']:.1e}") if v else ""
+        where = f"the box [{_vec(self.lower)}, {_vec(self.upper)}]" if boxed else f"R^{self.lower.size}"
         return f"{self.net.name}: {len(self)} linear regions over {where} ({self.lps} LPs, {self.seconds:.3f} s){checked}"
 
     def locate(self, x) -> np.ndarray:
