@@ -3,8 +3,8 @@
 :class:`ChebyshevLP` is one warm-started model, ``max r`` subject to ``h_i . x + r <= g_i`` over unit
 rows ``h_i``: the radius ``r`` of the largest ball inside the polytope (capped by ``cap``: a polytope
 with no box may be unbounded). Its rows are a stack that follows the depth-first search: rows are pushed
-as the search descends and truncated as it returns, and each solve starts from the last basis (dual
-simplex, one thread, no presolve: ~30 us for 8 columns and a few dozen rows).
+as the search descends and truncated as it returns, and each solve starts from the last basis (primal
+simplex, one thread, no presolve or scaling: ~30 us for 8 columns and a few dozen rows on an idle core).
 
 >>> import numpy as np
 >>> lp = ChebyshevLP(2)
@@ -57,7 +57,10 @@ def _new(highspy):
 def _model(highspy, ncols: int, lower, upper, cost):
     h = _new(highspy)
     h.silent()
-    for key, value in (("presolve", "off"), ("threads", 1), ("solver", "simplex")):
+    # one thread (no scheduler overhead on a tiny LP), primal simplex, unscaled rows (unit normals already):
+    # ~20% less time than HiGHS's defaults on the region search
+    for key, value in (("presolve", "off"), ("threads", 1), ("solver", "simplex"), ("simplex_strategy", 4),
+                       ("simplex_scale_strategy", 0)):
         h.setOptionValue(key, value)
     h.addVars(ncols, np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64))
     h.changeColsCost(ncols, np.arange(ncols, dtype=np.int32), np.asarray(cost, dtype=np.float64))
