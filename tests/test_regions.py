@@ -231,3 +231,31 @@ def test_bad_jobs_and_cluster_are_refused():
         net.linear_regions(-1, 1, jobs=0)
     with pytest.raises(WlbridgeError, match="cluster='sparkle'"):
         net.linear_regions(-1, 1, cluster="sparkle")
+
+
+def test_lp_row_stack_and_cold_resolve():
+    """The warm LP's rows as pushed and cut back (kept for the cold re-solve of an undecided LP), and that
+    re-solve's radius equal to the warm one's."""
+    from wlbridge.analysis.lp import ChebyshevLP
+
+    rng = np.random.default_rng(0)
+    lp, ref = ChebyshevLP(3), []
+    lp.push(np.vstack([np.eye(3), -np.eye(3)]), np.ones(6))
+    ref += [(h, 1.0) for h in np.vstack([np.eye(3), -np.eye(3)])]
+    for _ in range(300):
+        if rng.random() < 0.6:
+            H = rng.standard_normal((int(rng.integers(0, 4)), 3))
+            g = rng.random(len(H)) + 0.1
+            lp.push(H, g)
+            ref += [(h / np.linalg.norm(h), t / np.linalg.norm(h)) for h, t in zip(H, g)]
+        else:
+            c = int(rng.integers(6, len(ref) + 1))
+            lp.truncate(c)
+            ref = ref[:c]
+        M = np.vstack([b[0] for b in lp._rows])
+        np.testing.assert_allclose(M[:, :3], [h for h, _ in ref])
+        np.testing.assert_allclose(np.concatenate([b[1] for b in lp._rows]), [t for _, t in ref])
+        warm, cold = lp.solve(), lp._cold()
+        assert (warm[0] is None) == (cold[0] is None)
+        if warm[0] is not None:
+            np.testing.assert_allclose(warm[1], cold[1], atol=1e-9)

@@ -92,7 +92,7 @@ class ChebyshevLP:
         hs = _highspy()
         self.n, self.inf, self.count, self.solves = n, hs.kHighsInf, 0, 0
         self.cap = min(cap, self.inf)
-        self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # the rows as pushed, for a cold re-solve
+        self._rows: list = []  # the rows as pushed (blocks: rows, bounds, count after it), for a cold re-solve
         self._ok, self._infeasible = hs.HighsModelStatus.kOptimal, hs.HighsModelStatus.kInfeasible
         self._h = _model(hs, n + 1, [-self.inf] * n + [0.0], [self.inf] * n + [min(cap, self.inf)],
                          [0.0] * n + [-1.0])
@@ -105,19 +105,20 @@ class ChebyshevLP:
             M = np.ones((m, self.n + 1))
             M[:, :-1] = H / norms[:, None]
             _add_rows(self._h, M, g / norms, self.inf)
-            self._rows.append((M, g / norms))
             self.count += m
+            self._rows.append((M, g / norms, self.count))
 
     def truncate(self, count: int) -> None:
         """Keep the first ``count`` rows."""
         if count < self.count:
             self._h.deleteRows(self.count - count, np.arange(count, self.count, dtype=np.int32))
             self.count = count
-            while sum(len(u) for _, u in self._rows) > count:  # blocks are pushed and cut back whole
-                M, u = self._rows.pop()
-                keep = count - sum(len(v) for _, v in self._rows)
-                if keep > 0:
-                    self._rows.append((M[:keep], u[:keep]))
+            while self._rows and self._rows[-1][2] - len(self._rows[-1][1]) >= count:  # whole blocks go
+                self._rows.pop()
+            if self._rows and self._rows[-1][2] > count:  # a block cut inside
+                M, u, end = self._rows.pop()
+                keep = len(u) - (end - count)
+                self._rows.append((M[:keep], u[:keep], count))
 
     def solve(self) -> tuple[np.ndarray | None, float]:
         """(centre, radius) of the largest ball in the polytope; (None, -1.0) when it is empty."""
@@ -138,8 +139,8 @@ class ChebyshevLP:
         the centre is kept within 1e6 of the origin (a region that exists only farther out is not found)."""
         from scipy.optimize import linprog
 
-        M = np.vstack([m for m, _ in self._rows]) if self._rows else np.zeros((0, self.n + 1))
-        ub = np.concatenate([u for _, u in self._rows]) if self._rows else np.zeros(0)
+        M = np.vstack([b[0] for b in self._rows]) if self._rows else np.zeros((0, self.n + 1))
+        ub = np.concatenate([b[1] for b in self._rows]) if self._rows else np.zeros(0)
         free = self.cap >= self.inf
         x = (None, None) if free else (-FAR, FAR)
         res = linprog(np.r_[np.zeros(self.n), -1.0], A_ub=M, b_ub=ub, bounds=[x] * self.n + [(0, None if free else self.cap)],
