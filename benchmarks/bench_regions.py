@@ -125,8 +125,8 @@ def parallel():
         r = net.linear_regions(None, None, max_regions=200_000, verify=1000, **kw)
         wall = time.perf_counter() - t
         runs[label], seconds[label] = [reg.key() for reg in r], r.seconds
-        print(f"  {label:<18} {len(r):>7,} regions {r.lps:>8,} LPs  search {r.seconds:7.2f} s  (with start-up and "
-              f"verification {wall:6.2f} s)  {r.verification['covered']}/1000 covered  {load()}", flush=True)
+        print(f"  {label:<18} {len(r):>7,} regions {r.lps:>8,} LPs  search {r.seconds:7.2f} s  (with verification "
+              f"{wall:6.2f} s)  {r.verification['covered']}/1000 covered  {r.notes[0]}  {load()}", flush=True)
     same = all(v == runs["1 process"] for v in runs.values())
     one = seconds["1 process"]
     print(f"  identical region lists: {same}; speed-up, 2 local workers: {one / seconds['2 local workers']:.2f}x; "

@@ -157,8 +157,9 @@ def _search(setup: Setup, max_regions: int, jobs, cluster, progress) -> tuple[li
     from ..parallel import Runner
 
     found, frontier, lps = explore(setup, [search.root()], 50, max_regions, search)  # a first frontier
+    started = time.perf_counter()
     with Runner(jobs=jobs, cluster=cluster) as run:
-        where = f"{run.workers} workers ({run.kind})"
+        where = f"{run.workers} workers ({run.kind}; {time.perf_counter() - started:.1f} s to start them)"
         pending, running = list(frontier), set()
         while pending or running:
             while pending and len(running) < 2 * run.workers:
