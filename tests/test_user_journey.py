@@ -445,3 +445,16 @@ def test_per_layer_check_by_both_doors(doors, capsys):
     cli = json.loads(capsys.readouterr().out)
     same_report(report, cli)
     assert cli["layers"] and cli.get("first_divergence") is None
+
+
+# ---- piecewise-linear nets: linear regions (issue 16 item 3) -------------------------------------------------------
+@pytest.mark.parametrize("route", ["torch", "onnx-legacy"])
+def test_regions_split_over_processes_are_the_serial_ones(doors, route):
+    net, m = doors.net("relu", route), doors.models["relu"]
+    serial, split = net.linear_regions(-1, 1), net.linear_regions(-1, 1, jobs=2)
+    assert len(split) == len(serial) > 10
+    x = np.random.default_rng(4).uniform(-1, 1, (200, 3))
+    close(serial.evaluate(x), m.torch_out(x))  # the regions' affine maps are the net on the box
+    for a, b in zip(serial, split):
+        np.testing.assert_array_equal(a.A, b.A)
+        np.testing.assert_array_equal(a.b, b.b)

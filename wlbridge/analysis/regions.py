@@ -23,6 +23,7 @@ Matrix([[Piecewise((0, (x1 >= -1.0) & (x1 <= 1.0) & (x1 <= 0)), (x1, (x1 >= -1.0
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -247,7 +248,9 @@ def linear_regions(net, lower=None, upper=None, *, max_regions: int = 10_000, to
         raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + what(la), "not piecewise-linear")
                                                        for la in bad])
     scale = max(1.0, float(np.max(upper - lower))) if lower is not None else 1.0
-    setup = Setup(net, lower, upper, tol * scale, minimal)
+    # workers get the net without its source (a torch module's or an onnxruntime session's closure): it cannot be
+    # pickled, and the search never runs it
+    setup = Setup(dataclasses.replace(net, origin=None), lower, upper, tol * scale, minimal)
     start = time.perf_counter()
     regions, lps, where = _search(setup, max_regions, jobs, cluster, progress)
     inf = np.full(n, np.inf)
