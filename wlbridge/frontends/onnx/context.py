@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+import sympy as sp
 
 from ...errors import ConversionError
 from ...ir import Layer, NetBuilder
@@ -25,11 +26,27 @@ class BatchAxisError(ConversionError):
     """The graph mixes the batch axis with the others; retry with ``batch_axis=False``."""
 
 
+class BatchDependentError(ConversionError):
+    """The per-sample output would depend on the batch size (the graph uses it as a value): refused."""
+
+
+BATCH = sp.Symbol("batch", integer=True, positive=True)  # the symbolic batch size in shape tensors
+
+
 @dataclass(frozen=True)
 class Const:
     """A value known at conversion time (initializer, Constant, folded subgraph): full ONNX shape."""
 
     value: np.ndarray
+
+
+@dataclass(frozen=True)
+class Sym:
+    """An integer tensor known at conversion time up to the batch size (``shapes.py``): an object array
+    of ints and expressions in :data:`BATCH`, and the ONNX dtype it stands for."""
+
+    value: np.ndarray
+    dtype: np.dtype
 
 
 @dataclass(frozen=True)
@@ -73,10 +90,10 @@ class Ctx:
 
     # ---- shapes and axes --------------------------------------------------------------------
     def rank(self, v) -> int:
-        return v.value.ndim if isinstance(v, Const) else len(v.shape) + self.nb
+        return v.value.ndim if isinstance(v, (Const, Sym)) else len(v.shape) + self.nb
 
     def onnx_shape(self, v) -> tuple[int, ...]:
-        if isinstance(v, Const):
+        if isinstance(v, (Const, Sym)):
             return v.value.shape
         return ((self.batch_size,) if self.batch else ()) + tuple(v.shape)
 
@@ -118,6 +135,9 @@ class Ctx:
             from .rules_math import materialize
 
             return materialize(self, x)
+        if isinstance(x, Sym):
+            raise self.error(f"uses the batch size as a value ({list(x.value.reshape(-1))[:4]}): the per-sample "
+                             "output would depend on the batch size", BatchDependentError)
         value = self.ir_const(x.value, x.value.ndim if rank is None else rank)
         return self.emit("constant", [], params={"value": value})
 

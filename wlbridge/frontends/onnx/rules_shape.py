@@ -1,11 +1,12 @@
-"""Shape ops: Constant, Shape, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Cast, Gather."""
+"""Shape ops: Constant, Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Cast, Gather,
+Expand, Tile, ConstantOfShape (per sample when their shape holds the batch size, see ``shapes.py``)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from .context import BatchAxisError, Const, Ctx, Unsupported, Var
+from .context import BatchAxisError, Const, Ctx, Sym, Unsupported, Var
 from .registry import rule
 
 _B = "batch"  # stands for the batch axis in full ONNX shapes
@@ -24,7 +25,12 @@ def ir_shape(ctx: Ctx, full: list) -> tuple[int, ...]:
     return tuple(int(d) for d in full)
 
 
-def const_ints(ctx: Ctx, x, what: str) -> list[int]:
+def const_ints(ctx: Ctx, x, what: str, batch=-1) -> list[int]:
+    """A constant (or shape tensor) input as ints; the symbolic batch size reads as ``batch``."""
+    if isinstance(x, Sym):
+        from .shapes import per_sample_dims
+
+        return per_sample_dims(ctx, x, what, batch)
     if not isinstance(x, Const):
         raise Unsupported(f"{what} is not constant (dynamic shapes are not supported)")
     return [int(v) for v in np.asarray(x.value).reshape(-1)]
@@ -43,9 +49,16 @@ def _constant(ctx: Ctx, node, ins):
 
 @rule("Shape", 1)
 def _shape(ctx: Ctx, node, ins):
-    full = np.array(ctx.onnx_shape(ins[0]), dtype=np.int64)
-    start, end = ctx.attrs.get("start", 0), ctx.attrs.get("end", None)
-    return Const(full[start:end])
+    from .shapes import SHAPE_OPS
+
+    return SHAPE_OPS["Shape"][0](ctx, node, ins)
+
+
+@rule("Size", 1)
+def _size(ctx: Ctx, node, ins):
+    from .shapes import SHAPE_OPS
+
+    return SHAPE_OPS["Size"][0](ctx, node, ins)
 
 
 @rule("Reshape", 1)
@@ -55,7 +68,7 @@ def _reshape_attr(ctx: Ctx, node, ins):
 
 @rule("Reshape", 5)
 def _reshape(ctx: Ctx, node, ins):
-    return _reshape_to(ctx, ctx.var(ins[0]), const_ints(ctx, ins[1], "the target shape"))
+    return _reshape_to(ctx, ctx.var(ins[0]), const_ints(ctx, ins[1], "the target shape", batch=_B))
 
 
 def _reshape_to(ctx: Ctx, x: Var, target: list[int]):
@@ -159,6 +172,9 @@ def _expand(ctx: Ctx, node, ins):
     from .rules_math import broadcast_args
 
     shape = [max(d, 1) for d in const_ints(ctx, ins[1], "the target shape")]  # -1: a symbolic batch size
+    if isinstance(ins[0], Const):  # a constant expanded to the batch: the same constant in every sample
+        value = np.broadcast_to(ins[0].value, np.broadcast_shapes(ins[0].value.shape, tuple(shape)))
+        return ctx.var(Const(np.ascontiguousarray(value)))
     zeros = Const(np.zeros(shape, dtype=np.float32))
     if zeros.value.size == 1 and zeros.value.ndim <= ctx.rank(ins[0]):
         return ins[0]
@@ -175,3 +191,35 @@ def _gather(ctx: Ctx, node, ins):
 
         return gather_var(ctx, data, idx)
     raise Unsupported("Gather of a constant with computed indices (other than an embedding table)")
+
+
+@rule("ConstantOfShape", 9)
+def _constant_of_shape(ctx: Ctx, node, ins):
+    """Zeros (or the ``value``) of a shape led by the batch size: the constant of one sample."""
+    import onnx
+
+    dims = const_ints(ctx, ins[0], "the shape", batch=_B)
+    if not ctx.batch or not dims or dims[0] != _B:
+        raise ctx.error(f"ConstantOfShape of {dims}: the batch size is not its first axis", BatchAxisError)
+    v = ctx.attrs.get("value")
+    fill = onnx.numpy_helper.to_array(v).reshape(-1)[0] if v is not None else 0.0
+    return ctx.emit("constant", [], params={"value": np.full(dims[1:], fill, dtype=np.float64)})
+
+
+@rule("Tile", 6)
+def _tile(ctx: Ctx, node, ins):
+    """Tile per sample: the batch axis repeats once (or a constant of batch 1 repeats to the batch);
+    each other axis repeated ``r`` times is one ``take`` of its indices cycled."""
+    reps = const_ints(ctx, ins[1], "repeats", batch=_B)
+    x = ins[0]
+    if ctx.batch:
+        lead_one = isinstance(x, Const) and x.value.ndim == len(reps) and x.value.shape[0] == 1
+        if reps[0] not in (1, ctx.batch_size) and not (reps[0] == _B and lead_one):
+            raise ctx.error(f"Tile with repeats {reps} repeats the batch axis", BatchAxisError)
+        reps = reps[1:]
+    x = ctx.var(x)
+    for ax, r in enumerate(reps):
+        if r != 1:
+            n = x.shape[ax]
+            x = ctx.emit("take", [x], attrs={"axis": ax, "indices": [i % n for i in range(n * r)]})
+    return x
