@@ -1,0 +1,131 @@
+"""ONNX shape sub-graphs over a symbolic batch axis (frontends/onnx/shapes.py) and old op forms (Upsample,
+attribute-form Unsqueeze), each compared with onnxruntime."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.onnx
+
+import wlbridge as wb  # noqa: E402
+from wlbridge.errors import ConversionError  # noqa: E402
+from onnx import TensorProto as T, helper, numpy_helper  # noqa: E402
+
+
+def _model(nodes, inits, opset, in_shape=("N", 3), out="y"):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, list(in_shape))],
+                          [helper.make_tensor_value_info(out, T.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 7
+    return m
+
+
+def _ort(m, x):
+    return ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
+
+
+def _zero_pad(opset):
+    """The control-net pattern: zeros(batch, 2) from Shape -> Gather -> Unsqueeze -> Concat -> ConstantOfShape."""
+    unsq = (helper.make_node("Unsqueeze", ["b"], ["b1"], axes=[0]) if opset < 13
+            else helper.make_node("Unsqueeze", ["b", "ax0"], ["b1"]))
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0), unsq,
+             helper.make_node("Concat", ["b1", "two"], ["zs"], axis=0),
+             helper.make_node("ConstantOfShape", ["zs"], ["z"],
+                              value=numpy_helper.from_array(np.zeros(1, np.float32))),
+             helper.make_node("Concat", ["x", "z"], ["c"], axis=1),
+             helper.make_node("MatMul", ["c", "W"], ["y"])]
+    inits = {"i0": np.array(0, np.int64), "two": np.array([2], np.int64), "ax0": np.array([0], np.int64),
+             "W": np.arange(10, dtype=np.float32).reshape(5, 2) / 7}
+    return _model(nodes, inits, opset)
+
+
+@pytest.mark.parametrize("opset", [9, 11, 13, 17])
+def test_zero_padding_built_from_the_batch_size(opset):
+    m = _zero_pad(opset)
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (3,) and net.output_shape == (2,)
+    x = np.random.default_rng(opset).standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-6, atol=1e-6)
+
+
+def test_class_token_expanded_to_the_batch_with_minus_ones():
+    """torch's ``cls.expand(b, -1, -1)``: Where(Equal(shape, -1), 1, shape) over a shape holding the batch."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0),
+             helper.make_node("Unsqueeze", ["b", "ax0"], ["b1"]),
+             helper.make_node("Concat", ["b1", "m1"], ["t"], axis=0),
+             helper.make_node("Equal", ["t", "neg"], ["eq"]),
+             helper.make_node("Where", ["eq", "ones", "t"], ["t2"]),
+             helper.make_node("Expand", ["cls", "t2"], ["c"]),
+             helper.make_node("Concat", ["c", "x"], ["y"], axis=1)]
+    inits = {"i0": np.array(0, np.int64), "ax0": np.array([0], np.int64), "m1": np.array([-1, -1], np.int64),
+             "neg": np.full(3, -1, np.int64), "ones": np.ones(3, np.int64),
+             "cls": np.array([[[0.5, -1.5]]], np.float32)}
+    m = _model(nodes, inits, 17, ("N", 4, 2))
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (4, 2) and net.output_shape == (5, 2)
+    x = np.random.default_rng(0).standard_normal((3, 4, 2)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
+
+
+def test_tile_of_a_constant_to_the_batch_and_of_a_variable():
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "z0", "z1"], ["b1"]),
+             helper.make_node("Concat", ["b1", "one"], ["reps"], axis=0),
+             helper.make_node("Tile", ["cls", "reps"], ["c"]),
+             helper.make_node("Tile", ["x", "rx"], ["xt"]),
+             helper.make_node("Concat", ["c", "xt"], ["y"], axis=1)]
+    inits = {"z0": np.array([0], np.int64), "z1": np.array([1], np.int64), "one": np.array([1], np.int64),
+             "rx": np.array([1, 2], np.int64), "cls": np.array([[7.0, 8.0]], np.float32)}
+    m = _model(nodes, inits, 13)
+    net = wb.from_onnx(m, origin=False)
+    assert net.output_shape == (8,)
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
+
+
+def test_a_net_that_uses_the_batch_size_as_a_value_is_refused():
+    """y = x * batch_size: the per-sample output depends on the batch size."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0),
+             helper.make_node("Cast", ["b"], ["bf"], to=T.FLOAT), helper.make_node("Mul", ["x", "bf"], ["y"])]
+    m = _model(nodes, {"i0": np.array(0, np.int64)}, 17)
+    with pytest.raises(ConversionError, match=r"Mul.*depend on the batch size"):
+        wb.from_onnx(m, origin=False)
+    x = np.ones((3, 3), np.float32)
+    assert _ort(m, x)[0, 0] == 3.0 and _ort(m, x[:2])[0, 0] == 2.0  # what the refusal protects from
+
+
+def test_reshape_whose_target_scales_the_batch_is_refused():
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0),
+             helper.make_node("Mul", ["b", "k"], ["b2"]), helper.make_node("Unsqueeze", ["b2", "ax0"], ["t"]),
+             helper.make_node("Reshape", ["x", "t"], ["y"])]
+    m = _model(nodes, {"i0": np.array(0, np.int64), "k": np.array(3, np.int64), "ax0": np.array([0], np.int64)}, 17)
+    with pytest.raises(ConversionError, match=r"depends on the batch size"):
+        wb.from_onnx(m, origin=False)
+
+
+def test_opset9_unsqueeze_of_constants_folds():
+    """onnx.reference fails on the attribute form; the shape evaluator takes every opset's form."""
+    nodes = [helper.make_node("Unsqueeze", ["c"], ["c1"], axes=[0, 2]),
+             helper.make_node("Squeeze", ["c1"], ["c2"], axes=[0]),
+             helper.make_node("Add", ["x", "c2"], ["y"])]
+    m = _model(nodes, {"c": np.array([1.0, 2.0, 3.0], np.float32)}, 9, ("N", 3, 1))
+    net = wb.from_onnx(m, origin=False)
+    x = np.random.default_rng(2).standard_normal((2, 3, 1)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-7)
+
+
+@pytest.mark.parametrize("opset,mode,scales", [(7, "nearest", [1.0, 1, 2, 3]), (7, "linear", [1.0, 1, 2, 1.5]),
+                                               (8, "linear", [1.0, 1, 1.5, 2.5]), (9, "nearest", [1.0, 1, 2, 2]),
+                                               (9, "linear", [1.0, 1, 3, 2])])
+def test_upsample_matches_onnxruntime(opset, mode, scales):
+    if opset < 9:
+        nodes, inits = [helper.make_node("Upsample", ["x"], ["y"], mode=mode, scales=scales)], {}
+    else:
+        nodes, inits = [helper.make_node("Upsample", ["x", "s"], ["y"], mode=mode)], {"s": np.float32(scales)}
+    m = _model(nodes, inits, opset, ("N", 3, 3, 4))
+    net = wb.from_onnx(m, origin=False)
+    assert net.output_shape == (3, int(3 * scales[2]), int(4 * scales[3]))
+    x = np.random.default_rng(3).standard_normal((2, 3, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-6, atol=5e-7)
