@@ -50,7 +50,24 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
                           "output of a node that wlbridge does not produce)")
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     drop_unused(b, [o.name for o in outs], getattr(ctx, "optional_values", set()))
-    return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
+    return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset,
+                                                                          **model_facts(proto)})
+
+
+def model_facts(proto) -> dict:
+    """What ``wlbridge info`` says of an ONNX file: opset per domain, producer, symbolic axes per graph
+    input, and (filled by the rules for data-dependent indexing) the data-dependent parts."""
+    inits = {t.name for t in proto.graph.initializer}
+    axes = {}
+    for i in proto.graph.input:
+        if i.name in inits or not i.type.HasField("tensor_type"):
+            continue
+        sym = {k: d.dim_param or "?" for k, d in enumerate(i.type.tensor_type.shape.dim) if not d.HasField("dim_value")}
+        if sym:
+            axes[i.name] = sym
+    producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p)
+    return {"opsets": {o.domain or "ai.onnx": int(o.version) for o in proto.opset_import},
+            "producer": producer, "symbolic_axes": axes, "data_dependent": []}
 
 
 def _elem_types(graph) -> dict[str, int]:
