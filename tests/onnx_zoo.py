@@ -123,7 +123,7 @@ def _seeded(cls, seed):
 
 ZOO: dict[str, Entry] = {
     "vit": Entry(_seeded(TinyViT, 0), (1, 8, 8)),
-    "generator": Entry(_seeded(Generator, 1), (4,)),
+    "generator": Entry(_seeded(Generator, 1), (4,), (*ALL, ("legacy", 10))),  # opset 10 writes Resize-10
     "control": Entry(_seeded(ControlNet, 2), (4,)),
     "resnet": Entry(_seeded(ResNetish, 3), (3, 8, 8)),
 }

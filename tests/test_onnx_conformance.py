@@ -26,7 +26,7 @@ NODE_RUNS = {"Gemm": 11, "MatMul": 5, "Softmax": 7, "LogSoftmax": 7, "Conv": 6, 
              "Celu": 2, "PRelu": 2, "Softplus": 2, "Mish": 1, "HardSwish": 1, "Pow": 8, "ReduceMean": 8,
              "GlobalAveragePool": 2, "Shrink": 2, "Sum": 3, "Max": 6, "Min": 6, "Mean": 3, "Dropout": 4,
              "Pad": 3, "Resize": 12, "ConvTranspose": 8, "LSTM": 5, "GRU": 6, "RNN": 6,
-             "Split": 16, "Gather": 4, "LayerNormalization": 19}
+             "Split": 16, "Gather": 4, "LayerNormalization": 19, "Tile": 2, "Upsample": 1, "Expand": 2}
 EVALUATORS = {"ref": conf.eval_reference}
 
 

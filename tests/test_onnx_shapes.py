@@ -85,6 +85,15 @@ def test_tile_of_a_constant_to_the_batch_and_of_a_variable():
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
 
 
+def test_tile_of_a_fixed_batch_repeats_samples_so_it_converts_as_one_sample():
+    """Tile(x, [2, 1]) of a batch of 2 doubles the batch: not per-sample work (the batch axis is kept whole)."""
+    m = _model([helper.make_node("Tile", ["x", "r"], ["y"])], {"r": np.array([2, 1], np.int64)}, 13, (2, 3))
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (2, 3) and net.output_shape == (4, 3)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
+
+
 def test_a_net_that_uses_the_batch_size_as_a_value_is_refused():
     """y = x * batch_size: the per-sample output depends on the batch size."""
     nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0),
@@ -116,14 +125,16 @@ def test_opset9_unsqueeze_of_constants_folds():
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-7)
 
 
-@pytest.mark.parametrize("opset,mode,scales", [(7, "nearest", [1.0, 1, 2, 3]), (7, "linear", [1.0, 1, 2, 1.5]),
-                                               (8, "linear", [1.0, 1, 1.5, 2.5]), (9, "nearest", [1.0, 1, 2, 2]),
-                                               (9, "linear", [1.0, 1, 3, 2])])
-def test_upsample_matches_onnxruntime(opset, mode, scales):
+@pytest.mark.parametrize("op,opset,mode,scales", [
+    ("Upsample", 7, "nearest", [1.0, 1, 2, 3]), ("Upsample", 7, "linear", [1.0, 1, 2, 1.5]),
+    ("Upsample", 8, "linear", [1.0, 1, 1.5, 2.5]), ("Upsample", 9, "nearest", [1.0, 1, 2, 2]),
+    ("Upsample", 9, "nearest", [1.0, 1, 1.5, 2.5]), ("Upsample", 9, "linear", [1.0, 1, 3, 2]),
+    ("Resize", 10, "nearest", [1.0, 1, 1.5, 2.5]), ("Resize", 10, "linear", [1.0, 1, 1.5, 2.5])])
+def test_upsample_and_resize10_match_onnxruntime(op, opset, mode, scales):
     if opset < 9:
-        nodes, inits = [helper.make_node("Upsample", ["x"], ["y"], mode=mode, scales=scales)], {}
+        nodes, inits = [helper.make_node(op, ["x"], ["y"], mode=mode, scales=scales)], {}
     else:
-        nodes, inits = [helper.make_node("Upsample", ["x", "s"], ["y"], mode=mode)], {"s": np.float32(scales)}
+        nodes, inits = [helper.make_node(op, ["x", "s"], ["y"], mode=mode)], {"s": np.float32(scales)}
     m = _model(nodes, inits, opset, ("N", 3, 3, 4))
     net = wb.from_onnx(m, origin=False)
     assert net.output_shape == (3, int(3 * scales[2]), int(4 * scales[3]))

@@ -102,8 +102,9 @@ def _conv_transpose(ctx: Ctx, node, ins):
 
 
 def _upsample(ctx: Ctx, node, ins):
-    """Upsample (opsets 7-9; deprecated in 10): Resize with asymmetric coordinates, nearest rounding down,
-    output sizes ``floor(size * scale)``; ``scales`` an attribute before opset 9, an input from 9."""
+    """Upsample (opsets 7-9; deprecated in 10) and Resize-10 (the same op renamed): Resize with asymmetric
+    coordinates, nearest rounding down, output sizes ``floor(size * scale)``; ``scales`` an attribute
+    before opset 9, an input from 9."""
     mode = ctx.attrs.get("mode", "nearest")
     if mode not in ("nearest", "linear", "bilinear"):
         raise Unsupported(f"mode {mode!r}")
@@ -129,3 +130,4 @@ def _upsample(ctx: Ctx, node, ins):
 
 
 rule("Upsample", 1)(_upsample)
+rule("Resize", 10)(_upsample)

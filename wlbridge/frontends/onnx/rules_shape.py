@@ -214,7 +214,7 @@ def _tile(ctx: Ctx, node, ins):
     x = ins[0]
     if ctx.batch:
         lead_one = isinstance(x, Const) and x.value.ndim == len(reps) and x.value.shape[0] == 1
-        if reps[0] not in (1, ctx.batch_size) and not (reps[0] == _B and lead_one):
+        if reps[0] != 1 and not (reps[0] in (_B, ctx.batch_size) and lead_one):
             raise ctx.error(f"Tile with repeats {reps} repeats the batch axis", BatchAxisError)
         reps = reps[1:]
     x = ctx.var(x)
