@@ -29,7 +29,8 @@ class Entry:
 
 
 class TinyViT(nn.Module):
-    """Patch embedding, a class token expanded to the batch, position embedding, one attention block."""
+    """Patch embedding, a class token expanded to the batch, position embedding, one attention block
+    (timm's), layer norm, the class token's head."""
 
     def __init__(self, dim=8, heads=2, patch=4, size=8, classes=3):
         super().__init__()
@@ -46,8 +47,8 @@ class TinyViT(nn.Module):
         t = self.embed(x).flatten(2).transpose(1, 2)
         t = torch.cat([self.cls.expand(b, -1, -1), t], dim=1) + self.pos
         n, d = t.shape[1], t.shape[2]
-        qkv = self.qkv(t).reshape(b, n, 3, self.heads, d // self.heads)  # the batch axis stays first
-        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+        # timm's Attention: the batch axis moves to axis 1 and comes back with unbind
+        q, k, v = self.qkv(t).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         a = torch.softmax(q @ k.transpose(-2, -1) * (d // self.heads) ** -0.5, dim=-1)
         t = t + self.proj((a @ v).transpose(1, 2).reshape(b, n, d))
         return self.head(self.norm(t[:, 0]))

@@ -140,3 +140,34 @@ def test_upsample_and_resize10_match_onnxruntime(op, opset, mode, scales):
     assert net.output_shape == (3, int(3 * scales[2]), int(4 * scales[3]))
     x = np.random.default_rng(3).standard_normal((2, 3, 3, 4)).astype(np.float32)
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-6, atol=5e-7)
+
+
+@pytest.mark.parametrize("pick", ["Gather", "Split", "Slice"])
+def test_batch_axis_moved_by_transpose_and_brought_back(pick):
+    """``x.permute(1, 0, 2)[i]`` per sample: Transpose moves the batch axis, Gather/Split+Squeeze/Slice+Squeeze
+    of an index of the new first axis brings it back (timm's ``qkv.permute(2, 0, 3, 1, 4).unbind(0)``)."""
+    t = helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2])
+    if pick == "Gather":
+        nodes = [t, helper.make_node("Gather", ["t", "i1"], ["y"], axis=0)]
+    elif pick == "Split":
+        nodes = [t, helper.make_node("Split", ["t", "sizes"], ["a", "b"], axis=0),
+                 helper.make_node("Squeeze", ["b", "ax0"], ["y"])]
+    else:
+        nodes = [t, helper.make_node("Slice", ["t", "i1v", "i2v", "ax0"], ["s"]),
+                 helper.make_node("Squeeze", ["s", "ax0"], ["y"])]
+    inits = {"i1": np.array(1, np.int64), "sizes": np.array([1, 1], np.int64), "ax0": np.array([0], np.int64),
+             "i1v": np.array([1], np.int64), "i2v": np.array([2], np.int64)}
+    m = _model(nodes, inits, 13, ("N", 2, 3))
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (2, 3) and net.output_shape == (3,)  # the batch axis stays apart
+    x = np.random.default_rng(4).standard_normal((4, 2, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
+
+
+def test_a_moved_batch_axis_used_otherwise_converts_as_one_sample():
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]), helper.make_node("Relu", ["t"], ["y"])]
+    m = _model(nodes, {}, 13, (2, 2, 3))
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (2, 2, 3) and net.output_shape == (2, 2, 3)
+    x = np.random.default_rng(5).standard_normal((2, 2, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)

@@ -58,6 +58,14 @@ class Var:
 
 
 @dataclass(frozen=True)
+class Moved:
+    """``transpose(var, perm)`` in full ONNX axes with the batch axis not first (``moved.py``)."""
+
+    var: Var
+    perm: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Cmp:
     """A comparison waiting for its ``Where``: a scalar_fn body over ``args`` (Var or Const)."""
 
@@ -90,11 +98,16 @@ class Ctx:
 
     # ---- shapes and axes --------------------------------------------------------------------
     def rank(self, v) -> int:
+        if isinstance(v, Moved):
+            return len(v.perm)
         return v.value.ndim if isinstance(v, (Const, Sym)) else len(v.shape) + self.nb
 
     def onnx_shape(self, v) -> tuple[int, ...]:
         if isinstance(v, (Const, Sym)):
             return v.value.shape
+        if isinstance(v, Moved):
+            full = (self.batch_size, *v.var.shape)
+            return tuple(full[p] for p in v.perm)
         return ((self.batch_size,) if self.batch else ()) + tuple(v.shape)
 
     def axis(self, a: int, rank: int) -> int:
@@ -135,6 +148,9 @@ class Ctx:
             from .rules_math import materialize
 
             return materialize(self, x)
+        if isinstance(x, Moved):
+            raise self.error(f"uses a value whose batch axis a Transpose moved to axis {x.perm.index(0)}",
+                             BatchAxisError)
         if isinstance(x, Sym):
             raise self.error(f"uses the batch size as a value ({list(x.value.reshape(-1))[:4]}): the per-sample "
                              "output would depend on the batch size", BatchDependentError)

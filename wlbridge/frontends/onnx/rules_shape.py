@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from .context import BatchAxisError, Const, Ctx, Sym, Unsupported, Var
+from . import moved
+from .context import BatchAxisError, Const, Ctx, Moved, Sym, Unsupported, Var
 from .registry import rule
 
 _B = "batch"  # stands for the batch axis in full ONNX shapes
@@ -107,6 +108,11 @@ def _axes(ctx: Ctx, ins, since_input: int) -> list[int] | None:
 
 
 def _squeeze(ctx: Ctx, node, ins):
+    if isinstance(ins[0], Moved):
+        axes = _axes(ctx, ins, 13) or [a for a, d in enumerate(moved.shape(ins[0])) if d == 1]
+        if len(axes) != 1 or moved.shape(ins[0])[axes[0]] != 1:
+            raise ctx.error(f"Squeeze of axes {axes} of a value whose batch axis was moved", BatchAxisError)
+        return moved.drop_axis(ctx, ins[0], axes[0])
     x = ctx.var(ins[0])
     full, r = full_shape(ctx, x), ctx.rank(x)
     axes = _axes(ctx, ins, 13)
@@ -130,9 +136,11 @@ rule("Unsqueeze", 1)(_unsqueeze)
 
 @rule("Transpose", 1)
 def _transpose(ctx: Ctx, node, ins):
-    x = ctx.var(ins[0])
+    x = ins[0] if isinstance(ins[0], Moved) else ctx.var(ins[0])
     r = ctx.rank(x)
     perm = list(ctx.attrs.get("perm") or reversed(range(r)))
+    if ctx.batch and (isinstance(x, Moved) or perm[0] != 0):  # brought back later (see moved.py)
+        return moved.transpose(ctx, x, perm)
     if ctx.batch:
         if perm[0] != 0:
             raise ctx.error(f"perm {perm} moves the batch axis", BatchAxisError)
@@ -186,6 +194,8 @@ def _gather(ctx: Ctx, node, ins):
     data, idx = ins
     if isinstance(data, Const) and isinstance(idx, Var) and data.value.ndim == 2 and ctx.attrs.get("axis", 0) == 0:
         return ctx.emit("embedding", [idx], params={"weight": data.value})
+    if isinstance(data, Moved) and isinstance(idx, Const) and idx.value.ndim == 0:
+        return moved.drop_axis(ctx, data, int(ctx.attrs.get("axis", 0)), int(idx.value))
     if isinstance(data, Var):
         from .rules_tensor import gather_var
 

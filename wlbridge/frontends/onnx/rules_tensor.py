@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import BatchAxisError, Const, Ctx, Unsupported, Var
+from . import moved
+from .context import BatchAxisError, Const, Ctx, Moved, Unsupported, Var
 from .registry import rule
 from .rules_shape import const_ints
 
@@ -32,10 +33,14 @@ def _is_whole(start: int, end: int, step: int) -> bool:
 
 
 def _slice(ctx: Ctx, x, starts, ends, axes, steps):
-    x = ctx.var(x)
-    r = ctx.rank(x)
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
+    if isinstance(x, Moved):
+        shape = moved.shape(x)
+        return moved.sliced(ctx, x, {a % len(shape): _onnx_range(s, e, st, shape[a % len(shape)])
+                                     for a, s, e, st in zip(axes, starts, ends, steps)})
+    x = ctx.var(x)
+    r = ctx.rank(x)
     ranges = {}
     for a, s, e, st in zip(axes, starts, ends, steps):
         if ctx.batch and a % r == 0:
@@ -60,9 +65,14 @@ def _slice_inputs(ctx: Ctx, node, ins):
 
 
 def _split(ctx: Ctx, node, ins, sizes):
-    x = ctx.var(ins[0])
-    ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(x))
-    n, k = x.shape[ax], len(node.output)
+    if isinstance(ins[0], Moved):
+        m = ins[0]
+        ax = int(ctx.attrs.get("axis", 0)) % len(m.perm)
+        n, k = m.var.shape[moved.source_axis(ctx, m, ax)], len(node.output)
+    else:
+        x = ctx.var(ins[0])
+        ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(x))
+        n, k = x.shape[ax], len(node.output)
     if sizes is None:
         if "num_outputs" in ctx.attrs:
             k = int(ctx.attrs["num_outputs"])
@@ -72,7 +82,10 @@ def _split(ctx: Ctx, node, ins, sizes):
         raise ctx.error(f"split sizes {sizes} do not add up to {n}")
     out, pos = [], 0
     for s in sizes:
-        out.append(_slice_var(ctx, x, {ax: (pos, pos + s, 1)}))
+        if isinstance(ins[0], Moved):
+            out.append(moved.sliced(ctx, ins[0], {ax: (pos, pos + s, 1)}))
+        else:
+            out.append(_slice_var(ctx, x, {ax: (pos, pos + s, 1)}))
         pos += s
     return out
 
