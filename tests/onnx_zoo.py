@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LEGACY = (("legacy", 9), ("legacy", 11))
+LEGACY = (("legacy", 9), ("legacy", 11), ("legacy", 16))
 ALL = (*LEGACY, ("dynamo", 18))
 
 

@@ -171,3 +171,15 @@ def test_a_moved_batch_axis_used_otherwise_converts_as_one_sample():
     assert net.input_shape == (2, 2, 3) and net.output_shape == (2, 2, 3)
     x = np.random.default_rng(5).standard_normal((2, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod_of_variables_matches_onnxruntime(fmod):
+    """fmod=1 against onnxruntime (and np.fmod); fmod=0 on floats (which onnxruntime refuses) against np.mod."""
+    m = _model([helper.make_node("Mod", ["x", "b"], ["y"], fmod=fmod)], {"b": np.float32([1.5, -1.5, 0.75])}, 13)
+    x = np.random.default_rng(6).uniform(-5, 5, (6, 3)).astype(np.float32)
+    net = wb.from_onnx(m, origin=False)
+    want = np.mod(x, np.float32([1.5, -1.5, 0.75])) if fmod == 0 else _ort(m, x)
+    if fmod == 1:
+        np.testing.assert_allclose(want, np.fmod(x, np.float32([1.5, -1.5, 0.75])), rtol=1e-6)
+    np.testing.assert_allclose(net(x.astype(np.float64)), want, rtol=1e-6, atol=1e-6)
