@@ -7,7 +7,10 @@ conversion time; every other node goes through a rule keyed by ``(op_type, since
 **Batch axis.** The IR is batch-free. ``batch_axis=True`` drops the first axis of every graph
 input (its size may be symbolic); ``False`` keeps the graph inputs whole (one sample, for models
 without a batch axis); ``"auto"`` (default) takes ``True`` when every graph input has rank >= 2
-and the graph keeps the batch axis apart, else ``False``.
+and the graph keeps the batch axis apart, else ``False``. Shape arithmetic on a symbolic batch size
+(``Shape -> Gather -> Concat -> Reshape``, ``ConstantOfShape``/``Expand`` of the batch) is evaluated
+by ``shapes.py``; a graph whose per-sample output depends on the batch size is refused. ``net.meta``
+holds the file's ``opsets``, ``producer``, ``symbolic_axes`` and ``data_dependent`` parts (``info``).
 
 >>> import numpy as np, onnx
 >>> from onnx import helper, numpy_helper, TensorProto as T
