@@ -183,3 +183,17 @@ def test_mod_of_variables_matches_onnxruntime(fmod):
     if fmod == 1:
         np.testing.assert_allclose(want, np.fmod(x, np.float32([1.5, -1.5, 0.75])), rtol=1e-6)
     np.testing.assert_allclose(net(x.astype(np.float64)), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [7, 11])
+def test_clip_of_a_constant_folds_in_its_attribute_and_input_forms(opset):
+    """onnx.reference refuses Clip's opset 6-10 attributes; the shape evaluator folds both forms."""
+    if opset < 11:
+        clip, inits = helper.make_node("Clip", ["c"], ["cc"], min=-1.0, max=1.0), {}
+    else:
+        clip, inits = helper.make_node("Clip", ["c", "lo", "hi"], ["cc"]), {"lo": np.float32(-1), "hi": np.float32(1)}
+    inits["c"] = np.array([-2.0, 0.5, 3.0], np.float32)
+    m = _model([clip, helper.make_node("Add", ["x", "cc"], ["y"])], inits, opset)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(wb.from_onnx(m, origin=False)(x), _ort(m, x), rtol=0, atol=0)
+    np.testing.assert_allclose(_ort(m, x)[0], [0.0, 1.5, 2.0])

@@ -11,11 +11,11 @@ the batch size is per-sample work (:func:`per_sample_dims`); any other use of th
 refused with :class:`~.context.BatchDependentError` (the per-sample output would depend on it).
 
 >>> import numpy as np
->>> s = Sym(np.array([BATCH, 3, 4], dtype=object))
->>> pack(s.value * 2, np.int64)
-Sym(value=array([2*batch, 6, 8], dtype=object), dtype=dtype('int64'))
->>> pack(np.array([BATCH - BATCH + 5], dtype=object), np.int64)
-Const(value=array([5]))
+>>> s = pack(np.array([BATCH, 3, 4], dtype=object), np.int64)
+>>> s.value, pack(s.value[1:] * 2, np.int64).value
+(array([batch, 3, 4], dtype=object), array([6, 8]))
+>>> pack(s.value * 2, np.int64).value
+array([2*batch, 6, 8], dtype=object)
 """
 from __future__ import annotations
 
@@ -328,7 +328,7 @@ SHAPE_OPS = {
     "Or": (_logic(np.logical_or), "int"), "Xor": (_logic(np.logical_xor), "int"),
     "ReduceProd": (_reduce(np.prod), "int"), "ReduceSum": (_reduce(np.sum), "int"),
     "ReduceMax": (_reduce(np.max), "int"), "ReduceMin": (_reduce(np.min), "int"),
-    "Range": (_range, "int"), "Clip": (_clip, "int"),
+    "Range": (_range, "int"), "Clip": (_clip, "move"),
 }
 
 
