@@ -197,3 +197,14 @@ def test_clip_of_a_constant_folds_in_its_attribute_and_input_forms(opset):
     x = np.ones((2, 3), np.float32)
     np.testing.assert_allclose(wb.from_onnx(m, origin=False)(x), _ort(m, x), rtol=0, atol=0)
     np.testing.assert_allclose(_ort(m, x)[0], [0.0, 1.5, 2.0])
+
+
+def test_info_facts_of_a_graph_converted_as_one_sample_keep_its_symbolic_axes():
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]), helper.make_node("Relu", ["t"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=[1, 0, 2])]
+    m = _model(nodes, {}, 13, ("N", 2, 3))
+    m.producer_name, m.producer_version = "hand", "1.0"
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (1, 2, 3)  # Relu of a moved batch axis: one sample of batch 1
+    assert net.meta["symbolic_axes"] == {"x": {0: "N"}} and net.meta["producer"] == "hand 1.0"
+    assert net.meta["opsets"] == {"ai.onnx": 13} and net.meta["data_dependent"] == []

@@ -28,6 +28,7 @@ array([2.])
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from pathlib import Path
@@ -83,8 +84,12 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
             raise type(first)(f"{first}; as one sample (batch size 1) the outputs have shapes "
                               f"{[list(s) for s in net.output_shapes]}: their first axis is not the batch "
                               "axis (the graph mixes samples)") from None
+        if one is not proto:  # the file's symbolic axes, which the batch of one fixed
+            from .convert import model_facts
+
+            net = dataclasses.replace(net, meta={**net.meta, "symbolic_axes": model_facts(proto)["symbolic_axes"]},
+                                      input_names=tuple(net.input_names))
     if notes:
-        import dataclasses
         import warnings
 
         warnings.warn("onnx: " + "; ".join(notes), UserWarning, stacklevel=2)

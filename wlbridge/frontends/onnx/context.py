@@ -85,6 +85,7 @@ class Ctx:
     op_type: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
     source: str = "onnx"  # "onnx" or "onnx: <file>", the start of every message
+    data_dependent: list = field(default_factory=list)  # "path (op): what" of nodes indexing with input values
 
     @property
     def nb(self) -> int:

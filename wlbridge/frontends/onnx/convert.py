@@ -50,13 +50,13 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
                           "output of a node that wlbridge does not produce)")
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     drop_unused(b, [o.name for o in outs], getattr(ctx, "optional_values", set()))
-    return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset,
-                                                                          **model_facts(proto)})
+    meta = {"source": "onnx", "opset": opset, **model_facts(proto), "data_dependent": list(ctx.data_dependent)}
+    return b.build([o.name for o in outs], input_names=input_names, meta=meta)
 
 
 def model_facts(proto) -> dict:
     """What ``wlbridge info`` says of an ONNX file: opset per domain, producer, symbolic axes per graph
-    input, and (filled by the rules for data-dependent indexing) the data-dependent parts."""
+    input (the data-dependent parts come from the rules: ``ctx.data_dependent``)."""
     inits = {t.name for t in proto.graph.initializer}
     axes = {}
     for i in proto.graph.input:
@@ -67,7 +67,7 @@ def model_facts(proto) -> dict:
             axes[i.name] = sym
     producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p)
     return {"opsets": {o.domain or "ai.onnx": int(o.version) for o in proto.opset_import},
-            "producer": producer, "symbolic_axes": axes, "data_dependent": []}
+            "producer": producer, "symbolic_axes": axes}
 
 
 def _elem_types(graph) -> dict[str, int]:
