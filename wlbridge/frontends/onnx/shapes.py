@@ -174,6 +174,8 @@ def _cast(ctx, node, ins):
         raise Unsupported("CastLike whose target type is not known")
     to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
     x = ins[0]
+    if to.kind not in "fiub" or (isinstance(x, Const) and x.value.dtype.kind not in "fiub"):
+        return None  # strings, bfloat16, float8: onnx.reference knows their rounding
     if isinstance(x, Const):
         return Const(x.value.astype(to))
     if to.kind == "b":
@@ -345,7 +347,10 @@ def evaluate(ctx: Ctx, node, ins) -> list | None:
     fn, _ = entry
     if node.op_type == "Where" and not symbolic and ins[1].value.dtype.kind == "f":
         return None  # float Where: onnx.reference keeps its dtype rules
-    return [fn(ctx, node, ins)]
+    out = fn(ctx, node, ins)
+    if out is None and symbolic:
+        raise ctx.error(f"{node.op_type} of the batch size to this type is not evaluated", BatchDependentError)
+    return None if out is None else [out]
 
 
 def per_sample_dims(ctx: Ctx, shape, what: str, batch=-1) -> list:
