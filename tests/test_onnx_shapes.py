@@ -208,3 +208,32 @@ def test_info_facts_of_a_graph_converted_as_one_sample_keep_its_symbolic_axes():
     assert net.input_shape == (1, 2, 3)  # Relu of a moved batch axis: one sample of batch 1
     assert net.meta["symbolic_axes"] == {"x": {0: "N"}} and net.meta["producer"] == "hand 1.0"
     assert net.meta["opsets"] == {"ai.onnx": 13} and net.meta["data_dependent"] == []
+
+
+def _batch_size_node_graph(last, extra_inits, in_shape=("N", 3)):
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0),
+             helper.make_node("Unsqueeze", ["b", "ax0"], ["b1"]), *last]
+    return _model(nodes, {"i0": np.array(0, np.int64), "ax0": np.array([0], np.int64), **extra_inits}, 17, in_shape)
+
+
+def test_slice_up_to_the_batch_size_keeps_the_batch_and_elsewhere_is_refused():
+    ok = _batch_size_node_graph([helper.make_node("Slice", ["x", "z", "b1", "ax0"], ["y"])], {"z": np.array([0], np.int64)})
+    net = wb.from_onnx(ok, origin=False)
+    x = np.random.default_rng(7).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(ok, x), rtol=0, atol=0)
+    bad = _batch_size_node_graph([helper.make_node("Slice", ["x", "z", "b1", "one"], ["y"])],
+                                 {"z": np.array([0], np.int64), "one": np.array([1], np.int64)})
+    with pytest.raises(ConversionError, match=r"Slice ends .* batch size on another axis"):
+        wb.from_onnx(bad, origin=False)
+
+
+def test_batch_size_as_a_later_entry_of_a_target_shape_is_refused():
+    """Reshape(x, [3, batch]) and Expand(c, [1, batch]): the batch size where no batch axis is."""
+    rs = _batch_size_node_graph([helper.make_node("Concat", ["three", "b1"], ["t"], axis=0),
+                                 helper.make_node("Reshape", ["x", "t"], ["y"])], {"three": np.array([3], np.int64)})
+    with pytest.raises(ConversionError, match=r"depends on the batch size"):
+        wb.from_onnx(rs, origin=False)
+    ex = _batch_size_node_graph([helper.make_node("Concat", ["one", "b1"], ["t"], axis=0),
+                                 helper.make_node("Expand", ["x", "t"], ["y"])], {"one": np.array([1], np.int64)})
+    with pytest.raises(ConversionError, match=r"depends on the batch size"):
+        wb.from_onnx(ex, origin=False)

@@ -70,7 +70,7 @@ def _resize(ctx: Ctx, node, ins):
     full = ctx.onnx_shape(x)
     scales = sizes = None
     if len(ins) > 3 and ins[3] is not None:
-        sizes = const_ints(ctx, ins[3], "sizes")
+        sizes = const_ints(ctx, ins[3], "sizes", at=(0,))
     elif len(ins) > 2 and ins[2] is not None and isinstance(ins[2], Const) and ins[2].value.size:
         scales = [float(s) for s in np.asarray(ins[2].value).reshape(-1)]
         sizes = [int(np.floor(d * s)) for d, s in zip(full, scales)]

@@ -26,12 +26,13 @@ def ir_shape(ctx: Ctx, full: list) -> tuple[int, ...]:
     return tuple(int(d) for d in full)
 
 
-def const_ints(ctx: Ctx, x, what: str, batch=-1) -> list[int]:
-    """A constant (or shape tensor) input as ints; the symbolic batch size reads as ``batch``."""
+def const_ints(ctx: Ctx, x, what: str, batch=-1, at=()) -> list[int]:
+    """A constant (or shape tensor) input as ints; the symbolic batch size reads as ``batch`` at the
+    positions ``at`` (a target shape's first entry) and is refused anywhere else."""
     if isinstance(x, Sym):
         from .shapes import per_sample_dims
 
-        return per_sample_dims(ctx, x, what, batch)
+        return per_sample_dims(ctx, x, what, batch, at)
     if not isinstance(x, Const):
         raise Unsupported(f"{what} is not constant (dynamic shapes are not supported)")
     return [int(v) for v in np.asarray(x.value).reshape(-1)]
@@ -69,7 +70,7 @@ def _reshape_attr(ctx: Ctx, node, ins):
 
 @rule("Reshape", 5)
 def _reshape(ctx: Ctx, node, ins):
-    return _reshape_to(ctx, ctx.var(ins[0]), const_ints(ctx, ins[1], "the target shape", batch=_B))
+    return _reshape_to(ctx, ctx.var(ins[0]), const_ints(ctx, ins[1], "the target shape", batch=_B, at=(0,)))
 
 
 def _reshape_to(ctx: Ctx, x: Var, target: list[int]):
@@ -179,7 +180,9 @@ def _expand(ctx: Ctx, node, ins):
     """Expand(x, shape) = x + zeros(shape) under ONNX (bidirectional) broadcasting."""
     from .rules_math import broadcast_args
 
-    shape = [max(d, 1) for d in const_ints(ctx, ins[1], "the target shape")]  # -1: a symbolic batch size
+    if isinstance(ins[1], Sym) and ins[1].value.size < ctx.rank(ins[0]):
+        raise ctx.error(f"Expand to {list(ins[1].value)}: the batch size is not the first axis", BatchAxisError)
+    shape = [max(d, 1) for d in const_ints(ctx, ins[1], "the target shape", at=(0,))]  # -1: the batch size
     if isinstance(ins[0], Const):  # a constant expanded to the batch: the same constant in every sample
         value = np.broadcast_to(ins[0].value, np.broadcast_shapes(ins[0].value.shape, tuple(shape)))
         return ctx.var(Const(np.ascontiguousarray(value)))
@@ -208,7 +211,7 @@ def _constant_of_shape(ctx: Ctx, node, ins):
     """Zeros (or the ``value``) of a shape led by the batch size: the constant of one sample."""
     import onnx
 
-    dims = const_ints(ctx, ins[0], "the shape", batch=_B)
+    dims = const_ints(ctx, ins[0], "the shape", batch=_B, at=(0,))
     if not ctx.batch or not dims or dims[0] != _B:
         raise ctx.error(f"ConstantOfShape of {dims}: the batch size is not its first axis", BatchAxisError)
     v = ctx.attrs.get("value")
@@ -220,7 +223,7 @@ def _constant_of_shape(ctx: Ctx, node, ins):
 def _tile(ctx: Ctx, node, ins):
     """Tile per sample: the batch axis repeats once (or a constant of batch 1 repeats to the batch);
     each other axis repeated ``r`` times is one ``take`` of its indices cycled."""
-    reps = const_ints(ctx, ins[1], "repeats", batch=_B)
+    reps = const_ints(ctx, ins[1], "repeats", batch=_B, at=(0,))
     x = ins[0]
     if ctx.batch:
         lead_one = isinstance(x, Const) and x.value.ndim == len(reps) and x.value.shape[0] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import moved
-from .context import BatchAxisError, Const, Ctx, Moved, Unsupported, Var
+from .context import BatchAxisError, BatchDependentError, Const, Ctx, Moved, Unsupported, Var
 from .registry import rule
 from .rules_shape import const_ints
 
@@ -61,7 +61,13 @@ def _slice_attrs(ctx: Ctx, node, ins):
 def _slice_inputs(ctx: Ctx, node, ins):
     opt = [const_ints(ctx, v, n) if v is not None else None
            for v, n in zip(list(ins[3:5]) + [None] * 2, ("axes", "steps"))]
-    return _slice(ctx, ins[0], const_ints(ctx, ins[1], "starts"), const_ints(ctx, ins[2], "ends"), *opt)
+    ends = const_ints(ctx, ins[2], "ends", batch=None, at=range(np.size(getattr(ins[2], "value", 0))))
+    axes = opt[0] if opt[0] is not None else list(range(len(ends)))
+    if any(e is None and (not ctx.batch or a % ctx.rank(ins[0]) != 0) for e, a in zip(ends, axes)):
+        raise ctx.error(f"Slice ends {list(ins[2].value.reshape(-1))} use the batch size on another axis than "
+                        "the batch axis", BatchDependentError)
+    ends = [2 ** 63 - 1 if e is None else e for e in ends]  # the batch axis up to the batch size: all of it
+    return _slice(ctx, ins[0], const_ints(ctx, ins[1], "starts"), ends, *opt)
 
 
 def _split(ctx: Ctx, node, ins, sizes):

@@ -353,18 +353,19 @@ def evaluate(ctx: Ctx, node, ins) -> list | None:
     return None if out is None else [out]
 
 
-def per_sample_dims(ctx: Ctx, shape, what: str, batch=-1) -> list:
-    """A shape input (Const or Sym) as ints; an entry that is exactly the batch size becomes ``batch``,
-    any other expression in it is refused."""
+def per_sample_dims(ctx: Ctx, shape, what: str, batch=-1, at=(0,)) -> list:
+    """A shape input (Const or Sym) as ints; an entry that is exactly the batch size, at a position in
+    ``at``, becomes ``batch``; any other use of the batch size in it is refused."""
     if isinstance(shape, Const):
         return [int(v) for v in shape.value.reshape(-1)]
     out = []
-    for e in shape.value.reshape(-1):
+    for i, e in enumerate(shape.value.reshape(-1)):
         e = _plain(e)
         if isinstance(e, sp.Basic):
-            if e != BATCH:
+            if e != BATCH or i not in at:
                 raise ctx.error(f"{what} {list(shape.value.reshape(-1))} depends on the batch size",
                                 BatchDependentError)
-            e = batch
-        out.append(e if e is batch else int(e))
+            out.append(batch)
+        else:
+            out.append(int(e))
     return out
