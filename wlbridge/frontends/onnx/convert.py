@@ -8,8 +8,8 @@ import numpy as np
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, NetBuilder
 from ...recurrent import drop_unused
-from . import shapes, validate
-from .context import BatchAxisError, BatchDependentError, Cmp, Const, Ctx, Sym, Unsupported, Var
+from . import moved, shapes, validate
+from .context import BatchAxisError, BatchDependentError, Const, Ctx, Moved, Sym, Unsupported, Var
 from .registry import lookup
 
 # what a rule raises on a node its checks did not foresee: reported as that node's error
@@ -203,6 +203,9 @@ def _apply(ctx: Ctx, node, ins):
         if symbolic and node.op_type not in _PER_SAMPLE:
             raise ctx.error(f"{node.op_type} uses the batch size as a value: the per-sample output would "
                             "depend on the batch size", BatchDependentError)
+        for x in ins:
+            if isinstance(x, Moved) and node.op_type not in moved.OPS:
+                ctx.var(x)  # refused: the batch axis is not first
         fn = lookup(node.op_type, ctx.opset)
         if fn is None:
             raise Unsupported("")
@@ -245,6 +248,4 @@ def _fold(node, ins, opset: int) -> list:
 
 def _output(ctx: Ctx, v) -> Var:
     ctx.path, ctx.op_type = "<output>", "output"
-    if isinstance(v, (Const, Cmp, Sym)):
-        return ctx.var(v)
-    return v
+    return v if isinstance(v, Var) else ctx.var(v)

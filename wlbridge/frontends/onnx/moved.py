@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from .context import BatchAxisError, Ctx, Moved, Var
 
+OPS = {"Transpose", "Split", "Slice", "Squeeze", "Gather"}  # the ops that take a Moved value
+
 
 def finish(ctx: Ctx, x: Var, perm) -> Var | Moved:
     """``transpose(x, perm)`` in full ONNX axes: an IR value when the batch axis is first, else Moved."""

@@ -197,7 +197,9 @@ def _gather(ctx: Ctx, node, ins):
     data, idx = ins
     if isinstance(data, Const) and isinstance(idx, Var) and data.value.ndim == 2 and ctx.attrs.get("axis", 0) == 0:
         return ctx.emit("embedding", [idx], params={"weight": data.value})
-    if isinstance(data, Moved) and isinstance(idx, Const) and idx.value.ndim == 0:
+    if isinstance(data, Moved):
+        if not isinstance(idx, Const) or idx.value.ndim:
+            ctx.var(data)  # refused: more than one index of a moved value
         return moved.drop_axis(ctx, data, int(ctx.attrs.get("axis", 0)), int(idx.value))
     if isinstance(data, Var):
         from .rules_tensor import gather_var
