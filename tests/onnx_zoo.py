@@ -130,12 +130,13 @@ ZOO: dict[str, Entry] = {
 }
 
 
-def export(name: str, exporter: str, opset: int, path) -> tuple[nn.Module, str]:
-    """Export zoo net ``name`` to ``path``: the module and the path."""
+def export(name: str, exporter: str, opset: int, path, dynamic: bool = True) -> tuple[nn.Module, str]:
+    """Export zoo net ``name`` to ``path`` with batch size 2 (``dynamic``: a symbolic batch axis, legacy
+    exporter): the module and the path."""
     entry = ZOO[name]
     module = entry.build()
     x = torch.randn(2, *entry.input_shape)
-    kw = {"dynamic_axes": {"x": {0: "batch_size"}, "y": {0: "batch_size"}}, "dynamo": False}
+    kw = {"dynamic_axes": {"x": {0: "batch_size"}, "y": {0: "batch_size"}} if dynamic else None, "dynamo": False}
     if exporter == "dynamo":
         kw = {"dynamo": True, "dynamic_shapes": ({0: torch.export.Dim("batch_size", min=1)},)}
     with warnings.catch_warnings():

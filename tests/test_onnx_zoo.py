@@ -62,3 +62,15 @@ def test_info_names_opset_producer_and_symbolic_batch(exported, name, exporter, 
     assert f"producer:    pytorch {torch.__version__.split('+')[0]}" in text
     assert "symbolic:    x[0] = batch_size" in text
     assert net.meta["data_dependent"] == [] and "data-dependent:" not in text
+
+
+@pytest.mark.parametrize("name", ["vit", "control"])
+def test_zoo_net_exported_with_a_fixed_batch_of_two_converts_per_sample(tmp_path, name):
+    """Without dynamic_axes the class token is Expand-ed (the zeros built) to batch 2: a constant equal in
+    every sample of the fixed batch is one sample's constant."""
+    module, path = onnx_zoo.export(name, "legacy", 11, tmp_path / f"{name}.onnx", dynamic=False)
+    net = wb.load(path)
+    assert net.input_shape == onnx_zoo.ZOO[name].input_shape
+    torch.manual_seed(11)
+    x = torch.randn(2, *net.input_shape)
+    np.testing.assert_allclose(net(x.numpy().astype(np.float64)), module(x).detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -125,6 +125,8 @@ class Ctx:
         c = np.asarray(c)
         if not self.batch or c.ndim == 0 or c.ndim < rank:
             return c
+        if c.ndim == rank and c.shape[0] == self.batch_size > 1 and (c == c[:1]).all():
+            return c[0]  # the same in every sample of a fixed batch (a class token expanded to it)
         if c.ndim > rank or c.shape[0] != 1:
             raise self.error(f"constant of shape {list(c.shape)} varies along the batch axis", BatchAxisError)
         return c[0]
