@@ -237,3 +237,18 @@ def test_batch_size_as_a_later_entry_of_a_target_shape_is_refused():
                                  helper.make_node("Expand", ["x", "t"], ["y"])], {"one": np.array([1], np.int64)})
     with pytest.raises(ConversionError, match=r"depends on the batch size"):
         wb.from_onnx(ex, origin=False)
+
+
+@pytest.mark.parametrize("opset", [7, 8, 10, 12, 14, 21])
+def test_flatten_from_the_batch_size_in_every_opset(opset):
+    """``x.view(x.size(0), -1)``: Shape -> Gather -> Unsqueeze -> Concat -> Reshape (attribute axes before 13)."""
+    unsq = (helper.make_node("Unsqueeze", ["b"], ["b1"], axes=[0]) if opset < 13
+            else helper.make_node("Unsqueeze", ["b", "ax0"], ["b1"]))
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["b"], axis=0), unsq,
+             helper.make_node("Concat", ["b1", "m1"], ["t"], axis=0), helper.make_node("Reshape", ["x", "t"], ["y"])]
+    inits = {"i0": np.array(0, np.int64), "ax0": np.array([0], np.int64), "m1": np.array([-1], np.int64)}
+    m = _model(nodes, inits, opset, ("N", 2, 3))
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (2, 3) and net.output_shape == (6,)
+    x = np.random.default_rng(8).standard_normal((3, 2, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
