@@ -252,3 +252,22 @@ def test_flatten_from_the_batch_size_in_every_opset(opset):
     assert net.input_shape == (2, 3) and net.output_shape == (6,)
     x = np.random.default_rng(8).standard_normal((3, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)
+
+
+_ATTR_FORMS = {  # op, opset, attributes: the pre-input forms exporters at opsets 9-11 write, on a variable
+    "Unsqueeze": (9, {"axes": [1]}), "Squeeze": (11, {"axes": [1]}),
+    "Slice": (9, {"starts": [1, 0], "ends": [3, 2], "axes": [2, 3]}), "ReduceSum": (11, {"axes": [2], "keepdims": 0}),
+    "ReduceMean": (9, {"axes": [-1]}), "ReduceMax": (11, {"axes": [1, 3], "keepdims": 1}),
+    "Split": (11, {"axis": 2, "split": [1, 2]}), "Pad": (9, {"pads": [0, 0, 1, 0, 0, 0, 0, 2], "value": 0.5}),
+    "Clip": (9, {"min": -0.5, "max": 0.25})}
+
+
+@pytest.mark.parametrize("op", sorted(_ATTR_FORMS))
+def test_attribute_forms_of_old_opsets_on_variables(op):
+    opset, attrs = _ATTR_FORMS[op]
+    shape = ("N", 1, 3, 4) if op == "Squeeze" else ("N", 2, 3, 4)
+    outs = ["y", "y2"] if op == "Split" else ["y"]
+    m = _model([helper.make_node(op, ["x"], outs, **attrs)], {}, opset, shape)
+    x = np.random.default_rng(9).standard_normal((2, *shape[1:])).astype(np.float32)
+    net = wb.from_onnx(m, origin=False)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-6, atol=1e-7)
