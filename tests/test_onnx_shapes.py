@@ -217,7 +217,8 @@ def _batch_size_node_graph(last, extra_inits, in_shape=("N", 3)):
 
 
 def test_slice_up_to_the_batch_size_keeps_the_batch_and_elsewhere_is_refused():
-    ok = _batch_size_node_graph([helper.make_node("Slice", ["x", "z", "b1", "ax0"], ["y"])], {"z": np.array([0], np.int64)})
+    ok = _batch_size_node_graph([helper.make_node("Slice", ["x", "z", "b1", "ax0"], ["y"])],
+                                {"z": np.array([0], np.int64)})
     net = wb.from_onnx(ok, origin=False)
     x = np.random.default_rng(7).standard_normal((4, 3)).astype(np.float32)
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(ok, x), rtol=0, atol=0)

@@ -19,8 +19,8 @@ from wlbridge.cli import describe  # noqa: E402
 CASES = [pytest.param(name, exporter, opset, id=f"{name}-{exporter}-{opset}",
                       marks=[pytest.mark.slow] if exporter == "dynamo" else [])
          for name, entry in onnx_zoo.ZOO.items() for exporter, opset in entry.exports]
-# the exporter itself changes the function here: opsets 9 and 10 write bilinear interpolation as Upsample / Resize-10 "linear",
-# whose coordinates are asymmetric (torch: half-pixel); wlbridge follows the file (onnxruntime)
+# the exporter itself changes the function here: opsets 9 and 10 write bilinear interpolation as Upsample /
+# Resize-10 "linear", whose coordinates are asymmetric (torch: half-pixel); wlbridge follows the file (onnxruntime)
 NOT_TORCH = {("generator", "legacy", 9), ("generator", "legacy", 10)}
 
 

@@ -215,7 +215,8 @@ def _truth(ctx, r) -> bool:
 def _compare(rel):
     def apply(ctx, node, ins):
         a, b = ins
-        out = np.vectorize(lambda p, q: _truth(ctx, rel(sp.sympify(p), sp.sympify(q))), otypes=[object])(_obj(a), _obj(b))
+        holds = np.vectorize(lambda p, q: _truth(ctx, rel(sp.sympify(p), sp.sympify(q))), otypes=[object])
+        out = holds(_obj(a), _obj(b))
         return Const(np.asarray(out, dtype=bool))
     return apply
 
