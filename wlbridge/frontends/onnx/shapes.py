@@ -313,7 +313,8 @@ def _clip(ctx, node, ins):
     return _same(x, v)
 
 
-# op -> (evaluator, kind): "move" ops work on any dtype, "int" ops on integer/bool tensors and Sym only
+# op -> (evaluator, kind): "move" ops work on any dtype (and every opset's form, which onnx.reference does
+# not); "int" ops on integer/bool tensors holding the batch size (constants alone go to onnx.reference)
 SHAPE_OPS = {
     "Shape": (_shape, "move"), "Size": (_size, "move"), "Unsqueeze": (_unsqueeze, "move"),
     "Squeeze": (_squeeze, "move"), "Gather": (_gather, "move"), "Slice": (_slice, "move"),
@@ -340,6 +341,8 @@ def evaluate(ctx: Ctx, node, ins) -> list | None:
     evaluate it (the caller folds it with ``onnx.reference``)."""
     entry = SHAPE_OPS.get(node.op_type)
     symbolic = any(isinstance(x, Sym) for x in ins)
+    if entry is not None and entry[1] == "int" and not symbolic:
+        return None  # arithmetic on constants: onnx.reference, in numpy's vectorized loops
     if entry is None or (entry[1] == "int" and not all(_is_int(x) for x in ins if x is not None)):
         if symbolic:
             raise ctx.error(f"{node.op_type} uses the batch size as a value: the per-sample output would depend "
