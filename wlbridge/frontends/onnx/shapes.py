@@ -305,6 +305,10 @@ def _clip(ctx, node, ins):
         lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
     else:
         lo, hi = [ins[i].value.reshape(()).item() if len(ins) > i and ins[i] is not None else None for i in (1, 2)]
+    if isinstance(x, Const):  # numpy's loops, in the tensor's own dtype
+        v = x.value
+        v = v if lo is None else np.maximum(v, np.asarray(lo, v.dtype))
+        return Const(v if hi is None else np.minimum(v, np.asarray(hi, v.dtype)))
     v = _obj(x)
     if lo is not None:
         v = np.vectorize(lambda e: _max(e, lo), otypes=[object])(v)
