@@ -272,3 +272,19 @@ def test_attribute_forms_of_old_opsets_on_variables(op):
     x = np.random.default_rng(9).standard_normal((2, *shape[1:])).astype(np.float32)
     net = wb.from_onnx(m, origin=False)
     np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=1e-6, atol=1e-7)
+
+
+def test_shape_of_a_moved_value_names_the_batch_where_it_is():
+    """Reshape(Transpose(x), Shape(Transpose(x))): the shape [3, batch, 2] is the moved value's own."""
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]), helper.make_node("Shape", ["t"], ["s"]),
+             helper.make_node("Gather", ["t", "i1"], ["g"], axis=0),
+             helper.make_node("Slice", ["s", "one", "two"], ["b1"]),  # [batch]
+             helper.make_node("Concat", ["b1", "m1"], ["tgt"], axis=0),
+             helper.make_node("Reshape", ["g", "tgt"], ["y"])]
+    inits = {"i1": np.array(1, np.int64), "one": np.array([1], np.int64), "two": np.array([2], np.int64),
+             "m1": np.array([-1], np.int64)}
+    m = _model(nodes, inits, 13, ("N", 3, 2))
+    net = wb.from_onnx(m, origin=False)
+    assert net.input_shape == (3, 2) and net.output_shape == (2,)
+    x = np.random.default_rng(10).standard_normal((4, 3, 2)).astype(np.float32)
+    np.testing.assert_allclose(net(x.astype(np.float64)), _ort(m, x), rtol=0, atol=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .context import BatchAxisError, Ctx, Moved, Var
 
-OPS = {"Transpose", "Split", "Slice", "Squeeze", "Gather"}  # the ops that take a Moved value
+OPS = {"Transpose", "Split", "Slice", "Squeeze", "Gather", "Shape", "Size"}  # the ops that take a Moved value
 
 
 def finish(ctx: Ctx, x: Var, perm) -> Var | Moved:

@@ -70,14 +70,25 @@ def _is_int(x) -> bool:
 # ---- per op ------------------------------------------------------------------------------------
 
 def _shape(ctx, node, ins):
-    from .context import Var
+    from .context import Moved, Var
 
     x = ins[0]
-    full = list(x.value.shape if not isinstance(x, Var) else ctx.onnx_shape(x))
-    if isinstance(x, Var) and ctx.batch and ctx.batch_size < 0:
-        full = [BATCH, *full[1:]]
+    if isinstance(x, (Var, Moved)):
+        size = BATCH if ctx.batch_size < 0 else ctx.batch_size
+        full = [size if i == 0 else d for i, d in zip(_onnx_axes(ctx, x), ctx.onnx_shape(x))]
+    else:
+        full = list(x.value.shape)
     start, end = ctx.attrs.get("start", 0), ctx.attrs.get("end", None)
     return pack(np.array(full + [None], dtype=object)[:-1][start:end], np.int64)
+
+
+def _onnx_axes(ctx, x) -> list:
+    """Which full ONNX axis of the IR value each axis of ``x`` is (0: the batch axis; -1: none)."""
+    from .context import Moved
+
+    if isinstance(x, Moved):
+        return list(x.perm)
+    return list(range(len(x.shape) + 1)) if ctx.batch else [-1] * len(x.shape)
 
 
 def _size(ctx, node, ins):
