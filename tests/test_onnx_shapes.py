@@ -260,7 +260,7 @@ _ATTR_FORMS = {  # op, opset, attributes: the pre-input forms exporters at opset
     "Slice": (9, {"starts": [1, 0], "ends": [3, 2], "axes": [2, 3]}), "ReduceSum": (11, {"axes": [2], "keepdims": 0}),
     "ReduceMean": (9, {"axes": [-1]}), "ReduceMax": (11, {"axes": [1, 3], "keepdims": 1}),
     "Split": (11, {"axis": 2, "split": [1, 2]}), "Pad": (9, {"pads": [0, 0, 1, 0, 0, 0, 0, 2], "value": 0.5}),
-    "Clip": (9, {"min": -0.5, "max": 0.25})}
+    "Clip": (9, {"min": -0.5, "max": 0.25}), "ReduceProd": (11, {"axes": [1, 2], "keepdims": 0})}
 
 
 @pytest.mark.parametrize("op", sorted(_ATTR_FORMS))
