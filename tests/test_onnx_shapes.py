@@ -152,11 +152,13 @@ def test_batch_axis_moved_by_transpose_and_brought_back(pick):
     elif pick == "Split":
         nodes = [t, helper.make_node("Split", ["t", "sizes"], ["a", "b"], axis=0),
                  helper.make_node("Squeeze", ["b", "ax0"], ["y"])]
-    else:
-        nodes = [t, helper.make_node("Slice", ["t", "i1v", "i2v", "ax0"], ["s"]),
+    else:  # with a slice of the whole batch axis (axis 1 now), as dynamo writes them
+        nodes = [t, helper.make_node("Slice", ["t", "i1v", "i2v", "ax0"], ["s0"]),
+                 helper.make_node("Slice", ["s0", "z1", "big", "ax1"], ["s"]),
                  helper.make_node("Squeeze", ["s", "ax0"], ["y"])]
     inits = {"i1": np.array(1, np.int64), "sizes": np.array([1, 1], np.int64), "ax0": np.array([0], np.int64),
-             "i1v": np.array([1], np.int64), "i2v": np.array([2], np.int64)}
+             "i1v": np.array([1], np.int64), "i2v": np.array([2], np.int64), "z1": np.array([0], np.int64),
+             "big": np.array([2 ** 63 - 1], np.int64), "ax1": np.array([1], np.int64)}
     m = _model(nodes, inits, 13, ("N", 2, 3))
     net = wb.from_onnx(m, origin=False)
     assert net.input_shape == (2, 3) and net.output_shape == (3,)  # the batch axis stays apart

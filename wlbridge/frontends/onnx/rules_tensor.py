@@ -36,9 +36,14 @@ def _slice(ctx: Ctx, x, starts, ends, axes, steps):
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
     if isinstance(x, Moved):
-        shape = moved.shape(x)
-        return moved.sliced(ctx, x, {a % len(shape): _onnx_range(s, e, st, shape[a % len(shape)])
-                                     for a, s, e, st in zip(axes, starts, ends, steps)})
+        shape, ranges = moved.shape(x), {}
+        for a, s, e, st in zip(axes, starts, ends, steps):
+            a %= len(shape)
+            if shape[a] == "batch" and not _is_whole(s, e, st):
+                raise ctx.error("Slice of the batch axis; convert with batch_axis=False", BatchAxisError)
+            if shape[a] != "batch":
+                ranges[a] = _onnx_range(s, e, st, shape[a])
+        return moved.sliced(ctx, x, ranges)
     x = ctx.var(x)
     r = ctx.rank(x)
     ranges = {}
