@@ -430,6 +430,17 @@ def test_check_many_and_the_cli_campaign_agree(doors, tmp_path, capsys):
     assert text.count("<testcase") == 3 and "<failure" not in text
 
 
+@pytest.mark.woxi
+@pytest.mark.xfail(strict=True, reason="check_many(Net objects, jobs=2) pickles each Net for the worker pool; a net "
+                                      "with a source (from_torch, .pt2, ONNX) holds a closure: ERROR WorkerCrashed "
+                                      "'Can't pickle local object make_evaluate.<locals>.evaluate'")
+def test_check_many_of_converted_nets_in_a_pool(doors):
+    pytest.importorskip("woxi")
+    nets = [doors.net("seed", "torch"), doors.net("relu", "onnx-legacy")]
+    reports = wb.check_many(nets, jobs=2, engine="woxi", samples=4, timeout=60)
+    assert [r.verdict for r in reports] == ["PASSED", "PASSED"]
+
+
 def test_check_many_names_a_misspelt_option_like_every_door():
     with pytest.raises(wb.OptionError, match="check_many: unknown option 'samplez' .did you mean 'samples'..; valid "
                                              "options: jobs, cluster, on_report, simplify, model_timeout, "):
