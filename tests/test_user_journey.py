@@ -296,6 +296,19 @@ def test_check_from_python_and_cli_agree(doors, model, route, capsys):
 
 
 @pytest.mark.woxi
+def test_report_plot_draws_the_net_and_its_formula_alike(doors):
+    pytest.importorskip("woxi")
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    figure = doors.net("seed", "pt2").check(engine="woxi", samples=4, timeout=60).plot()
+    lines = {line.get_label(): line.get_ydata() for line in figure.axes[0].lines}
+    for k in (1, 2):
+        close(lines[f"formula (woxi), output {k}"], lines[f"net, output {k}"])
+    plt.close(figure)
+
+
+@pytest.mark.woxi
 def test_check_digits_from_python_and_cli_agree(doors, capsys):
     """Rounded weights are not the net: the check fails by the rounding's error, and says so, by both doors."""
     pytest.importorskip("woxi")
