@@ -89,6 +89,24 @@ def test_from_onnx_takes_a_path_bytes_or_a_model_proto(doors, model):
         np.testing.assert_array_equal(n(x), nets[0](x))
 
 
+def test_input_names_by_every_door(doors):
+    """from_torch / load / from_onnx take input_names=; they name the sequence call's parameters and sympy's symbols."""
+    import sympy
+
+    m = doors.models["seed"]
+    names = ["p", "q", "s"]  # not c, v, w, ...: the WL emitters' own locals (written vc, vv, vw)
+    nets = [wb.from_torch(m.module, (3,), input_names=names), wb.load(doors.path("seed", "pt2"), input_names=names),
+            wb.from_onnx(doors.path("seed", "onnx-legacy"), input_names=names),
+            wb.load(doors.path("seed", "wxf"), input_names=names)]
+    x = m.inputs()
+    for net in nets:
+        assert net.input_names == names and net.to_wl(call="sequence").startswith("Function[{p, q, s}, ")
+        matrix = net.to_sympy(form="expanded")
+        assert matrix.free_symbols == set(sympy.symbols("p q s"))
+        f = sympy.lambdify(sympy.symbols("p q s"), list(matrix), "numpy")
+        close(np.array([f(*row) for row in x]), m.torch_out(x))
+
+
 def test_lstm_classifier_is_refused_by_the_wolfram_writers(doors, tmp_path):
     net = doors.net("lstm", "torch")
     for save in (wb.save_wlnet, wb.save_wxf):
