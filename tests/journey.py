@@ -21,20 +21,20 @@ MODELS = ("seed", "relu", "cnn", "lstm")
 ROUTES = ("torch", "exported", "pt2", "onnx-dynamo", "onnx-legacy", "wlnet", "wxf")
 FILE_ROUTES = ROUTES[2:]
 SUFFIX = {"pt2": ".pt2", "onnx-dynamo": ".onnx", "onnx-legacy": ".onnx", "wlnet": ".wlnet", "wxf": ".wxf"}
-VOCAB, TOKENS = 20, 12
+VOCAB, TOKENS = 50, 12
 
 
 def _modules():
     import torch
 
     class Classifier(torch.nn.Module):
-        """Embedding -> LSTM -> Linear on the last hidden state (the issue 16 text classifier, smaller)."""
+        """Embedding -> LSTM -> Linear on the last hidden state: the issue 16 text classifier (2,115 parameters)."""
 
         def __init__(self):
             super().__init__()
-            self.emb = torch.nn.Embedding(VOCAB, 4)
-            self.lstm = torch.nn.LSTM(4, 5, batch_first=True)
-            self.fc = torch.nn.Linear(5, 3)
+            self.emb = torch.nn.Embedding(VOCAB, 8)
+            self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
+            self.fc = torch.nn.Linear(16, 3)
 
         def forward(self, tokens):
             _, (h, _) = self.lstm(self.emb(tokens))

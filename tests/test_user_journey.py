@@ -65,6 +65,7 @@ def test_the_same_signature_by_every_route(doors, model, route):
 
 
 def test_signatures_of_the_torch_route(doors):
+    assert doors.net("lstm", "torch").param_count == 2115  # the classifier
     assert {m: signature(doors.net(m, "torch")) for m in MODELS} == {
         "seed": (["f64[3]"], ["f64[2]"]), "relu": (["f64[3]"], ["f64[2]"]),
         "cnn": (["f64[2,6,6]"], ["f64[2]"]), "lstm": (["i64[12]"], ["f64[3]"])}
@@ -245,6 +246,8 @@ def test_convert_prints_what_the_python_call_returns(doors, model, route, capsys
     net = doors.net(model, route)
     refused = []
     for flags, method, kw in FLAGS:
+        if model == "lstm" and method == "to_sympy":
+            continue  # printing the classifier's unrolled sympy (670 kB) takes ~10 s a door; the others cover it
         want = python_text(net, method, kw)
         code = main(["convert", path, *flags])
         out, err = capsys.readouterr()
@@ -258,7 +261,7 @@ def test_convert_prints_what_the_python_call_returns(doors, model, route, capsys
         else:
             assert code == 0 and out == want, flags
     # cnn, lstm: symbolic weights (a vector input, no embedding); lstm: expanded (too large), jacobian (tokens)
-    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 6}[model], refused
+    assert len(refused) == {"seed": 0, "relu": 0, "cnn": 1, "lstm": 5}[model], refused
 
 
 def test_check_refuses_a_too_large_form_in_the_cli_words(doors, capsys):
@@ -277,7 +280,7 @@ def test_info_describes_the_net(doors, model, route, capsys):
     assert main(["info", doors.path(model, route)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(str(net) + "\n")
-    assert f"layers:      {len(net.layers)};" in out and f"{net.param_count:,}" in out
+    assert f"layers:      {len(net.layers)};" in out and f"parameters:  {net.param_count} (" in out
 
 
 # ---- check: the same verdict and errors from Python and from `wlbridge check --json` ---------------------
