@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .analysis.piecewise import FORMS as REGION_FORMS, region_form
 from .errors import ConversionError
 from .ops import OPS
 from . import limits
@@ -231,10 +232,6 @@ class Net:
 
         return round_weights(self, digits)
 
-    def _piecewise(self, settings):
-        lower, upper = settings.pop("box", (-1.0, 1.0))
-        return self.linear_regions(lower, upper, **settings)
-
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
         """Evaluate the numpy float64 reference on one input or a batch (batch axis first)."""
@@ -244,8 +241,8 @@ class Net:
 
     def to_sympy(self, form: str = "compact", **settings):
         """sympy expressions of the net (``form='compact'`` or ``'expanded'``); see :func:`wlbridge.emit.sympy.to_sympy`."""
-        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
-            return self._piecewise(settings).to_sympy()
+        if form in REGION_FORMS:  # box=(lower, upper) required: see wlbridge.analysis.piecewise
+            return region_form(self, "sympy", form, **settings)
         if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
             from .emit.symbolic import symbolic_sympy  # W1, b1, ... as MatrixSymbols; σ, φ as functions
 
@@ -257,8 +254,8 @@ class Net:
 
     def to_wl(self, form: str = "compact", call: str = "list", **settings) -> str:
         """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
-        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
-            return self._piecewise(settings).to_wl(call=call)
+        if form in REGION_FORMS:  # box=(lower, upper) required: see wlbridge.analysis.piecewise
+            return region_form(self, "wl", form, call=call, **settings)
         if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
             from .emit.symbolic import symbolic_wl  # {Function[{x}, W2 . σ[W1 . x + b1]], {W1 -> ..}}
 
@@ -270,9 +267,8 @@ class Net:
 
     def to_latex(self, **settings) -> str:
         """LaTeX equations of the net; see :func:`wlbridge.emit.latex.to_latex`."""
-        if settings.get("form") == "piecewise":  # box=(lower, upper): the linear regions as cases
-            settings.pop("form")
-            return self._piecewise(settings).to_latex()
+        if settings.get("form") in REGION_FORMS:  # box=(lower, upper) required: see wlbridge.analysis.piecewise
+            return region_form(self, "latex", settings.pop("form"), **settings)
         from .emit.latex import to_latex
 
         net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
@@ -299,7 +295,9 @@ class Net:
 
         digits = settings.pop("digits", None)
         if digits is not None and code is None:  # the rounded formula against the exact net
-            code = self.to_wl(form=settings.get("form", "compact"), call=settings.get("call", "list"), digits=digits)
+            region = {k: settings[k] for k in ("box", "minimal") if k in settings}
+            code = self.to_wl(form=settings.get("form", "compact"), call=settings.get("call", "list"), digits=digits,
+                              **(region if settings.get("form") in REGION_FORMS else {}))
         report = check(self, engine=engine, samples=samples, seed=seed, code=code, kernel=kernel, **settings)
         if digits is not None:
             report.notes.append(f"the code has weights rounded to {digits} significant digits: the errors against "

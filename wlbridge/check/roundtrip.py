@@ -34,7 +34,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
           mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-          startup_timeout: float | None = None) -> CheckReport:
+          startup_timeout: float | None = None, box=None, minimal: bool = False) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
@@ -50,15 +50,18 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     (None: when stderr is a terminal and the check is estimated to take a few seconds).
     ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
     'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
-    seconds to wait for it to start.
+    seconds to wait for it to start. ``box=(lower, upper)``: the inputs are sampled uniformly in it (the
+    piecewise and tree forms need it: they are the net only there); ``minimal``: the piecewise form's.
     """
-    xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
+    xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed, box=box)
     ref, dropped = _reference(net, xs)
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
     given_code = code is not None
     sizes = {"max_size": max_size} if max_size else {}
+    if form in ("piecewise", "tree"):  # emitted over the box: the same keywords reach to_wl and the sympy row
+        sizes = {"box": box, **({"minimal": True} if minimal and form == "piecewise" else {})}
     compact = code is None and form == "compact"  # our compact code: Mathics3's cost is the layers'
     if code is None:
         code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}), **sizes)
