@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .check.calls import detect_call, function_arity
+from .cli_regions import add_parser as add_regions_parser, cmd_regions
 from .errors import ConversionError, ExpressionTooLargeError, FormatError, WlbridgeError
 
 EPILOG = """\
@@ -27,6 +28,8 @@ examples:
   wlbridge check model.onnx --code mine.wl         # check your own WL Function against the net
   wlbridge check model.onnx --inputs x.npy --rtol 1e-6 --json   # given inputs, JSON report for CI
   wlbridge info model.wxf                          # layers, shapes, parameter count, support
+  wlbridge convert relu.onnx --form tree --box -1 1 --digits 4   # piecewise / tree forms over a box
+  wlbridge regions relu.onnx --box -1 1 --plot regions.png       # linear regions: table and 2-D slice
 
 exit status: 0 ok; 1 the check ran and failed; 2 bad input, unsupported layer, missing engine or
 internal error (one line; --debug shows the traceback); 130 interrupted; 141 output pipe closed.
@@ -63,7 +66,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                                 description="Trained neural nets as closed-form maths (Wolfram Language, sympy), "
                                             "checked in WL engines.", parents=[debug])
     p.add_argument("--version", action="version", version=f"wlbridge {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info,regions}",
+                           parser_class=_Parser)
     c = sub.add_parser("convert", help="print the net as WL / sympy / LaTeX / Python", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     c.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
@@ -102,12 +106,21 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                    "(default: WOLFRAM_KERNEL, then the usual install paths)")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
+    add_regions_parser(sub, [debug])
     return p
 
 
 def _code_options(p: argparse.ArgumentParser, form_help: str = "", call_help: str = "") -> None:
-    p.add_argument("--form", choices=["compact", "expanded"],
-                   help=form_help + "compact (default): one With per layer; expanded: one formula per output")
+    p.add_argument("--form", choices=["compact", "expanded", "piecewise", "tree"],
+                   help=form_help + "compact (default): one With per layer; expanded: one formula per output; "
+                                    "piecewise: one Piecewise per output over the linear regions in --box; tree: "
+                                    "the decision tree of those regions (each condition once)")
+    p.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="the input box (every input scalar in [LO, HI]): required by --form piecewise/tree, which "
+                        "are Indeterminate outside it" + ("; check samples inside it" if form_help else ""))
+    p.add_argument("--minimal", action="store_true",
+                   help="--form piecewise: drop the inequalities the others imply (one LP each)")
+    p.add_argument("--digits", type=_positive, metavar="N", help="print weights with N significant digits")
     p.add_argument("--call", choices=["list", "sequence"],
                    help="f[{x1, ..}] (list) or f[x1, ..] (sequence)" + call_help)
     p.add_argument("--max-size", type=_positive, metavar="NODES",
@@ -232,6 +245,8 @@ def validate(args) -> None:
     """Refuse options that would be silently ignored."""
     if args.command == "convert":
         given = [f"--{o.replace('_', '-')}" for o in ("form", "call", "max_size", "exact") if getattr(args, o)]
+        if args.to == "latex" and args.form in ("piecewise", "tree"):
+            given = [g for g in given if g != "--form"]
         if args.to in ("latex", "python") and given:
             raise UsageError(f"--to {args.to} takes none of {', '.join(given)}: they apply to --to wl and "
                              f"--to sympy ({args.to} is printed layer by layer, with float64 weights)")
@@ -239,6 +254,8 @@ def validate(args) -> None:
             raise UsageError("--call applies to --to wl only (a sympy Matrix is not called)")
     if args.command in ("convert", "check") and args.max_size and args.form != "expanded":
         raise UsageError("--max-size applies to --form expanded only")
+    if args.command in ("convert", "check"):
+        validate_region_options(args)
     if args.command == "check" and args.inputs and args.samples:
         raise UsageError("give --inputs or --samples, not both")
     if args.command == "check" and args.code and args.exact:
@@ -300,11 +317,14 @@ def _emit_text(net, args) -> str:
     if args.max_size:
         extra["max_size"] = args.max_size
     form = args.form or "compact"
+    extra.update(region_options(args))
     if args.to == "wl":
         return net.to_wl(form=form, call=args.call or "list", **extra)
     if args.to == "sympy":
         return _sympy_text(net.to_sympy(form=form, **extra))
-    return net.to_latex() if args.to == "latex" else net.to_python()
+    if args.to == "latex":
+        return net.to_latex(form=form, **extra) if args.form in REGION_FORMS else net.to_latex(**extra)
+    return net.to_python()
 
 
 def _sympy_text(obj) -> str:
@@ -387,6 +407,7 @@ def cmd_check(args, net) -> int:
     settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
                     exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
                     atol=args.atol, timeout=args.timeout or None, max_size=args.max_size, kernel=args.kernel)
+    settings.update(region_options(args))
     if inputs is not None:
         settings["inputs"] = inputs
     else:
@@ -466,4 +487,33 @@ def engine_status() -> str:
             f"wolfram kernel {kernel}")
 
 
-COMMANDS = {"convert": cmd_convert, "check": cmd_check, "info": cmd_info}
+REGION_FORMS = ("piecewise", "tree")
+
+
+def validate_region_options(args) -> None:
+    """``--box``, ``--minimal`` and ``--digits`` where they mean something."""
+    region = args.form in REGION_FORMS
+    if region and not args.box and not (args.command == "check" and args.code):
+        raise UsageError(f"--form {args.form} needs --box LO HI (the input box of its linear regions; "
+                         "the form is Indeterminate outside it)")
+    if args.box and args.command == "convert" and not region:
+        raise UsageError("--box applies to --form piecewise and --form tree")
+    if args.minimal and args.form != "piecewise":
+        raise UsageError("--minimal applies to --form piecewise only")
+    if args.digits and args.command == "convert" and args.to == "python":
+        raise UsageError("--digits applies to --to wl, sympy and latex")
+
+
+def region_options(args) -> dict:
+    """``box``, ``minimal``, ``digits`` keywords from the flags that were given."""
+    out = {}
+    if args.box:
+        out["box"] = tuple(args.box)
+    if args.minimal:
+        out["minimal"] = True
+    if args.digits:
+        out["digits"] = args.digits
+    return out
+
+
+COMMANDS = {"convert": cmd_convert, "check": cmd_check, "info": cmd_info, "regions": cmd_regions}
