@@ -92,7 +92,8 @@ def flat_sympy(regions, *, digits: int | None = None) -> sp.Matrix:
     p = SympyText(regions.lower.size, digits)
     conds = [p.conj(r) for r in _conditions(regions)[:-1]] + [sp.true]
     outside = p.outside(regions.lower, regions.upper)
-    return sp.Matrix([[sp.Piecewise((sp.nan, outside), *[(p.affine(r.A[o], r.b[o]), c) for r, c in zip(regions, conds)])
+    return sp.Matrix([[sp.Piecewise((sp.nan, outside), *[(p.affine(r.A[o], r.b[o]), c) for r, c in zip(regions, conds)],
+                                    evaluate=False)  # evaluating compares every pair of conditions: minutes
                        for o in range(_n_out(regions))]])
 
 
