@@ -175,3 +175,24 @@ def test_check_samples_inside_the_box():
     report = net.check(engine="woxi", form="piecewise", box=((0, -3), (0.5, -2)), samples=40)
     assert report.passed and report.max_rel_err <= 1e-12, str(report)
     assert report.rows[0].worst is None or all(0 <= v[0] <= 0.5 for v in [report.rows[0].worst["input"]])
+
+
+def test_no_raw_type_errors_on_any_combination():
+    """Every emitter x region form x option: a result or a WlbridgeError naming what is wrong."""
+    net = mlp([2, 3, 1])
+    options = [{}, {"digits": 2}, {"minimal": True}, {"call": "sequence"}, {"exact": True}, {"max_size": 10},
+               {"weights": "symbolic"}, {"digits": 2, "minimal": True, "max_regions": 50}, {"box": None}]
+    for form in FORMS:
+        for emit in (net.to_wl, net.to_sympy, net.to_latex):
+            for opt in options:
+                kw = {"box": (-1, 1), **opt}
+                try:
+                    emit(form=form, **kw)
+                except WlbridgeError as e:
+                    assert any(k in str(e) for k in kw) or "box" in str(e), (emit, opt, e)
+        for opt in ({"digits": 3}, {"minimal": True}, {"call": "sequence"}, {"exact": True}, {}):
+            try:
+                report = net.check(engine=[], form=form, box=(-1, 1), samples=8, **opt)
+                assert report.rows and all(r.passed or "digits" in opt for r in report.rows), (opt, str(report))
+            except WlbridgeError as e:
+                assert "exact" in str(e) and "exact" in opt, (opt, e)

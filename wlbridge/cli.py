@@ -493,7 +493,7 @@ REGION_FORMS = ("piecewise", "tree")
 def validate_region_options(args) -> None:
     """``--box``, ``--minimal`` and ``--digits`` where they mean something."""
     region = args.form in REGION_FORMS
-    if region and not args.box and not (args.command == "check" and args.code):
+    if region and not args.box:
         raise UsageError(f"--form {args.form} needs --box LO HI (the input box of its linear regions; "
                          "the form is Indeterminate outside it)")
     if args.box and args.command == "convert" and not region:
