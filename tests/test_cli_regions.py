@@ -101,9 +101,10 @@ def test_convert_region_forms(form, capsys):
 
 
 def test_convert_usage_errors(capsys):
-    cases = [(["--form", "piecewise"], "needs --box LO HI"), (["--box", "-1", "1"], "--box applies to --form"),
-             (["--form", "tree", "--box", "-1", "1", "--minimal"], "--minimal applies to --form piecewise"),
-             (["--to", "python", "--digits", "3"], "--digits applies to")]
+    cases = [(["--form", "piecewise"], "--form piecewise needs --box LO HI"),
+             (["--form", "tree", "--to", "python", "--box", "-1", "1"], "--to python takes none of --form, --box"),
+             (["--box", "-1", "1"], "box and minimal apply to form='piecewise' or 'tree'"),
+             (["--form", "tree", "--box", "-1", "1", "--exact"], "form='tree' takes neither exact nor max_size")]
     for extra, message in cases:
         assert run(["convert", "m.onnx", *extra]) == 2
         assert message in capsys.readouterr().err

@@ -20,14 +20,12 @@ Matrix([[Piecewise((nan, (x1 > 2.0) | (x1 < -1)), (0, x1 <= 0), (x1, True))]])
 """
 from __future__ import annotations
 
-import inspect
 import numpy as np
 import sympy as sp
 
 from ..errors import WlbridgeError
 from .affine_text import LatexText, SympyText, WLText, inner_rows
 
-FORMS = ("piecewise", "tree")
 DEFAULT_MAX_REGIONS = 10_000
 
 
@@ -134,21 +132,4 @@ def piecewise_latex(net, *, box, minimal: bool = False, digits: int | None = Non
 def _call(call: str) -> None:
     if call not in ("list", "sequence"):
         raise WlbridgeError(f"call must be 'list' or 'sequence', got {call!r}")
-
-
-def region_form(net, target: str, form: str, **settings):
-    """``net.to_wl/to_sympy/to_latex(form='piecewise'|'tree', ...)``: the entry point for ``target``
-    ('wl', 'sympy', 'latex') and ``form``, its keywords checked (unknown ones name the valid ones)."""
-    from .tree import tree_latex, tree_sympy, tree_wl
-
-    fn = {("wl", "piecewise"): piecewise_wl, ("sympy", "piecewise"): piecewise_sympy,
-          ("latex", "piecewise"): piecewise_latex, ("wl", "tree"): tree_wl, ("sympy", "tree"): tree_sympy,
-          ("latex", "tree"): tree_latex}[target, form]
-    valid = [k for k, v in inspect.signature(fn).parameters.items() if v.kind is v.KEYWORD_ONLY]
-    unknown = sorted(set(settings) - set(valid))
-    if unknown:
-        raise WlbridgeError(f"to_{target}(form={form!r}): unknown option(s) {', '.join(unknown)}; "
-                            f"valid: {', '.join(valid)}")
-    settings.setdefault("box", None)
-    return fn(net, **settings)
 

@@ -27,7 +27,7 @@ _KIND = torch.export.graph_signature.InputKind
 
 
 @guarded(".pt2")
-def load_pt2(path, *, input_names: Sequence[str] | None = None, **_) -> Net:
+def load_pt2(path, *, input_names: Sequence[str] | None = None) -> Net:
     """Read a ``torch.export.save`` archive and convert its program (``wb.load`` dispatches here)."""
     p = Path(path)
     regular_file(p)
