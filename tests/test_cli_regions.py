@@ -70,7 +70,8 @@ def test_regions_max_regions_and_errors(capsys):
         run(["regions", "m.onnx"])  # --box is required
     b = NetBuilder("tanh")
     x = b.input("x", (2,))
-    assert run(["regions", "m.onnx", "--box", "-1", "1"], b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})])) == 2
+    tanh = b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})])
+    assert run(["regions", "m.onnx", "--box", "-1", "1"], tanh) == 2
     assert "elementwise[tanh]" in capsys.readouterr().err
 
 

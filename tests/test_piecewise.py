@@ -62,8 +62,8 @@ def test_box_is_required_and_checked(form):
 @pytest.mark.parametrize("form", FORMS)
 def test_unknown_and_bad_options_are_wlbridge_errors(form):
     net = mlp([2, 3, 1])
-    with pytest.raises(WlbridgeError, match=r"unknown option 'digitz' \(did you mean 'digits'\?\); valid options: .*box, "
-                                            "minimal"):
+    with pytest.raises(WlbridgeError,
+                       match=r"unknown option 'digitz' \(did you mean 'digits'\?\); valid options: .*box, minimal"):
         net.to_wl(form=form, box=(-1, 1), digitz=3)
     with pytest.raises(WlbridgeError, match=f"form='{form}' takes neither exact nor max_size"):
         net.to_sympy(form=form, box=(-1, 1), exact=True)

@@ -26,9 +26,10 @@ def net46652(seed=0):
     return b.build([v])
 
 
-@pytest.mark.parametrize("name, params", [("leaky_relu", {"negative_slope": 0.1}), ("leaky_relu", {"negative_slope": 3.0}),
-                                          ("leaky_relu", {"negative_slope": -0.5}), ("rrelu", {}), ("elu", {"alpha": 0.7}),
-                                          ("selu", {}), ("celu", {"alpha": 2.0})])
+@pytest.mark.parametrize("name, params", [
+    ("leaky_relu", {"negative_slope": 0.1}), ("leaky_relu", {"negative_slope": 3.0}),
+    ("leaky_relu", {"negative_slope": -0.5}), ("rrelu", {}), ("elu", {"alpha": 0.7}), ("selu", {}),
+    ("celu", {"alpha": 2.0})])
 def test_kink_forms_equal_the_reference(name, params):
     x = sp.Symbol("x")
     row = ACTIVATIONS[name]

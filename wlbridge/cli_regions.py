@@ -21,7 +21,8 @@ TABLE_ROWS = 50  # regions listed in the table (all of them with --json)
 def add_parser(sub, parents) -> None:
     """The ``regions`` sub-command's arguments."""
     r = sub.add_parser("regions", help="the linear regions of a piecewise-linear net over a box", parents=parents,
-                       description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.split("\n\n")[1].replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     r.add_argument("--box", nargs=2, type=float, required=True, metavar=("LO", "HI"),
                    help="the input box: every input scalar in [LO, HI]")
