@@ -79,8 +79,7 @@ def _split(ids, depth, traces, leaves):
 
 def _trace(net, w):
     """Follow ``net`` at the point ``w``: per unit with several pieces, (its pieces' rows, the piece at ``w``)."""
-    from . import regions as R  # the search's own pieces and affine rules: one definition of each
-
+    affine, layer_pieces = _search_rules()
     n = w.size
     env, k = {}, 0
     for p in net.inputs:
@@ -90,9 +89,9 @@ def _trace(net, w):
         k += p.size
     out = []
     for layer in net.layers:
-        pieces = R._layer_pieces(layer)
+        pieces = layer_pieces(layer)
         if pieces is None:
-            env[layer.output] = R._affine(layer, [env[i] for i in layer.inputs], net.shapes)
+            env[layer.output] = affine(layer, [env[i] for i in layer.inputs], net.shapes)
             continue
         chosen = []
         for options in pieces(env, net.shapes):
@@ -105,6 +104,16 @@ def _trace(net, w):
         shape = net.shapes[layer.output]
         env[layer.output] = (A.reshape(*shape, n), c.reshape(shape))
     return out
+
+
+def _search_rules():
+    """The search's own piece and affine rules (one definition of each): ``analysis/pieces.py`` once the
+    highspy search lands there, ``regions.py`` before."""
+    try:
+        from .pieces import affine, layer_pieces
+    except ImportError:
+        from .regions import _affine as affine, _layer_pieces as layer_pieces
+    return affine, layer_pieces
 
 
 # ---- printing ----------------------------------------------------------------------------------
