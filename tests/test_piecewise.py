@@ -199,3 +199,12 @@ def test_no_raw_type_errors_on_any_combination():
                 assert report.rows and all(r.passed or "digits" in opt for r in report.rows), (opt, str(report))
             except WlbridgeError as e:  # check has no minimal (its code's conditions do not change its values)
                 assert any(k in str(e) for k in opt) and ("exact" in opt or "minimal" in opt), (opt, e)
+
+
+@pytest.mark.woxi
+def test_given_inputs_outside_the_box_are_named():
+    pytest.importorskip("woxi")
+    net = mlp([2, 3, 1])
+    report = net.check(engine="woxi", form="tree", box=(-1, 1), inputs=np.array([[0.5, 0.5], [2.0, 0.0]]))
+    assert not report.passed
+    assert "1 of the 2 given inputs lie outside the box: form='tree' is Indeterminate (sympy: nan) there" in report.notes

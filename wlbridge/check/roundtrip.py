@@ -79,7 +79,7 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]),
                          seed=None if opts.inputs is not None else opts.seed,
                          code_chars=len(code))
-    report.notes += _notes(net, opts, engines, report.engine, dropped)
+    report.notes += _notes(net, opts, engines, report.engine, dropped) + _outside_box(net, opts, xs)
     report.subject = (net, code, opts.call)
     tol = opts.tolerance()
 
@@ -130,6 +130,19 @@ def _notes(net, opts: CheckOptions, engines, used: str, dropped) -> list[str]:
     if dropped is not None and dropped.any():
         notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
     return notes + _honesty_notes(net)
+
+
+def _outside_box(net, opts: CheckOptions, xs) -> list[str]:
+    """Given inputs outside the box of a piecewise / tree form: say that the form is undefined there."""
+    if opts.box is None or opts.inputs is None:
+        return []
+    from ..analysis.piecewise import parse_box
+
+    lower, upper = parse_box(net, opts.box, opts.form)
+    flat = np.concatenate([np.asarray(x, dtype=np.float64).reshape(len(x), -1) for x in xs], axis=1)
+    out = int(np.sum(np.any((flat < lower) | (flat > upper), axis=1)))
+    return [f"{out} of the {len(flat)} given inputs lie outside the box: form={opts.form!r} is Indeterminate "
+            "(sympy: nan) there"] if out else []
 
 
 OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
