@@ -99,10 +99,14 @@ class SympyText:
 
     def __init__(self, n: int, digits: int | None = None):
         self.xs, self.r = [sp.Symbol(v, real=True) for v in variables(n)], rounder(digits)
+        self._nums: dict[float, sp.Expr] = {}  # regions share hyperplanes: each number and row is built once
+        self._rows: dict[tuple, sp.Expr] = {}
 
     def num(self, v):
         v = self.r(v)
-        return sp.Integer(int(v)) if v in (0.0, 1.0, -1.0) else sp.Float(v)
+        if v not in self._nums:
+            self._nums[v] = sp.Integer(int(v)) if v in (0.0, 1.0, -1.0) else sp.Float(v)
+        return self._nums[v]
 
     def affine(self, a, c):
         terms = [self.num(w) * x for w, x in zip(a, self.xs) if self.r(w) != 0]
@@ -110,15 +114,28 @@ class SympyText:
         return sp.Add(*terms, sp.Float(c) if c != 0 else sp.Integer(0))
 
     def le(self, h, g):
-        return sp.Le(self.affine(h, 0.0), self.num(g), evaluate=False)
+        key = (np.asarray(h, dtype=np.float64).tobytes(), float(g))
+        if key not in self._rows:
+            self._rows[key] = sp.Le(self.affine(h, 0.0), self.num(g), evaluate=False)
+        return self._rows[key]
 
     def conj(self, rows):
-        return sp.And(*[self.le(h, g) for h, g in rows]) if rows else sp.true
+        return _and([self.le(h, g) for h, g in rows]) if rows else sp.true
 
     def outside(self, lower, upper):
         """The complement of the box (where the forms are ``nan``)."""
         return sp.Or(*[c for x, lo, hi in zip(self.xs, lower, upper)
                        for c in (sp.StrictLessThan(x, self.num(lo)), sp.StrictGreaterThan(x, self.num(hi)))])
+
+
+def _and(args: list):
+    """``And(*args)`` as it stands: sympy's constructor orders and cross-simplifies its relations even unevaluated
+    (seconds per hundred regions); a region's rows are distinct half-spaces already."""
+    if len(args) == 1:
+        return args[0]
+    obj = sp.Basic.__new__(sp.And, *args)
+    obj._argset = frozenset(args)
+    return obj
 
 
 class LatexText:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from sympy.core.parameters import evaluate as sp_evaluate
 
 from ..errors import WlbridgeError
 from .affine_text import LatexText, SympyText, WLText, inner_rows
@@ -88,11 +89,12 @@ def flat_wl(regions, *, call: str = "list", digits: int | None = None) -> str:
 def flat_sympy(regions, *, digits: int | None = None) -> sp.Matrix:
     """sympy ``Matrix`` (one row) of ``Piecewise`` outputs in ``x1..xn``: ``nan`` outside the box first."""
     p = SympyText(regions.lower.size, digits)
-    conds = [p.conj(r) for r in _conditions(regions)[:-1]] + [sp.true]
-    outside = p.outside(regions.lower, regions.upper)
-    return sp.Matrix([[sp.Piecewise((sp.nan, outside), *[(p.affine(r.A[o], r.b[o]), c) for r, c in zip(regions, conds)],
-                                    evaluate=False)  # evaluating compares every pair of conditions: minutes
-                       for o in range(_n_out(regions))]])
+    with sp_evaluate(False):  # no canonicalisation: Piecewise would compare every pair of conditions (minutes)
+        conds = [p.conj(r) for r in _conditions(regions)[:-1]] + [sp.true]
+        outside = p.outside(regions.lower, regions.upper)
+        rows = [[sp.Piecewise((sp.nan, outside), *[(p.affine(r.A[o], r.b[o]), c) for r, c in zip(regions, conds)])
+                 for o in range(_n_out(regions))]]
+    return sp.Matrix(rows)
 
 
 def flat_latex(regions, *, digits: int | None = None) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from sympy.core.parameters import evaluate as sp_evaluate
 
 from .affine_text import LatexText, SympyText, WLText
 from .piecewise import DEFAULT_MAX_REGIONS, _call, regions_of
@@ -131,8 +132,7 @@ def _sympy(t, o: int, p: SympyText):
     if isinstance(t, Leaf):
         return p.affine(t.A[o], t.b[o])
     *first, (_, last) = t.branches
-    return sp.Piecewise(*[(_sympy(s, o, p), p.conj(rows)) for rows, s in first], (_sympy(last, o, p), True),
-                        evaluate=False)
+    return sp.Piecewise(*[(_sympy(s, o, p), p.conj(rows)) for rows, s in first], (_sympy(last, o, p), True))
 
 
 def _latex(t, p: LatexText) -> str:
@@ -161,9 +161,11 @@ def tree_sympy(net, *, box, minimal: bool = False, digits: int | None = None,
     """sympy ``Matrix`` (one row) of nested ``Piecewise`` outputs in ``x1..xn`` (``nan`` outside the box)."""
     regions = regions_of(net, box, max_regions=max_regions, form="tree")
     p = SympyText(regions.lower.size, digits)
-    tree, outside = build_tree(regions), p.outside(regions.lower, regions.upper)
-    return sp.Matrix([[sp.Piecewise((sp.nan, outside), (_sympy(tree, o, p), True), evaluate=False)
-                       for o in range(regions.regions[0].b.size)]])
+    tree = build_tree(regions)
+    with sp_evaluate(False):  # no canonicalisation (see flat_sympy)
+        outside = p.outside(regions.lower, regions.upper)
+        rows = [[sp.Piecewise((sp.nan, outside), (_sympy(tree, o, p), True)) for o in range(regions.regions[0].b.size)]]
+    return sp.Matrix(rows)
 
 
 def tree_latex(net, *, box, minimal: bool = False, digits: int | None = None,
