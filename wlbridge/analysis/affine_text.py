@@ -11,7 +11,7 @@ generated (``x1, x2, ...``, one per input scalar), never the net's input names.
 >>> p.box(np.array([-1.0, -1.0]), np.array([1.0, 2.0]))
 '-1.` <= x1 <= 1.` && -1.` <= x2 <= 2.`'
 >>> str(SympyText(2).affine(np.array([0.5, 0.0]), -1.0))
-'0.5*x1 - 1.0'
+'0.5*x1 - 1'
 """
 from __future__ import annotations
 
@@ -109,9 +109,15 @@ class SympyText:
         return self._nums[v]
 
     def affine(self, a, c):
-        terms = [self.num(w) * x for w, x in zip(a, self.xs) if self.r(w) != 0]
+        terms = []
+        for w, x in zip(a, self.xs):
+            w = self.r(w)
+            if w != 0:
+                terms.append(x if w == 1 else -x if w == -1 else sp.Mul(self.num(w), x))
         c = self.r(c)
-        return sp.Add(*terms, sp.Float(c) if c != 0 else sp.Integer(0))
+        if c != 0 or not terms:
+            terms.append(self.num(c))
+        return terms[0] if len(terms) == 1 else sp.Add(*terms)
 
     def le(self, h, g):
         key = (np.asarray(h, dtype=np.float64).tobytes(), float(g))
