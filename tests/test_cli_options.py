@@ -116,3 +116,19 @@ def test_code_syntax_error_is_located_in_the_users_file(capsys, tmp_path):
     code.write_text("Function[{x}, Ramp[x]\n")
     assert run("check", "m", "--engine", "woxi", "--code", code) == 2
     assert "incomplete input" in capsys.readouterr().err
+
+
+def test_pickled_torch_files_are_refused_unread(tmp_path, capsys, monkeypatch):
+    torch = pytest.importorskip("torch")
+    m = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    torch.save(m, tmp_path / "ckpt.pt")
+    torch.save(m.state_dict(), tmp_path / "sd.pt")
+    torch.jit.save(torch.jit.script(m), tmp_path / "ts.pt")
+    monkeypatch.setattr(torch.export, "load", lambda *a, **k: pytest.fail("torch read a pickle"))
+    for name, kind in (("ckpt.pt", "a torch.save checkpoint"), ("sd.pt", "a torch.save checkpoint"),
+                       ("ts.pt", "a TorchScript archive (torch.jit.save)")):
+        assert main(["info", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: {kind}, not a torch.export (.pt2) archive" in err, err
+        assert "torch.export.save(torch.export.export(module, (x,)), 'model.pt2')" in err
+        assert "warnings above" not in err and "control flow" not in err

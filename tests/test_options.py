@@ -101,6 +101,7 @@ def test_signature_defaults_are_the_dataclasses():
     (lambda: NET.to_wl(box=(0, 1)), "box and minimal apply to form='piecewise' or 'tree', not form='compact'"),
     (lambda: NET.to_wl(weights="symbolic", digits=3), "takes form='compact', call='list' and neither exact nor digits"),
     (lambda: NET.check(form="compact", box=(0, 1)), "box and minimal apply to form='piecewise'"),
+    (lambda: NET.check(code="Function[{x}, x]", digits=3), "digits chooses the code wlbridge writes; with code= "),
 ])
 def test_ill_typed_values_name_the_valid_ones(call, message):
     with pytest.raises(OptionError, match=message):
