@@ -64,3 +64,30 @@ def test_compact_sympy_uses_the_same_forms():
     assert not any(v.has(sp.Piecewise) for _, v in c.replacements)
     x = np.random.default_rng(2).standard_normal((50, 4))
     np.testing.assert_allclose(c.lambdify()(x), net(x), rtol=1e-12, atol=1e-12)
+
+
+def test_elementwise_functions_compiled_once_per_kind():
+    """A net's sigmoids share one compiled function; check compiles them before it forks (warm(net))."""
+    from wlbridge.emit import sympy_layers
+
+    rng = np.random.default_rng(0)
+    b = NetBuilder("sig")
+    v = b.input("x", (3,))
+    for _ in range(3):
+        v = b.layer("elementwise", [b.layer("linear", [v], params={"weight": rng.standard_normal((3, 3))})],
+                    attrs={"fn": "sigmoid"})
+    net = b.build([v])
+    sympy_layers._COMPILED.clear()
+    sympy_layers.warm(net)
+    assert len(sympy_layers._COMPILED) == 1
+    x = rng.standard_normal((20, 3))
+    np.testing.assert_allclose(sympy_layers.layer_function(net)(x)[0], net(x), rtol=1e-13)
+    assert len(sympy_layers._COMPILED) == 1
+    b2 = NetBuilder("leaky")
+    y = b2.input("x", (3,))
+    outs = [b2.layer("elementwise", [y], attrs={"fn": "leaky_relu", "fn_params": {"negative_slope": s}})
+            for s in (0.1, 0.2)]
+    net2 = b2.build(outs)
+    got = sympy_layers.layer_function(net2)(x)
+    np.testing.assert_allclose(got[0], np.where(x > 0, x, 0.1 * x), rtol=1e-15)  # two kinds: not mixed up
+    np.testing.assert_allclose(got[1], np.where(x > 0, x, 0.2 * x), rtol=1e-15)

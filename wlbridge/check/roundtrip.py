@@ -106,8 +106,8 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     jobs: list[_Job] = []
     files = ArrayFiles(code, enabled=opts.arrays == "files")  # written once, for every embedded engine
     if opts.sympy:
-        _warm_sympy()
         formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
+        _warm_sympy(formula if opts.form == "compact" else None)
         jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel,
                                                                   OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
@@ -181,12 +181,13 @@ def _honesty_notes(net) -> list[str]:
     return []  # built in Python: the IR is the net
 
 
-def _warm_sympy() -> None:
-    """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``."""
+def _warm_sympy(net=None) -> None:
+    """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``; with ``net``,
+    compile its elementwise layers (the worker inherits them)."""
     from ..emit.sympy_layers import warm
     from . import sympy_eval  # noqa: F401
 
-    warm()
+    warm(net)
 
 
 class _Job:

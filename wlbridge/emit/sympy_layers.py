@@ -84,11 +84,9 @@ def _dummies(n: int) -> list:
 
 
 def _elementwise(layer, ins, out):
-    """One scalar expression of dummies, broadcast over the batch like the rule's ``_map``."""
-    ds = _dummies(len(ins))
-    args = [np.full((1,) * len(s), d, dtype=object) for s, d in zip(ins, ds)]
-    expr = scalar.run_layer(_algebra(), layer, args, (1,) * len(out)).reshape(-1)[0]
-    fn = lambdify_flat(ds, expr)
+    """One scalar expression of dummies, broadcast over the batch like the rule's ``_map``; compiled once per
+    kind of layer (a net's sigmoids share one function)."""
+    fn = _elementwise_fn(_signature(layer), layer, tuple(len(s) for s in ins), len(out))
 
     def step(*xs):
         n = len(xs[0])
@@ -97,9 +95,44 @@ def _elementwise(layer, ins, out):
     return step
 
 
-def warm() -> None:
-    """Build the shared compiled pieces once (imports sympy's printers)."""
+def _signature(layer) -> tuple:
+    """What an elementwise layer's scalar expression depends on: its op, attributes and constants."""
+    return layer.op, _frozen(dict(layer.attrs)), _frozen(dict(layer.params))
+
+
+def _frozen(v):
+    """``v`` as a hashable key: arrays by their bytes (``repr`` summarises big ones), dicts sorted."""
+    if isinstance(v, np.ndarray):
+        return v.dtype.str, v.shape, v.tobytes()
+    if isinstance(v, dict):
+        return tuple(sorted((str(k), _frozen(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen(x) for x in v)
+    return repr(v)
+
+
+_COMPILED: dict[tuple, object] = {}  # compiled scalar functions, shared by layers (and checks) of one kind
+
+
+def _elementwise_fn(signature, layer, ranks: tuple, out_rank: int):
+    key = (signature, ranks, out_rank)
+    if key not in _COMPILED:
+        if len(_COMPILED) >= 1024:
+            _COMPILED.clear()
+        ds = _dummies(len(ranks))
+        args = [np.full((1,) * r, d, dtype=object) for r, d in zip(ranks, ds)]
+        expr = scalar.run_layer(_algebra(), layer, args, (1,) * out_rank).reshape(-1)[0]
+        _COMPILED[key] = lambdify_flat(ds, expr)
+    return _COMPILED[key]
+
+
+def warm(net=None) -> None:
+    """Build the shared compiled pieces once (imports sympy's printers), and ``net``'s elementwise functions:
+    ``check`` calls it before it forks its workers, which then evaluate without compiling again."""
     _matmul_fn(), _bias_fn()
+    for layer in net.layers if net is not None else ():
+        if layer.op in _ELEMENTWISE:
+            _compile(net, layer)
 
 
 @functools.lru_cache(maxsize=None)
