@@ -6,8 +6,8 @@ Three tables, each printed with the load average (2 cores shared: read ratios, n
    ``form="piecewise"``, ``form="piecewise", minimal=True`` and ``form="tree"``;
 2. the 4-6-6-5-2 ReLU/LeakyReLU/ELU net (issue 18): ``to_sympy(form="expanded")`` build time, its size
    (operations after ``cse``), plain ``sympy.lambdify`` time, and the max relative error against the reference;
-3. the sympy check row (``check``'s own evaluator, compile and run) on the 256-512-512-10 float32 MLP of
-   ``bench_check.py`` against the numpy float64 reference on the same 16 samples.
+3. the sympy check row on the 256-512-512-10 float32 MLP of ``bench_check.py`` against the numpy float64
+   reference on the same 16 samples (see :func:`sympy_row_table` on BLAS threads).
 
 Run: ``python benchmarks/bench_piecewise.py`` (about half a minute).
 """
@@ -89,20 +89,22 @@ def expanded_table() -> None:
 
 
 def sympy_row_table(samples: int = 16) -> None:
+    """The sympy row as ``check`` reports it (its worker, forked after the activations are compiled) against
+    the median of 5 reference runs. Run with OPENBLAS_NUM_THREADS=1 on a loaded machine: with two BLAS threads
+    on two busy cores one product waits for the other thread (0.4 ms or 120 ms for the same reference)."""
     from bench_emit import mlp
 
     from wlbridge.check.sampling import sample_inputs
-    from wlbridge.check.sympy_eval import evaluate_sympy
-    from wlbridge.emit.sympy_layers import warm
 
     net = mlp([256, 512, 512, 10])
     xs = sample_inputs(net, samples, 0)
-    warm()
     net(*xs)
-    ref = min(timed(lambda: net(*xs))[1] for _ in range(5))
-    row = min(timed(lambda: evaluate_sympy(net, xs))[1] for _ in range(3))
-    print(f"256-512-512-10 MLP, {samples} samples: sympy row {row * 1e3:.1f} ms, numpy reference {ref * 1e3:.1f} ms "
-          f"(ratio {row / ref:.1f}x)")
+    ref = float(np.median([timed(lambda: net(*xs))[1] for _ in range(5)]))
+    rows = [next(r for r in net.check(engine=[], samples=samples).rows if r.evaluator == "sympy").seconds
+            for _ in range(3)]
+    print(f"256-512-512-10 MLP, {samples} samples: check's sympy row {min(rows) * 1e3:.1f}-{max(rows) * 1e3:.1f} ms, "
+          f"numpy reference {ref * 1e3:.2f} ms (ratio {min(rows) / ref:.0f}-{max(rows) / ref:.0f}x; "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})")
 
 
 def main() -> int:

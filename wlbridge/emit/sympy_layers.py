@@ -44,6 +44,7 @@ _GATHER = {"identity", "flatten", "reshape", "transpose", "concat", "take"}
 _RECURRENT = {"lstm", "gru", "rnn"}
 
 
+@functools.lru_cache(maxsize=2)  # a Net hashes by identity; check compiles before it forks (see warm)
 def layer_function(net):
     """A function ``f(*xs) -> [outputs]`` (batch axis first) evaluating ``net`` layer by layer."""
     steps = [(layer, _compile(net, layer)) for layer in net.layers]
@@ -96,8 +97,10 @@ def _elementwise(layer, ins, out):
 
 
 def _signature(layer) -> tuple:
-    """What an elementwise layer's scalar expression depends on: its op, attributes and constants."""
-    return layer.op, _frozen(dict(layer.attrs)), _frozen(dict(layer.params))
+    """What an elementwise layer's scalar expression depends on: its op, attributes, constants and the
+    activation's row (replaced in a test: a new function)."""
+    row = ACTIVATIONS.get(layer.attrs.get("fn")) if layer.op == "elementwise" else None
+    return layer.op, _frozen(dict(layer.attrs)), _frozen(dict(layer.params)), id(row)
 
 
 def _frozen(v):
@@ -127,12 +130,11 @@ def _elementwise_fn(signature, layer, ranks: tuple, out_rank: int):
 
 
 def warm(net=None) -> None:
-    """Build the shared compiled pieces once (imports sympy's printers), and ``net``'s elementwise functions:
+    """Build the shared compiled pieces once (imports sympy's printers), and ``net``'s layer function:
     ``check`` calls it before it forks its workers, which then evaluate without compiling again."""
     _matmul_fn(), _bias_fn()
-    for layer in net.layers if net is not None else ():
-        if layer.op in _ELEMENTWISE:
-            _compile(net, layer)
+    if net is not None:
+        layer_function(net)
 
 
 @functools.lru_cache(maxsize=None)
