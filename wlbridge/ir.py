@@ -297,7 +297,7 @@ class Net:
               sympy: bool = True, exact: bool = False, timeout: float | None = 120.0, on_row=None,
               progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
               startup_timeout: float | None = None, digits: int | str | None = None, box=None,
-              arrays: str = "files"):
+              arrays: str = "files", per_layer: bool = False):
         """Evaluate the emitted code (or ``code``) in WL engines, sympy and the source net against the numpy
         reference; the options are :func:`wlbridge.check.roundtrip.check`'s (see there)."""
         from .check.roundtrip import check
@@ -305,7 +305,8 @@ class Net:
         return check(self, engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs,
                      rtol=rtol, atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget,
                      sympy=sympy, exact=exact, timeout=timeout, on_row=on_row, progress=progress, max_size=max_size,
-                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays)
+                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays,
+                     per_layer=per_layer)
 
 
 class NetBuilder:
