@@ -219,13 +219,16 @@ class Net:
         return jacobian(self)
 
     @keywords
-    def linear_regions(self, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9, minimal: bool = False,
-                       verify: int = 1000):
-        """The affine pieces of a piecewise-linear net over the box ``lower <= x <= upper`` (scalars broadcast);
+    def linear_regions(self, lower=None, upper=None, *, max_regions: int = 10_000, tol: float = 1e-9,
+                       minimal: bool = False, verify: int = 1000, jobs: int | None = None, cluster: str | None = None,
+                       progress: bool | None = None):
+        """The affine pieces of a piecewise-linear net over the box ``lower <= x <= upper`` (scalars broadcast;
+        None, None: all of R^n), searched in this process or split over ``jobs`` workers / a Ray ``cluster``;
         see :func:`wlbridge.analysis.regions.linear_regions`."""
         from .analysis.regions import linear_regions
 
-        return linear_regions(self, lower, upper, max_regions=max_regions, tol=tol, minimal=minimal, verify=verify)
+        return linear_regions(self, lower, upper, max_regions=max_regions, tol=tol, minimal=minimal, verify=verify,
+                              jobs=jobs, cluster=cluster, progress=progress)
 
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):

@@ -80,7 +80,8 @@ def _split(ids, depth, traces, leaves):
 
 def _trace(net, w):
     """Follow ``net`` at the point ``w``: per unit with several pieces, (its pieces' rows, the piece at ``w``)."""
-    affine, layer_pieces = _search_rules()
+    from .pieces import affine, layer_pieces  # the search's own rules: one definition of each
+
     n = w.size
     env, k = {}, 0
     for p in net.inputs:
@@ -105,16 +106,6 @@ def _trace(net, w):
         shape = net.shapes[layer.output]
         env[layer.output] = (A.reshape(*shape, n), c.reshape(shape))
     return out
-
-
-def _search_rules():
-    """The search's own piece and affine rules (one definition of each): ``analysis/pieces.py`` once the
-    highspy search lands there, ``regions.py`` before."""
-    try:
-        from .pieces import affine, layer_pieces
-    except ImportError:
-        from .regions import _affine as affine, _layer_pieces as layer_pieces
-    return affine, layer_pieces
 
 
 # ---- printing ----------------------------------------------------------------------------------
