@@ -41,7 +41,8 @@ def run_bounded(fn, args, *, source: str, seconds: float):
         os.waitpid(pid, 0)
     if data is None:
         raise FormatError(f"{source}: reading the file took longer than {seconds:g} s (libhdf5 can loop on a "
-                          "corrupted file); refused (WLBRIDGE_PARSE_SECONDS)")
+                          "corrupted file); refused (the cap grows with the file's size; set WLBRIDGE_PARSE_SECONDS for a "
+                          "flat one)")
     if not data:
         raise FormatError(f"{source}: the reader process died while reading the file")
     kind, value = pickle.loads(data)
