@@ -19,6 +19,7 @@ import torch
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
 from ..guard import guarded, regular_file
+from .archives import refuse_other_archives
 from . import attention, elementwise, layers, recurrent, sample, shape_ops, tensor_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
@@ -31,12 +32,12 @@ def load_pt2(path, *, input_names: Sequence[str] | None = None, **_) -> Net:
     """Read a ``torch.export.save`` archive and convert its program (``wb.load`` dispatches here)."""
     p = Path(path)
     regular_file(p)
+    refuse_other_archives(p)
     try:
         with _quiet():
             ep = torch.export.load(str(p))
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign zips
-        raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)}); for a torch.save checkpoint, "
-                          "load the module in Python and use wlbridge.from_torch") from None
+        raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)})") from None
     try:
         return from_exported_program(ep, input_names=input_names, name=None, source=str(p))
     except WlbridgeError as e:
