@@ -16,13 +16,16 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import ConversionError
+from . import shortest
 
 
 # ---- numbers ---------------------------------------------------------------------------------
 def _fmt_one(v: float) -> str:
     r = repr(v)
     if "e" not in r:
-        return ("Infinity" if v > 0 else "-Infinity") if r.endswith("inf") else r + "`"
+        if r.endswith("inf"):
+            return "Infinity" if v > 0 else "-Infinity"
+        return (r[:-1] if r.endswith(".0") else r) + "`"
     mant, ex = r.split("e")
     return f"{mant if '.' in mant else mant + '.'}`*^{int(ex)}"
 
@@ -34,17 +37,16 @@ def fmt_reals(values) -> list[str]:
         raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
     if a.size == 0:
         return []
-    flat = a.tolist()
-    toks = (repr(flat)[1:-1].replace(", ", "`, ") + "`").replace(".0`", ".`").split(", ")
-    mag = np.abs(a)
-    for i in np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16)).tolist():
-        toks[i] = _fmt_one(flat[i])
-    return toks
+    text = _fast_array(a)
+    return [_fmt_one(v) for v in a.tolist()] if text is None else text[1:-1].split(", ")
 
 
 def fmt_real(v: float) -> str:
     """One float64 as WL text: ``fmt_real(1.5e-10) == '1.5`*^-10'``."""
-    return fmt_reals([float(v)])[0]
+    v = float(v)
+    if v != v:
+        raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
+    return _fmt_one(v)
 
 
 def fmt_real_positional(v: float) -> str:
@@ -69,35 +71,54 @@ def fmt_exact(v: float) -> str:
     return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
 
-_EXP = re.compile(r"e([+-])0*(\d+)`")
-_BRACES = str.maketrans("[]", "{}")
-
-
-def _exp_sub(m: re.Match) -> str:
-    single = m.string[m.start() - 2] not in "0123456789."  # repr's mantissa '5' in '5e-324'
-    return f"{'.' if single else ''}`*^{'-' if m.group(1) == '-' else ''}{m.group(2)}"
+_BRACES = bytes.maketrans(b"[]", b"{}")
 
 
 def fmt_array(a: np.ndarray, exact: bool = False) -> str:
-    """A nested WL list of a float array, vectorised (one ``repr`` of the nested list, then C-speed edits)."""
+    """A nested WL list of a float array: orjson's shortest digits (:mod:`.shortest`), then C-speed edits;
+    the same text as each number's :func:`fmt_real`."""
     a = np.asarray(a, dtype=np.float64)
     if exact or a.size == 0:
         return _fmt_exact_array(a)
     if np.isnan(a).any():
         raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
     if a.ndim == 0:
-        return fmt_real(float(a))
-    s = repr(a.tolist()).replace(", ", "`, ").replace("]", "`]")
-    for _ in range(a.ndim - 1):  # '`]`]' -> '`]]' and ']`, [' -> '], [' between sublists
-        s = s.replace("]`]", "]]")
-    if a.ndim > 1:
-        s = s.replace("]`, ", "], ")
-    s = s.replace(".0`", ".`")
-    if "e" in s:
-        s = _EXP.sub(_exp_sub, s)
-    if "inf" in s:
-        s = s.replace("inf`", "Infinity")
-    return s.translate(_BRACES)
+        return _fmt_one(float(a))
+    text = _fast_array(a)
+    return _nest([_fmt_one(v) for v in a.ravel().tolist()], a.shape) if text is None else text
+
+
+def _fast_array(a: np.ndarray) -> str | None:
+    """orjson's ``[[1.0,-1.5e-7],...]`` rewritten to ``{{1.`, -1.5`*^-7}, ...}``; None with infinities."""
+    s = shortest.dump(a)
+    if s is None:
+        return None
+    s = s.replace(b",", b"`, ")  # a backtick after each number but the last
+    for k in range(a.ndim - 1, 0, -1):  # ']`, [' between sublists: the backtick goes before the brackets
+        s = s.replace(b"]" * k + b"`, " + b"[" * k, b"`" + b"]" * k + b", " + b"[" * k)
+    s = b"`".join((memoryview(s)[:-a.ndim], s[-a.ndim:]))  # and after the last (one copy)
+    flat = a.ravel()
+    if (flat == np.trunc(flat)).any():  # '2.0`' -> '2.`' (only whole numbers end in '.0')
+        s = s.replace(b".0`", b".`")
+    mag = np.abs(flat)
+    rare = np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16))
+    if rare.size:
+        s = _rare_forms(s, flat, rare)
+    return s.translate(_BRACES).decode()
+
+
+def _rare_forms(s: bytes, flat: np.ndarray, rare: np.ndarray) -> bytes:
+    """The numbers orjson writes otherwise than :func:`_fmt_one` (exponents; positional 1e-5 <= |v| < 1e-4),
+    each rewritten by it; number ``k`` ends at the ``k``-th backtick of ``s``."""
+    ends = np.flatnonzero(np.frombuffer(s, np.uint8) == ord("`"))[rare].tolist()
+    pieces, at = [], 0
+    for k, end in zip(rare.tolist(), ends):
+        lo = max(0, end - 32)  # a number is at most 24 characters
+        start = max(s.rfind(b" ", lo, end), s.rfind(b"[", lo, end)) + 1
+        pieces += [s[at:start], _fmt_one(float(flat[k])).encode()]
+        at = end + 1
+    pieces.append(s[at:])
+    return b"".join(pieces)
 
 
 def _empty(shape) -> str:
@@ -108,9 +129,12 @@ def _fmt_exact_array(a: np.ndarray) -> str:
     if a.size == 0:
         return _empty(a.shape)
     toks = [fmt_exact(v) for v in a.ravel().tolist()]
-    if a.ndim == 0:
-        return toks[0]
-    for n in reversed(a.shape):
+    return toks[0] if a.ndim == 0 else _nest(toks, a.shape)
+
+
+def _nest(toks: list[str], shape) -> str:
+    """WL nested lists of ``shape`` from its elements' texts in C order."""
+    for n in reversed(shape):
         toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)] if n else ["{}"]
     return toks[0]
 
