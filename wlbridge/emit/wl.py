@@ -163,11 +163,15 @@ def _function(params: list[str], binds: list[tuple[str, Node]], body: Node, exac
     p = Printer(exact)
     head = "Function[{" + ", ".join(params) + "}, "
     texts = [(name, _print(p, node)) for name, node in binds]
+    parts = [head]  # one join at the end: the bindings can be tens of MB (no copy per concatenation)
     if len(binds) > MAX_WITH_DEPTH or sum(len(t) for _, t in texts) > MAX_WITH_CHARS:
-        sets = "".join(name + " = " + t + "; " for name, t in texts)
-        return head + "Module[{" + ", ".join(n for n, _ in binds) + "}, " + sets + _print(p, body) + "]]"
-    withs = "".join("With[{" + name + " = " + t + "}, " for name, t in texts)
-    return head + withs + _print(p, body) + "]" * len(binds) + "]"
+        parts.append("Module[{" + ", ".join(n for n, _ in binds) + "}, ")
+        for name, t in texts:
+            parts += [name, " = ", t, "; "]
+        return "".join(parts + [_print(p, body), "]]"])
+    for name, t in texts:
+        parts += ["With[{", name, " = ", t, "}, "]
+    return "".join(parts + [_print(p, body), "]" * len(binds), "]"])
 
 
 def _print(printer: Printer, node: Node) -> str:

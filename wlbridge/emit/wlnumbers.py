@@ -88,8 +88,20 @@ def fmt_array(a: np.ndarray, exact: bool = False) -> str:
     return _nest([_fmt_one(v) for v in a.ravel().tolist()], a.shape) if text is None else text
 
 
+_SENTINEL = 1.2345678901234567e300  # stands in for the rare numbers; its text holds an 'e', no other one does
+
+
 def _fast_array(a: np.ndarray) -> str | None:
-    """orjson's ``[[1.0,-1.5e-7],...]`` rewritten to ``{{1.`, -1.5`*^-7}, ...}``; None with infinities."""
+    """orjson's ``[[1.0,-1.5e-7],...]`` rewritten to ``{{1.`, -1.5`*^-7}, ...}``; None with infinities.
+
+    orjson writes |v| < 1e-4 and |v| >= 1e16 otherwise than :func:`_fmt_one` (``1e-7``, ``0.00001``):
+    those few are printed by it, in place of a sentinel number dumped where they were."""
+    flat = a.ravel()
+    mag = np.abs(flat)
+    rare = np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16))
+    if rare.size:
+        a = a.copy()
+        a.flat[rare] = _SENTINEL
     s = shortest.dump(a)
     if s is None:
         return None
@@ -97,28 +109,18 @@ def _fast_array(a: np.ndarray) -> str | None:
     for k in range(a.ndim - 1, 0, -1):  # ']`, [' between sublists: the backtick goes before the brackets
         s = s.replace(b"]" * k + b"`, " + b"[" * k, b"`" + b"]" * k + b", " + b"[" * k)
     s = b"`".join((memoryview(s)[:-a.ndim], s[-a.ndim:]))  # and after the last (one copy)
-    flat = a.ravel()
     if (flat == np.trunc(flat)).any():  # '2.0`' -> '2.`' (only whole numbers end in '.0')
         s = s.replace(b".0`", b".`")
-    mag = np.abs(flat)
-    rare = np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16))
     if rare.size:
-        s = _rare_forms(s, flat, rare)
+        pieces = s.split(_SENTINEL_TEXT)
+        out = [pieces[0]]
+        for v, piece in zip(flat[rare].tolist(), pieces[1:]):
+            out += [_fmt_one(v).encode(), piece]
+        s = b"".join(out)
     return s.translate(_BRACES).decode()
 
 
-def _rare_forms(s: bytes, flat: np.ndarray, rare: np.ndarray) -> bytes:
-    """The numbers orjson writes otherwise than :func:`_fmt_one` (exponents; positional 1e-5 <= |v| < 1e-4),
-    each rewritten by it; number ``k`` ends at the ``k``-th backtick of ``s``."""
-    ends = np.flatnonzero(np.frombuffer(s, np.uint8) == ord("`"))[rare].tolist()
-    pieces, at = [], 0
-    for k, end in zip(rare.tolist(), ends):
-        lo = max(0, end - 32)  # a number is at most 24 characters
-        start = max(s.rfind(b" ", lo, end), s.rfind(b"[", lo, end)) + 1
-        pieces += [s[at:start], _fmt_one(float(flat[k])).encode()]
-        at = end + 1
-    pieces.append(s[at:])
-    return b"".join(pieces)
+_SENTINEL_TEXT = shortest.dump(np.array([_SENTINEL]))[1:-1] + b"`"
 
 
 def _empty(shape) -> str:
