@@ -7,7 +7,9 @@ conversion time; every other node goes through a rule keyed by ``(op_type, since
 **Batch axis.** The IR is batch-free. ``batch_axis=True`` drops the first axis of every graph
 input (its size may be symbolic); ``False`` keeps the graph inputs whole (one sample, for models
 without a batch axis); ``"auto"`` (default) takes ``True`` when every graph input has rank >= 2
-and the graph keeps the batch axis apart, else ``False``.
+and the graph keeps the batch axis apart, else ``False``. A graph that mixes the batch axis with the
+others converts as one sample of batch size 1; when every input and output of that sample starts with
+that 1, it is read as the batch axis again (``frontends/batchaxis.py``): one shape per model, by every route.
 
 >>> import numpy as np, onnx
 >>> from onnx import helper, numpy_helper, TensorProto as T
@@ -32,6 +34,7 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net
+from ..batchaxis import leading_one_as_batch
 from ..guard import guarded, regular_file
 from .convert import convert_graph
 from .context import BatchAxisError
@@ -63,6 +66,7 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     proto, notes = classifier_outputs(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
     source = str(model) if isinstance(model, (str, os.PathLike)) else ""
+    origin_proto = proto
     try:
         net = convert_graph(proto, batch=batch, input_names=input_names, source=source)
     except BatchAxisError as first:
@@ -80,6 +84,9 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
             raise type(first)(f"{first}; as one sample (batch size 1) the outputs have shapes "
                               f"{[list(s) for s in net.output_shapes]}: their first axis is not the batch "
                               "axis (the graph mixes samples)") from None
+        whole, net = net, leading_one_as_batch(net, None)
+        if net is not whole:  # its source runs one sample (batch of 1) at a time
+            origin_proto = one
     if notes:
         import dataclasses
         import warnings
@@ -89,7 +96,7 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     if origin:
         from .origin import make_origin
 
-        net = _with_origin(net, make_origin(proto, net, source=source or "onnx"))
+        net = _with_origin(net, make_origin(origin_proto, net, source=source or "onnx"))
     return net
 
 

@@ -18,6 +18,7 @@ import torch
 
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
+from ..batchaxis import leading_one_as_batch
 from ..guard import guarded, regular_file
 from .archives import refuse_other_archives
 from . import attention, elementwise, layers, recurrent, sample, shape_ops, tensor_ops  # noqa: F401 - register the rules
@@ -112,7 +113,8 @@ def from_exported_program(ep, *, input_names=None, origin: Origin | None = None,
             raise
         ctx = Ctx(name, vals[0].dtype, batch_size=batch_size, nb=0)
         ctx.notes.append(sample.NOTE)
-        return sample.retry(lambda: _convert(ep, user, vals, ctx, input_names, sample.per_sample(origin)), first)
+        whole = sample.retry(lambda: _convert(ep, user, vals, ctx, input_names, sample.per_sample(origin)), first)
+        return leading_one_as_batch(whole, origin)
 
 
 MIXED_BATCH_HINT = ("the program mixes the batch axis with the others (e.g. torch's attention in aten): export it "
