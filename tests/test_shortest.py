@@ -71,3 +71,21 @@ def test_infinities_and_nan():
         fmt_array(np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="non-finite"):
         wl_array(np.array([1.0, np.inf]))
+
+
+@pytest.mark.parametrize("call", ["list", "sequence"])
+def test_deferred_arrays_give_the_same_compact_text(monkeypatch, call):
+    """Long array literals are put into the compact form once, at the end: the same text as printed in place."""
+    import wlbridge as wb
+    from wlbridge.emit import wlprint
+
+    rng = np.random.default_rng(0)
+    b = wb.NetBuilder("wide")
+    x = b.input("x", (40,))
+    h = b.layer("linear", [x], params={"weight": rng.normal(size=(64, 40)) * 1e-3, "bias": rng.normal(size=64)})
+    h = b.layer("elementwise", [h], attrs={"fn": "tanh"})
+    net = b.build([b.layer("linear", [h], params={"weight": rng.normal(size=(3, 64)), "bias": np.zeros(3)})])
+    deferred = net.to_wl(call=call)
+    monkeypatch.setattr(wlprint, "DEFER_CHARS", 10**12)
+    assert deferred == net.to_wl(call=call) and wlprint.MARK not in deferred and len(deferred) > 40_000
+    assert fmt_array(net.layers[0].params["weight"]) in deferred
