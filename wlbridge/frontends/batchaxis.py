@@ -17,7 +17,7 @@ import re
 
 from ..ir import Layer, Net, Origin, Port
 
-NOTE = "its leading axis of size 1 (a static batch of 1) is read as the batch axis"
+NOTE = "the leading axis of size 1 of every input and output (a static batch of 1) is read as the batch axis"
 
 
 def leading_one_as_batch(net: Net, origin: Origin | None) -> Net:
