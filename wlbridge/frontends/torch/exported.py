@@ -61,7 +61,9 @@ def _not_pickled(p: Path) -> None:
         return
     if any(n.startswith("code/") for n in names):
         raise FormatError(f"{p}: a TorchScript archive (torch.jit.save), not a torch.export (.pt2) archive; "
-                          "wlbridge converts the original nn.Module (wlbridge.from_torch) or a .pt2: " + EXPORT_HOWTO)
+                          "wlbridge converts the original nn.Module (wlbridge.from_torch) or a .pt2: " + EXPORT_HOWTO
+                          + "; from the archive alone (if you trust it): torch.onnx.export(torch.jit.load(path), (x,), "
+                          "'model.onnx', dynamo=False)")
     raise FormatError(f"{p}: a torch.save checkpoint, not a torch.export (.pt2) archive; wlbridge does not unpickle "
                       "it (unpickling runs code from the file): load the module yourself from a file you trust and "
                       "use wlbridge.from_torch, or " + EXPORT_HOWTO)
