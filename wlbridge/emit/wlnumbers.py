@@ -84,7 +84,7 @@ def fmt_array(a: np.ndarray, exact: bool = False) -> str:
     if a.ndim == 0:
         return _fmt_one(float(a))
     text = _fast_array(a)
-    return _nest([_fmt_one(v) for v in a.ravel().tolist()], a.shape) if text is None else text
+    return nest_texts([_fmt_one(v) for v in a.ravel().tolist()], a.shape) if text is None else text
 
 
 _SENTINEL = 1.2345678901234567e300  # stands in for the rare numbers; its text holds an 'e', no other one does
@@ -127,16 +127,20 @@ def _empty(shape) -> str:
 
 
 def _fmt_exact_array(a: np.ndarray) -> str:
-    if a.size == 0:
-        return _empty(a.shape)
     toks = [fmt_exact(v) for v in a.ravel().tolist()]
-    return toks[0] if a.ndim == 0 else _nest(toks, a.shape)
+    return toks[0] if a.ndim == 0 else nest_texts(toks, a.shape)
 
 
-def _nest(toks: list[str], shape) -> str:
-    """WL nested lists of ``shape`` from its elements' texts in C order."""
+def nest_texts(toks: list[str], shape) -> str:
+    """WL nested lists of ``shape`` from its elements' texts in C order.
+
+    >>> nest_texts(["1", "2", "3", "4"], (2, 2)), nest_texts([], (2, 0))
+    ('{{1, 2}, {3, 4}}', '{{}, {}}')
+    """
+    if not toks:
+        return _empty(shape)
     for n in reversed(shape):
-        toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)] if n else ["{}"]
+        toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)]
     return toks[0]
 
 
