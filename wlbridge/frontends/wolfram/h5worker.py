@@ -40,7 +40,7 @@ def run_bounded(fn, args, *, source: str, seconds: float):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     if data is None:
-        raise FormatError(f"{source}: reading the file took longer than {seconds:g} s (libhdf5 can loop on a "
+        raise FormatError(f"{source}: reading the file took longer than {seconds:.3g} s (libhdf5 can loop on a "
                           "corrupted file); refused (the cap grows with the file's size; set WLBRIDGE_PARSE_SECONDS for a "
                           "flat one)")
     if not data:
