@@ -66,13 +66,23 @@ def test_regions_max_regions_and_errors(capsys):
     assert "more than max_regions=2" in capsys.readouterr().err
     assert run(["regions", "m.onnx", "--box", "1", "-1"]) == 2
     assert "lower < upper" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        run(["regions", "m.onnx"])  # --box is required
+    assert run(["regions", "m.onnx"]) == 2  # --box is required, as by convert --form piecewise
+    assert "--box LO HI is required" in capsys.readouterr().err
     b = NetBuilder("tanh")
     x = b.input("x", (2,))
     tanh = b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})])
     assert run(["regions", "m.onnx", "--box", "-1", "1"], tanh) == 2
     assert "elementwise[tanh]" in capsys.readouterr().err
+
+
+def test_regions_jobs_give_the_same_regions(capsys):
+    """--jobs / --cluster come from the flag table shared with check: the split search, same regions."""
+    assert run(["regions", "m.onnx", "--box", "-1", "1", "--json"]) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert run(["regions", "m.onnx", "--box", "-1", "1", "--json", "--jobs", "2"]) == 0
+    split = json.loads(capsys.readouterr().out)
+    assert serial["count"] == split["count"] > 1
+    np.testing.assert_array_equal([r["A"] for r in serial["regions"]], [r["A"] for r in split["regions"]])
 
 
 def test_regions_plot(tmp_path, capsys):

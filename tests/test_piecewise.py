@@ -208,3 +208,13 @@ def test_given_inputs_outside_the_box_are_named():
     report = net.check(engine="woxi", form="tree", box=(-1, 1), inputs=np.array([[0.5, 0.5], [2.0, 0.0]]))
     assert not report.passed
     assert "1 of the 2 given inputs lie outside the box: form='tree' is Indeterminate (sympy: nan) there" in report.notes
+
+
+def test_tree_refuses_minimal():
+    """minimal= would be accepted and ignored by the tree form (one unit's sign per node): refused instead."""
+    from wlbridge.errors import WlbridgeError
+    from wlbridge.emit.options import EmitOptions
+
+    with pytest.raises(WlbridgeError, match="minimal applies to form='piecewise'"):
+        EmitOptions(form="tree", box=(-1, 1), minimal=True)
+    assert EmitOptions(form="piecewise", box=(-1, 1), minimal=True).minimal

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from .cli_flags import add_flags, keywords
 from .errors import WlbridgeError
 
 TABLE_ROWS = 50  # regions listed in the table (all of them with --json)
@@ -24,28 +25,20 @@ def add_parser(sub, parents) -> None:
                        description=__doc__.split("\n\n")[1].replace("``", ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
-    r.add_argument("--box", nargs=2, type=float, required=True, metavar=("LO", "HI"),
-                   help="the input box: every input scalar in [LO, HI]")
-    r.add_argument("--minimal", action="store_true", help="drop the inequalities the others imply (one LP each)")
-    r.add_argument("--max-regions", type=int, default=10_000, metavar="N",
-                   help="stop past N regions (default 10,000)")
-    r.add_argument("--json", action="store_true", help="print the regions as JSON (with A, b, H, g of each)")
-    r.add_argument("--plot", metavar="FILE.png", help="draw a 2-D slice of the regions (needs matplotlib)")
-    r.add_argument("--simplify", action="store_true", help="fold BatchNorm, identities, affine chains first")
-    # the search's --jobs N / --cluster ray[://HOST:PORT] go here, passed on by search_options()
+    add_flags(r, "regions")  # --box, --minimal, --max-regions, --jobs, --cluster, --json, --plot, --simplify
 
 
 def search_options(args) -> dict:
     """Keywords for ``linear_regions`` from the flags (the place for ``jobs`` and ``cluster``)."""
-    return {"minimal": args.minimal, "max_regions": args.max_regions}
+    return keywords(args, "regions", ("minimal", "max_regions", "jobs", "cluster"))
 
 
 def cmd_regions(args, net) -> int:
     """Enumerate, then print the table or JSON, and draw the slice if asked."""
     from .analysis.piecewise import parse_box
 
-    if args.max_regions < 1:
-        raise WlbridgeError(f"--max-regions must be at least 1, not {args.max_regions}")
+    if args.box is None:
+        raise WlbridgeError("regions: --box LO HI is required (the regions are searched in that box)")
     lower, upper = parse_box(net, tuple(args.box), "regions")
     regions = net.linear_regions(lower, upper, **search_options(args))
     if args.plot:
