@@ -82,11 +82,14 @@ def main():
     r = regions.regions[0]
     print(f"          region 0: {len(r.g)} inequalities H x <= g, witness {np.round(r.witness, 3).tolist()}, "
           f"y = {np.round(r.A, 3).tolist()} x + {np.round(r.b, 3).tolist()}")
-    pw = simple.to_wl(form="piecewise", box=(-1, 1), minimal=True)
-    xs = np.random.default_rng(2).uniform(-1, 1, (32, 3))
-    print(f"          WL Piecewise, minimal conditions ({len(pw):,} chars), in Woxi at 32 box points: max rel err "
-          f"{simple.check(engine='woxi', code=pw, inputs=[xs], sympy=False).max_rel_err:.1e} "
-          f"({time.perf_counter() - t:.1f} s in all)")
+    sizes = {label: len(simple.to_wl(form=form, box=(-1, 1), **kw)) for label, form, kw in
+             [("flat", "piecewise", {}), ("minimal", "piecewise", {"minimal": True}), ("tree", "tree", {})]}
+    print(f"          WL Piecewise {sizes['flat']:,} chars, with minimal conditions {sizes['minimal']:,}; "
+          f"decision tree {sizes['tree']:,}")
+    for form in ("piecewise", "tree"):
+        r = simple.check(engine="woxi", form=form, box=(-1, 1), samples=32)
+        print(f"          check(form={form!r}, box=(-1, 1)), 32 box points: {r.verdict}, max rel err {r.max_rel_err:.1e}")
+    print(f"          ({time.perf_counter() - t:.1f} s in all)")
     jac = simple.jacobian()
     print(f"jacobian: {len(jac.layers)} layers; vs torch autograd: max rel err {torch_jacobian_error(module, jac, (3,)):.1e}")
     code, err = c_error(simple)

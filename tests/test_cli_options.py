@@ -36,7 +36,7 @@ def test_flags_are_the_keywords_with_their_defaults():
                 assert f.argparse["default"] == (check[f.keyword] if f.keyword in check else campaign[f.keyword]).default, f.flag
         if "convert" in f.commands and f.keyword in emit_keywords("wl"):
             assert f.keyword in inspect.signature(wb.Net.to_wl).parameters
-    assert emit_keywords("latex") == ["form", "digits", "weights", "activations", "max_size"]
+    assert emit_keywords("latex") == ["form", "digits", "box", "minimal", "weights", "activations", "max_size"]
     assert emit_keywords("c") == ["digits"]
 
 

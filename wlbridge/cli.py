@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from .check.calls import detect_call, function_arity, syntax_error
 from .cli_flags import add_flags, given, keywords
+from .cli_regions import add_parser as add_regions_parser, cmd_regions
 from .errors import ConversionError, ExpressionTooLargeError, FormatError, WlbridgeError
 
 EPILOG = """\
@@ -33,6 +34,8 @@ examples:
   wlbridge check zoo/ a.onnx 'b/*.pt2' --jobs 2 --junit report.xml   # many models; --json: JSON lines
   wlbridge check zoo/ --cluster ray://HEAD:10001   # on a Ray cluster (pip install 'wlbridge[cluster]')
   wlbridge info model.wxf                          # layers, shapes, parameter count, support
+  wlbridge convert relu.onnx --form tree --box -1 1 --digits 4   # piecewise / tree forms over a box
+  wlbridge regions relu.onnx --box -1 1 --plot regions.png       # linear regions: table and 2-D slice
 
 exit status: 0 ok; 1 the check ran and failed; 2 bad input, unsupported layer, missing engine or
 internal error (one line; --debug shows the traceback); 130 interrupted; 141 output pipe closed.
@@ -70,7 +73,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                                 description="Trained neural nets as closed-form maths (Wolfram Language, sympy), "
                                             "checked in WL engines.", parents=[debug])
     p.add_argument("--version", action="version", version=f"wlbridge {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info,regions}",
+                           parser_class=_Parser)
     c = sub.add_parser("convert", help="print the net as WL / sympy / LaTeX / Python / C", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     c.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
@@ -83,6 +87,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add_flags(k, "check")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
+    add_regions_parser(sub, [debug])
     return p
 
 
@@ -214,6 +219,9 @@ def validate(args) -> None:
             raise UsageError(f"--to {args.to} takes none of {', '.join(wrong)} (it takes {takes})")
     if args.command in ("convert", "check") and args.max_size and args.form != "expanded":
         raise UsageError("--max-size applies to --form expanded only")
+    if args.command in ("convert", "check") and args.form in ("piecewise", "tree") and not args.box:
+        raise UsageError(f"--form {args.form} needs --box LO HI (the input box of its linear regions; the form is "
+                         "Indeterminate outside it)")
     if args.command == "check" and args.inputs and args.samples:
         raise UsageError("give --inputs or --samples, not both")
     if args.command == "check" and args.code and (args.exact or args.digits is not None):
@@ -221,7 +229,7 @@ def validate(args) -> None:
                          "with --code")
 
 
-EMIT_KEYWORDS = ("form", "call", "exact", "digits", "weights", "activations", "max_size")
+EMIT_KEYWORDS = ("form", "call", "exact", "digits", "box", "minimal", "weights", "activations", "max_size")
 
 
 def check_keywords() -> list[str]:
@@ -479,4 +487,4 @@ def engine_status() -> str:
             f"wolfram kernel {kernel}")
 
 
-COMMANDS = {"convert": cmd_convert, "check": cmd_check, "info": cmd_info}
+COMMANDS = {"convert": cmd_convert, "check": cmd_check, "info": cmd_info, "regions": cmd_regions}

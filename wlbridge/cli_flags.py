@@ -79,9 +79,16 @@ BOTH = ("convert", "check")
 FLAGS = [
     Flag("to", ("convert",), "wl (default), sympy, latex, python or c (a C99 function)",
          dict(choices=["wl", "sympy", "latex", "python", "c"], default="wl")),
-    Flag("form", BOTH, "compact (default): one binding per layer; expanded: one formula per output "
-         "(check: the emitted code checked; with --code, the sympy row's form)",
-         dict(choices=["compact", "expanded"])),
+    Flag("form", BOTH, "compact (default): one binding per layer; expanded: one formula per output; piecewise: "
+         "one Piecewise per output over the linear regions in --box; tree: their decision tree, each condition "
+         "once (check: the emitted code checked; with --code, the sympy row's form)",
+         dict(choices=["compact", "expanded", "piecewise", "tree"])),
+    Flag("box", BOTH + ("regions",), "the input box of --form piecewise/tree and of regions, every input scalar "
+         "in [LO, HI] (required by them: the form is Indeterminate outside it; check samples inside it)",
+         dict(nargs=2, type=float, metavar=("LO", "HI")), python=tuple),
+    Flag("minimal", ("convert", "regions"), "--form piecewise and regions: drop the region inequalities the others "
+         "imply (one LP each)",
+         dict(action="store_true")),
     Flag("call", BOTH, "f[{x1, ..}] (list, default) or f[x1, ..] (sequence; check: default from the --code "
          "Function's parameters)", dict(choices=["list", "sequence"])),
     Flag("exact", BOTH, "weights as exact rationals", dict(action="store_true")),
@@ -93,7 +100,7 @@ FLAGS = [
          dict(choices=["numeric", "symbolic"])),
     Flag("max_size", BOTH, "size limit of the expanded form (default: WL 2,000,000, sympy 200,000 nodes)",
          dict(type=whole(1), metavar="NODES")),
-    Flag("simplify", BOTH, "fold BatchNorm, identities, affine chains first", dict(action="store_true")),
+    Flag("simplify", BOTH + ("regions",), "fold BatchNorm, identities, affine chains first", dict(action="store_true")),
     Flag("jacobian", ("convert",), "convert the Jacobian net (d outputs / d inputs) instead",
          dict(action="store_true")),
     Flag("output", ("convert",), "write to OUT instead of stdout (--to c: also OUT's .h header)",
@@ -118,16 +125,22 @@ FLAGS = [
          "its first sample and runs as many more as fit", dict(type=positive_seconds, default=10.0, metavar="SECONDS")),
     Flag("arrays", ("check",), "how the code's arrays reach Woxi and Mathics3: files of the same digits, read with "
          "ReadList (default; fast), or inline in the code", dict(choices=["files", "inline"], default="files")),
-    Flag("json", ("check",), "print the report as JSON, or the error that stopped it (schema: "
-         "wlbridge/check/report_schema.json)", dict(action="store_true")),
+    Flag("json", ("check", "regions"), "print the report as JSON, or the error that stopped it (check's schema: "
+         "wlbridge/check/report_schema.json; regions: each region's A, b, H, g)", dict(action="store_true")),
     Flag("kernel", ("check",), "the WolframKernel for --engine wolfram/auto (default: WOLFRAM_KERNEL, then the "
          "usual install paths)", dict(metavar="PATH")),
     Flag("per_layer", ("check",), "also compare every layer's value in each engine and sympy (a failed check names "
          "its first diverging layer either way)", dict(action="store_true")),
-    Flag("jobs", ("check",), "several models: how many are checked at once (default: the cores; 1: one after "
-         "another in this process)", dict(type=whole(1), metavar="N")),
-    Flag("cluster", ("check",), "several models: run them on Ray: 'ray' (a local instance) or 'ray://HOST:PORT' "
-         "(a cluster with wlbridge installed; pip install 'wlbridge[cluster]')", dict(metavar="ray[://HOST:PORT]")),
+    Flag("jobs", ("check", "regions"), "workers at once: check, several models (default: the cores; 1: one after "
+         "another in this process); regions, subtrees of the search (default: in this process)",
+         dict(type=whole(1), metavar="N")),
+    Flag("cluster", ("check", "regions"), "run the models (check) or the search's subtrees (regions) on Ray: 'ray' "
+         "(a local instance) or 'ray://HOST:PORT' (a cluster with wlbridge installed; pip install "
+         "'wlbridge[cluster]')", dict(metavar="ray[://HOST:PORT]")),
+    Flag("max_regions", ("regions",), "stop past N regions (default 10,000)",
+         dict(type=whole(1), default=10_000, metavar="N")),
+    Flag("plot", ("regions",), "draw a 2-D slice of the regions (the first two inputs; needs matplotlib)",
+         dict(metavar="FILE.png")),
     Flag("junit", ("check",), "several models: also write a JUnit XML report to FILE", dict(metavar="FILE")),
     Flag("model_timeout", ("check",), "several models: each model's task (load and check) is stopped after this "
          "long (default: 4 x --timeout; 0: none)", dict(type=non_negative, metavar="SECONDS")),

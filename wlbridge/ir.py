@@ -244,7 +244,9 @@ class Net:
         """WL ``Function[...]`` code of the net.
 
         ``form``: "compact" (one ``With`` per layer), "expanded" (one formula per output), "piecewise"
-        (the linear regions in ``box``, ``minimal``: shortest conditions); ``call``: ``f[{x1, ..}]`` ("list") or
+        (one ``Piecewise`` per output over the linear regions in ``box``, required; ``minimal``: shortest
+        conditions; ``Indeterminate`` outside the box), "tree" (their decision tree, each condition once; see
+        :mod:`wlbridge.analysis.tree`); ``call``: ``f[{x1, ..}]`` ("list") or
         ``f[x1, ..]`` ("sequence"); ``exact``: rational weights; ``digits``: weights rounded to that many
         significant digits ("float32": float32's shortest); ``weights``/``activations="symbolic"``: named
         weights and activations; ``max_size``: the expanded form's size limit. See :class:`EmitOptions`.
@@ -261,7 +263,7 @@ class Net:
                  minimal: bool = False, weights: str = "numeric", activations: str = "numeric",
                  max_size: int | None = None):
         """sympy expressions of the net: "compact" assignments, an "expanded" Matrix of outputs in the input
-        symbols, or "piecewise" over ``box``; the other options as in :meth:`to_wl`."""
+        symbols, or "piecewise" / "tree" over ``box`` (``nan`` outside it); the other options as in :meth:`to_wl`."""
         return self._emit("sympy", form=form, exact=exact, digits=digits, box=box, minimal=minimal, weights=weights,
                           activations=activations, max_size=max_size)
 
@@ -269,7 +271,7 @@ class Net:
     def to_latex(self, form: str = "compact", *, digits: int | str | None = None, box=None, minimal: bool = False,
                  weights: str = "numeric", activations: str = "numeric", max_size: int | None = None) -> str:
         """LaTeX of the net: "compact" (an ``aligned`` block, one equation per layer), "expanded" (one formula
-        per output), "piecewise" (``cases`` over ``box``); the other options as in :meth:`to_wl`."""
+        per output), "piecewise" / "tree" (``cases`` over ``box``); the other options as in :meth:`to_wl`."""
         return self._emit("latex", form=form, digits=digits, box=box, minimal=minimal, weights=weights,
                           activations=activations, max_size=max_size)
 

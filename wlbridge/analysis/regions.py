@@ -19,7 +19,7 @@ search with :class:`TooManyRegionsError`.
 >>> len(r), [reg.A.tolist() for reg in r]
 (2, [[[0.0]], [[1.0]]])
 >>> r.to_sympy()
-Matrix([[Piecewise((0, (x1 >= -1.0) & (x1 <= 1.0) & (x1 <= 0)), (x1, (x1 >= -1.0) & (x1 <= 1.0) & (x1 >= 0)), (nan, True))]])
+Matrix([[Piecewise((nan, (x1 > 1) | (x1 < -1)), (0, x1 <= 0), (x1, True))]])
 """
 from __future__ import annotations
 
@@ -106,23 +106,30 @@ class LinearRegions:
         return {"samples": samples, "covered": int(covered.sum()), "max_rel_err": float(err.max(initial=0.0))}
 
     # ---- forms --------------------------------------------------------------------------------
-    def to_sympy(self):
-        """sympy ``Matrix`` of ``Piecewise`` outputs in the input symbols (NaN outside the box)."""
-        from .piecewise import to_sympy
+    def to_sympy(self, *, digits: int | None = None):
+        """sympy ``Matrix`` of ``Piecewise`` outputs in ``x1..xn`` (``nan`` outside the box);
+        see :mod:`wlbridge.analysis.piecewise`."""
+        from .piecewise import flat_sympy
 
-        return to_sympy(self)
+        return flat_sympy(self, digits=digits)
 
-    def to_wl(self, call: str = "list") -> str:
+    def to_wl(self, call: str = "list", *, digits: int | None = None) -> str:
         """WL ``Function`` of ``Piecewise`` outputs (``Indeterminate`` outside the box)."""
-        from .piecewise import to_wl
+        from .piecewise import flat_wl
 
-        return to_wl(self, call=call)
+        return flat_wl(self, call=call, digits=digits)
 
-    def to_latex(self) -> str:
-        """LaTeX ``cases`` per output."""
-        from .piecewise import to_latex
+    def to_latex(self, *, digits: int | None = None) -> str:
+        """LaTeX ``cases`` per output, the box stated once."""
+        from .piecewise import flat_latex
 
-        return to_latex(self)
+        return flat_latex(self, digits=digits)
+
+    def tree(self):
+        """The decision tree of the regions (one neuron's sign per node); see :mod:`wlbridge.analysis.tree`."""
+        from .tree import build_tree
+
+        return build_tree(self)
 
 
 def _vec(v) -> str:

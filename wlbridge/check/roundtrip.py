@@ -83,7 +83,8 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
 
 def run_check(net, opts: CheckOptions) -> CheckReport:
     """:func:`check` with its options already validated."""
-    xs = as_batch(net, opts.inputs) if opts.inputs is not None else sample_inputs(net, opts.samples, opts.seed)
+    xs = as_batch(net, opts.inputs) if opts.inputs is not None else sample_inputs(net, opts.samples, opts.seed,
+                                                                                   box=opts.box)  # in the box
     ref, dropped = _reference(net, xs)
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
@@ -97,7 +98,7 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]),
                          seed=None if opts.inputs is not None else opts.seed,
                          code_chars=len(code))
-    report.notes += _notes(net, opts, engines, report.engine, dropped)
+    report.notes += _notes(net, opts, engines, report.engine, dropped) + _outside_box(net, opts, xs)
     report.subject = (net, code, opts.call)
     tol = opts.tolerance()
 
@@ -109,8 +110,8 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     jobs: list[_Job] = []
     files = ArrayFiles(code, enabled=opts.arrays == "files")  # written once, for every embedded engine
     if opts.sympy:
-        _warm_sympy()
         formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
+        _warm_sympy(formula if opts.form == "compact" else None)
         jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel,
                                                                   OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
@@ -167,6 +168,19 @@ def _notes(net, opts: CheckOptions, engines, used: str, dropped) -> list[str]:
     return notes + _honesty_notes(net)
 
 
+def _outside_box(net, opts: CheckOptions, xs) -> list[str]:
+    """Given inputs outside the box of a piecewise / tree form: say that the form is undefined there."""
+    if opts.box is None or opts.inputs is None:
+        return []
+    from ..analysis.piecewise import parse_box
+
+    lower, upper = parse_box(net, opts.box, opts.form)
+    flat = np.concatenate([np.asarray(x, dtype=np.float64).reshape(len(x), -1) for x in xs], axis=1)
+    out = int(np.sum(np.any((flat < lower) | (flat > upper), axis=1)))
+    return [f"{out} of the {len(flat)} given inputs lie outside the box: form={opts.form!r} is Indeterminate "
+            "(sympy: nan) there"] if out else []
+
+
 OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
 
 
@@ -183,12 +197,13 @@ def _honesty_notes(net) -> list[str]:
     return []  # built in Python: the IR is the net
 
 
-def _warm_sympy() -> None:
-    """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``."""
+def _warm_sympy(net=None) -> None:
+    """Import (and run once) what the sympy worker needs, before any fork: see ``_engine_job``; with ``net``,
+    compile its elementwise layers (the worker inherits them)."""
     from ..emit.sympy_layers import warm
     from . import sympy_eval  # noqa: F401
 
-    warm()
+    warm(net)
 
 
 class _Job:

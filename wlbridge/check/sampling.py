@@ -30,16 +30,29 @@ def index_range(net, port) -> int | None:
     return None
 
 
-def sample_inputs(net, samples: int = 64, seed: int = 0) -> list[np.ndarray]:
-    """``samples`` seeded inputs for every port of ``net`` (normal reals, or indices for embeddings)."""
+def sample_inputs(net, samples: int = 64, seed: int = 0, box=None) -> list[np.ndarray]:
+    """``samples`` seeded inputs for every port of ``net`` (normal reals, or indices for embeddings); with
+    ``box=(lower, upper)`` (scalars or one bound per input scalar) the reals are uniform in the box."""
     if samples < 1:
         raise ValueError(f"samples must be at least 1, not {samples}")
     rng = np.random.default_rng(seed)
-    out = []
+    bounds = None
+    if box is not None:
+        from ..analysis.piecewise import parse_box
+
+        bounds = parse_box(net, box, "check")
+    out, k = [], 0
     for port in net.inputs:
         shape = (samples, *port.shape)
         vocab = index_range(net, port)
-        out.append(rng.integers(0, vocab, size=shape) if vocab else rng.standard_normal(shape))
+        if vocab:
+            out.append(rng.integers(0, vocab, size=shape))
+        elif bounds is not None:
+            lo, hi = (b[k:k + port.size].reshape(port.shape) for b in bounds)
+            out.append(lo + (hi - lo) * rng.random(shape))
+        else:
+            out.append(rng.standard_normal(shape))
+        k += port.size
     return out
 
 

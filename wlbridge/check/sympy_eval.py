@@ -19,13 +19,15 @@ def evaluate_sympy(net, xs, form: str = "compact", **settings) -> list[np.ndarra
 
         return layer_function(net)(*xs)
     obj = net.to_sympy(form=form, **settings)
-    return _expanded(net, obj if isinstance(obj, list) else [obj], xs)
+    return _expanded(net, obj if isinstance(obj, list) else [obj], xs, region_form=form in ("piecewise", "tree"))
 
 
-def _expanded(net, outs, xs) -> list[np.ndarray]:
+def _expanded(net, outs, xs, region_form: bool = False) -> list[np.ndarray]:
+    from ..analysis.affine_text import SympyText
     from ..emit.sympy import flatten_output, input_symbols, lambdify_flat
 
-    symbols, _ = input_symbols(net)  # the emitter's own (sanitized) symbols, never re-parsed from names
+    # the emitter's own (sanitized) symbols, never re-parsed from names; the region forms' are x1..xn
+    symbols = SympyText(sum(p.size for p in net.inputs)).xs if region_form else input_symbols(net)[0]
     flat = [e for out in outs for e in flatten_output(out)]
     fn = lambdify_flat(symbols, flat)
     n = len(xs[0])

@@ -1,5 +1,5 @@
 """One route from :class:`~wlbridge.emit.options.EmitOptions` to the emitter that writes them: named
-weights (``weights``/``activations="symbolic"``), the linear regions of a box (``form="piecewise"``), or
+weights (``weights``/``activations="symbolic"``), the linear regions of a box (``form="piecewise"`` or ``"tree"``), or
 the layer-by-layer emitters, with the weights rounded first when ``digits`` is given (every form).
 
 >>> import numpy as np
@@ -22,9 +22,9 @@ def emit(net, target: str, options: EmitOptions, *, name: str | None = None):
     function's name."""
     if options.symbolic:
         return _symbolic(net, target, options)
-    net = rounded(net, options.digits)
     if options.regions:
         return _regions(net, target, options)
+    net = rounded(net, options.digits)
     if target == "wl":
         from .wl import to_wl
 
@@ -71,14 +71,20 @@ def _symbolic(net, target: str, options: EmitOptions):
 
 
 def _regions(net, target: str, options: EmitOptions):
-    if options.form == "tree":
-        raise ConversionError(f"{net.name}: form='tree' (the decision-tree form) is not implemented yet; "
-                              "use form='piecewise'")
-    lower, upper = options.box if options.box is not None else (-1.0, 1.0)
-    regions = net.linear_regions(lower, upper, minimal=options.minimal)
-    if target == "wl":
-        return regions.to_wl(call=options.call)
-    return regions.to_sympy() if target == "sympy" else regions.to_latex()
+    """The piecewise / tree forms (:mod:`wlbridge.analysis.piecewise`, :mod:`wlbridge.analysis.tree`): ``digits``
+    rounds the printed region coefficients ("float32": the weights, rounded before the regions)."""
+    from ..analysis.piecewise import piecewise_latex, piecewise_sympy, piecewise_wl
+    from ..analysis.tree import tree_latex, tree_sympy, tree_wl
+
+    fn = {("wl", "piecewise"): piecewise_wl, ("sympy", "piecewise"): piecewise_sympy,
+          ("latex", "piecewise"): piecewise_latex, ("wl", "tree"): tree_wl, ("sympy", "tree"): tree_sympy,
+          ("latex", "tree"): tree_latex}.get((target, options.form))
+    if fn is None:
+        raise ConversionError(f"{net.name}: form={options.form!r} is written for wl, sympy and latex, not {target}")
+    digits = options.digits if isinstance(options.digits, int) else None
+    kw = {"call": options.call} if target == "wl" else {}
+    return fn(rounded(net, options.digits) if digits is None else net, box=options.box, minimal=options.minimal,
+              digits=digits, **kw)
 
 
 def _latex(net, options: EmitOptions) -> str:

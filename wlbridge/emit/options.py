@@ -77,6 +77,9 @@ class EmitOptions:
                               "form='compact', call='list' and neither exact nor digits")
         if not self.regions and (self.box is not None or self.minimal):
             raise OptionError(f"box and minimal apply to form='piecewise' or 'tree', not form={self.form!r}")
+        if self.form == "tree" and self.minimal:
+            raise OptionError("minimal applies to form='piecewise': the tree form tests one unit's sign per node, "
+                              "so it has no implied inequalities to drop")
         if self.regions and (self.exact or self.max_size is not None):
             raise OptionError(f"form={self.form!r} takes neither exact nor max_size (it prints each region's "
                               "affine map); use box=, minimal=, digits=")

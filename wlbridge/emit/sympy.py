@@ -29,6 +29,7 @@ from .._options import choice, keywords
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 from ._size import check_elementwise_size, check_size
+from .sympy_kinks import kink_form
 from .names import Namespace
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
@@ -84,7 +85,9 @@ class SympyAlgebra:
         return sp.log(x)
 
     def act(self, name, params, x):
-        return ACTIVATIONS[name].sympy_fn(x, params)
+        row = ACTIVATIONS[name]
+        kink = kink_form(name, x, row.full_params(params))  # Max/Min, not Piecewise: see emit/sympy_kinks.py
+        return row.sympy_fn(x, params) if kink is None else kink
 
     def cmp(self, op, a, b):
         return SCALAR_OPS[op][1](a, b)

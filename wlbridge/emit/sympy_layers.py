@@ -44,6 +44,7 @@ _GATHER = {"identity", "flatten", "reshape", "transpose", "concat", "take"}
 _RECURRENT = {"lstm", "gru", "rnn"}
 
 
+@functools.lru_cache(maxsize=2)  # a Net hashes by identity; check compiles before it forks (see warm)
 def layer_function(net):
     """A function ``f(*xs) -> [outputs]`` (batch axis first) evaluating ``net`` layer by layer."""
     steps = layer_steps(net)
@@ -91,11 +92,9 @@ def _dummies(n: int) -> list:
 
 
 def _elementwise(layer, ins, out):
-    """One scalar expression of dummies, broadcast over the batch like the rule's ``_map``."""
-    ds = _dummies(len(ins))
-    args = [np.full((1,) * len(s), d, dtype=object) for s, d in zip(ins, ds)]
-    expr = scalar.run_layer(_algebra(), layer, args, (1,) * len(out)).reshape(-1)[0]
-    fn = lambdify_flat(ds, expr)
+    """One scalar expression of dummies, broadcast over the batch like the rule's ``_map``; compiled once per
+    kind of layer (a net's sigmoids share one function)."""
+    fn = _elementwise_fn(_signature(layer), layer, tuple(len(s) for s in ins), len(out))
 
     def step(*xs):
         n = len(xs[0])
@@ -104,9 +103,45 @@ def _elementwise(layer, ins, out):
     return step
 
 
-def warm() -> None:
-    """Build the shared compiled pieces once (imports sympy's printers)."""
+def _signature(layer) -> tuple:
+    """What an elementwise layer's scalar expression depends on: its op, attributes, constants and the
+    activation's row (replaced in a test: a new function)."""
+    row = ACTIVATIONS.get(layer.attrs.get("fn")) if layer.op == "elementwise" else None
+    return layer.op, _frozen(dict(layer.attrs)), _frozen(dict(layer.params)), id(row)
+
+
+def _frozen(v):
+    """``v`` as a hashable key: arrays by their bytes (``repr`` summarises big ones), dicts sorted."""
+    if isinstance(v, np.ndarray):
+        return v.dtype.str, v.shape, v.tobytes()
+    if isinstance(v, dict):
+        return tuple(sorted((str(k), _frozen(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen(x) for x in v)
+    return repr(v)
+
+
+_COMPILED: dict[tuple, object] = {}  # compiled scalar functions, shared by layers (and checks) of one kind
+
+
+def _elementwise_fn(signature, layer, ranks: tuple, out_rank: int):
+    key = (signature, ranks, out_rank)
+    if key not in _COMPILED:
+        if len(_COMPILED) >= 1024:
+            _COMPILED.clear()
+        ds = _dummies(len(ranks))
+        args = [np.full((1,) * r, d, dtype=object) for r, d in zip(ranks, ds)]
+        expr = scalar.run_layer(_algebra(), layer, args, (1,) * out_rank).reshape(-1)[0]
+        _COMPILED[key] = lambdify_flat(ds, expr)
+    return _COMPILED[key]
+
+
+def warm(net=None) -> None:
+    """Build the shared compiled pieces once (imports sympy's printers), and ``net``'s layer function:
+    ``check`` calls it before it forks its workers, which then evaluate without compiling again."""
     _matmul_fn(), _bias_fn()
+    if net is not None:
+        layer_function(net)
 
 
 @functools.lru_cache(maxsize=None)
