@@ -36,9 +36,6 @@ WOLFRAM_ROUTES = ("wlnet", "wxf")
 CASES = [(m, r) for m in MODELS for r in ROUTES if not (m == "lstm" and r in WOLFRAM_ROUTES)]
 FILE_CASES = [(m, r) for m, r in CASES if r in FILE_ROUTES]
 OTHER_CASES = [(m, r) for m, r in CASES if r != "torch"]
-SHAPE_GAP = pytest.mark.xfail(strict=True, reason="issue 16 item 4 (one shape per model by route) is being fixed on "
-                                                  "another branch: ONNX graphs of the LSTM classifier keep the "
-                                                  "exporter's batch of 1 (tok[1,12] -> [1,3])")
 
 
 def ids(cases):
@@ -57,9 +54,7 @@ def close(got, want, rtol=CODE_RTOL):
 
 
 # ---- the net, by every route ---------------------------------------------------------------------------
-@pytest.mark.parametrize("model,route", [
-    pytest.param(m, r, marks=SHAPE_GAP) if m == "lstm" and r.startswith("onnx") else (m, r) for m, r in OTHER_CASES],
-    ids=ids(OTHER_CASES))
+@pytest.mark.parametrize("model,route", OTHER_CASES, ids=ids(OTHER_CASES))
 def test_the_same_signature_by_every_route(doors, model, route):
     assert signature(doors.net(model, route)) == signature(doors.net(model, "torch"))
 
@@ -503,3 +498,80 @@ def test_regions_split_over_processes_are_the_serial_ones(doors, route):
     for a, b in zip(serial, split):
         np.testing.assert_array_equal(a.A, b.A)
         np.testing.assert_array_equal(a.b, b.b)
+
+
+# ---- piecewise-linear nets: the region forms, their check and the regions command (issue 16 item 3) --------------
+BOX = (-1.0, 1.0)
+REGION_FLAGS = [  # (CLI flags, the Net method, its keywords): the same text by both doors
+    (["--form", "piecewise", "--box", "-1", "1"], "to_wl", {"form": "piecewise", "box": BOX}),
+    (["--form", "tree", "--box", "-1", "1"], "to_wl", {"form": "tree", "box": BOX}),
+    (["--form", "piecewise", "--box", "-1", "1", "--minimal"], "to_wl",
+     {"form": "piecewise", "box": BOX, "minimal": True}),
+    (["--form", "tree", "--box", "-1", "1", "--digits", "3"], "to_wl", {"form": "tree", "box": BOX, "digits": 3}),
+    (["--to", "sympy", "--form", "tree", "--box", "-1", "1"], "to_sympy", {"form": "tree", "box": BOX}),
+    (["--to", "latex", "--form", "piecewise", "--box", "-1", "1"], "to_latex", {"form": "piecewise", "box": BOX}),
+]
+
+
+def box_inputs(n: int = 12, seed: int = 2) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(*BOX, (n, 3))
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("form", ["piecewise", "tree"])
+def test_region_forms_equal_torch_inside_the_box(doors, form):
+    import sympy
+
+    pytest.importorskip("woxi")
+    net, m = doors.net("relu", "onnx-legacy"), doors.models["relu"]
+    x = box_inputs()
+    close(evaluate_function("woxi", net.to_wl(form=form, box=BOX), x), m.torch_out(x))
+    matrix = net.to_sympy(form=form, box=BOX)
+    f = sympy.lambdify(sympy.symbols("x1:4"), list(matrix), "numpy")
+    close(np.array([[float(v) for v in f(*row)] for row in x]), m.torch_out(x))
+    assert np.isnan(np.array(f(2.0, 0.0, 0.0), dtype=float)).all()  # undefined outside the box, as documented
+    with pytest.raises(wb.WlbridgeError, match="needs box="):
+        net.to_wl(form=form)
+
+
+@pytest.mark.parametrize("flags,method,kw", REGION_FLAGS, ids=[" ".join(f[0]) for f in REGION_FLAGS])
+def test_region_forms_by_both_doors(doors, flags, method, kw, capsys):
+    path = doors.path("relu", "onnx-legacy")
+    assert main(["convert", path, *flags]) == 0
+    assert capsys.readouterr().out == python_text(doors.net("relu", "onnx-legacy"), method, kw)
+
+
+def test_region_forms_without_a_box_are_refused_by_both_doors(doors, capsys):
+    path = doors.path("relu", "onnx-legacy")
+    assert main(["convert", path, "--form", "piecewise"]) == 2
+    assert "--box" in capsys.readouterr().err
+    with pytest.raises(wb.WlbridgeError, match="box"):
+        doors.net("relu", "onnx-legacy").to_wl(form="piecewise")
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("form", ["piecewise", "tree"])
+def test_check_of_a_region_form_from_python_and_cli(doors, form, capsys):
+    pytest.importorskip("woxi")
+    path = doors.path("relu", "onnx-legacy")
+    report = wb.load(path).check(engine="woxi", form=form, box=BOX, samples=16, timeout=60)
+    assert main(["check", path, "--engine", "woxi", "--form", form, "--box", "-1", "1", "--samples", "16",
+                 "--timeout", "60", "--json"]) == 0
+    same_report(report, json.loads(capsys.readouterr().out))
+    assert report.max_rel_err < 1e-9
+
+
+def test_regions_command_equals_linear_regions(doors, capsys):
+    net, m = doors.net("relu", "onnx-legacy"), doors.models["relu"]
+    regions = net.linear_regions(-1, 1)
+    assert main(["regions", doors.path("relu", "onnx-legacy"), "--box", "-1", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["count"] == len(regions) > 10
+    for r, d in zip(regions, data["regions"]):
+        np.testing.assert_array_equal(np.array(d["A"]), r.A)
+        np.testing.assert_array_equal(np.array(d["b"]), r.b)
+        w = np.array(d["witness"])
+        close(r.A @ w + r.b, m.torch_out(w[None])[0])  # each region's map is the net at its witness
+    assert main(["regions", doors.path("relu", "onnx-legacy"), "--box", "-1", "1"]) == 0
+    assert capsys.readouterr().out.split(" (")[0] == str(regions).split(" (")[0]  # the count and box; not the time
+
