@@ -572,6 +572,9 @@ def test_regions_command_equals_linear_regions(doors, capsys):
         np.testing.assert_array_equal(np.array(d["b"]), r.b)
         w = np.array(d["witness"])
         close(r.A @ w + r.b, m.torch_out(w[None])[0])  # each region's map is the net at its witness
+    assert main(["regions", doors.path("relu", "onnx-legacy"), "--box", "-1", "1", "--jobs", "2", "--json"]) == 0
+    split = json.loads(capsys.readouterr().out)
+    assert [r["A"] for r in split["regions"]] == [r["A"] for r in data["regions"]]
     assert main(["regions", doors.path("relu", "onnx-legacy"), "--box", "-1", "1"]) == 0
     assert capsys.readouterr().out.split(" (")[0] == str(regions).split(" (")[0]  # the count and box; not the time
 
