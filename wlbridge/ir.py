@@ -174,13 +174,15 @@ class Net:
         return dataclasses.replace(self, input_names=tuple(names))
 
     def __str__(self) -> str:
-        dt = self.dtype
+        from .dtypes import value_dtypes
+
+        dt, dts = self.dtype, value_dtypes(self)  # integer values (argmax, casts) as such, floats as the net's
         ins = ", ".join(f"{p.name}: {type_str(p.shape, p.dtype or dt)}" for p in self.inputs)  # undeclared: the net's
-        outs = ", ".join(f"{o}: {type_str(self.shapes[o], dt)}" for o in self.outputs)
+        outs = ", ".join(f"{o}: {type_str(self.shapes[o], dts[o])}" for o in self.outputs)
         lines = [f"{self.name}({ins}) -> {outs}"]
         for layer in self.layers:
             tail = f"  # {layer.path}" if layer.path else ""
-            lines.append(f"  {layer.output}: {type_str(self.shapes[layer.output], dt)} = {layer}{tail}")
+            lines.append(f"  {layer.output}: {type_str(self.shapes[layer.output], dts[layer.output])} = {layer}{tail}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -28,6 +28,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import ExpressionTooLargeError, UnsupportedLayerError, WlbridgeError
+from ..ops import NOT_SMOOTH
 from ..reference import RULES as REFERENCE
 
 AFFINE_FNS = {"identity", "neg"}
@@ -410,8 +411,8 @@ def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float =
         raise WlbridgeError(f"{net.name}: the box needs lower < upper in every coordinate")
     bad = [la for la in net.layers if not _is_affine(la) and not _supported_pieces(la)]
     if bad:
-        raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + _what(la), "not piecewise-linear")
-                                                       for la in bad])
+        raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + _what(la),
+                                                        NOT_SMOOTH.get(la.op, "not piecewise-linear")) for la in bad])
     search = _Search(net, lower, upper, max_regions, tol * max(1.0, float(np.max(upper - lower))), minimal)
     env, k = {}, 0
     for p in net.inputs:

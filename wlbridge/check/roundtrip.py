@@ -17,10 +17,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
+from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, UnsupportedLayerError
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
 from .progress import Progress, wanted, woxi_seconds
 from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
+from ..dtypes import integer_outputs
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
 
@@ -77,7 +78,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
     report.notes += _honesty_notes(net)
     report.subject = (net, code, call)
-    tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol)
+    tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol, integers=integer_outputs(net))
 
     def add(row: Row) -> None:  # each row as it is known: its worst sample's input, then the caller
         attach_input(row, xs)
@@ -253,7 +254,8 @@ def _source_row(net, xs, ref) -> Row:
         got = _outputs(net.origin.evaluate(*xs))
     except Exception as e:  # the source library's own failure: shown, not raised
         return failed(Row(name, len(xs[0]), rtol=rtol, kind="source"), f"{type(e).__name__}: {e}")
-    return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0)
+    return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0,
+                   integers=integer_outputs(net))
 
 
 def _sympy_row(net, xs, ref, form, tol, sizes=None) -> Row:
@@ -262,7 +264,7 @@ def _sympy_row(net, xs, ref, form, tol, sizes=None) -> Row:
         from .sympy_eval import evaluate_sympy
 
         got = evaluate_sympy(net, xs, form=form, **(sizes or {}))
-    except (ImportError, NotImplementedError, ExpressionTooLargeError) as e:
+    except (ImportError, NotImplementedError, ExpressionTooLargeError, UnsupportedLayerError) as e:
         return skipped("sympy", f"not evaluated: {e}")
     except Exception as e:
         return failed(Row("sympy", len(xs[0]), rtol=tol["rtol"]), f"{type(e).__name__}: {e}")

@@ -29,9 +29,11 @@ from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 from ._size import check_elementwise_size, check_size
 from .names import Namespace
+from . import refuse_unsupported
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
-SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
+SUPPORT: dict[str, str | None] = {**scalar.SUPPORT, "dynamic_slice": "data-dependent indexing (a slice start "
+                                   "computed from the input values) has no sympy form; use WL, Python or C"}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 
 
@@ -239,6 +241,7 @@ def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int |
     ``DEFAULT_MAX_SIZE`` expanded, ``DEFAULT_COMPACT_MAX_SIZE`` compact: the compact form holds one
     sympy expression per element, and a 3x32x32 CNN is millions of nodes)."""
     _check_settings(form, settings)
+    refuse_unsupported(net, SUPPORT, "sympy")
     if form == "expanded":
         check_size(net, DEFAULT_MAX_SIZE if max_size is None else max_size)
         return _expanded(net, exact)
