@@ -28,7 +28,12 @@ def _kind(dtype: str) -> str:
 
 def value_dtypes(net) -> dict[str, str]:
     """``{value name: numpy dtype name}``; floats are the net's own float dtype."""
-    fl = np.dtype(net.dtype).name
+    return layer_dtypes(net, np.dtype(net.dtype).name)
+
+
+def layer_dtypes(net, fl: str = "float64") -> dict[str, str]:
+    """``value_dtypes`` of anything with ``inputs`` and ``layers`` (a ``NetBuilder`` while it builds), floats
+    as ``fl``."""
     out = {p.name: p.dtype if p.dtype and _kind(p.dtype) != "float" else fl for p in net.inputs}
     for layer in net.layers:
         out[layer.output] = _layer_dtype(layer, [out[i] for i in layer.inputs], fl)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .errors import ConversionError
-from .ops import OPS
+from .ops import DATA_DEPENDENT, OPS
 from . import limits
 
 Shape = tuple[int, ...]
@@ -355,6 +355,16 @@ class NetBuilder:
         self._layers.append(Layer(op, tuple(inputs), name, clean, attrs, path))
         return name
 
+    @property
+    def inputs(self) -> tuple[Port, ...]:
+        """The input ports declared so far."""
+        return tuple(self._inputs)
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers appended so far, in order."""
+        return tuple(self._layers)
+
     def constant(self, value, path: str = "") -> str:
         """Append a ``constant`` layer holding ``value``; returns its value name."""
         return self.layer("constant", [], params={"value": np.asarray(value)}, path=path)
@@ -365,8 +375,12 @@ class NetBuilder:
         for o in outputs:
             if o not in self._names:
                 raise ConversionError(f"{self.name}: output {o!r} is not defined")
+        meta = dict(meta or {})
+        dynamic = [f"{la.path or la.output} ({la.op})" for la in self._layers if la.op in DATA_DEPENDENT]
+        if dynamic:  # `wlbridge info` shows it; sympy, regions and the Jacobian refuse these layers
+            meta["data_dependent"] = dynamic
         return Net(tuple(self._inputs), tuple(outputs), tuple(self._layers), tuple(input_names or ()),
-                   self.name, origin, dict(meta or {}))
+                   self.name, origin, meta)
 
     def _claim(self, name: str) -> None:
         if name in self._names:

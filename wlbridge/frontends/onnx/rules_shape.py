@@ -1,4 +1,4 @@
-"""Shape ops: Constant, Shape, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Cast, Gather."""
+"""Shape ops: Constant, Shape, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Gather (Cast: rules_heads)."""
 from __future__ import annotations
 
 import math
@@ -136,21 +136,6 @@ def _concat(ctx: Ctx, node, ins):
     xs = [ctx.var(x, r) for x in ins]
     xs = [x for x in xs if x.shape[a] != 0]
     return xs[0] if len(xs) == 1 else ctx.emit("concat", xs, attrs={"axis": a})
-
-
-@rule("Cast", 1)
-def _cast(ctx: Ctx, node, ins):
-    import onnx
-
-    to = ctx.types.get(node.input[1]) if ctx.op_type == "CastLike" else ctx.attrs.get("to")
-    to = None if not to else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
-    if to not in (np.float32, np.float64):
-        raise Unsupported(f"Cast of a variable to {to} (a cast to float32/float64 is the identity in the "
-                          "float64 IR, narrower types round)")
-    return ins[0]
-
-
-rule("CastLike", 15)(_cast)
 
 
 @rule("Expand", 8)

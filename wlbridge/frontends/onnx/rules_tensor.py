@@ -54,6 +54,10 @@ def _slice_attrs(ctx: Ctx, node, ins):
 
 @rule("Slice", 10)
 def _slice_inputs(ctx: Ctx, node, ins):
+    if not isinstance(ins[1], Const) or not isinstance(ins[2], Const):
+        from .rules_heads import dynamic_slice
+
+        return dynamic_slice(ctx, ins)
     opt = [const_ints(ctx, v, n) if v is not None else None
            for v, n in zip(list(ins[3:5]) + [None] * 2, ("axes", "steps"))]
     return _slice(ctx, ins[0], const_ints(ctx, ins[1], "starts"), const_ints(ctx, ins[2], "ends"), *opt)
@@ -94,7 +98,9 @@ def _split_input(ctx: Ctx, node, ins):
 def gather_var(ctx: Ctx, data: Var, idx) -> Var:
     """Gather of a variable with constant indices: one ``take``, reshaped to the index shape."""
     if not isinstance(idx, Const):
-        raise Unsupported("Gather of a variable with indices computed from the input")
+        from .rules_heads import dynamic_gather
+
+        return dynamic_gather(ctx, data, idx)
     r = ctx.rank(data)
     ax = ctx.axis(int(ctx.attrs.get("axis", 0)), r)
     n = data.shape[ax]

@@ -1,0 +1,187 @@
+"""Piecewise-constant heads and data-dependent indexing: ArgMax/ArgMin, Equal, Not/And/Or/Xor, Where on a
+computed condition, OneHot, Cast to integers and back, and Slice/Gather whose start is computed from the
+input values (the IR's ``dynamic_slice``).
+
+A computed Slice window must have a fixed size: ``ends`` is ``starts`` plus a constant (as exporters write
+``x[i:i + 3]``), found by following both back through reshapes, concatenations and constant offsets.
+The IR clamps the window inside the axis; where the ONNX graph would return a shorter slice there, no
+fixed-shape net can follow it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...dtypes import layer_dtypes
+from .context import Cmp, Const, Ctx, Unsupported, Var
+from .registry import rule
+from .rules_math import broadcast_args, combine, materialize
+from .rules_shape import const_ints
+
+_FLIP = {"greater": "less_equal", "less_equal": "greater", "less": "greater_equal", "greater_equal": "less",
+         "equal": "not_equal", "not_equal": "equal"}
+
+
+def _arg_extreme(ctx: Ctx, node, ins):
+    x = ctx.var(ins[0])
+    ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(x))
+    if int(ctx.attrs.get("select_last_index", 0)) and x.shape[ax] > 1:
+        raise Unsupported("select_last_index=1 (the last extreme on ties; the IR takes the first, as torch)")
+    op = "argmax" if ctx.op_type == "ArgMax" else "argmin"
+    return ctx.emit(op, [x], attrs={"axis": ax, "keepdims": bool(ctx.attrs.get("keepdims", 1))})
+
+
+rule("ArgMax", 1)(_arg_extreme)
+rule("ArgMin", 1)(_arg_extreme)
+
+
+@rule("Equal", 1)
+def _equal(ctx: Ctx, node, ins):
+    return combine(ctx, "equal", ins)
+
+
+@rule("Not", 1)
+def _not(ctx: Ctx, node, ins):
+    x = ins[0]
+    if isinstance(x, Cmp) and x.body[0] in _FLIP:
+        return Cmp((_FLIP[x.body[0]], *x.body[1:]), x.args, x.shape)
+    return combine(ctx, "equal", [x, Const(np.zeros((), dtype=np.float32))])
+
+
+def _logical(ctx: Ctx, node, ins):
+    """And / Or / Xor of 0/1 values: min / max / not equal."""
+    xs = broadcast_args(ctx, [materialize(ctx, x) if isinstance(x, Cmp) else x for x in ins])
+    if ctx.op_type == "Xor":
+        return ctx.emit("compare", xs, attrs={"kind": "not_equal"})
+    return ctx.emit("min" if ctx.op_type == "And" else "max", xs)
+
+
+for _op in ("And", "Or", "Xor"):
+    rule(_op, 1)(_logical)
+
+
+def where_var(ctx: Ctx, ins) -> Var:
+    """Where on a computed 0/1 condition (a cast, an Equal's result, ...): the IR's ``where``."""
+    xs = [materialize(ctx, x) if isinstance(x, Cmp) else x for x in ins]
+    return ctx.emit("where", broadcast_args(ctx, xs))
+
+
+@rule("OneHot", 9)
+def _one_hot(ctx: Ctx, node, ins):
+    idx, depth, values = ins
+    if not isinstance(depth, Const) or not isinstance(values, Const):
+        raise Unsupported("OneHot with a computed depth or values")
+    idx = ctx.var(materialize(ctx, idx) if isinstance(idx, Cmp) else idx)
+    off, on = (float(v) for v in np.asarray(values.value).reshape(-1)[:2])
+    ax = ctx.axis(int(ctx.attrs.get("axis", -1)), ctx.rank(idx) + 1)
+    return ctx.emit("one_hot", [idx], attrs={"depth": int(np.asarray(depth.value).reshape(-1)[0]), "axis": ax,
+                                             "off": off, "on": on, "dtype": np.asarray(values.value).dtype.name})
+
+
+def _is_float(dtype) -> bool:
+    return np.issubdtype(np.dtype(dtype), np.floating)
+
+
+@rule("Cast", 1)
+def _cast(ctx: Ctx, node, ins):
+    import onnx
+
+    to = ctx.types.get(node.input[1]) if ctx.op_type == "CastLike" else ctx.attrs.get("to")
+    to = None if not to else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
+    if to is None or not (to in (np.float32, np.float64) or np.issubdtype(to, np.integer) or to == np.bool_):
+        raise Unsupported(f"Cast of a variable to {to} (float32/float64 are the identity in the float64 IR, "
+                          "integers and bool are supported, narrower floats round)")
+    x = materialize(ctx, ins[0]) if isinstance(ins[0], Cmp) else ctx.var(ins[0])
+    if _is_float(to) and _is_float(layer_dtypes(ctx.builder)[x.name]):
+        return x  # float to float: the identity in the float64 IR
+    return ctx.emit("cast", [x], attrs={"to": to.name})
+
+
+rule("CastLike", 15)(_cast)
+
+
+# ---- data-dependent indexing -------------------------------------------------------------------
+
+def _graph(ctx: Ctx):
+    """The IR built so far: its layers by output name and every value's shape."""
+    from types import SimpleNamespace
+
+    from ...shapes import infer_shapes
+
+    b = ctx.builder
+    return {la.output: la for la in b.layers}, infer_shapes(SimpleNamespace(name=b.name, inputs=b.inputs,
+                                                                            layers=b.layers))
+
+
+def _offset(graph, name: str, k: int) -> tuple:
+    """Element ``k`` (flat) of IR value ``name`` as ``(base, offset)``: a constant is ``(None, c)``; a value
+    plus or minus a constant is the value's base with the constant added; a concatenation of vectors is
+    the piece holding ``k``; anything else is its own base ``((name, k), 0)``."""
+    layers, shapes = graph
+    la = layers.get(name)
+    if la is None:
+        return (name, k), 0.0
+    if la.op == "constant":
+        v = np.asarray(la.params["value"]).reshape(-1)
+        return None, float(v[k if v.size > 1 else 0])
+    if la.op in ("reshape", "flatten", "identity"):
+        return _offset(graph, la.inputs[0], k)
+    if la.op == "concat" and len(shapes[name]) == 1:
+        for i in la.inputs:
+            if k < shapes[i][0]:
+                return _offset(graph, i, k)
+            k -= shapes[i][0]
+    if la.op in ("add", "sub") and len(la.inputs) == 2:
+        (ba, ca), (bb, cb) = (_offset(graph, i, k if int(np.prod(shapes[i])) > 1 else 0) for i in la.inputs)
+        if bb is None and ba is not None:
+            return ba, ca + (cb if la.op == "add" else -cb)
+        if ba is None and bb is not None and la.op == "add":
+            return bb, ca + cb
+    return (name, k), 0.0
+
+
+def _start(ctx: Ctx, v: Var, k: int) -> Var:
+    """Element ``k`` of a computed starts vector as a scalar IR value."""
+    flat = ctx.reshape(v, (int(np.prod(v.shape)),))
+    return ctx.emit("take", [flat], attrs={"axis": 0, "indices": k})
+
+
+def dynamic_slice(ctx: Ctx, ins) -> Var:
+    """Slice whose starts are computed from the input values; ``ends`` must be ``starts`` plus constants."""
+    x = ctx.var(ins[0])
+    starts, ends = ins[1], ins[2]
+    n = int(np.prod(ctx.onnx_shape(starts)))
+    axes = const_ints(ctx, ins[3], "axes") if len(ins) > 3 and ins[3] is not None else list(range(n))
+    steps = const_ints(ctx, ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * n
+    if any(s != 1 for s in steps):
+        raise Unsupported("Slice with a computed start and a step other than 1")
+    s_var = starts if isinstance(starts, Var) else ctx.var(starts)
+    e_var = ends if isinstance(ends, Var) else ctx.var(ends)
+    graph = _graph(ctx)
+    ir_axes, sizes, ks = [], [], []
+    for k, a in enumerate(axes):
+        (bs, os_), (be, oe) = _offset(graph, s_var.name, k), _offset(graph, e_var.name, k)
+        if bs is None and be is None:
+            continue  # a constant start and end on this axis: an ordinary slice below
+        if bs != be or not float(oe - os_).is_integer():
+            raise Unsupported("Slice whose window size depends on the input values (ends is not starts plus a "
+                              "constant): the output shape would be data-dependent")
+        ir_axes.append(ctx.axis(a, ctx.rank(x)))
+        sizes.append(int(oe - os_))
+        ks.append(k)
+    fixed = [k for k in range(len(axes)) if k not in ks]
+    if fixed:
+        raise Unsupported("Slice mixing constant and computed starts")
+    return ctx.emit("dynamic_slice", [x, *[_start(ctx, s_var, k) for k in ks]],
+                    attrs={"axes": ir_axes, "sizes": sizes})
+
+
+def dynamic_gather(ctx: Ctx, data: Var, idx) -> Var:
+    """Gather of a variable at one computed index: a ``dynamic_slice`` of size 1 without its axis."""
+    idx = materialize(ctx, idx) if isinstance(idx, Cmp) else idx
+    if int(np.prod(idx.shape)) != 1:
+        raise Unsupported("Gather of a variable at several computed indices (one computed index is supported)")
+    r = ctx.rank(data)
+    ax = ctx.axis(int(ctx.attrs.get("axis", 0)), r)
+    y = ctx.emit("dynamic_slice", [data, _start(ctx, idx, 0)], attrs={"axes": [ax], "sizes": [1]})
+    shape = (*data.shape[:ax], *idx.shape, *data.shape[ax + 1:])
+    return ctx.reshape(y, shape)
