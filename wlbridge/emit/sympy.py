@@ -93,6 +93,8 @@ class SympyAlgebra:
     def where(self, c, a, b):
         if not isinstance(c, (bool, sp.logic.boolalg.BooleanAtom, sp.logic.boolalg.BooleanFunction, sp.Rel)):
             c = sp.Ne(c, 0)  # a numeric condition: nonzero is true, as in numpy.where
+        if isinstance(c, sp.Basic) and c.has(sp.Piecewise):  # a test on a Piecewise (one_hot of an argmax)
+            return _raw_piecewise((a, c), (b, sp.true))  # sympy would fold it into ITE and fail
         return sp.Piecewise((a, c), (b, True))
 
     def select(self, idx, choices):
@@ -101,6 +103,14 @@ class SympyAlgebra:
 
     def share(self, x):
         return x if self._share is None else self._share(x)
+
+
+def _raw_piecewise(*pairs):
+    """``Piecewise(*pairs)`` built as it is: ``ExprCondPair`` folds a condition holding a Piecewise into an ``ITE``,
+    which sympy 1.14 cannot canonicalize ("Illegal operator StrictLessThan")."""
+    from sympy.functions.elementary.piecewise import ExprCondPair
+
+    return sp.Basic.__new__(sp.Piecewise, *[sp.Tuple.__new__(ExprCondPair, e, c) for e, c in pairs])
 
 
 def as_sympy(arr: np.ndarray):
