@@ -114,8 +114,9 @@ def _graph(ctx: Ctx):
 
 def _offset(graph, name: str, k: int) -> tuple:
     """Element ``k`` (flat) of IR value ``name`` as ``(base, offset)``: a constant is ``(None, c)``; a value
-    plus or minus a constant is the value's base with the constant added; a concatenation of vectors is
-    the piece holding ``k``; anything else is its own base ``((name, k), 0)``."""
+    plus or minus a constant is the value's base with the constant added; reshapes, picks from a vector and
+    concatenations of vectors are followed to the element they hold; anything else is its own base
+    ``((name, k), 0)``."""
     layers, shapes = graph
     la = layers.get(name)
     if la is None:
@@ -125,6 +126,9 @@ def _offset(graph, name: str, k: int) -> tuple:
         return None, float(v[k if v.size > 1 else 0])
     if la.op in ("reshape", "flatten", "identity"):
         return _offset(graph, la.inputs[0], k)
+    if la.op == "take" and len(shapes[la.inputs[0]]) == 1:
+        idx = la.attrs["indices"]
+        return _offset(graph, la.inputs[0], idx if isinstance(idx, int) else idx[k])
     if la.op == "concat" and len(shapes[name]) == 1:
         for i in la.inputs:
             if k < shapes[i][0]:

@@ -1,0 +1,307 @@
+"""Issue 17 parts 3-4: piecewise-constant heads and data-dependent indexing, from the IR ops to exported nets.
+
+The zoo: a UNet-like segmenter ending Softmax -> ArgMax -> OneHot -> Cast -> Equal -> ReduceSum and a detector
+head cutting a patch at a position read from its inputs (Cast -> Gather -> Add -> Slice with computed starts),
+written in torch and exported with the legacy exporter (opsets 9 and 11; the legacy exporter refuses a computed
+Slice below 11) and with dynamo; a hand-built graph for the rest (ArgMin, Not/And/Or/Xor, Where on a cast,
+Gather at a computed index). Each is compared with onnxruntime (integer outputs exactly) and checked in Woxi.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+import wlbridge as wb  # noqa: E402
+from wlbridge.ir import NetBuilder  # noqa: E402
+
+from .cases import CASE_BY_NAME, sample_inputs  # noqa: E402
+
+pytestmark = pytest.mark.onnx
+
+
+def _engine(name):
+    from wlbridge.check.engines import get_engines
+
+    try:
+        (engine,) = get_engines(name)
+    except wb.EngineNotFoundError as e:
+        pytest.skip(str(e))
+    return engine
+
+
+@pytest.fixture(scope="module")
+def woxi_engine():
+    engine = _engine("woxi")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def mathics_engine():
+    engine = _engine("mathics")
+    yield engine
+    engine.close()
+
+
+# ---- the IR ops: semantics with numbers ---------------------------------------------------------
+
+def _net(op, shape, attrs, extra=()):
+    b = NetBuilder(op)
+    x = b.input("x", shape)
+    ins = [x] + [b.input(f"s{k}", s) for k, s in enumerate(extra)]
+    return b.build([b.layer(op, ins, attrs=attrs)])
+
+
+def test_argmax_takes_the_first_of_tied_maxima_and_argmin_the_first_minimum():
+    x = np.array([[1.0, 3.0, 3.0, -2.0], [5.0, 5.0, 0.0, -2.0]])
+    np.testing.assert_array_equal(_net("argmax", (4,), {"axis": 0, "keepdims": False})(x), [1.0, 0.0])
+    np.testing.assert_array_equal(_net("argmin", (4,), {"axis": -1, "keepdims": True})(x), [[3.0], [3.0]])
+
+
+def test_cast_rounds_toward_zero_and_to_bool_tests_nonzero():
+    x = np.array([-2.7, -0.5, 0.0, 0.5, 2.7])
+    np.testing.assert_array_equal(_net("cast", (5,), {"to": "int64"})(x), [-2.0, 0.0, 0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(_net("cast", (5,), {"to": "bool"})(x), [1.0, 1.0, 0.0, 1.0, 1.0])
+
+
+def test_one_hot_counts_negative_indices_from_the_end_and_leaves_others_off():
+    net = _net("one_hot", (4,), {"depth": 3, "axis": 0, "off": -1.0, "on": 5.0})
+    np.testing.assert_array_equal(net(np.array([0.0, 2.9, -1.0, 7.0])),  # 2.9 -> 2, -1 -> 2, 7: none
+                                  [[5, -1, -1, -1], [-1, -1, -1, -1], [-1, 5, 5, -1]])
+
+
+def test_dynamic_slice_clamps_the_window_inside_the_axis():
+    net = _net("dynamic_slice", (5,), {"axes": (0,), "sizes": (2,)}, [()])
+    x = np.arange(5.0)[None].repeat(4, 0)
+    got = net(x, np.array([1.9, -1.0, 9.0, -7.0]))
+    np.testing.assert_array_equal(got, [[1, 2], [3, 4], [3, 4], [0, 1]])
+    assert net.meta["data_dependent"] == ["h1 (dynamic_slice)"]
+
+
+def test_integer_values_print_as_integers():
+    text = str(CASE_BY_NAME["compare_where_cast"].build())
+    assert "h1: bool[2,3] = compare[kind=greater_equal](x, y)" in text
+    assert "i64[2,3] = cast[to=int64]" in text
+
+
+@pytest.mark.parametrize("name", ["argmax_one_hot", "compare_where_cast", "dynamic_slice"])
+def test_python_matches_the_reference_exactly(name):  # C: tests/test_emit_c.py runs the whole case table
+    net = CASE_BY_NAME[name].build()
+    xs = sample_inputs(net, 16, seed=3)
+    want = net(*xs)
+    ns = {}
+    exec(net.to_python(), ns)
+    got = ns["f"](*xs)
+    for g, w in zip(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want]):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_the_check_compares_integer_outputs_exactly():
+    from wlbridge.check.report import compare
+
+    ref, got = [np.array([[3.0, 1.0]])], [np.array([[3.0, 1.0 + 1e-12]])]
+    assert compare("woxi", ref, got, rtol=1e-9).passed
+    row = compare("woxi", ref, got, rtol=1e-9, integers=[True])
+    assert not row.passed and row.max_abs == pytest.approx(1e-12)
+
+
+def test_regions_jacobian_and_sympy_refuse_by_name_with_the_reason():
+    net = CASE_BY_NAME["argmax_one_hot"].build()
+    with pytest.raises(wb.UnsupportedLayerError, match=r"\(argmax\): argmax is not piecewise-linear and not "
+                                                        r"differentiable"):
+        net.jacobian()
+    with pytest.raises(wb.UnsupportedLayerError, match=r"linear regions: .*\(one_hot\): one_hot is not piecewise"):
+        net.linear_regions(-1, 1)
+    dyn = CASE_BY_NAME["dynamic_slice"].build()
+    for refuse in (dyn.to_sympy, lambda: dyn.to_sympy(form="expanded"), dyn.jacobian):
+        with pytest.raises(wb.UnsupportedLayerError, match=r"\(dynamic_slice\): data-dependent"):
+            refuse()
+
+
+@pytest.mark.woxi
+@pytest.mark.parametrize("form", ["compact", "expanded"])
+@pytest.mark.parametrize("name", ["argmax_one_hot", "compare_where_cast", "dynamic_slice"])
+def test_woxi_check(name, form, woxi_engine):
+    report = CASE_BY_NAME[name].build().check(engine=woxi_engine, samples=24, form=form, sympy=form == "compact")
+    assert report.passed, str(report)
+
+
+@pytest.mark.mathics
+@pytest.mark.parametrize("name", ["argmax_one_hot", "compare_where_cast", "dynamic_slice"])
+def test_mathics_check(name, mathics_engine):
+    report = CASE_BY_NAME[name].build().check(engine=mathics_engine, samples=3, sympy=False)
+    assert report.passed and report.rows[-1].samples == 3, str(report)
+
+
+# ---- the zoo: torch exports ----------------------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+
+
+class Segmenter(torch.nn.Module):
+    """A small UNet-like segmenter with an integer head: pixel counts per class."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.down = torch.nn.Conv2d(2, 4, 3, stride=2, padding=1)
+        self.up = torch.nn.ConvTranspose2d(4, 4, 2, stride=2)
+        self.head = torch.nn.Conv2d(6, 3, 3, padding=1)
+
+    def forward(self, x):
+        h = torch.cat([torch.relu(self.up(torch.relu(self.down(x)))), x], dim=1)
+        p = torch.softmax(self.head(h), dim=1)
+        labels = torch.nn.functional.one_hot(p.argmax(dim=1), 3)
+        return (labels.int() == 1).long().sum(dim=(1, 2))
+
+
+class Detector(torch.nn.Module):
+    """Cuts a 3x3 patch at the position read from ``pos`` and scores it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.score = torch.nn.Linear(9, 2)
+
+    def forward(self, img, pos):
+        i = pos.long()
+        patch = img[:, i[0]:i[0] + 3, i[1]:i[1] + 3]
+        return torch.tanh(self.score(patch.reshape(-1)))
+
+
+def _export(module, args, path, opset):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if opset == "dynamo":
+            torch.onnx.export(module, args, str(path), dynamo=True)
+        else:
+            torch.onnx.export(module, args, str(path), opset_version=opset, dynamo=False)
+    return path
+
+
+def _ort(path, xs):
+    """onnxruntime on one sample (the exports have a static batch of 1)."""
+    sess = ort.InferenceSession(str(path))
+    return sess.run(None, {i.name: np.asarray(x, np.float32) for i, x in zip(sess.get_inputs(), xs)})
+
+
+@pytest.fixture(scope="module", params=[9, 11, pytest.param("dynamo", marks=pytest.mark.slow)])
+def segmenter(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("seg") / f"seg_{request.param}.onnx"
+    return _export(Segmenter().eval(), (torch.randn(1, 2, 6, 6),), path, request.param)
+
+
+@pytest.fixture(scope="module", params=[11, pytest.param("dynamo", marks=pytest.mark.slow)])
+def detector(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("det") / f"det_{request.param}.onnx"
+    return _export(Detector().eval(), (torch.randn(1, 8, 8), torch.tensor([2.5, 3.7])), path, request.param)
+
+
+def test_segmenter_has_the_integer_head_and_matches_onnxruntime_exactly(segmenter):
+    ops = [n.op_type for n in onnx.load(str(segmenter)).graph.node]
+    assert {"Softmax", "ArgMax", "Cast", "Equal", "ReduceSum"} <= set(ops)
+    net = wb.from_onnx(str(segmenter))
+    assert [la.op for la in net.layers if la.op in ("argmax", "compare")] == ["argmax", "compare", "compare"][
+        :sum(la.op in ("argmax", "compare") for la in net.layers)]
+    assert str(net).splitlines()[0].endswith("i64[3]")
+    x = np.random.default_rng(4).standard_normal((32, 2, 6, 6))
+    want = np.concatenate([_ort(segmenter, [xi[None]])[0] for xi in x])
+    np.testing.assert_array_equal(net(x), want)  # pixel counts per class: exact
+    assert want.sum() == 32 * 36
+
+
+@pytest.mark.woxi
+def test_segmenter_checks_in_woxi(segmenter, woxi_engine):
+    report = wb.from_onnx(str(segmenter)).check(engine=woxi_engine, samples=16, sympy=False)
+    assert report.passed and report.rows[0].kind == "source", str(report)
+
+
+@pytest.mark.mathics
+def test_segmenter_checks_in_mathics(segmenter, mathics_engine):
+    report = wb.from_onnx(str(segmenter)).check(engine=mathics_engine, samples=1, sympy=False)
+    assert report.passed, str(report)
+
+
+def test_detector_converts_marks_its_computed_slices_and_matches_onnxruntime(detector):
+    net = wb.from_onnx(str(detector))
+    assert [d.split(" ")[-1] for d in net.meta["data_dependent"]] == ["(dynamic_slice)"] * 2
+    g = np.random.default_rng(5)
+    img, pos = g.standard_normal((1, 8, 8)), np.array([2.5, 3.7])
+    for p in (pos, np.array([0.2, 5.9]), np.array([5.0, 0.0])):
+        (want,) = _ort(detector, [img, p])
+        np.testing.assert_allclose(net(img, p), want, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.woxi
+def test_detector_checks_in_woxi_and_sympy_refuses_it_with_the_reason(detector, woxi_engine):
+    net = wb.from_onnx(str(detector))
+    report = net.check(engine=woxi_engine, samples=16)
+    rows = {r.evaluator: r for r in report.rows}
+    assert rows["woxi"].passed and rows["source (onnxruntime)"].passed, str(report)
+    assert rows["sympy"].passed is None and "data-dependent indexing" in rows["sympy"].note
+    with pytest.raises(wb.UnsupportedLayerError, match="data-dependent indexing"):
+        net.to_sympy()
+
+
+def test_info_says_the_net_is_data_dependent(detector, capsys):
+    from wlbridge.cli import main
+
+    main(["info", str(detector)])
+    out = capsys.readouterr().out
+    assert "dynamic_slice[axes=[1], sizes=[3]]" in out
+    assert "emit sympy:  unsupported: dynamic_slice (data-dependent indexing" in out
+
+
+# ---- hand-built graph: the remaining ops ------------------------------------------------------------
+
+def _logic_model():
+    """x: {1, 4} and k: {1, 1} -> argmin, Not/And/Or/Xor of comparisons, Where on a cast, Gather at Cast(k)."""
+    z = numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero")
+    n = helper.make_node
+    nodes = [
+        n("ArgMin", ["x"], ["amin"], axis=1, keepdims=1),
+        n("Greater", ["x", "zero"], ["pos"]), n("Less", ["x", "k"], ["below"]), n("Equal", ["amin", "amin_i"], ["same"]),
+        n("Not", ["pos"], ["neg"]), n("And", ["neg", "below"], ["both"]), n("Or", ["pos", "below"], ["either"]),
+        n("Xor", ["pos", "below"], ["one"]),
+        n("Cast", ["both"], ["both_f"], to=T.FLOAT), n("Cast", ["either"], ["either_f"], to=T.FLOAT),
+        n("Cast", ["one"], ["one_b"], to=T.BOOL), n("Where", ["one_b", "x", "either_f"], ["w"]),
+        n("Cast", ["k"], ["ki"], to=T.INT64), n("Squeeze", ["ki", "axes0"], ["ki0"]),
+        n("Gather", ["x", "ki0"], ["picked"], axis=1),
+        n("Cast", ["amin"], ["amin_i"], to=T.INT64), n("Cast", ["same"], ["same_f"], to=T.FLOAT),
+        n("Add", ["w", "both_f"], ["out1"]), n("Mul", ["picked", "same_f"], ["out2"]),
+    ]
+    inits = [z, numpy_helper.from_array(np.array([1], np.int64), "axes0")]
+    g = helper.make_graph(_topo(nodes), "logic", [helper.make_tensor_value_info("x", T.FLOAT, [1, 4]),
+                                                  helper.make_tensor_value_info("k", T.FLOAT, [1, 1])],
+                          [helper.make_tensor_value_info("out1", T.FLOAT, [1, 4]),
+                           helper.make_tensor_value_info("out2", T.FLOAT, [1])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _topo(nodes):
+    known, out = {"x", "k", "zero", "axes0"}, []
+    while nodes:
+        ready = next(nd for nd in nodes if all(i in known for i in nd.input))
+        nodes.remove(ready)
+        out.append(ready)
+        known.update(ready.output)
+    return out
+
+
+def test_logic_graph_matches_onnxruntime(tmp_path):
+    path = tmp_path / "logic.onnx"
+    onnx.save(_logic_model(), str(path))
+    net = wb.from_onnx(str(path))
+    assert {"argmin", "compare", "where", "cast", "dynamic_slice"} <= {la.op for la in net.layers}
+    g = np.random.default_rng(6)
+    for _ in range(5):
+        x, k = g.standard_normal((1, 4)), g.uniform(0, 4, (1, 1))
+        for a, b in zip(net(x, k), _ort(path, [x, k])):
+            np.testing.assert_allclose(a, b.reshape(a.shape), rtol=1e-6, atol=1e-7)
