@@ -305,3 +305,35 @@ def test_logic_graph_matches_onnxruntime(tmp_path):
         x, k = g.standard_normal((1, 4)), g.uniform(0, 4, (1, 1))
         for a, b in zip(net(x, k), _ort(path, [x, k])):
             np.testing.assert_allclose(a, b.reshape(a.shape), rtol=1e-6, atol=1e-7)
+
+
+# ---- the torch routes: module and .pt2 -----------------------------------------------------------
+
+class Heads(torch.nn.Module):
+    """argmax -> one_hot -> == -> .long() -> sum -> .float(); where on a comparison; != as a number."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+
+    def forward(self, x):
+        labels = torch.nn.functional.one_hot(torch.softmax(self.conv(x), dim=1).argmax(dim=1), 3)
+        counts = (labels == 1).long().sum(dim=(1, 2)).float()
+        switched = torch.where(x[:, 0] > 0.5, x[:, 1], -x[:, 1]).sum(dim=(1, 2))
+        return counts, switched, (x[:, 0, 0] != x[:, 1, 0]).float()
+
+
+@pytest.mark.parametrize("route", ["module", pytest.param("pt2", marks=pytest.mark.slow)])
+def test_torch_heads_convert_and_match(route, tmp_path):
+    m = Heads().eval()
+    x = torch.randn(16, 2, 4, 4)
+    if route == "module":
+        net = wb.from_torch(m, input_shape=(2, 4, 4))
+    else:
+        torch.export.save(torch.export.export(m, (x[:1],)), str(tmp_path / "heads.pt2"))
+        net = wb.load(str(tmp_path / "heads.pt2"))
+    assert {"argmax", "one_hot", "compare", "cast"} <= {la.op for la in net.layers}
+    for got, want in zip(net(x.numpy().astype(np.float64)), m(x)):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert str(net).splitlines()[0].endswith("f32[4]")  # the .float() of a comparison is a float again

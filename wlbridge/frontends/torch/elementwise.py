@@ -208,7 +208,7 @@ for _n in _UNARY_BODIES:
 
 
 # ---- comparisons and where ---------------------------------------------------------------------
-_COMPARE = {"gt": "greater", "lt": "less", "ge": "greater_equal", "le": "less_equal"}
+_COMPARE = {"gt": "greater", "lt": "less", "ge": "greater_equal", "le": "less_equal"}  # eq, ne: heads.py
 
 
 @rule(*_COMPARE, sig="self other")
