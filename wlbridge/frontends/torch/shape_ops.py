@@ -166,6 +166,8 @@ def _stack(ctx: Ctx, op, a):
 def _same(ctx: Ctx, op, a):
     from .heads import cast_to
 
+    if op in ("float", "double"):
+        return cast_to(ctx, a["self"], torch.float32)
     for v in list(a.get("rest", ())) + list(a.values()):
         if isinstance(v, torch.dtype):
             if v.is_complex:
