@@ -350,7 +350,8 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
     OpSpec("argmax", "0-based index of the first maximum along axis (ties: the first, as ONNX and torch)", 1, (),
            ("axis", "keepdims")),
     OpSpec("argmin", "0-based index of the first minimum along axis (ties: the first)", 1, (), ("axis", "keepdims")),
-    OpSpec("compare", "1 where x1 <kind> x2 else 0, broadcasting; kind in COMPARISONS", 2, (), ("kind",)),
+    OpSpec("compare", "1 where x1 <kind> x2 else 0, broadcasting (kind: equal, not_equal, greater, less, "
+           "greater_equal, less_equal)", 2, (), ("kind",)),
     OpSpec("where", "x2 where x1 != 0 else x3, broadcasting", 3),
     OpSpec("one_hot", "indices x (truncated to integers; -depth..-1 count from the end, others all off) as "
            "one-hot vectors of length depth on a new axis (of dtype, default int64)", 1, (),
