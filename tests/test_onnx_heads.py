@@ -82,7 +82,7 @@ def test_dynamic_slice_clamps_the_window_inside_the_axis():
     x = np.arange(5.0)[None].repeat(4, 0)
     got = net(x, np.array([1.9, -1.0, 9.0, -7.0]))
     np.testing.assert_array_equal(got, [[1, 2], [3, 4], [3, 4], [0, 1]])
-    assert net.meta["data_dependent"] == ["h1 (dynamic_slice)"]
+    assert net.meta["data_dependent"] == ["h1 (dynamic_slice): a slice start computed from the input values"]
 
 
 def test_integer_values_print_as_integers():
@@ -231,7 +231,8 @@ def test_segmenter_checks_in_mathics(segmenter, mathics_engine):
 
 def test_detector_converts_marks_its_computed_slices_and_matches_onnxruntime(detector):
     net = wb.from_onnx(str(detector))
-    assert [d.split(" ")[-1] for d in net.meta["data_dependent"]] == ["(dynamic_slice)"] * 2
+    assert len(net.meta["data_dependent"]) == 2
+    assert all("start computed from the input values" in d for d in net.meta["data_dependent"])
     g = np.random.default_rng(5)
     img, pos = g.standard_normal((1, 8, 8)), np.array([2.5, 3.7])
     for p in (pos, np.array([0.2, 5.9]), np.array([5.0, 0.0])):
@@ -337,3 +338,55 @@ def test_torch_heads_convert_and_match(route, tmp_path):
     for got, want in zip(net(x.numpy().astype(np.float64)), m(x)):
         np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert str(net).splitlines()[0].endswith("f32[4]")  # the .float() of a comparison is a float again
+
+
+def _scatter_model(op, indices, updates_shape, **attrs):
+    """y = op(x, indices, updates) with updates the first elements of tanh(x), x: {3, 4} as one sample."""
+    n, m = helper.make_node, int(np.prod(updates_shape))
+    nodes = [n("Tanh", ["x"], ["t"]), n("Reshape", ["t", "flat"], ["tf"]), n("Slice", ["tf", "s0", "s1"], ["us"]),
+             n("Reshape", ["us", "ushape"], ["u"]), n(op, ["x", "idx", "u"], ["y"], **attrs)]
+    inits = [numpy_helper.from_array(np.asarray(indices, np.int64), "idx"),
+             numpy_helper.from_array(np.array([-1], np.int64), "flat"),
+             numpy_helper.from_array(np.array([0], np.int64), "s0"), numpy_helper.from_array(np.array([m], np.int64), "s1"),
+             numpy_helper.from_array(np.asarray(updates_shape, np.int64), "ushape")]
+    g = helper.make_graph(nodes, "scatter", [helper.make_tensor_value_info("x", T.FLOAT, [3, 4])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, [3, 4])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("op,indices,updates,attrs", [
+    ("ScatterND", [[2], [0]], (2, 4), {}),
+    ("ScatterND", [[1, 3], [-1, 0], [1, 3]], (3,), {}),  # a repeated index: the later update wins
+    ("ScatterElements", [[1, 0, 2], [0, 0, -1]], (2, 3), {"axis": 0}),
+    ("ScatterElements", [[3], [0], [2]], (3, 1), {"axis": 1}),
+])
+def test_scatters_at_constant_positions_match_onnxruntime(op, indices, updates, attrs, tmp_path):
+    path = tmp_path / "scatter.onnx"
+    onnx.save(_scatter_model(op, indices, updates, **attrs), str(path))
+    net = wb.from_onnx(str(path))
+    assert "take" in {la.op for la in net.layers}
+    x = np.random.default_rng(7).standard_normal((3, 4))
+    want = _ort(path, [x])[0]
+    np.testing.assert_allclose(net(x), want, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(want, x)  # the scatter wrote something
+
+
+def _refused(nodes, inputs, outputs, inits):
+    g = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info(k, T.FLOAT, s) for k, s in inputs],
+                          outputs, [numpy_helper.from_array(np.asarray(v), k) for k, v in inits])
+    with pytest.raises(wb.UnsupportedLayerError) as e:
+        wb.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    return str(e.value)
+
+
+def test_scatter_and_range_at_computed_positions_are_refused_with_the_reason():
+    n = helper.make_node
+    msg = _refused([n("Cast", ["k"], ["ki"], to=T.INT64), n("ScatterND", ["x", "ki", "u"], ["y"])],
+                   [("x", [3, 4]), ("k", [1, 1])], [helper.make_tensor_value_info("y", T.FLOAT, [3, 4])],
+                   [("u", np.ones((1, 4), np.float32))])
+    assert "(ScatterND, opset 13): data-dependent indexing: ScatterND at positions computed" in msg
+    msg = _refused([n("Cast", ["k"], ["ki"], to=T.INT64), n("Squeeze", ["ki"], ["k0"]),
+                    n("Range", ["k0", "lim", "one"], ["r"])], [("k", [1, 1])],
+                   [helper.make_tensor_value_info("r", T.INT64, [None])],
+                   [("lim", np.array(5, np.int64)), ("one", np.array(1, np.int64))])
+    assert "(Range, opset 13): data-dependent indexing: Range with bounds computed" in msg

@@ -376,9 +376,12 @@ class NetBuilder:
             if o not in self._names:
                 raise ConversionError(f"{self.name}: output {o!r} is not defined")
         meta = dict(meta or {})
-        dynamic = [f"{la.path or la.output} ({la.op})" for la in self._layers if la.op in DATA_DEPENDENT]
+        listed = list(meta.get("data_dependent") or [])  # a front end's own entries ("path (op): what") first
+        dynamic = [f"{la.path or la.output} ({la.op}): a slice start computed from the input values"
+                   for la in self._layers if la.op in DATA_DEPENDENT
+                   and not any(e.startswith(f"{la.path or la.output} (") for e in listed)]
         if dynamic:  # `wlbridge info` shows it; sympy, regions and the Jacobian refuse these layers
-            meta["data_dependent"] = dynamic
+            meta["data_dependent"] = listed + dynamic
         return Net(tuple(self._inputs), tuple(outputs), tuple(self._layers), tuple(input_names or ()),
                    self.name, origin, meta)
 

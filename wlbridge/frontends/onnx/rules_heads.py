@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...dtypes import layer_dtypes
-from .context import Cmp, Const, Ctx, Unsupported, Var
+from .context import BatchAxisError, Cmp, Const, Ctx, Unsupported, Var
 from .registry import rule
 from .rules_math import broadcast_args, combine, materialize
 from .rules_shape import const_ints
@@ -189,3 +189,56 @@ def dynamic_gather(ctx: Ctx, data: Var, idx) -> Var:
     y = ctx.emit("dynamic_slice", [data, _start(ctx, idx, 0)], attrs={"axes": [ax], "sizes": [1]})
     shape = (*data.shape[:ax], *idx.shape, *data.shape[ax + 1:])
     return ctx.reshape(y, shape)
+
+
+# ---- scatters at constant positions; the data-dependent ones refused with the reason ---------------------
+
+def _scatter(ctx: Ctx, ins, targets) -> Var:
+    """``data`` with the listed flat positions taken from ``updates`` (``targets[j]``: where update element
+    ``j`` goes): one ``take`` of the joined flat data and updates, later updates winning as in ONNX."""
+    if ctx.batch:
+        raise ctx.error("a scatter writes at fixed positions of the batch axis", BatchAxisError)
+    if ctx.attrs.get("reduction", "none") != "none":
+        raise Unsupported(f"reduction={ctx.attrs['reduction']!r} (only 'none' is supported)")
+    data, updates = ctx.var(ins[0]), ctx.var(ins[2])
+    n, m = int(np.prod(data.shape)), int(np.prod(updates.shape))
+    pick = np.arange(n)
+    pick[np.asarray(targets, dtype=np.int64)] = n + np.arange(m)
+    joined = ctx.emit("concat", [ctx.reshape(data, (n,)), ctx.reshape(updates, (m,))], attrs={"axis": 0})
+    return ctx.reshape(ctx.emit("take", [joined], attrs={"axis": 0, "indices": [int(i) for i in pick]}), data.shape)
+
+
+def _constant_indices(ctx: Ctx, idx, op: str) -> np.ndarray:
+    if not isinstance(idx, Const):
+        raise Unsupported(f"data-dependent indexing: {op} at positions computed from the input values (writing "
+                          "at a computed position is not supported; a slice at a computed start is)")
+    return np.asarray(idx.value).astype(np.int64)
+
+
+@rule("ScatterND", 11)
+def _scatter_nd(ctx: Ctx, node, ins):
+    idx = _constant_indices(ctx, ins[1], "ScatterND")
+    shape = ctx.onnx_shape(ins[0])
+    flat = np.arange(int(np.prod(shape))).reshape(shape)
+    k = idx.shape[-1]
+    targets = np.concatenate([np.ravel(flat[tuple(t)]) for t in idx.reshape(-1, k)]) if idx.size else []
+    return _scatter(ctx, ins, targets)
+
+
+@rule("ScatterElements", 11)
+def _scatter_elements(ctx: Ctx, node, ins):
+    idx = _constant_indices(ctx, ins[1], "ScatterElements")
+    shape = ctx.onnx_shape(ins[0])
+    ax = int(ctx.attrs.get("axis", 0)) % len(shape)
+    pos = np.indices(idx.shape)
+    pos[ax] = np.where(idx < 0, idx + shape[ax], idx)
+    return _scatter(ctx, ins, np.ravel_multi_index(tuple(pos), shape).reshape(-1))
+
+
+rule("Scatter", 9)(_scatter_elements)  # deprecated at 11: the same semantics
+
+
+@rule("Range", 11)
+def _range(ctx: Ctx, node, ins):
+    raise Unsupported("data-dependent indexing: Range with bounds computed from the input values (its length "
+                      "would depend on them)")
