@@ -14,10 +14,6 @@ import numpy as np
 def evaluate_sympy(net, xs, form: str = "compact", **settings) -> list[np.ndarray]:
     """One array per output (batch first): the compact form a layer at a time over the batch
     (:func:`wlbridge.emit.sympy_layers.layer_function`), the expanded one from ``net.to_sympy(form=form, **settings)``."""
-    from ..emit import refuse_unsupported
-    from ..emit.sympy import SUPPORT
-
-    refuse_unsupported(net, SUPPORT, "sympy")
     if form == "compact":
         from ..emit.sympy_layers import layer_function
 

@@ -46,6 +46,10 @@ _RECURRENT = {"lstm", "gru", "rnn"}
 
 def layer_function(net):
     """A function ``f(*xs) -> [outputs]`` (batch axis first) evaluating ``net`` layer by layer."""
+    from . import refuse_unsupported
+    from .sympy import SUPPORT
+
+    refuse_unsupported(net, SUPPORT, "sympy")  # a computed slice start has no sympy form
     steps = [(layer, _compile(net, layer)) for layer in net.layers]
 
     def run(*xs):
