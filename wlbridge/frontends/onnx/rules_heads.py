@@ -24,10 +24,14 @@ _FLIP = {"greater": "less_equal", "less_equal": "greater", "less": "greater_equa
 def _arg_extreme(ctx: Ctx, node, ins):
     x = ctx.var(ins[0])
     ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(x))
-    if int(ctx.attrs.get("select_last_index", 0)) and x.shape[ax] > 1:
-        raise Unsupported("select_last_index=1 (the last extreme on ties; the IR takes the first, as torch)")
     op = "argmax" if ctx.op_type == "ArgMax" else "argmin"
-    return ctx.emit(op, [x], attrs={"axis": ax, "keepdims": bool(ctx.attrs.get("keepdims", 1))})
+    attrs = {"axis": ax, "keepdims": bool(ctx.attrs.get("keepdims", 1))}
+    n = x.shape[ax]
+    if not int(ctx.attrs.get("select_last_index", 0)) or n == 1:
+        return ctx.emit(op, [x], attrs=attrs)
+    # the last extreme on ties: n - 1 minus the first extreme of the reversed axis
+    first = ctx.emit(op, [ctx.emit("take", [x], attrs={"axis": ax, "indices": list(range(n - 1, -1, -1))})], attrs=attrs)
+    return ctx.emit("sub", [ctx.emit("constant", [], params={"value": np.int64(n - 1)}), first])
 
 
 rule("ArgMax", 1)(_arg_extreme)
@@ -36,6 +40,8 @@ rule("ArgMin", 1)(_arg_extreme)
 
 @rule("Equal", 1)
 def _equal(ctx: Ctx, node, ins):
+    if any(ctx.types.get(n) == 8 for n in node.input):  # TensorProto.STRING
+        raise Unsupported("Equal of strings (the IR computes with numbers)")
     return combine(ctx, "equal", ins)
 
 
