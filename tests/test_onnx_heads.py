@@ -240,6 +240,12 @@ def test_detector_converts_marks_its_computed_slices_and_matches_onnxruntime(det
         np.testing.assert_allclose(net(img, p), want, rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.mathics
+def test_detector_checks_in_mathics(detector, mathics_engine):
+    report = wb.from_onnx(str(detector)).check(engine=mathics_engine, samples=4, sympy=False)
+    assert report.passed and report.rows[-1].samples == 4, str(report)
+
+
 @pytest.mark.woxi
 def test_detector_checks_in_woxi_and_sympy_refuses_it_with_the_reason(detector, woxi_engine):
     net = wb.from_onnx(str(detector))
@@ -322,7 +328,9 @@ class Heads(torch.nn.Module):
         labels = torch.nn.functional.one_hot(torch.softmax(self.conv(x), dim=1).argmax(dim=1), 3)
         counts = (labels == 1).long().sum(dim=(1, 2)).float()
         switched = torch.where(x[:, 0] > 0.5, x[:, 1], -x[:, 1]).sum(dim=(1, 2))
-        return counts, switched, (x[:, 0, 0] != x[:, 1, 0]).float()
+        mask = (x[:, 1] < 0).long()
+        return counts, switched + torch.where(mask.bool(), x[:, 0], 0.5).sum(dim=(1, 2)), \
+            (x[:, 0, 0] != x[:, 1, 0]).float()
 
 
 @pytest.mark.parametrize("route", ["module", pytest.param("pt2", marks=pytest.mark.slow)])
