@@ -15,8 +15,8 @@ _ONE, _ZERO = ("const", 1.0), ("const", 0.0)
 
 def head_body(layer) -> tuple:
     """The ``scalar_fn`` body (``ops.SCALAR_OPS`` AST over ``("arg", k)``) of a compare / where / cast layer."""
-    if layer.op == "compare":
-        return ("where", (layer.attrs["kind"], ("arg", 1), ("arg", 2)), _ONE, _ZERO)
+    if layer.op == "compare":  # a - b against 0: exact in IEEE arithmetic, and WL compares reals with a tolerance
+        return ("where", (layer.attrs["kind"], ("sub", ("arg", 1), ("arg", 2)), _ZERO), _ONE, _ZERO)
     if layer.op == "where":
         return ("where", ("not_equal", ("arg", 1), _ZERO), ("arg", 2), ("arg", 3))
     to = np.dtype(layer.attrs["to"])

@@ -2,7 +2,7 @@
 
 Forms both Woxi and Mathics3 evaluate (Mathics3 has no ``Ordering``): the first maximum is
 ``First[FirstPosition[v, Max[v]]] - 1``; comparisons, ``where`` and casts are their ``scalar_fn`` bodies
-(``If[a > b, 1., 0.]``, ``IntegerPart``), equality exact as ``a - b == 0``; a computed slice start is
+(``If[a - b > 0, 1., 0.]``, ``IntegerPart``), every comparison against 0 (exact; WL's ``==`` has a tolerance); a computed slice start is
 ``x[[All, k + 1 ;; k + size]]`` with ``k`` clamped by ``Min``/``Max`` (Mathics3 has no ``Clip``).
 """
 from __future__ import annotations
