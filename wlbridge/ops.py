@@ -377,6 +377,19 @@ NOT_SMOOTH: dict[str, str] = {
 }
 DATA_DEPENDENT = {"dynamic_slice"}  # ops that index with computed values (net.meta["data_dependent"])
 
+
+def plain_comparison(body) -> tuple[str, tuple] | None:
+    """``(kind, leaves)`` when a ``scalar_fn`` body is one comparison of arguments and constants (the IR's
+    ``compare``), else None; front ends turn a comparison used as a number into ``compare`` with it.
+
+    >>> plain_comparison(("greater", ("arg", 1), ("const", 0.5)))
+    ('greater', (('arg', 1), ('const', 0.5)))
+    """
+    kids = body[1:]
+    if body[0] in COMPARISONS and any(k[0] == "arg" for k in kids) and all(k[0] in ("arg", "const") for k in kids):
+        return body[0], tuple(kids)
+    return None
+
 # scalar_fn body AST: ("arg", i) | ("const", float) | (op, *children) with op in SCALAR_OPS or an
 # ACTIVATIONS name (unary, default parameters). SCALAR_OPS maps op -> (numpy, sympy, WL head, arity).
 SCALAR_OPS: dict[str, tuple[Callable, Callable, str, int | None]] = {

@@ -276,16 +276,16 @@ def combine(ctx: Ctx, head: str, xs) -> Cmp:
 
 def materialize(ctx: Ctx, e: Cmp) -> Var:
     """A pending expression as an IR value; a comparison's value is 0/1 (the IR's ``compare``)."""
-    from ...ops import COMPARISONS
+    from ...ops import COMPARISONS, plain_comparison
 
     if not e.args:
         raise Unsupported("a comparison of constants only")
-    head, kids = e.body[0], e.body[1:]
-    if head in COMPARISONS and all(k[0] in ("arg", "const") for k in kids):
+    plain = plain_comparison(e.body)
+    if plain:
         xs = [e.args[k[1] - 1] if k[0] == "arg" else ctx.emit("constant", [], params={"value": np.float64(k[1])})
-              for k in kids]
-        return ctx.emit("compare", xs, attrs={"kind": head})
-    body = ("where", e.body, ("const", 1.0), ("const", 0.0)) if head in COMPARISONS else e.body
+              for k in plain[1]]
+        return ctx.emit("compare", xs, attrs={"kind": plain[0]})
+    body = ("where", e.body, ("const", 1.0), ("const", 0.0)) if e.body[0] in COMPARISONS else e.body
     return ctx.emit("scalar_fn", list(e.args), attrs={"body": body})
 
 

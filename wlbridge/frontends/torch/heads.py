@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import torch
 
+from ...ops import plain_comparison
 from .context import Ctx, is_number, rule
 from .values import Cond, Unsupported, V
 
-_COMPARE = {"gt": "greater", "lt": "less", "ge": "greater_equal", "le": "less_equal", "eq": "equal", "ne": "not_equal"}
+_EQUALITY = {"eq": "equal", "ne": "not_equal"}  # the orderings (gt, lt, ge, le): elementwise.py
 
 
 def as_number(ctx: Ctx, c: Cond) -> V:
     """A condition used as a number: 1 where it holds, else 0 (the IR's ``compare`` when it is one)."""
-    head, kids = c.body[0], c.body[1:]
-    if head in _COMPARE.values() and all(k[0] in ("arg", "const") for k in kids) and kids[0][0] == "arg":
+    plain = plain_comparison(c.body)
+    if plain:
         xs = [c.args[k[1] - 1] if k[0] == "arg" else ctx.emit("constant", [], params={"value": float(k[1])})
-              for k in kids]
-        return ctx.emit("compare", xs, attrs={"kind": head})
+              for k in plain[1]]
+        return ctx.emit("compare", xs, attrs={"kind": plain[0]})
     return ctx.emit("scalar_fn", list(c.args), attrs={"body": ("where", c.body, ("const", 1.0), ("const", 0.0))})
 
 
@@ -34,7 +35,7 @@ def _equality(ctx: Ctx, op, a):
         if isinstance(v, torch.Tensor) and not is_number(v):
             raise Unsupported("comparison with a constant tensor")
     x, y = (_number(ctx, v) if isinstance(v, Cond) else v for v in (x, y))
-    return ctx.cond((_COMPARE[op], x, y))
+    return ctx.cond((_EQUALITY[op], x, y))
 
 
 @rule("argmax", "argmin", sig="self dim keepdim")
