@@ -7,7 +7,6 @@ Forms both Woxi and Mathics3 evaluate (Mathics3 has no ``Ordering``): the first 
 """
 from __future__ import annotations
 
-
 from ._geom import norm_axis
 from .scalar_heads import as_scalar_fn
 from .wl_compact import RULES, V, fn1, map_level, reshape, rule, transpose
