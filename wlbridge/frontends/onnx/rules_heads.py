@@ -181,8 +181,22 @@ def dynamic_slice(ctx: Ctx, ins) -> Var:
     fixed = [k for k in range(len(axes)) if k not in ks]
     if fixed:
         raise Unsupported("Slice mixing constant and computed starts")
+    _discardable(ctx, graph[0], e_var.name)
     return ctx.emit("dynamic_slice", [x, *[_start(ctx, s_var, k) for k in ks]],
                     attrs={"axes": ir_axes, "sizes": sizes})
+
+
+def _discardable(ctx: Ctx, layers: dict, name: str) -> None:
+    """The computed ends (and what only they read) are dropped when nothing else needs them: the window's size
+    is known, its end is never evaluated (``recurrent.drop_unused``)."""
+    from .rules_recurrent import _optional
+
+    todo = [name]
+    while todo:
+        v = todo.pop()
+        if v in layers:
+            _optional(ctx, Var(v, ()))
+            todo.extend(layers[v].inputs)
 
 
 def dynamic_gather(ctx: Ctx, data: Var, idx) -> Var:
