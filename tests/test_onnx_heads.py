@@ -435,3 +435,22 @@ def test_node_suite_of_the_head_ops():
     assert len(passed) >= 150, len(passed)
     assert all(r.status == "skipped" and any(s in r.note for s in SKIPPED) for r in others), \
         [(r.case.name, r.status, r.note) for r in others if not any(s in r.note for s in SKIPPED)]
+
+
+def test_one_slice_with_a_computed_and_a_constant_axis(tmp_path):
+    n = helper.make_node
+    nodes = [n("Cast", ["p"], ["pi"], to=T.INT64), n("Add", ["pi", "three"], ["end"]),
+             n("Concat", ["pi", "one"], ["starts"], axis=0), n("Concat", ["end", "four"], ["ends"], axis=0),
+             n("Slice", ["x", "starts", "ends", "axes"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in
+             (("three", [3]), ("one", [1]), ("four", [4]), ("axes", [0, 1]))]
+    g = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", T.FLOAT, [6, 5]),
+                                           helper.make_tensor_value_info("p", T.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, [3, 3])], inits)
+    path = tmp_path / "mixed.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    net = wb.from_onnx(str(path), batch_axis=False)
+    assert [la.op for la in net.layers].count("dynamic_slice") == 1 and "slice" in {la.op for la in net.layers}
+    x = np.arange(30.0).reshape(6, 5)
+    for p in (0.0, 1.7, 3.0):
+        np.testing.assert_array_equal(net(x, np.array([p])), _ort(path, [x, np.array([p])])[0])

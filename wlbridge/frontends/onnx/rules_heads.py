@@ -167,20 +167,23 @@ def dynamic_slice(ctx: Ctx, ins) -> Var:
     s_var = starts if isinstance(starts, Var) else ctx.var(starts)
     e_var = ends if isinstance(ends, Var) else ctx.var(ends)
     graph = _graph(ctx)
-    ir_axes, sizes, ks = [], [], []
+    ir_axes, sizes, ks, fixed = [], [], [], ([], [], [])
     for k, a in enumerate(axes):
         (bs, os_), (be, oe) = _offset(graph, s_var.name, k), _offset(graph, e_var.name, k)
-        if bs is None and be is None:
-            continue  # a constant start and end on this axis: an ordinary slice below
+        if bs is None and be is None:  # a constant start and end on this axis: an ordinary slice first
+            for part, v in zip(fixed, (int(os_), int(oe), a)):
+                part.append(v)
+            continue
         if bs != be or not float(oe - os_).is_integer():
             raise Unsupported("Slice whose window size depends on the input values (ends is not starts plus a "
                               "constant): the output shape would be data-dependent")
         ir_axes.append(ctx.axis(a, ctx.rank(x)))
         sizes.append(int(oe - os_))
         ks.append(k)
-    fixed = [k for k in range(len(axes)) if k not in ks]
-    if fixed:
-        raise Unsupported("Slice mixing constant and computed starts")
+    if fixed[0]:
+        from .rules_tensor import _slice
+
+        x = _slice(ctx, x, *fixed, None)
     _discardable(ctx, graph[0], e_var.name)
     return ctx.emit("dynamic_slice", [x, *[_start(ctx, s_var, k) for k in ks]],
                     attrs={"axes": ir_axes, "sizes": sizes})
