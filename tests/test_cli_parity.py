@@ -119,7 +119,8 @@ def test_max_size(capsys):
 
 
 def test_convert_refuses_options_it_would_ignore(capsys):
-    for argv, word in ((["--to", "latex", "--form", "expanded"], "--form"), (["--to", "python", "--exact"], "--exact"),
+    for argv, word in ((["--to", "latex", "--exact"], "--exact"), (["--to", "python", "--exact"], "--exact"),
+                       (["--to", "c", "--form", "expanded"], "--form"),
                        (["--to", "latex", "--call", "sequence"], "--call"), (["--to", "sympy", "--call", "list"], "--call")):
         assert run("convert", "m.onnx", *argv) == 2
         err = capsys.readouterr().err

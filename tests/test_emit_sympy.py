@@ -8,6 +8,7 @@ import sympy as sp
 from tests.cases import CASES, CASE_BY_NAME, sample_inputs
 from wlbridge.emit.sympy import CompactSympy, flatten_output, lambdify_flat, to_sympy
 from wlbridge.ir import NetBuilder
+from wlbridge.errors import OptionError
 
 
 def _as_list(v):
@@ -99,7 +100,7 @@ def test_cse_symbols_do_not_collide_with_inputs():
 
 def test_unknown_setting_is_refused():
     net = CASE_BY_NAME["identity"].build()
-    with pytest.raises(TypeError, match="unknown setting 'bogus'"):
+    with pytest.raises(OptionError, match="unknown option 'bogus'"):
         to_sympy(net, bogus=1)
-    with pytest.raises(ValueError, match="form"):
+    with pytest.raises(OptionError, match="form must be one of"):
         to_sympy(net, form="tiny")

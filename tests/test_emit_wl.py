@@ -9,7 +9,7 @@ from tests.cases import CASES, CASE_BY_NAME, sample_inputs
 from wlbridge.emit.wl import to_wl
 from wlbridge.emit.wlprint import (Arr, Call, Divide, Neg, Num, Plus, Power, Sym, Times, Tmpl, fmt_array,
                                    fmt_exact, fmt_real, to_text)
-from wlbridge.errors import ConversionError, ExpressionTooLargeError
+from wlbridge.errors import ConversionError, ExpressionTooLargeError, OptionError
 from wlbridge.ir import NetBuilder
 
 
@@ -121,9 +121,9 @@ def test_expanded_refuses_wide_layers_before_building():
 
 def test_settings_are_validated():
     net = CASE_BY_NAME["identity"].build()
-    with pytest.raises(TypeError, match="unknown setting 'digits'"):
+    with pytest.raises(OptionError, match="unknown option 'digits'.*valid options: form, call, exact, max_size"):
         to_wl(net, digits=3)
-    with pytest.raises(ValueError, match="call"):
+    with pytest.raises(OptionError, match="call must be one of 'list', 'sequence'"):
         to_wl(net, call="tuple")
 
 

@@ -11,38 +11,55 @@ Front ends import their optional libraries (torch, onnx, h5py, wolframclient) on
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ._options import keywords
 
 from .errors import (CheckFailedError, ConversionError, EngineError, EngineNotFoundError,
-                     ExpressionTooLargeError, FormatError, UnsupportedLayerError, WlbridgeError)
+                     ExpressionTooLargeError, FormatError, OptionError, UnsupportedLayerError, WlbridgeError)
 from .ir import Layer, Net, NetBuilder, Port
 
 __version__ = "0.1.0"
 
 __all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "plot_check", "to_wl_association", "Net", "Layer",
            "Port", "NetBuilder", "WlbridgeError", "FormatError", "ConversionError", "UnsupportedLayerError",
-           "ExpressionTooLargeError", "EngineNotFoundError", "EngineError", "CheckFailedError"]
+           "ExpressionTooLargeError", "OptionError", "EngineNotFoundError", "EngineError", "CheckFailedError"]
 
 
-def from_torch(module, input_shape=None, **settings) -> Net:
-    """Convert a ``torch.nn.Module`` (eval mode; ``input_shape`` excludes the batch axis) or a
-    ``torch.export.ExportedProgram`` (its own shapes)."""
+@keywords
+def from_torch(module, input_shape=None, *, input_names: Sequence[str] | None = None, dtype=None) -> Net:
+    """Convert a ``torch.nn.Module`` (eval mode) or a ``torch.export.ExportedProgram`` (its own shapes).
+
+    ``input_shape``: the input's shape without the batch axis (a list of shapes for several inputs);
+    ``input_names``: the names of the input scalars; ``dtype``: the input's torch dtype (default: the
+    module's floating parameters' dtype; integer-input nets such as ``nn.Embedding`` take ``torch.long``)."""
     from .frontends.torch import from_torch as convert
 
-    return convert(module, input_shape, **settings)
+    return convert(module, input_shape, input_names=input_names, dtype=dtype)
 
 
-def from_onnx(model, **settings) -> Net:
-    """Convert an ONNX model (path or ``onnx.ModelProto``)."""
+@keywords
+def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bool | str = "auto",
+              constants: Mapping[str, Any] | None = None, origin: bool = True,
+              sequence_length: int | None = None) -> Net:
+    """Convert an ONNX model (path, serialized bytes or ``onnx.ModelProto``).
+
+    ``batch_axis``: whether the first axis is the batch axis (True, False or "auto"); ``constants``: graph
+    inputs frozen to given arrays; ``origin=False``: no onnxruntime session for ``check``;
+    ``sequence_length``: fixes symbolic input axes after the first (a sequence model's time axis)."""
     from .frontends.onnx import from_onnx as convert
 
-    return convert(model, **settings)
+    return convert(model, input_names=input_names, batch_axis=batch_axis, constants=constants, origin=origin,
+                   sequence_length=sequence_length)
 
 
-def from_wolfram(session, expr: str, **settings) -> Net:
-    """Convert a NetChain/NetGraph living in a Wolfram kernel (``expr``: symbol name or WL code)."""
+@keywords
+def from_wolfram(session, expr: str, *, input_names: Sequence[str] | None = None, precision: str = "Real32") -> Net:
+    """Convert a NetChain/NetGraph living in a Wolfram kernel (``expr``: symbol name or WL code);
+    ``precision``: the ``WorkingPrecision`` the original net runs in for ``check`` ("Real32" or "Real64")."""
     from .frontends.wolfram.kernel import from_wolfram as convert
 
-    return convert(session, expr, **settings)
+    return convert(session, expr, input_names=input_names, precision=precision)
 
 
 def to_wl_association(net: Net, *, positional: bool = False) -> str:
@@ -67,11 +84,15 @@ def save_wxf(net: Net, path) -> None:
     save(net, path)
 
 
-def plot_check(net: Net, code: str | None = None, **settings):
-    """The net and its formula along a random line, error on a log scale (matplotlib); see :mod:`wlbridge.plot`."""
+@keywords
+def plot_check(net: Net, code: str | None = None, *, call: str = "list", engine: str = "auto", points: int = 200,
+               span: float = 3.0, seed: int = 0, outputs: int = 4, figsize=(8, 6)):
+    """The net and its formula (``code``, else the compact WL) at ``points`` inputs along a random line of
+    half-length ``span``, and the error on a log scale (a matplotlib ``Figure``); see :mod:`wlbridge.plot`."""
     from .plot import plot_check as plot
 
-    return plot(net, code, **settings)
+    return plot(net, code, call=call, engine=engine, points=points, span=span, seed=seed, outputs=outputs,
+                figsize=figsize)
 
 
 def sniff(path) -> str:
@@ -96,10 +117,20 @@ def sniff(path) -> str:
     raise FormatError(f"{p}: not a model file wlbridge reads (.wlnet, .wxf, .onnx, .pt2); first bytes {head!r}")
 
 
-def load(path, **settings) -> Net:
-    """Read a model file, chosen by its content: ``.wlnet``, ``.wxf``, ``.onnx`` or ``.pt2``."""
+@keywords
+def load(path, *, input_names: Sequence[str] | None = None, sequence_length: int | None = None) -> Net:
+    """Read a model file, chosen by its content: ``.wlnet``, ``.wxf``, ``.onnx`` or ``.pt2``.
+
+    ``input_names``: the names of the input scalars; ``sequence_length``: fixes a sequence model's
+    variable time axis (``.wlnet``, ``.wxf``, ``.onnx``; a ``.pt2`` program has its own shapes)."""
     kind = sniff(path)
-    return _reader(kind)(path, **settings)  # each reader turns unforeseen errors into FormatErrors
+    options = {"input_names": input_names}
+    if sequence_length is not None:
+        if kind == "pt2":
+            raise OptionError(f"{path}: sequence_length applies to .wlnet, .wxf and .onnx files; a .pt2 "
+                              "program has fixed shapes (export it with the length you want)")
+        options["sequence_length"] = sequence_length
+    return _reader(kind)(path, **options)  # each reader turns unforeseen errors into FormatErrors
 
 
 def _reader(kind: str):

@@ -14,14 +14,17 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .check.calls import detect_call, function_arity
+from .check.calls import detect_call, function_arity, syntax_error
+from .cli_flags import add_flags, given, keywords
 from .errors import ConversionError, ExpressionTooLargeError, FormatError, WlbridgeError
 
 EPILOG = """\
 examples:
   wlbridge convert model.onnx                      # WL Function[...] (compact) on stdout
   wlbridge convert model.wlnet --form expanded -o net.wl
-  wlbridge convert model.pt2 --to sympy            # also: latex, python
+  wlbridge convert model.pt2 --to sympy            # also: latex, python, c
+  wlbridge convert model.onnx --digits 3 --form expanded   # short weights, one formula per output
+  wlbridge convert model.onnx --jacobian --to python       # the Jacobian net, as numpy source
   wlbridge check model.onnx                        # Wolfram Engine if found, else Woxi + Mathics3
   wlbridge check model.wlnet --engine woxi --samples 256 --seed 1
   wlbridge check model.onnx --code mine.wl         # check your own WL Function against the net
@@ -64,82 +67,17 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                                             "checked in WL engines.", parents=[debug])
     p.add_argument("--version", action="version", version=f"wlbridge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{convert,check,info}", parser_class=_Parser)
-    c = sub.add_parser("convert", help="print the net as WL / sympy / LaTeX / Python", epilog=EPILOG,
+    c = sub.add_parser("convert", help="print the net as WL / sympy / LaTeX / Python / C", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug])
     c.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
-    c.add_argument("--to", choices=["wl", "sympy", "latex", "python"], default="wl",
-                   help="wl (default) and sympy take --form/--exact/--max-size, wl also --call; latex and "
-                        "python print one equation / statement per layer and take none of them")
-    _code_options(c)
-    c.add_argument("--exact", action="store_true", help="weights as exact rationals")
-    c.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
+    add_flags(c, "convert")
     k = sub.add_parser("check", help="evaluate the WL code in engines against the net", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug], json_errors=json_errors)
     k.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
-    k.add_argument("--engine", choices=["auto", "wolfram", "woxi", "mathics", "embedded"], default="auto",
-                   help="auto (default): the Wolfram Engine if found, else Woxi and Mathics3; embedded: both of those")
-    k.add_argument("--samples", type=_positive, metavar="N", help="number of random inputs (default 64)")
-    k.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
-    k.add_argument("--inputs", metavar="FILE.npy", help="check on these inputs (.npy: batch of the input; "
-                                                        ".npz: one array per input port, by name or in order)")
-    k.add_argument("--code", metavar="FILE.wl", help="check this WL Function instead of the emitted one")
-    _code_options(k, "the emitted code checked (with --code: the sympy row's form); ",
-                  "; default: from the --code Function's parameters, else list")
-    k.add_argument("--exact", action="store_true", help="check the exact-rational form")
-    k.add_argument("--rtol", type=_non_negative, metavar="R", help="relative tolerance of the code rows (default 1e-9)")
-    k.add_argument("--atol", type=_non_negative, metavar="A",
-                   help="absolute tolerance of the code rows (default rtol * max(1, max |output|))")
-    k.add_argument("--no-sympy", dest="sympy", action="store_false", help="skip the sympy row")
-    k.add_argument("--timeout", type=_non_negative, default=120.0, metavar="SECONDS",
-                   help="time limit per evaluator; one stopped there is a 'timed out' row (default 120; 0: none)")
-    k.add_argument("--mathics-budget", type=_positive_seconds, default=30.0, metavar="SECONDS",
-                   help="time budget for Mathics3 (cost model): it gets as many samples as fit, "
-                        "and is skipped when one does not")
-    k.add_argument("--json", action="store_true",
-                   help="print the report as JSON, or the error that stopped it (schema: "
-                        "wlbridge/check/report_schema.json)")
-    k.add_argument("--kernel", metavar="PATH", help="the WolframKernel for --engine wolfram/auto "
-                   "(default: WOLFRAM_KERNEL, then the usual install paths)")
+    add_flags(k, "check")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
     return p
-
-
-def _code_options(p: argparse.ArgumentParser, form_help: str = "", call_help: str = "") -> None:
-    p.add_argument("--form", choices=["compact", "expanded"],
-                   help=form_help + "compact (default): one With per layer; expanded: one formula per output")
-    p.add_argument("--call", choices=["list", "sequence"],
-                   help="f[{x1, ..}] (list) or f[x1, ..] (sequence)" + call_help)
-    p.add_argument("--max-size", type=_positive, metavar="NODES",
-                   help="size limit of the expanded form (default: WL 2,000,000, sympy 200,000 nodes)")
-    p.add_argument("--simplify", action="store_true", help="fold BatchNorm, identities, affine chains first")
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
-
-
-def _non_negative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
-    return v
-
-
-def _positive_seconds(text: str) -> float:
-    v = _non_negative(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return v
 
 
 class UsageError(WlbridgeError):
@@ -195,7 +133,8 @@ def run(args, load: Callable | None = None) -> int:
 
         check_readable(args.model)
     net = load(args.model)
-    return COMMANDS[args.command](args, net.simplify() if getattr(args, "simplify", False) else net)
+    net = net.simplify() if getattr(args, "simplify", False) else net
+    return COMMANDS[args.command](args, net.jacobian() if getattr(args, "jacobian", False) else net)
 
 
 def explain(e: BaseException, model: str) -> str:
@@ -231,18 +170,40 @@ def check_readable(path: str, what: str = "model file") -> None:
 def validate(args) -> None:
     """Refuse options that would be silently ignored."""
     if args.command == "convert":
-        given = [f"--{o.replace('_', '-')}" for o in ("form", "call", "max_size", "exact") if getattr(args, o)]
-        if args.to in ("latex", "python") and given:
-            raise UsageError(f"--to {args.to} takes none of {', '.join(given)}: they apply to --to wl and "
-                             f"--to sympy ({args.to} is printed layer by layer, with float64 weights)")
-        if args.to == "sympy" and args.call:
-            raise UsageError("--call applies to --to wl only (a sympy Matrix is not called)")
+        wrong = given(args, "convert", [k for k in EMIT_KEYWORDS if k not in emit_keywords(args.to)])
+        if wrong:
+            takes = ", ".join("--" + k.replace("_", "-") for k in emit_keywords(args.to)) or "none of them"
+            raise UsageError(f"--to {args.to} takes none of {', '.join(wrong)} (it takes {takes})")
     if args.command in ("convert", "check") and args.max_size and args.form != "expanded":
         raise UsageError("--max-size applies to --form expanded only")
     if args.command == "check" and args.inputs and args.samples:
         raise UsageError("give --inputs or --samples, not both")
-    if args.command == "check" and args.code and args.exact:
-        raise UsageError("--exact chooses the emitted code; it does nothing with --code")
+    if args.command == "check" and args.code and (args.exact or args.digits is not None):
+        raise UsageError(f"{'--exact' if args.exact else '--digits'} chooses the emitted code; it does nothing "
+                         "with --code")
+
+
+EMIT_KEYWORDS = ("form", "call", "exact", "digits", "weights", "activations", "max_size")
+
+
+def check_keywords() -> list[str]:
+    """The keywords of ``Net.check`` that a flag gives as it is (``--code``, ``--inputs`` name files, ``--call``
+    may come from the code, ``--samples`` has a default here)."""
+    import inspect
+
+    from .ir import Net
+
+    files = ("code", "inputs", "call", "samples")
+    return [k for k in inspect.signature(Net.check).parameters if k not in files]
+
+
+def emit_keywords(target: str) -> list[str]:
+    """The emit options ``Net.to_<target>`` takes (its signature is the list)."""
+    import inspect
+
+    from .ir import Net
+
+    return [k for k in inspect.signature(getattr(Net, f"to_{target}")).parameters if k in EMIT_KEYWORDS]
 
 
 def terminal_safe(text: str) -> str:
@@ -295,16 +256,10 @@ def _emit(net, args) -> str:
         raise ExpressionTooLargeError(text) from e
 
 
-def _emit_text(net, args) -> str:
-    extra = {"exact": True} if args.exact else {}
-    if args.max_size:
-        extra["max_size"] = args.max_size
-    form = args.form or "compact"
-    if args.to == "wl":
-        return net.to_wl(form=form, call=args.call or "list", **extra)
-    if args.to == "sympy":
-        return _sympy_text(net.to_sympy(form=form, **extra))
-    return net.to_latex() if args.to == "latex" else net.to_python()
+def _emit_text(net, args):
+    options = keywords(args, "convert", emit_keywords(args.to))
+    result = getattr(net, f"to_{args.to}")(**options)
+    return _sympy_text(result) if args.to == "sympy" else result
 
 
 def _sympy_text(obj) -> str:
@@ -315,28 +270,37 @@ def _sympy_text(obj) -> str:
 
 def cmd_convert(args, net) -> int:
     """``wlbridge convert``: write the emitted code to ``--output`` or stdout."""
-    text = _emit(net, args)
+    result = _emit(net, args)
+    text = str(result)  # a C function: its source (the header goes beside -o OUT)
     if not text.endswith("\n"):
         text += "\n"
     if args.output:
-        try:
-            Path(args.output).write_text(text)
-        except OSError as e:
-            return _error(f"cannot write {args.output}: {e.strerror or e}")
+        files = {args.output: text}
+        if args.to == "c":
+            files[str(Path(args.output).with_suffix(".h"))] = result.header
+        for path, content in files.items():
+            try:
+                Path(path).write_text(content)
+            except OSError as e:
+                return _error(f"cannot write {path}: {e.strerror or e}")
     else:
         sys.stdout.write(text)
     return 0
 
 
 def read_code(path: str) -> str:
-    """The text of a ``--code`` file (UTF-8), or a :class:`FormatError` saying why not."""
+    """The text of a ``--code`` file (UTF-8 WL), or a :class:`FormatError` saying why not (where, for a syntax error)."""
     check_readable(path, "WL code file")
     try:
-        return Path(path).read_bytes().decode("utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as e:
         raise FormatError(f"cannot read {path}: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise FormatError(f"{path}: not UTF-8 text (byte {e.start}); --code takes a WL Function as text") from None
+    problem = syntax_error(text)  # located in the user's file, not in the program the engines are sent
+    if problem:
+        raise FormatError(f"{path}: not valid WL: {problem}")
+    return text
 
 
 def read_inputs(path: str, net):
@@ -384,9 +348,8 @@ def cmd_check(args, net) -> int:
     code = read_code(args.code) if args.code else None
     inputs = read_inputs(args.inputs, net) if args.inputs else None
     call = args.call or (detect_call(code, net) if code else None) or "list"
-    settings = dict(engine=args.engine, seed=args.seed, code=code, form=args.form or "compact", call=call,
-                    exact=args.exact, mathics_budget=args.mathics_budget, sympy=args.sympy, rtol=args.rtol,
-                    atol=args.atol, timeout=args.timeout or None, max_size=args.max_size, kernel=args.kernel)
+    settings = keywords(args, "check", check_keywords())  # the flags that are Net.check keywords as they are
+    settings.update(code=code, call=call)
     if inputs is not None:
         settings["inputs"] = inputs
     else:

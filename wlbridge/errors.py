@@ -69,3 +69,8 @@ class CheckFailedError(WlbridgeError):
         self.report = report
         super().__init__(str(report))
 
+
+
+class OptionError(WlbridgeError, TypeError, ValueError):
+    """An unknown keyword option, or an option with a value it cannot take; the message lists the valid
+    ones. Also a ``TypeError`` / ``ValueError``, as Python raises for a bad keyword or value."""

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._options import keywords
 from .errors import ConversionError
 from .ops import DATA_DEPENDENT, OPS
 from . import limits
@@ -219,23 +220,14 @@ class Net:
 
         return jacobian(self)
 
-    def linear_regions(self, lower, upper, **settings):
-        """The affine pieces of a piecewise-linear net over a box; see :func:`wlbridge.analysis.regions.linear_regions`."""
+    @keywords
+    def linear_regions(self, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9, minimal: bool = False,
+                       verify: int = 1000):
+        """The affine pieces of a piecewise-linear net over the box ``lower <= x <= upper`` (scalars broadcast);
+        see :func:`wlbridge.analysis.regions.linear_regions`."""
         from .analysis.regions import linear_regions
 
-        return linear_regions(self, lower, upper, **settings)
-
-    def _rounded(self, settings) -> "Net":
-        digits = settings.pop("digits", None)
-        if digits is None:
-            return self
-        from .passes.rounding import round_weights
-
-        return round_weights(self, digits)
-
-    def _piecewise(self, settings):
-        lower, upper = settings.pop("box", (-1.0, 1.0))
-        return self.linear_regions(lower, upper, **settings)
+        return linear_regions(self, lower, upper, max_regions=max_regions, tol=tol, minimal=minimal, verify=verify)
 
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
@@ -244,69 +236,75 @@ class Net:
 
         return evaluate(self, *xs)
 
-    def to_sympy(self, form: str = "compact", **settings):
-        """sympy expressions of the net (``form='compact'`` or ``'expanded'``); see :func:`wlbridge.emit.sympy.to_sympy`."""
-        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
-            return self._piecewise(settings).to_sympy()
-        if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
-            from .emit.symbolic import symbolic_sympy  # W1, b1, ... as MatrixSymbols; σ, φ as functions
+    @keywords
+    def to_wl(self, form: str = "compact", call: str = "list", *, exact: bool = False, digits: int | str | None = None,
+              box=None, minimal: bool = False, weights: str = "numeric", activations: str = "numeric",
+              max_size: int | None = None) -> str:
+        """WL ``Function[...]`` code of the net.
 
-            return symbolic_sympy(self, activations=settings.get("activations", "numeric"))
-        from .emit.sympy import to_sympy
+        ``form``: "compact" (one ``With`` per layer), "expanded" (one formula per output), "piecewise"
+        (the linear regions in ``box``, ``minimal``: shortest conditions); ``call``: ``f[{x1, ..}]`` ("list") or
+        ``f[x1, ..]`` ("sequence"); ``exact``: rational weights; ``digits``: weights rounded to that many
+        significant digits ("float32": float32's shortest); ``weights``/``activations="symbolic"``: named
+        weights and activations; ``max_size``: the expanded form's size limit. See :class:`EmitOptions`.
 
-        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
-        return to_sympy(net, form=form, **settings)
+        >>> b = NetBuilder(); x = b.input("x", (2,))
+        >>> b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})]).to_wl(call="sequence")
+        'Function[{x1, x2}, With[{x = {x1, x2}}, Tanh[x]]]'
+        """
+        return self._emit("wl", form=form, call=call, exact=exact, digits=digits, box=box, minimal=minimal,
+                          weights=weights, activations=activations, max_size=max_size)
 
-    def to_wl(self, form: str = "compact", call: str = "list", **settings) -> str:
-        """WL ``Function[...]`` code of the net; see :func:`wlbridge.emit.wl.to_wl`."""
-        if form == "piecewise":  # box=(lower, upper), default (-1, 1): the linear regions as Piecewise
-            return self._piecewise(settings).to_wl(call=call)
-        if settings.get("weights") == "symbolic" or settings.get("activations") == "symbolic":
-            from .emit.symbolic import symbolic_wl  # {Function[{x}, W2 . σ[W1 . x + b1]], {W1 -> ..}}
+    @keywords
+    def to_sympy(self, form: str = "compact", *, exact: bool = False, digits: int | str | None = None, box=None,
+                 minimal: bool = False, weights: str = "numeric", activations: str = "numeric",
+                 max_size: int | None = None):
+        """sympy expressions of the net: "compact" assignments, an "expanded" Matrix of outputs in the input
+        symbols, or "piecewise" over ``box``; the other options as in :meth:`to_wl`."""
+        return self._emit("sympy", form=form, exact=exact, digits=digits, box=box, minimal=minimal, weights=weights,
+                          activations=activations, max_size=max_size)
 
-            return symbolic_wl(self, activations=settings.get("activations", "numeric"))
-        from .emit.wl import to_wl
+    @keywords
+    def to_latex(self, form: str = "compact", *, digits: int | str | None = None, box=None, minimal: bool = False,
+                 weights: str = "numeric", activations: str = "numeric", max_size: int | None = None) -> str:
+        """LaTeX of the net: "compact" (an ``aligned`` block, one equation per layer), "expanded" (one formula
+        per output), "piecewise" (``cases`` over ``box``); the other options as in :meth:`to_wl`."""
+        return self._emit("latex", form=form, digits=digits, box=box, minimal=minimal, weights=weights,
+                          activations=activations, max_size=max_size)
 
-        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
-        return to_wl(net, form=form, call=call, **settings)
+    @keywords
+    def to_python(self, name: str = "f", *, digits: int | str | None = None) -> str:
+        """Self-contained numpy source ``def name(x): ...`` (one input or a batch); ``digits``: rounded weights.
+        See :func:`wlbridge.emit.python.to_python`."""
+        return self._emit("python", name=name, digits=digits)
 
-    def to_latex(self, **settings) -> str:
-        """LaTeX equations of the net; see :func:`wlbridge.emit.latex.to_latex`."""
-        if settings.get("form") == "piecewise":  # box=(lower, upper): the linear regions as cases
-            settings.pop("form")
-            return self._piecewise(settings).to_latex()
-        from .emit.latex import to_latex
+    @keywords
+    def to_c(self, name: str = "wlbridge_net", *, digits: int | str | None = None):
+        """A self-contained C99 function ``void name(const double *x, double *y)`` and its header (double
+        precision); ``digits``: rounded weights. See :func:`wlbridge.emit.c.to_c`."""
+        return self._emit("c", name=name, digits=digits)
 
-        net = self._rounded(settings)  # digits=d: weights rounded to d significant digits (display)
-        return to_latex(net, **settings)
+    def _emit(self, target: str, name: str | None = None, **options):
+        from .emit.dispatch import emit
+        from .emit.options import EmitOptions
 
-    def to_python(self, **settings) -> str:
-        """Self-contained numpy source of the net; see :func:`wlbridge.emit.python.to_python`."""
-        from .emit.python import to_python
+        return emit(self, target, EmitOptions(**options), name=name)
 
-        return to_python(self, **settings)
-
-    def to_c(self, name: str = "wlbridge_net"):
-        """A self-contained C99 function and header (double precision); see :func:`wlbridge.emit.c.to_c`."""
-        from .emit.c import to_c
-
-        return to_c(self, name=name)
-
-    def check(self, engine: str = "auto", samples: int = 64, seed: int = 0, code: str | None = None,
-              kernel: str | None = None, **settings):
-        """Evaluate the emitted code in WL engines against the numpy reference; see :func:`wlbridge.check.roundtrip.check`.
-
-        ``kernel``: the WolframKernel path for ``engine="wolfram"`` (or ``"auto"``)."""
+    @keywords
+    def check(self, engine="auto", samples: int = 64, seed: int = 0, code: str | None = None, *,
+              form: str = "compact", call: str = "list", inputs=None, rtol: float | None = None,
+              atol: float | None = None, raise_on_failure: bool = False, mathics_budget: float = 30.0,
+              sympy: bool = True, exact: bool = False, timeout: float | None = 120.0, on_row=None,
+              progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
+              startup_timeout: float | None = None, digits: int | str | None = None, box=None):
+        """Evaluate the emitted code (or ``code``) in WL engines, sympy and the source net against the numpy
+        reference; the options are :func:`wlbridge.check.roundtrip.check`'s (see there)."""
         from .check.roundtrip import check
 
-        digits = settings.pop("digits", None)
-        if digits is not None and code is None:  # the rounded formula against the exact net
-            code = self.to_wl(form=settings.get("form", "compact"), call=settings.get("call", "list"), digits=digits)
-        report = check(self, engine=engine, samples=samples, seed=seed, code=code, kernel=kernel, **settings)
-        if digits is not None:
-            report.notes.append(f"the code has weights rounded to {digits} significant digits: the errors against "
-                                f"the exact net (max rel {report.max_rel_err:.2g}) are the rounding's")
-        return report
+        return check(self, engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs,
+                     rtol=rtol, atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget,
+                     sympy=sympy, exact=exact, timeout=timeout, on_row=on_row, progress=progress, max_size=max_size,
+                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box)
 
 
 class NetBuilder:

@@ -151,7 +151,7 @@ class CheckReport:
     rows: list[Row] = field(default_factory=list)
     engine: str = ""
     samples: int = 0
-    seed: int = 0
+    seed: int | None = 0  # None: the inputs were given, not drawn
     code_chars: int = 0
     notes: list[str] = field(default_factory=list)
     subject: tuple | None = field(default=None, repr=False, compare=False)  # (net, code, call), for plot()
@@ -211,8 +211,9 @@ class CheckReport:
         return "\n".join(lines + self.notes_lines())
 
     def title(self) -> str:
-        """``check NET: N samples (seed S), engine E, code C chars``."""
-        return (f"check {self.net}: {self.samples} samples (seed {self.seed}), engine {self.engine or '-'}, "
+        """``check NET: N samples (seed S), engine E, code C chars`` (``N given inputs`` when given)."""
+        drawn = f"{self.samples} given inputs" if self.seed is None else f"{self.samples} samples (seed {self.seed})"
+        return (f"check {self.net}: {drawn}, engine {self.engine or '-'}, "
                 f"code {self.code_chars} chars")
 
     def notes_lines(self) -> list[str]:

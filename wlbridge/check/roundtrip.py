@@ -17,32 +17,34 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .._options import keywords
+from ..emit.dispatch import emit, rounded
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, UnsupportedLayerError
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
+from .options import DEFAULT_MATHICS_BUDGET, DEFAULT_TIMEOUT, CheckOptions
 from .progress import Progress, wanted, woxi_seconds
-from .report import CODE_RTOL, CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
+from .report import CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from ..dtypes import integer_outputs
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
 
-DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
-DEFAULT_MATHICS_BUDGET = 30.0  # seconds of Mathics3 time by its cost model (it runs beside the others)
-
-
+@keywords
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
           code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
           rtol: float | None = None, atol: float | None = None, raise_on_failure: bool = False,
           mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-          startup_timeout: float | None = None) -> CheckReport:
-    """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=)``) against its reference.
+          startup_timeout: float | None = None, digits: int | str | None = None, box=None) -> CheckReport:
+    """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=, exact=, digits=, box=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
-    'mathics', 'embedded', or Engine objects (kept open). Mathics3 gets as many of the samples as fit
+    'mathics', 'embedded', or Engine objects (kept open). ``samples`` seeded (``seed`` >= 0) inputs, or
+    the given ``inputs`` (a batch per input port). Mathics3 gets as many of the samples as fit
     in ``mathics_budget`` seconds by its cost model, and is skipped (with a note) when one sample
-    would not fit. ``rtol`` / ``atol`` override the emitted-code tolerance (default rtol 1e-9); the
-    source net is judged in its own precision.
+    would not fit. ``rtol`` / ``atol`` override the emitted-code tolerance (default rtol 1e-9; with
+    ``digits="float32"`` float32's); the source net is judged in its own precision. ``digits``: the code's
+    weights rounded (its errors against the exact net are the rounding's, and said so in a note).
 
     The evaluators (sympy, each engine) run at the same time, the embedded ones each in a worker
     process that is killed after ``timeout`` seconds (None: no limit); a killed one is a
@@ -51,59 +53,83 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     (None: when stderr is a terminal and the check is estimated to take a few seconds).
     ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
     'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
-    seconds to wait for it to start.
+    seconds to wait for it to start. ``raise_on_failure``: raise :class:`CheckFailedError` unless it passed.
+    The options travel as one :class:`~wlbridge.check.options.CheckOptions`.
     """
-    xs = as_batch(net, inputs) if inputs is not None else sample_inputs(net, samples, seed)
+    return run_check(net, CheckOptions(
+        engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs, rtol=rtol,
+        atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget, sympy=sympy, exact=exact,
+        timeout=timeout, on_row=on_row, progress=progress, max_size=max_size, kernel=kernel,
+        startup_timeout=startup_timeout, digits=digits, box=box))
+
+
+def run_check(net, opts: CheckOptions) -> CheckReport:
+    """:func:`check` with its options already validated."""
+    xs = as_batch(net, opts.inputs) if opts.inputs is not None else sample_inputs(net, opts.samples, opts.seed)
     ref, dropped = _reference(net, xs)
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
-    given_code = code is not None
-    sizes = {"max_size": max_size} if max_size else {}
-    compact = code is None and form == "compact"  # our compact code: Mathics3's cost is the layers'
-    if code is None:
-        code = net.to_wl(form=form, call=call, **({"exact": True} if exact else {}), **sizes)
-    owned = isinstance(engine, str)
-    engines = get_engines(engine, kernel=kernel, startup_timeout=startup_timeout) if owned else [engine] if isinstance(engine, Engine) else list(engine)
-    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]), seed=seed,
+    given_code = opts.code is not None
+    compact = not given_code and opts.form == "compact"  # our compact code: Mathics3's cost is the layers'
+    code = opts.code if given_code else emit(net, "wl", opts.emit)
+    owned = isinstance(opts.engine, str)
+    engines = (get_engines(opts.engine, kernel=opts.kernel, startup_timeout=opts.startup_timeout) if owned
+               else [opts.engine] if isinstance(opts.engine, Engine) else list(opts.engine))
+    report = CheckReport(net.name, engine="+".join(e.name for e in engines), samples=len(xs[0]),
+                         seed=None if opts.inputs is not None else opts.seed,
                          code_chars=len(code))
-    if engine == "auto" and "wolfram" not in report.engine:
-        report.notes.append("auto: no Wolfram Engine found (set WOLFRAM_KERNEL to use one); "
-                            f"checked in the embedded engine(s) {report.engine.replace('+', ' and ')}")
-    if engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
-        report.notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
-                            "when both are: pip install 'wlbridge[engines]'")
-    report.notes.extend(n for n in net.meta.get("notes", ()) if isinstance(n, str))  # e.g. a dtype conversion
-    if dropped is not None and dropped.any():
-        report.notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
-    report.notes += _honesty_notes(net)
-    report.subject = (net, code, call)
-    tol = dict(rtol=CODE_RTOL if rtol is None else rtol, atol=atol, integers=integer_outputs(net))
+    report.notes += _notes(net, opts, engines, report.engine, dropped)
+    report.subject = (net, code, opts.call)
+    tol = {**opts.tolerance(), "integers": integer_outputs(net)}  # integer outputs (argmax, casts) exactly
 
     def add(row: Row) -> None:  # each row as it is known: its worst sample's input, then the caller
         attach_input(row, xs)
-        if on_row is not None:
-            on_row(row)
+        if opts.on_row is not None:
+            opts.on_row(row)
 
     jobs: list[_Job] = []
-    if sympy:
+    if opts.sympy:
         _warm_sympy()
-        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel,
-                                                                  sizes, OWN_FORMULA if given_code else ""),
+        formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
+        jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel,
+                                                                  OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
     for e in engines:
-        jobs.append(_engine_job(e, net, code, xs, ref, call, tol, mathics_budget, timeout, compact))
+        jobs.append(_engine_job(e, net, code, xs, ref, opts, tol, compact))
     try:
         if net.origin is not None:
             jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
-        report.rows = _run(jobs, timeout, add, progress)
+        report.rows = _run(jobs, opts.timeout, add, opts.progress)
     finally:
         if owned:
             for e in engines:
                 e.close()
-    if raise_on_failure and not report.passed:
+    if opts.digits is not None and not given_code:
+        report.notes.append(f"the code has weights rounded to {_digits_words(opts.digits)}: the errors against "
+                            f"the exact net (max rel {report.max_rel_err:.2g}) are the rounding's")
+    if opts.raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+def _digits_words(digits) -> str:
+    return "float32's shortest digits" if digits == "float32" else f"{digits} significant digits"
+
+
+def _notes(net, opts: CheckOptions, engines, used: str, dropped) -> list[str]:
+    """What the report says before its rows: which engines 'auto' found, conversion notes, dropped samples."""
+    notes = []
+    if opts.engine == "auto" and "wolfram" not in used:
+        notes.append("auto: no Wolfram Engine found (set WOLFRAM_KERNEL to use one); "
+                     f"checked in the embedded engine(s) {used.replace('+', ' and ')}")
+    if opts.engine == "auto" and [e.name for e in engines] in (["woxi"], ["mathics"]):
+        notes.append(f"only {engines[0].name} is installed; 'auto' checks in Woxi and Mathics3 together "
+                     "when both are: pip install 'wlbridge[engines]'")
+    notes.extend(n for n in net.meta.get("notes", ()) if isinstance(n, str))  # e.g. a dtype conversion
+    if dropped is not None and dropped.any():
+        notes.append(f"{int(dropped.sum())} sampled inputs dropped: the reference is not finite there")
+    return notes + _honesty_notes(net)
 
 
 OWN_FORMULA = "checks wlbridge's own formula (net.to_sympy), not the given code"
@@ -180,8 +206,9 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     return [j.row for j in jobs]
 
 
-def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact) -> _Job:
+def _engine_job(engine, net, code, xs, ref, opts: CheckOptions, tol, compact) -> _Job:
     n = len(xs[0])
+    budget, timeout = opts.mathics_budget, opts.timeout
     note = ""
     estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs))
     if isinstance(engine, MathicsEngine):
@@ -200,7 +227,7 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact)
 
     def run(cancel) -> Row:
         t0 = time.perf_counter()
-        kw = dict(call=call, output_shapes=net.output_shapes)
+        kw = dict(call=opts.call, output_shapes=net.output_shapes)
         try:
             if isinstance(engine, KillableEngine):  # Mathics3's own TimeConstrained stays at its 600 s
                 result = engine.apply_bounded(code, xs, timeout=timeout, cancel=cancel, **kw)
@@ -217,10 +244,11 @@ def _engine_job(engine, net, code, xs, ref, call, tol, budget, timeout, compact)
     return _Job(engine.name, run, estimate=estimate, hard=isinstance(engine, KillableEngine))
 
 
-def _sympy_row_bounded(net, xs, ref, form, tol, timeout, cancel, sizes=None, note="") -> Row:
+def _sympy_row_bounded(net, xs, ref, opts: CheckOptions, tol, cancel, note="") -> Row:
     t0 = time.perf_counter()
+    timeout = opts.timeout
     try:
-        row = run_killable(lambda: _sympy_row(net, xs, ref, form, tol, sizes), timeout, cancel)
+        row = run_killable(lambda: _sympy_row(net, xs, ref, opts, tol), timeout, cancel)
         row.note = "; ".join(filter(None, [row.note, note]))
         return row
     except WorkerTimeout:
@@ -258,12 +286,15 @@ def _source_row(net, xs, ref) -> Row:
                    integers=integer_outputs(net))
 
 
-def _sympy_row(net, xs, ref, form, tol, sizes=None) -> Row:
+def _sympy_row(net, xs, ref, opts: CheckOptions, tol) -> Row:
     t0 = time.perf_counter()
     try:
         from .sympy_eval import evaluate_sympy
 
-        got = evaluate_sympy(net, xs, form=form, **(sizes or {}))
+        settings = {"max_size": opts.max_size} if opts.max_size else {}
+        if opts.box is not None:
+            settings["box"] = opts.box
+        got = evaluate_sympy(net, xs, form=opts.form, **settings)
     except (ImportError, NotImplementedError, ExpressionTooLargeError, UnsupportedLayerError) as e:
         return skipped("sympy", f"not evaluated: {e}")
     except Exception as e:

@@ -65,10 +65,9 @@ class Doc:
         return name
 
 
-def to_latex(net, **settings) -> str:
-    """A LaTeX ``aligned`` block: one equation per layer, then named weights and function definitions."""
-    if settings:
-        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; to_latex takes none")
+def to_latex(net) -> str:
+    """A LaTeX ``aligned`` block: one equation per layer, then named weights and function definitions
+    (the compact form; ``Net.to_latex`` also writes the expanded and piecewise ones)."""
     doc = Doc()
     names = Namespace("latex")
     var = {p.name: latex_symbol(names(p.name)) for p in net.inputs}

@@ -20,6 +20,7 @@ import re
 import numpy as np
 import sympy as sp
 
+from .._options import keywords
 from ..ops import ACTIVATIONS, OPS
 from . import scalar
 from .names import Namespace, check_identifier, docstring
@@ -112,13 +113,12 @@ class Source:
 LOCALS = {"single", "n", "t", "windows"} | set(HELPERS)  # the generated module's own names
 
 
-def to_python(net, *, name: str = "f", **settings) -> str:
+@keywords
+def to_python(net, *, name: str = "f") -> str:
     """Standalone numpy source of ``net``: ``def f(x): ...`` taking one input or a batch.
 
     Every value name goes through a ``"python"`` :class:`~wlbridge.emit.names.Namespace` (module
     constants included); ``name`` must be a plain identifier (else ``ConversionError``)."""
-    if settings:
-        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; known: name")
     check_identifier(name, "python", LOCALS)
     ident = Namespace("python", LOCALS | {name})
     src = Source(ident)

@@ -25,6 +25,7 @@ import sympy as sp
 from sympy.core.parameters import evaluate as sp_evaluate
 from sympy.printing.numpy import NumPyPrinter
 
+from .._options import choice, keywords
 from ..ops import ACTIVATIONS, SCALAR_OPS, np_erf, np_gamma, np_lgamma
 from . import scalar
 from ._size import check_elementwise_size, check_size
@@ -236,21 +237,14 @@ DEFAULT_MAX_SIZE = 200_000  # expanded form: sympy trees are ~100x slower to bui
 DEFAULT_COMPACT_MAX_SIZE = 1_000_000  # compact form: ~15k nodes/s to build (a 256-512-512-10 MLP, 0.4M: ~30 s)
 
 
-def _check_settings(form, settings):
-    if settings:
-        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; known: form, exact, max_size")
-    if form not in ("compact", "expanded"):
-        raise ValueError(f"form must be 'compact' or 'expanded', got {form!r}")
-
-
-def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int | None = None,
-             **settings):
+@keywords
+def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int | None = None):
     """The net as sympy: ``expanded`` gives Matrix/Expr outputs in the input symbols; ``compact`` a
     :class:`CompactSympy` with one assignment per layer and a ``lambdify()`` method. Either form is
     refused with ``ExpressionTooLargeError`` when its size estimate passes ``max_size`` nodes (default
     ``DEFAULT_MAX_SIZE`` expanded, ``DEFAULT_COMPACT_MAX_SIZE`` compact: the compact form holds one
     sympy expression per element, and a 3x32x32 CNN is millions of nodes)."""
-    _check_settings(form, settings)
+    choice("form", form, ("compact", "expanded"))
     refuse_unsupported(net, SUPPORT, "sympy")
     if form == "expanded":
         check_size(net, DEFAULT_MAX_SIZE if max_size is None else max_size)

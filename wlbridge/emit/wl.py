@@ -19,7 +19,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._options import choice, keywords
 from ..errors import ConversionError, ExpressionTooLargeError
+from .options import CALLS
 from ._size import check_size
 from ..ops import ACTIVATIONS, OPS, SCALAR_OPS
 from . import scalar, wl_compact
@@ -106,20 +108,13 @@ class Ctx(NamedTuple):
     algebra: WLAlgebra
 
 
-def _check(form, call, settings):
-    if settings:
-        raise TypeError(f"unknown setting {sorted(settings)[0]!r}; known: form, call, exact, max_size")
-    if form not in ("compact", "expanded"):
-        raise ValueError(f"form must be 'compact' or 'expanded', got {form!r}")
-    if call not in ("list", "sequence"):
-        raise ValueError(f"call must be 'list' or 'sequence', got {call!r}")
-
-
+@keywords
 def to_wl(net, *, form: str = "compact", call: str = "list", exact: bool = False,
-          max_size: int = DEFAULT_MAX_SIZE, **settings) -> str:
+          max_size: int = DEFAULT_MAX_SIZE) -> str:
     """WL ``Function[...]`` text of ``net``. ``compact``: one ``With`` per layer (size linear in the
     parameters); ``expanded``: one closed form per output scalar (refused past ``max_size`` nodes)."""
-    _check(form, call, settings)
+    choice("form", form, ("compact", "expanded"))
+    choice("call", call, CALLS)
     _no_nan_weights(net)
     if form == "compact":
         return _compact(net, call, exact)

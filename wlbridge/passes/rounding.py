@@ -18,16 +18,25 @@ import dataclasses
 import numpy as np
 
 
-def round_significant(a, digits: int) -> np.ndarray:
-    """``a`` rounded to ``digits`` significant decimal digits (float64; 0, inf and nan unchanged)."""
-    if not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits must be a positive integer, got {digits!r}")
+def round_significant(a, digits: int | str) -> np.ndarray:
+    """``a`` rounded to ``digits`` significant decimal digits (float64; 0, inf and nan unchanged);
+    ``digits="float32"``: each value's shortest decimal that reads back as the same float32.
+
+    >>> round_significant([0.1, 1 / 3], "float32").tolist()
+    [0.1, 0.33333334]
+    """
+    if digits == "float32":
+        short = lambda v: float(str(np.float32(v)))  # noqa: E731 - numpy prints float32s shortest-unique
+    elif isinstance(digits, int) and not isinstance(digits, bool) and digits >= 1:
+        short = lambda v: float(f"{v:.{digits}g}")  # noqa: E731
+    else:
+        raise ValueError(f"digits must be a positive integer or 'float32', got {digits!r}")
     a = np.asarray(a, dtype=np.float64)
-    return np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[np.float64])(a) if a.size else a
+    return np.vectorize(short, otypes=[np.float64])(a) if a.size else a
 
 
-def round_weights(net, digits: int):
-    """A copy of ``net`` whose float weights are rounded to ``digits`` significant digits."""
+def round_weights(net, digits: int | str):
+    """A copy of ``net`` whose float weights are rounded to ``digits`` significant digits (or ``"float32"``)."""
     layers = []
     for layer in net.layers:
         params = {k: (round_significant(v, digits) if np.issubdtype(np.asarray(v).dtype, np.floating) else v)

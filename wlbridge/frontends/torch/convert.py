@@ -144,9 +144,28 @@ def _run(model, shapes, dtype, name) -> list[tuple[int, ...]]:
     except Exception as e:  # noqa: BLE001
         msg = first_line(e)
         shown = shapes[0] if len(shapes) == 1 else shapes
+        hint = _integer_hint(model, shapes, dtype)
+        if hint:
+            raise ConversionError(f"torch: {name} {hint}") from None
         raise ConversionError(f"torch: {name} does not accept inputs of input_shape {shown} (plus a batch "
                               f"axis): {msg}") from None
     return [tuple(t.shape[1:]) for t in _tensors(out)]
+
+
+def _integer_hint(model, shapes, dtype) -> str:
+    """When a float input fails and integer indices run (an ``nn.Embedding`` first): say which ``dtype=`` to pass."""
+    if not dtype.is_floating_point:
+        return ""
+    try:
+        with torch.no_grad():
+            model(*[torch.zeros((2, *s), dtype=torch.long) for s in shapes])
+    except Exception:  # noqa: BLE001 - integers do not help either: torch's own message is the one to show
+        return ""
+    lookups = [path or "<root>" for path, m in model.named_modules()
+               if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag))]
+    where = f" (nn.Embedding at {', '.join(lookups)})" if lookups else ""
+    return (f"takes integer indices as input{where}, not {dtype}: pass dtype=torch.long, as in "
+            "wlbridge.from_torch(module, input_shape, dtype=torch.long)")
 
 
 def _tensors(out) -> list[torch.Tensor]:

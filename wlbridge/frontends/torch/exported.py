@@ -27,20 +27,43 @@ _KIND = torch.export.graph_signature.InputKind
 
 
 @guarded(".pt2")
-def load_pt2(path, *, input_names: Sequence[str] | None = None, **_) -> Net:
+def load_pt2(path, *, input_names: Sequence[str] | None = None) -> Net:
     """Read a ``torch.export.save`` archive and convert its program (``wb.load`` dispatches here)."""
     p = Path(path)
     regular_file(p)
+    _not_pickled(p)
     try:
         with _quiet():
             ep = torch.export.load(str(p))
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign zips
-        raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)}); for a torch.save checkpoint, "
-                          "load the module in Python and use wlbridge.from_torch") from None
+        raise FormatError(f"{p}: not a torch.export (.pt2) archive ({first_line(e)}); {EXPORT_HOWTO}") from None
     try:
         return from_exported_program(ep, input_names=input_names, name=None, source=str(p))
     except WlbridgeError as e:
         raise _naming_file(e, p) from None
+
+
+EXPORT_HOWTO = "torch.export.save(torch.export.export(module, (x,)), 'model.pt2') makes a file wlbridge reads"
+
+
+def _not_pickled(p: Path) -> None:
+    """Refuse, before torch reads it, a zip that is a ``torch.save`` checkpoint or a TorchScript archive (by its
+    member names): both are pickles, and unpickling runs code from the file."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = {n.split("/", 1)[-1] for n in z.namelist()}
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch.export.load says what is wrong with it
+    if "archive_format" in names or "data.pkl" not in names:
+        return
+    if any(n.startswith("code/") for n in names):
+        raise FormatError(f"{p}: a TorchScript archive (torch.jit.save), not a torch.export (.pt2) archive; "
+                          "wlbridge converts the original nn.Module (wlbridge.from_torch) or a .pt2: " + EXPORT_HOWTO)
+    raise FormatError(f"{p}: a torch.save checkpoint, not a torch.export (.pt2) archive; wlbridge does not unpickle "
+                      "it (unpickling runs code from the file): load the module yourself from a file you trust and "
+                      "use wlbridge.from_torch, or " + EXPORT_HOWTO)
 
 
 def _naming_file(e: WlbridgeError, path: Path) -> WlbridgeError:

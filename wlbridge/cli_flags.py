@@ -1,0 +1,155 @@
+"""One table, two doors: each row is a ``wlbridge`` flag and, where it has one, the Python keyword it sets
+(``--max-size`` is ``max_size=``), with its type, choices and help. :func:`add_flags` puts a sub-command's
+rows on its parser; :func:`keywords` turns the parsed flags back into the keywords a Python function takes.
+
+>>> import argparse
+>>> p = argparse.ArgumentParser(); add_flags(p, "convert")
+>>> args = p.parse_args(["--form", "expanded", "--digits", "3"])
+>>> keywords(args, "convert", ("form", "call", "digits"))
+{'form': 'expanded', 'digits': 3}
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .check.options import ENGINES
+
+
+def whole(least: int, why: str = "") -> Callable[[str], int]:
+    """argparse type: a whole number >= ``least``."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {n}{why}")
+        return n
+    return parse
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return v
+
+
+def positive_seconds(text: str) -> float:
+    v = non_negative(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return v
+
+
+def digits(text: str) -> int | str:
+    """argparse type: significant digits (a whole number >= 1) or ``float32``."""
+    if text == "float32":
+        return text
+    try:
+        return whole(1)(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e}; give a number of significant digits or 'float32'") from None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A flag of ``commands``; ``keyword``: the Python keyword it sets (the flag is ``--keyword`` with ``-``
+    for ``_``); ``python``: its value as the keyword takes it (default: as parsed)."""
+
+    keyword: str
+    commands: tuple[str, ...]
+    help: str
+    argparse: dict = field(default_factory=dict)
+    python: Callable[[Any], Any] | None = None
+    short: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.keyword.replace("_", "-")
+
+
+BOTH = ("convert", "check")
+FLAGS = [
+    Flag("to", ("convert",), "wl (default), sympy, latex, python or c (a C99 function)",
+         dict(choices=["wl", "sympy", "latex", "python", "c"], default="wl")),
+    Flag("form", BOTH, "compact (default): one binding per layer; expanded: one formula per output "
+         "(check: the emitted code checked; with --code, the sympy row's form)",
+         dict(choices=["compact", "expanded"])),
+    Flag("call", BOTH, "f[{x1, ..}] (list, default) or f[x1, ..] (sequence; check: default from the --code "
+         "Function's parameters)", dict(choices=["list", "sequence"])),
+    Flag("exact", BOTH, "weights as exact rationals", dict(action="store_true")),
+    Flag("digits", BOTH, "weights rounded to N significant digits, or 'float32': the shortest digits that read "
+         "back as each float32 weight (check: judged at float32's tolerance)", dict(type=digits, metavar="N")),
+    Flag("weights", ("convert",), "symbolic: the formula with named weights W1, b1, ... and their values",
+         dict(choices=["numeric", "symbolic"])),
+    Flag("activations", ("convert",), "symbolic: activations as named functions (σ, φ, ...)",
+         dict(choices=["numeric", "symbolic"])),
+    Flag("max_size", BOTH, "size limit of the expanded form (default: WL 2,000,000, sympy 200,000 nodes)",
+         dict(type=whole(1), metavar="NODES")),
+    Flag("simplify", BOTH, "fold BatchNorm, identities, affine chains first", dict(action="store_true")),
+    Flag("jacobian", ("convert",), "convert the Jacobian net (d outputs / d inputs) instead",
+         dict(action="store_true")),
+    Flag("output", ("convert",), "write to OUT instead of stdout (--to c: also OUT's .h header)",
+         dict(metavar="OUT"), short="-o"),
+    Flag("engine", ("check",), "auto (default): the Wolfram Engine if found, else Woxi and Mathics3; embedded: "
+         "both of those", dict(choices=list(ENGINES), default="auto")),
+    Flag("samples", ("check",), "number of random inputs (default 64)", dict(type=whole(1), metavar="N")),
+    Flag("seed", ("check",), "random seed, >= 0 (default 0)",
+         dict(type=whole(0, " (a seed is a whole number >= 0)"), default=0, metavar="S")),
+    Flag("inputs", ("check",), "check on these inputs (.npy: batch of the input; .npz: one array per input port, "
+         "by name or in order)", dict(metavar="FILE.npy")),
+    Flag("code", ("check",), "check this WL Function instead of the emitted one", dict(metavar="FILE.wl")),
+    Flag("rtol", ("check",), "relative tolerance of the code rows (default 1e-9)",
+         dict(type=non_negative, metavar="R")),
+    Flag("atol", ("check",), "absolute tolerance of the code rows (default rtol * max(1, max |output|))",
+         dict(type=non_negative, metavar="A")),
+    Flag("sympy", ("check",), "skip the sympy row", dict(action="store_false")),
+    Flag("timeout", ("check",), "time limit per evaluator; one stopped there is a 'timed out' row "
+         "(default 120; 0: none)", dict(type=non_negative, default=120.0, metavar="SECONDS"),
+         python=lambda v: v or None),
+    Flag("mathics_budget", ("check",), "time budget for Mathics3 (cost model): it gets as many samples as fit, "
+         "and is skipped when one does not", dict(type=positive_seconds, default=30.0, metavar="SECONDS")),
+    Flag("json", ("check",), "print the report as JSON, or the error that stopped it (schema: "
+         "wlbridge/check/report_schema.json)", dict(action="store_true")),
+    Flag("kernel", ("check",), "the WolframKernel for --engine wolfram/auto (default: WOLFRAM_KERNEL, then the "
+         "usual install paths)", dict(metavar="PATH")),
+]
+
+
+def add_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """The table's rows for ``command`` as ``parser`` arguments (``dest`` = the keyword)."""
+    for f in FLAGS:
+        if command in f.commands:
+            names = [f.short, f.flag] if f.short else [f.flag]
+            if f.keyword == "sympy":
+                names = ["--no-sympy"]
+            parser.add_argument(*names, dest=f.keyword, help=f.help, **f.argparse)
+
+
+def keywords(args, command: str, accepted: Sequence[str]) -> dict:
+    """The keywords in ``accepted`` that ``args`` sets for ``command`` (flags left at None are left out)."""
+    out = {}
+    for f in FLAGS:
+        if command in f.commands and f.keyword in accepted:
+            value = getattr(args, f.keyword, None)
+            if value is not None:
+                out[f.keyword] = f.python(value) if f.python else value
+    return out
+
+
+def given(args, command: str, names: Sequence[str]) -> list[str]:
+    """The flags among ``names`` (keywords) that the user gave: not None, not False, not the default."""
+    out = []
+    for f in FLAGS:
+        if command in f.commands and f.keyword in names:
+            value = getattr(args, f.keyword, None)
+            if value not in (None, False) and value != f.argparse.get("default"):
+                out.append(f.flag)
+    return out
