@@ -109,7 +109,8 @@ def test_the_check_compares_integer_outputs_exactly():
     ref, got = [np.array([[3.0, 1.0]])], [np.array([[3.0, 1.0 + 1e-12]])]
     assert compare("woxi", ref, got, rtol=1e-9).passed
     row = compare("woxi", ref, got, rtol=1e-9, integers=[True])
-    assert not row.passed and row.max_abs == pytest.approx(1e-12)
+    assert not row.passed and row.max_abs == pytest.approx(1e-12) and row.rtol == row.atol == 0.0
+    assert compare("woxi", ref, ref, rtol=1e-9, integers=[True]).passed
 
 
 def test_regions_jacobian_and_sympy_refuse_by_name_with_the_reason():
