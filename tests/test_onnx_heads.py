@@ -330,3 +330,17 @@ def test_one_slice_with_a_computed_and_a_constant_axis(tmp_path):
     x = np.arange(30.0).reshape(6, 5)
     for p in (0.0, 1.7, 3.0):
         np.testing.assert_array_equal(net(x, np.array([p])), _ort(path, [x, np.array([p])])[0])
+
+
+def test_gather_at_several_computed_indices(tmp_path):
+    n = helper.make_node
+    nodes = [n("Cast", ["p"], ["pi"], to=T.INT64), n("Gather", ["x", "pi"], ["y"], axis=1)]
+    g = helper.make_graph(nodes, "gather", [helper.make_tensor_value_info("x", T.FLOAT, [2, 5]),
+                                            helper.make_tensor_value_info("p", T.FLOAT, [2, 2])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, [2, 2, 2])])
+    path = tmp_path / "gather.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    net = wb.from_onnx(str(path))  # the index tensor has the batch axis: converted as one sample
+    assert net.input_shape == (2, 5) and [la.op for la in net.layers].count("dynamic_slice") == 4
+    x, p = np.arange(10.0).reshape(2, 5), np.array([[4.2, 0.0], [-1.0, 2.9]])
+    np.testing.assert_array_equal(net(x, p), _ort(path, [x, p])[0])

@@ -157,6 +157,7 @@ def _start(ctx: Ctx, v: Var, k: int) -> Var:
 
 def dynamic_slice(ctx: Ctx, ins) -> Var:
     """Slice whose starts are computed from the input values; ``ends`` must be ``starts`` plus constants."""
+    _per_sample_only(ctx)
     x = ctx.var(ins[0])
     starts, ends = ins[1], ins[2]
     n = int(np.prod(ctx.onnx_shape(starts)))
@@ -202,16 +203,20 @@ def _discardable(ctx: Ctx, layers: dict, name: str) -> None:
             todo.extend(layers[v].inputs)
 
 
+def _per_sample_only(ctx: Ctx) -> None:
+    if ctx.batch:  # an index tensor with the batch axis indexes across the samples in ONNX's semantics
+        raise ctx.error("indices computed from the input carry the batch axis", BatchAxisError)
+
+
 def dynamic_gather(ctx: Ctx, data: Var, idx) -> Var:
-    """Gather of a variable at one computed index: a ``dynamic_slice`` of size 1 without its axis."""
+    """Gather of a variable at computed indices: one ``dynamic_slice`` of size 1 per index, joined."""
+    _per_sample_only(ctx)
     idx = materialize(ctx, idx) if isinstance(idx, Cmp) else idx
-    if int(np.prod(idx.shape)) != 1:
-        raise Unsupported("Gather of a variable at several computed indices (one computed index is supported)")
-    r = ctx.rank(data)
-    ax = ctx.axis(int(ctx.attrs.get("axis", 0)), r)
-    y = ctx.emit("dynamic_slice", [data, _start(ctx, idx, 0)], attrs={"axes": [ax], "sizes": [1]})
-    shape = (*data.shape[:ax], *idx.shape, *data.shape[ax + 1:])
-    return ctx.reshape(y, shape)
+    ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(data))
+    parts = [ctx.emit("dynamic_slice", [data, _start(ctx, idx, k)], attrs={"axes": [ax], "sizes": [1]})
+             for k in range(int(np.prod(idx.shape)))]
+    y = parts[0] if len(parts) == 1 else ctx.emit("concat", parts, attrs={"axis": ax})
+    return ctx.reshape(y, (*data.shape[:ax], *idx.shape, *data.shape[ax + 1:]))
 
 
 # ---- scatters at constant positions; the data-dependent ones refused with the reason ---------------------
