@@ -1,17 +1,22 @@
 """``check`` end to end with the default engines, each row against its floor, on three net sizes.
 
-Rows run at the same time (a worker process each), so the total is about the slowest row. Floors,
-measured in the same process on the same batch:
+Rows run at the same time (a worker process each), so the total is about the slowest row. The WL
+engines get the code's arrays from files (``arrays="files"``, the default; ``--arrays inline`` for
+the code as text): each engine row shows its read and evaluate seconds, and how many samples it
+ran (an engine plans its samples from its measured first sample). Floors, measured in the same
+process on the same batch:
 
 - sympy: the numpy float64 reference (``net(x)``) -- ratio = sympy row / reference;
-- Woxi: Woxi parsing the same text (the function and the input batch, not applied) -- its parser
-  takes ~65 us per number (docs/upstream/woxi-parse-speed.md), so this is the row's floor;
+- Woxi: with ``--woxi-floor``, Woxi parsing the code as text (the function and the input batch, not
+  applied; ~65 us per number, docs/upstream/woxi-parse-speed.md): the old floor, which the file
+  route goes under;
 - Mathics3: its cost model's prediction -- ratio = measured / predicted (skipped rows: the prediction).
 
 Nets: a 256-512-512-10 float32 MLP (sigmoid), ``ML_Supergroup_Demo_Net.wlnet`` (fixture), and a
 squeezenet1_1-sized CNN written in torch (1.2M parameters, 3x224x224; no torchvision)::
 
     python benchmarks/bench_check.py [--nets mlp,supergroup,squeezenet] [--samples 16] [--timeout 120]
+                                     [--arrays files|inline] [--woxi-floor]
 
 Heavy (minutes of both cores): run it on a quiet machine; the load average is printed with the table.
 """
@@ -100,7 +105,7 @@ def woxi_parse_seconds(code: str, xs, timeout: float) -> float | None:
         return None
 
 
-def run(name: str, samples: int, timeout: float) -> list[tuple]:
+def run(name: str, samples: int, timeout: float, arrays: str = "files", woxi_floor: bool = False) -> list[tuple]:
     net = NETS[name]()
     if net is None:
         print(f"{name}: fixture not found", flush=True)
@@ -109,10 +114,10 @@ def run(name: str, samples: int, timeout: float) -> list[tuple]:
     code = net.to_wl()
     woxi_est = woxi_seconds(len(code), samples, sum(x[0].size for x in xs))
     floors = {"sympy": reference_seconds(net, xs),  # Woxi's floor is not measured when it cannot finish
-              "woxi": woxi_parse_seconds(code, xs, timeout) if woxi_est < timeout else None}
+              "woxi": woxi_parse_seconds(code, xs, timeout) if woxi_floor and woxi_est < timeout else None}
     t0 = time.perf_counter()
-    report = check(net, samples=samples, timeout=timeout,
-                   on_row=lambda r: print(f"  [{time.perf_counter() - t0:6.1f} s] {r}"[:220], flush=True))
+    report = check(net, samples=samples, timeout=timeout, arrays=arrays,
+                   on_row=lambda r: print(f"  [{time.perf_counter() - t0:6.1f} s] {r}"[:300], flush=True))
     total = time.perf_counter() - t0
     once, each = mathics_cost(code, net, compact=True)
     rows = []
@@ -124,9 +129,11 @@ def run(name: str, samples: int, timeout: float) -> list[tuple]:
             floor = floors.get(r.evaluator)
             label = "-" if floor is None else f"{floor:.3f} s"
         ratio = f"{r.seconds / floor:.2f}" if floor and r.seconds and not r.timed_out and r.passed is not None else "-"
-        rows.append((name, f"{net.param_count:,}", r.evaluator, r.samples or "-", f"{r.seconds:.2f}", label, ratio,
-                     r.status))
-    rows.append((name, "", "total (wall)", samples, f"{total:.1f}", "", "", report.verdict))
+        split = (f"{r.arrays}: {r.read_seconds:.2f} + {r.evaluate_seconds:.2f}" if r.arrays else "-")
+        start = f"{r.start_seconds:.1f}" if r.arrays else "-"
+        rows.append((name, f"{net.param_count:,}", r.evaluator, r.samples or "-", f"{r.seconds:.2f}", split, start,
+                     label, ratio, r.status))
+    rows.append((name, "", "total (wall)", samples, f"{total:.1f}", "", "", "", "", report.verdict))
     return rows
 
 
@@ -135,15 +142,19 @@ def main(argv=None) -> int:
     ap.add_argument("--nets", default="mlp,supergroup,squeezenet")
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--arrays", choices=["files", "inline"], default="files")
+    ap.add_argument("--woxi-floor", action="store_true", help="also time Woxi parsing the code as text (slow)")
     args = ap.parse_args(argv)
     rows = []
     for name in args.nets.split(","):
         samples = 2 if name == "supergroup" and args.samples == 16 else args.samples
-        print(f"{name}: check(samples={samples}, timeout={args.timeout:g}), default engines", flush=True)
-        rows += run(name, samples, args.timeout)
-    head = ("net", "params", "evaluator", "samples", "seconds", "floor", "ratio", "result")
+        print(f"{name}: check(samples={samples}, timeout={args.timeout:g}, arrays={args.arrays!r}), default engines",
+              flush=True)
+        rows += run(name, samples, args.timeout, args.arrays, args.woxi_floor)
+    head = ("net", "params", "evaluator", "samples", "seconds", "arrays: read + evaluate", "start-up", "floor",
+            "ratio", "result")
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
-    print(f"\ncheck with the default engines (mathics budget {DEFAULT_MATHICS_BUDGET:g} s); "
+    print(f"\ncheck with the default engines (mathics budget {DEFAULT_MATHICS_BUDGET:g} s after its start-up); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for line in [head, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())

@@ -128,6 +128,10 @@ class _ErrorsOnly:
 def run(args, load: Callable | None = None) -> int:
     """Load the model and run the sub-command (errors propagate to :func:`main`)."""
     validate(args)
+    if args.command == "check":  # Mathics3's ~10 s start-up begins now, beside loading the model
+        from .check.plan import prestart
+
+        prestart(args.engine, kernel=args.kernel)
     if load is None:
         from . import load
 

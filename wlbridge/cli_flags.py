@@ -111,11 +111,13 @@ FLAGS = [
     Flag("atol", ("check",), "absolute tolerance of the code rows (default rtol * max(1, max |output|))",
          dict(type=non_negative, metavar="A")),
     Flag("sympy", ("check",), "skip the sympy row", dict(action="store_false")),
-    Flag("timeout", ("check",), "time limit per evaluator; one stopped there is a 'timed out' row "
-         "(default 120; 0: none)", dict(type=non_negative, default=120.0, metavar="SECONDS"),
-         python=lambda v: v or None),
-    Flag("mathics_budget", ("check",), "time budget for Mathics3 (cost model): it gets as many samples as fit, "
-         "and is skipped when one does not", dict(type=positive_seconds, default=30.0, metavar="SECONDS")),
+    Flag("timeout", ("check",), "time limit per evaluator (Woxi runs as many samples as fit in it); one stopped "
+         "before its first sample is a 'timed out' row (default 120; 0: none)",
+         dict(type=non_negative, default=120.0, metavar="SECONDS"), python=lambda v: v or None),
+    Flag("mathics_budget", ("check",), "seconds of Mathics3 evaluation after its start-up (default 10): it times "
+         "its first sample and runs as many more as fit", dict(type=positive_seconds, default=10.0, metavar="SECONDS")),
+    Flag("arrays", ("check",), "how the code's arrays reach Woxi and Mathics3: files of the same digits, read with "
+         "ReadList (default; fast), or inline in the code", dict(choices=["files", "inline"], default="files")),
     Flag("json", ("check",), "print the report as JSON, or the error that stopped it (schema: "
          "wlbridge/check/report_schema.json)", dict(action="store_true")),
     Flag("kernel", ("check",), "the WolframKernel for --engine wolfram/auto (default: WOLFRAM_KERNEL, then the "

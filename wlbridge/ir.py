@@ -293,10 +293,11 @@ class Net:
     @keywords
     def check(self, engine="auto", samples: int = 64, seed: int = 0, code: str | None = None, *,
               form: str = "compact", call: str = "list", inputs=None, rtol: float | None = None,
-              atol: float | None = None, raise_on_failure: bool = False, mathics_budget: float = 30.0,
+              atol: float | None = None, raise_on_failure: bool = False, mathics_budget: float = 10.0,
               sympy: bool = True, exact: bool = False, timeout: float | None = 120.0, on_row=None,
               progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-              startup_timeout: float | None = None, digits: int | str | None = None, box=None):
+              startup_timeout: float | None = None, digits: int | str | None = None, box=None,
+              arrays: str = "files"):
         """Evaluate the emitted code (or ``code``) in WL engines, sympy and the source net against the numpy
         reference; the options are :func:`wlbridge.check.roundtrip.check`'s (see there)."""
         from .check.roundtrip import check
@@ -304,7 +305,7 @@ class Net:
         return check(self, engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs,
                      rtol=rtol, atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget,
                      sympy=sympy, exact=exact, timeout=timeout, on_row=on_row, progress=progress, max_size=max_size,
-                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box)
+                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays)
 
 
 class NetBuilder:

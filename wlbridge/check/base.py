@@ -197,9 +197,10 @@ class Engine:
             problem = problem or f"{len(messages)} engine message(s)"
         return EngineResult(values if problem is None else None, messages, problem, seconds)
 
-    def batch_code(self, function_code: str, payload: str, timeout: float | None) -> str:
-        """WL code that defines ``wlbridgeF`` and applies it to every sample of ``payload``."""
-        return f"wlbridgeF = {function_code}; Apply[wlbridgeF, {payload}, {{1}}]"
+    def batch_code(self, function_code: str | None, payload: str, timeout: float | None) -> str:
+        """WL code that defines ``wlbridgeF`` (unless ``function_code`` is None: defined before) and
+        applies it to every sample of ``payload``."""
+        return define_code(function_code) + f"Apply[wlbridgeF, {payload}, {{1}}]"
 
     def close(self) -> None:
         """Release the engine (a kernel process); a no-op for embedded engines."""
@@ -212,6 +213,11 @@ class Engine:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}>"
+
+
+def define_code(function_code: str | None) -> str:
+    """``wlbridgeF = code; `` (nothing when ``function_code`` is None)."""
+    return "" if function_code is None else f"wlbridgeF = {function_code}; "
 
 
 def batch_arguments(inputs, call: str, number=wl_real) -> str:

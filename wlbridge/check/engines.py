@@ -17,7 +17,6 @@ and Mathics3 together.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import threading
@@ -26,7 +25,8 @@ import time
 import numpy as np
 
 from ..errors import EngineError, EngineNotFoundError
-from .base import Engine, EngineResult, ResultParseError, parse_numbers, wl_real, wl_real_positional
+from .base import Engine, EngineResult, ResultParseError, define_code, parse_numbers, wl_real, wl_real_positional
+from .cost import mathics_cost, mathics_samples  # noqa: F401 - the Mathics3 cost model, re-exported
 from .wolfram import WolframEngine, find_kernel
 from .worker import WorkerCrashed, WorkerTimeout, run_killable
 
@@ -35,6 +35,16 @@ __all__ = ["Engine", "EngineResult", "EngineError", "EngineNotFoundError", "Resu
            "ENGINE_NAMES", "evaluate_function"]
 
 ENGINE_NAMES = ("auto", "wolfram", "woxi", "mathics", "embedded")
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a ``None`` in ``sys.modules`` blocks it)."""
+    import importlib.util
+
+    parts = module.split(".")
+    if any(sys.modules.get(".".join(parts[:k]), True) is None for k in range(1, len(parts) + 1)):
+        return False
+    return importlib.util.find_spec(parts[0]) is not None
 
 
 def _missing(what: str, extra: str, err: Exception) -> EngineNotFoundError:
@@ -55,6 +65,25 @@ class KillableEngine(Engine):
     def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
         """:meth:`Engine.apply` in this process, with no hard limit."""
         return Engine.apply(self, function_code, inputs, **kwargs)
+
+    def reset(self) -> None:
+        """Forget earlier definitions (before :meth:`define`)."""
+
+    def apply_defined(self, inputs, *, limit: float | None = None, **kwargs) -> EngineResult:
+        """Apply the function :meth:`define` defined to a batch, in this process (``limit``: the
+        seconds it should take at most; an engine that can stop itself does, e.g. Mathics3)."""
+        return self.apply_inline(None, inputs, **kwargs)
+
+    def define(self, function_code: str, reads: str | None = None) -> tuple[float, float, list[str]]:
+        """In this process: evaluate ``reads`` (code reading array files), then ``wlbridgeF =
+        function_code``; ``(read seconds, define seconds, engine messages)``. :meth:`apply_inline`
+        with ``function_code=None`` then applies it (see :mod:`wlbridge.check.plan`)."""
+        self.reset()
+        t0 = time.perf_counter()
+        _, messages = self.evaluate_raw(reads) if reads else ("", [])
+        t1 = time.perf_counter()
+        _, more = self.evaluate_raw(define_code(function_code) + "Null")
+        return (t1 - t0 if reads else 0.0), time.perf_counter() - t1, messages + more
 
     def apply_bounded(self, function_code, inputs, *, timeout: float | None, cancel=None,
                       **kwargs) -> EngineResult:
@@ -102,9 +131,14 @@ class WoxiEngine(KillableEngine):
         return r.result, [" ".join(w.split()) for w in r.warnings]
 
     def apply_inline(self, function_code, inputs, **kwargs) -> EngineResult:
-        """Like :meth:`Engine.apply`, in a cleared Woxi state."""
-        self._woxi.clear_state()  # no definitions left over from an earlier call
+        """Like :meth:`Engine.apply`, in a cleared Woxi state (kept when ``function_code`` is None:
+        applying the function :meth:`define` defined)."""
+        if function_code is not None:
+            self.reset()
         return super().apply_inline(function_code, inputs, **kwargs)
+
+    def reset(self) -> None:
+        self._woxi.clear_state()  # no definitions left over from an earlier call
 
     apply = apply_inline  # fast and in-process; ``check`` uses apply_bounded for its time limit
 
@@ -206,13 +240,12 @@ class MathicsEngine(KillableEngine):
     """
 
     name = "mathics"
+    keep_worker = True  # check's worker (its 10 s start-up done) is kept for the next check in this process
     timeout = 600.0  # seconds per apply: the worker is killed then (evaluate's timeout= is ignored)
 
     def __init__(self):
-        try:
-            import mathics.session  # noqa: F401
-        except ImportError as e:
-            raise _missing("Mathics3", "mathics", e) from None
+        if not _installed("mathics.session"):  # not imported here (~2-4 s): its start-up runs in check's worker
+            raise _missing("Mathics3", "mathics", ImportError("No module named 'mathics.session'"))
         self._session = None
 
     @property
@@ -262,12 +295,17 @@ class MathicsEngine(KillableEngine):
         """:meth:`Engine.apply` in this process; ``TimeConstrained`` (soft) after ``inner_timeout`` s."""
         return super().apply_inline(function_code, inputs, timeout=inner_timeout, **kwargs)
 
+    def apply_defined(self, inputs, *, limit: float | None = None, **kwargs) -> EngineResult:
+        r = self.apply_inline(None, inputs, inner_timeout=limit, **kwargs)
+        if r.problem and "timed out (TimeConstrained)" in r.problem:
+            r.problem = f"mathics: timed out after {limit:g} s"
+        return r
+
     def batch_code(self, function_code, payload, timeout):
         """The batch call inside ``TimeConstrained`` (``$Aborted`` after the timeout; soft, the worker's
         kill is the hard limit)."""
         t = self.timeout if timeout is None else timeout
-        body = f"Apply[wlbridgeF, {payload}, {{1}}]"
-        return f"TimeConstrained[wlbridgeF = {function_code}; {body}, {t:g}, $Aborted]"
+        return f"TimeConstrained[{super().batch_code(function_code, payload, None)}, {t:g}, $Aborted]"
 
 
 def _mathics_exact(expr) -> str | None:
@@ -291,80 +329,6 @@ def _mathics_error(e: Exception, code: str) -> str:
         where = f" near {code[max(0, pos - 30):pos + 30]!r}" if pos is not None else " (incomplete input)"
         return f"syntax error{where}"
     return f"{name}: {e}"
-
-
-# Mathics3 speed per sample. Dense layers fitted (non-negative least squares, relative error) to the
-# nets of tests/cases.py and two MLPs (8-32-32-4: 0.39 s, 64-128-128-10: 8.5 s per sample); conv,
-# pooling, batch norm and elementwise ops on feature maps to single-layer nets and the eigenjs7-shaped
-# CNN of benchmarks/bench_cnn.py (54 s per sample; predicted 49 s). All on this 2-core machine at a
-# load average of ~7 (an idle machine is faster); predictions within 0.5x-2x of measured.
-MATHICS_MADDS_PER_S = 3000.0  # Dot on machine reals (linear, matmul)
-MATHICS_CONV_MADDS_PER_S = 2000.0  # im2col + Dot (measured 1600-2800 on single conv layers)
-MATHICS_SLOW_FN_S = 0.006  # per element: Exp, Log, LogisticSigmoid, softmax and friends (4.6-14 ms)
-MATHICS_FAST_FN_S = 0.0005  # per element: Tanh, Erf, Ramp, Max, Power, ... (Listable on an array)
-MATHICS_AFFINE_S = 0.0008  # per element of batch norm
-MATHICS_POOL_IN_S = 0.00028  # per input element of a pooling layer (the strided views)
-MATHICS_POOL_WINDOW_S = 0.00015  # per output element per window position (Max / Plus over the views)
-MATHICS_MOVE_S = 0.0002  # per input + output element of another weight-free op (reshape, add, ...)
-MATHICS_LAYER_S = 0.01  # per layer (a With binding) per sample
-MATHICS_SAMPLE_S = 0.01  # Apply + Function per sample
-MATHICS_PARSE_CHARS_PER_S = 2.0e5
-MATHICS_FORMULA_CHARS_PER_S = 1.5e4  # evaluating an expanded formula, per sample (cnn: 249 KB in 18 s)
-_SLOW_FNS = {"sigmoid", "silu", "exp", "log", "softplus", "mish", "logsigmoid", "elu", "selu", "celu"}
-
-
-def mathics_cost(code: str, net=None, compact: bool = False) -> tuple[float, float]:
-    """Estimated Mathics3 seconds ``(once, per_sample)`` for evaluating ``code`` (``net``'s WL form).
-
-    Parsing is paid once; each sample pays for the multiply-adds and elementwise functions of the
-    net (or, for a formula with no net given, for the length of the formula), whichever is larger.
-    ``compact=True`` says ``code`` is the net's compact form (its length is weights, evaluated by
-    ``Dot``, not formula), so only the net's layers count per sample.
-
-    >>> once, each = mathics_cost("x" * 10000)
-    >>> round(once, 2), round(each, 2)
-    (0.05, 0.67)
-    """
-    once = len(code) / MATHICS_PARSE_CHARS_PER_S
-    each = 0.0 if compact and net is not None else len(code) / MATHICS_FORMULA_CHARS_PER_S
-    if net is not None:
-        each = max(each, MATHICS_SAMPLE_S + sum(_layer_seconds(net, layer) for layer in net.layers))
-    return once, each
-
-
-def _layer_seconds(net, layer) -> float:
-    size = math.prod(net.shapes[layer.output])
-    in_size = sum(math.prod(net.shapes.get(i, ())) for i in layer.inputs)
-    w = layer.params.get("weight")
-    fn = layer.attrs.get("fn")
-    if layer.op == "conv" and w is not None:
-        seconds = w.size * math.prod(net.shapes[layer.output][1:]) / MATHICS_CONV_MADDS_PER_S
-    elif w is not None and layer.op != "embedding":
-        seconds = w.size * size / max(w.shape[0], 1) / MATHICS_MADDS_PER_S
-    elif layer.op == "pool":
-        seconds = in_size * MATHICS_POOL_IN_S + size * math.prod(layer.attrs["kernel"]) * MATHICS_POOL_WINDOW_S
-    elif layer.op == "batchnorm":
-        seconds = size * MATHICS_AFFINE_S
-    elif layer.op == "elementwise" and fn is not None:
-        seconds = 0.0  # the function's own cost, below
-    else:
-        seconds = (size + in_size) * MATHICS_MOVE_S
-    seconds += MATHICS_LAYER_S
-    if layer.op in ("softmax", "log_softmax") or fn in _SLOW_FNS:
-        seconds += size * MATHICS_SLOW_FN_S
-    elif fn is not None:
-        seconds += size * MATHICS_FAST_FN_S
-    return seconds
-
-
-def mathics_samples(code: str, net, samples: int, budget: float, compact: bool = False) -> int:
-    """How many of ``samples`` fit in ``budget`` seconds of Mathics3 time (at least one).
-
-    >>> mathics_samples("x" * 1000, None, 64, 10.0), mathics_samples("x" * 10**6, None, 64, 10.0)
-    (64, 1)
-    """
-    once, each = mathics_cost(code, net, compact)
-    return max(1, min(samples, int((budget - once) / max(each, 1e-9))))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from .report import CODE_RTOL, source_rtol
 
 ENGINES = ("auto", "wolfram", "woxi", "mathics", "embedded")
 DEFAULT_TIMEOUT = 120.0  # seconds per evaluator; they run at the same time, so also about the whole check
-DEFAULT_MATHICS_BUDGET = 30.0  # seconds of Mathics3 time by its cost model (it runs beside the others)
+DEFAULT_MATHICS_BUDGET = 10.0  # seconds of Mathics3 evaluation after its start-up (which runs beside the others)
+ARRAYS = ("files", "inline")  # how arrays reach Woxi and Mathics3 (wlbridge.check.arrays)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class CheckOptions:
     startup_timeout: float | None = None
     digits: int | str | None = None
     box: tuple | None = None
+    arrays: str = "files"
 
     def __post_init__(self):
         if isinstance(self.engine, str):
@@ -67,6 +69,7 @@ class CheckOptions:
         for name in ("raise_on_failure", "sympy", "exact"):
             flag(name, getattr(self, name))
         choice("progress", self.progress, (None, True, False))
+        choice("arrays", self.arrays, ARRAYS)
         if self.on_row is not None and not callable(self.on_row):
             raise OptionError(f"on_row must be a function of one row, or None; got {self.on_row!r}")
         if self.code is not None and (self.exact or self.digits is not None):

@@ -3,7 +3,11 @@
 Shown when ``progress=True``, or with ``progress=None`` (auto) when stderr is a terminal and the
 slowest evaluator is estimated at a few seconds or more; never when tqdm is not installed
 (``pip install 'wlbridge[progress]'``). The estimate is the slowest running evaluator's (they run
-concurrently), from the engines' cost models.
+concurrently), from the engines' cost models. Rows printed by ``on_row`` while the bar is up go
+through :meth:`Progress.write`, which clears the bar first, so the two never share a line.
+
+When stderr is not a terminal (CI logs) and ``progress=None``, there is no bar but a heartbeat
+line every :data:`HEARTBEAT_S` seconds: ``check: 20 s, 2/4 rows done; running: mathics``.
 
 >>> p = Progress({"woxi": 1.0}, enabled=False)
 >>> p.row_done("woxi"); p.close()
@@ -13,33 +17,45 @@ from __future__ import annotations
 import sys
 import time
 
+HEARTBEAT_S = 10.0  # seconds between heartbeat lines off a terminal
 AUTO_MIN_SECONDS = 3.0  # auto mode stays quiet for checks estimated shorter than this
 WOXI_S_PER_CHAR = 3.5e-6  # Woxi 0.3 parses ~65 us per number, ~18 characters each
 
 
-def woxi_seconds(code_chars: int, samples: int, input_size: int) -> float:
-    """Woxi's time for a check: parsing the code and the inputs (its floor), roughly."""
-    return WOXI_S_PER_CHAR * (code_chars + 20 * samples * input_size)
+def woxi_seconds(code_chars: int, samples: int, input_size: int, files: bool = False) -> float:
+    """Woxi's time for a check: parsing the code and the inputs (its floor), roughly; ``files``: the
+    code's arrays are read from files (~100x faster than parsing them)."""
+    return WOXI_S_PER_CHAR * (code_chars / (100 if files else 1) + 20 * samples * input_size)
 
 
 def wanted(progress: bool | None, estimate: float) -> bool:
     """Whether to show progress: explicit, or auto (a terminal and a long enough check)."""
     if progress is not None:
         return bool(progress)
+    return _tty() and estimate >= AUTO_MIN_SECONDS
+
+
+def heartbeat_wanted(progress: bool | None) -> bool:
+    """Auto mode off a terminal: heartbeat lines instead of a bar."""
+    return progress is None and not _tty()
+
+
+def _tty() -> bool:
     try:
-        tty = sys.stderr.isatty()
+        return sys.stderr.isatty()
     except (AttributeError, ValueError):
-        tty = False
-    return tty and estimate >= AUTO_MIN_SECONDS
+        return False
 
 
 class Progress:
     """A bar whose total is the estimated seconds; its description lists the evaluators still running."""
 
-    def __init__(self, estimates: dict[str, float], enabled: bool = True, limit: float | None = None):
+    def __init__(self, estimates: dict[str, float], enabled: bool = True, limit: float | None = None,
+                 heartbeat: bool = False):
         self.running = dict(estimates)
         self.total = len(estimates)
-        self.start = time.monotonic()
+        self.start = self.beat = time.monotonic()
+        self.heartbeat = heartbeat and bool(estimates)
         self.bar = None
         if not enabled or not estimates:
             return
@@ -60,8 +76,22 @@ class Progress:
     def _describe(self):
         self.bar.set_description_str(self._text(), refresh=False)
 
+    def write(self, fn) -> None:
+        """Call ``fn()`` (which prints a row) with the bar cleared, then redraw the bar."""
+        if self.bar is None:
+            fn()
+            return
+        with self.bar.external_write_mode(file=sys.stderr):
+            fn()
+
     def tick(self) -> None:
-        """Move the bar to the elapsed time (kept just short of the total until the end)."""
+        """Move the bar to the elapsed time (kept just short of the total until the end); off a
+        terminal, print a heartbeat line every :data:`HEARTBEAT_S` seconds."""
+        now = time.monotonic()
+        if self.heartbeat and self.running and now - self.beat >= HEARTBEAT_S:
+            self.beat = now
+            print(f"check: {now - self.start:.0f} s, {self._text().removeprefix('check: ')}", file=sys.stderr,
+                  flush=True)
         if self.bar is None:
             return
         elapsed = time.monotonic() - self.start

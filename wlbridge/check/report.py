@@ -55,6 +55,14 @@ class Row:
     kind: str = "code"  # "code" (emitted code), "source" (the original net)
     worst: dict | None = None  # the sample with the largest error: index, input, expected, got (flat lists)
     timed_out: bool = False  # stopped at the time limit: not passed, no numbers
+    arrays: str = ""  # how arrays reached a WL engine: "files" or "inline" ("" for other evaluators)
+    read_seconds: float = 0.0  # of ``seconds``: reading the array files (the rest is evaluating)
+    start_seconds: float = 0.0  # the engine's start-up before it (not in ``seconds``)
+
+    @property
+    def evaluate_seconds(self) -> float:
+        """``seconds`` less the array files' read."""
+        return self.seconds - self.read_seconds
 
     @property
     def status(self) -> str:
@@ -64,7 +72,7 @@ class Row:
     def __str__(self) -> str:
         """One line: ``woxi: ok, 16 samples, max abs err 1.20e-15, 2.31 s`` (and the note)."""
         nums = f", max abs err {_num(self.max_abs)}" if self.passed is not None and not self.timed_out else ""
-        count = f", {self.samples} samples" if self.samples else ""
+        count = f", {self.samples} sample{'s' if self.samples != 1 else ''}" if self.samples else ""
         note = f" -- {self.note}" if self.note else ""
         took = f", {self.seconds:.2f} s" if self.passed is not None else ""
         return f"{self.evaluator}: {self.status}{count}{nums}{took}{note}"
@@ -143,9 +151,10 @@ class CheckReport:
     """What ``Net.check`` returns: one row per evaluator, all against the numpy float64 reference.
 
     ``passed`` is True when every evaluator that ran agreed within its tolerance and at least one
-    WL engine ran. An evaluator stopped at the time limit (``timed out``) was asked for and did not
-    vouch for the code, so the report does not pass; it reads ``INCOMPLETE`` rather than
-    ``FAILED`` when nothing disagreed. ``max_abs_err`` / ``max_rel_err`` are over the emitted-code rows (WL engines and
+    WL engine ran. A check passes or fails on the evaluators that ran: an engine that compared
+    fewer samples than asked (its budget) is judged on those, with a note; one stopped before its
+    first sample (``timed out``) is a note when another WL engine passed, and leaves the report
+    ``INCOMPLETE`` (not passed) when no WL engine produced a number. ``max_abs_err`` / ``max_rel_err`` are over the emitted-code rows (WL engines and
     sympy); the source net's row is shown but measures the front end, in the source's precision.
     """
 
@@ -165,8 +174,8 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        """Every evaluator that ran agreed, and at least one WL engine ran."""
-        ran = [r for r in self.rows if r.passed is not None]
+        """Every evaluator that ran agreed, and at least one WL engine ran (time-outs are not runs)."""
+        ran = [r for r in self.rows if r.passed is not None and not r.timed_out]
         engines = [r for r in ran if r.kind == "code" and r.evaluator != "sympy"]
         return bool(engines) and all(r.passed for r in ran)
 
@@ -317,7 +326,9 @@ def row_dict(r: Row) -> dict:
     """One row as plain data."""
     return {"evaluator": r.evaluator, "kind": r.kind, "status": r.status, "passed": r.passed, "samples": r.samples,
             "max_abs_err": _json_num(r.max_abs), "max_rel_err": _json_num(r.max_rel), "rtol": _json_num(r.rtol),
-            "atol": _json_num(r.atol), "seconds": round(r.seconds, 6), "note": r.note, "worst": r.worst}
+            "atol": _json_num(r.atol), "seconds": round(r.seconds, 6), "note": r.note, "worst": r.worst,
+            "arrays": r.arrays or None, "read_seconds": round(r.read_seconds, 6),
+            "evaluate_seconds": round(r.evaluate_seconds, 6), "start_seconds": round(r.start_seconds, 6)}
 
 
 def _json_num(v: float) -> float | None:

@@ -20,13 +20,19 @@ import numpy as np
 from .._options import keywords
 from ..emit.dispatch import emit, rounded
 from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, UnsupportedLayerError
-from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost, mathics_samples
+from .arrays import ArrayFiles
+from .cost import load_factor
+from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
 from .options import DEFAULT_MATHICS_BUDGET, DEFAULT_TIMEOUT, CheckOptions
-from .progress import Progress, wanted, woxi_seconds
+from .plan import Limits, drop_starting, lease, planned_row, release
+from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
 from .report import CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
 from ..dtypes import integer_outputs
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
+
+MATHICS_START_S = 10.0  # Mathics3's start-up in its worker (import, builtins, session), for the estimate
+
 
 @keywords
 def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int = 64, seed: int = 0,
@@ -35,20 +41,29 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
           mathics_budget: float = DEFAULT_MATHICS_BUDGET, sympy: bool = True, exact: bool = False,
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
-          startup_timeout: float | None = None, digits: int | str | None = None, box=None) -> CheckReport:
+          startup_timeout: float | None = None, digits: int | str | None = None, box=None,
+          arrays: str = "files") -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=, exact=, digits=, box=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
     'mathics', 'embedded', or Engine objects (kept open). ``samples`` seeded (``seed`` >= 0) inputs, or
-    the given ``inputs`` (a batch per input port). Mathics3 gets as many of the samples as fit
-    in ``mathics_budget`` seconds by its cost model, and is skipped (with a note) when one sample
-    would not fit. ``rtol`` / ``atol`` override the emitted-code tolerance (default rtol 1e-9; with
+    the given ``inputs`` (a batch per input port). ``rtol`` / ``atol`` override the emitted-code
+    tolerance (default rtol 1e-9; with
     ``digits="float32"`` float32's); the source net is judged in its own precision. ``digits``: the code's
     weights rounded (its errors against the exact net are the rounding's, and said so in a note).
 
-    The evaluators (sympy, each engine) run at the same time, the embedded ones each in a worker
-    process that is killed after ``timeout`` seconds (None: no limit); a killed one is a
-    ``timed out`` row and the report does not pass (it reads INCOMPLETE). ``on_row(row)`` is called
+    The evaluators (sympy, each engine) run at the same time, each embedded engine in its own worker
+    process (Mathics3 starts there, beside the others). An embedded engine times its first sample
+    and runs as many more as fit: Woxi within ``timeout``, Mathics3 within ``mathics_budget``
+    seconds after its start-up (when it is the only engine, its first sample may take up to
+    ``timeout``); a row with fewer samples says so in its note (see :mod:`wlbridge.check.plan`).
+    Mathics3 is skipped when its cost model, scaled by the machine's load, puts one sample past its
+    budget (alone: past twice ``timeout``). The check passes or fails on the evaluators that
+    produced numbers: one stopped before its first sample is a ``timed out`` row, a note when
+    another WL engine passed, and INCOMPLETE (not passed) when none did. ``arrays``: 'files'
+    (default) sends the code's array literals to Woxi and Mathics3 as files of the same digits,
+    read with ``ReadList`` (:mod:`wlbridge.check.arrays`; ~100x faster in Woxi than parsing them);
+    'inline' sends the code as it is. ``on_row(row)`` is called
     as each row is known, in the order they finish. ``progress``: a bar with an estimate on stderr
     (None: when stderr is a terminal and the check is estimated to take a few seconds).
     ``max_size`` raises the expanded form's size limit. ``kernel``: the WolframKernel for
@@ -60,7 +75,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
         engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs, rtol=rtol,
         atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget, sympy=sympy, exact=exact,
         timeout=timeout, on_row=on_row, progress=progress, max_size=max_size, kernel=kernel,
-        startup_timeout=startup_timeout, digits=digits, box=box))
+        startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays))
 
 
 def run_check(net, opts: CheckOptions) -> CheckReport:
@@ -89,19 +104,24 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
             opts.on_row(row)
 
     jobs: list[_Job] = []
+    files = ArrayFiles(code, enabled=opts.arrays == "files")  # written once, for every embedded engine
     if opts.sympy:
         _warm_sympy()
         formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
         jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel,
                                                                   OWN_FORMULA if given_code else ""),
                          estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
-    for e in engines:
-        jobs.append(_engine_job(e, net, code, xs, ref, opts, tol, compact))
     try:
-        if net.origin is not None:
-            jobs.insert(0, _Job("source", None, row=_source_row(net, xs, ref)))
+        for e in engines:
+            jobs.append(_engine_job(e, net, code, xs, ref, opts, tol, compact, files, sole=len(engines) == 1))
+        if net.origin is not None:  # in a thread beside the others (a .pt2 program can take seconds)
+            jobs.insert(0, _Job(f"source ({net.origin.name})", lambda cancel: _source_row(net, xs, ref),
+                                estimate=0.0))
         report.rows = _run(jobs, opts.timeout, add, opts.progress)
     finally:
+        for j in jobs:
+            j.cleanup()
+        files.close()
         if owned:
             for e in engines:
                 e.close()
@@ -162,18 +182,20 @@ class _Job:
     def __init__(self, name: str, run, estimate: float = 0.0, row: Row | None = None, hard: bool = True):
         self.name, self.run, self.estimate, self.row, self.hard = name, run, estimate, row, hard
         self.started = 0.0
+        self.cleanup = lambda: None
 
 
 def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     """Run the jobs concurrently; rows in the jobs' order, ``on_row`` called as each finishes."""
     def emit(job):
         if on_row is not None:
-            on_row(job.row)
+            bar.write(lambda: on_row(job.row))  # the bar cleared first: a row never lands on its line
         bar.row_done(job.name)
 
     waiting = [j for j in jobs if j.row is None]
     estimate = max((j.estimate for j in waiting), default=0.0)
-    bar = Progress({j.name: j.estimate for j in waiting}, enabled=wanted(progress, estimate), limit=timeout)
+    bar = Progress({j.name: j.estimate for j in waiting}, enabled=wanted(progress, estimate), limit=timeout,
+                   heartbeat=heartbeat_wanted(progress))
     for j in jobs:
         if j.row is not None:
             emit(j)
@@ -206,42 +228,52 @@ def _run(jobs: list[_Job], timeout, on_row, progress) -> list[Row]:
     return [j.row for j in jobs]
 
 
-def _engine_job(engine, net, code, xs, ref, opts: CheckOptions, tol, compact) -> _Job:
+def _engine_job(engine, net, code, xs, ref, opts: CheckOptions, tol, compact, files: ArrayFiles,
+                sole=False) -> _Job:
+    """One engine's job: an embedded engine's planned row (:mod:`.plan`), or a kernel's one batch call."""
     n = len(xs[0])
     budget, timeout = opts.mathics_budget, opts.timeout
-    note = ""
-    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs))
+    if not isinstance(engine, KillableEngine):
+        return _kernel_job(engine, net, code, xs, ref, opts.call, tol, timeout)
+    estimate = woxi_seconds(len(code), n, sum(x[0].size for x in xs), files=files.enabled)
+    limits, knob = Limits(budget=None, first=None, timeout=timeout), "timeout"
     if isinstance(engine, MathicsEngine):
         once, each = mathics_cost(code, net, compact)
-        if once + each > budget:
-            why = (f"one sample would take ~{once + each:.0f} s by the Mathics3 cost model "
-                   f"(budget {budget:g} s; raise mathics_budget= to run it)")
+        first = (once + each) * load_factor()
+        cap, knob = (2 * timeout, "timeout") if sole and timeout is not None else (budget, "mathics_budget")
+        if not (sole and timeout is None) and first > cap:  # hopeless by the cost model: not started
+            drop_starting(engine)  # a worker still starting would only take CPU from the other rows
+            why = (f"one sample would take ~{first:.0f} s by the Mathics3 cost model at this load ({knob} "
+                   f"{cap / 2 if knob == 'timeout' else cap:g} s; raise {knob}= to run it)")
             return _Job(engine.name, None, row=skipped(engine.name, why))
-        used = mathics_samples(code, net, n, budget, compact)
-        if used < n:
-            note = f"{used} of {n} samples (cost model, budget {budget:g} s)"
-        xs, ref = [x[:used] for x in xs], [r[:used] for r in ref]
-        estimate = once + used * each
-    if isinstance(engine, KillableEngine):
-        engine.prepare()  # here, in the calling thread: a fork while another thread imports can deadlock
+        limits = Limits(budget=budget, first=None if sole else budget, timeout=timeout)
+        knob = "mathics_budget"
+        estimate = MATHICS_START_S + min(budget, once + n * each)
+
+    worker = [lease(engine)]  # forked here, in the calling thread: Mathics3 starts while the other rows run
 
     def run(cancel) -> Row:
-        t0 = time.perf_counter()
-        kw = dict(call=opts.call, output_shapes=net.output_shapes)
-        try:
-            if isinstance(engine, KillableEngine):  # Mathics3's own TimeConstrained stays at its 600 s
-                result = engine.apply_bounded(code, xs, timeout=timeout, cancel=cancel, **kw)
-            else:
-                result = engine.apply(code, xs, timeout=timeout, **kw)
-        except WorkerTimeout:
-            return timed_out(engine.name, len(xs[0]), time.perf_counter() - t0, timeout, "worker killed")
-        except WorkerCancelled:
-            return skipped(engine.name, "cancelled")
-        if result.problem and "timed out" in result.problem:  # the engine's own limit (a kernel's, TimeConstrained)
-            return timed_out(engine.name, len(xs[0]), result.seconds, timeout or 0.0, result.problem)
-        return _engine_row(engine, result, ref, tol, note)
+        w = worker.pop()  # planned_row releases it
+        return planned_row(engine, files, xs, ref, limits=limits, call=opts.call, worker=w,
+                           output_shapes=net.output_shapes, tol=tol, cancel=cancel, budget_name=knob)
 
-    return _Job(engine.name, run, estimate=estimate, hard=isinstance(engine, KillableEngine))
+    job = _Job(engine.name, run, estimate=estimate, hard=True)
+    job.cleanup = lambda: worker and release(engine, worker.pop())  # a job that never ran (interrupted)
+    return job
+
+
+def _kernel_job(engine, net, code, xs, ref, call, tol, timeout) -> _Job:
+    """A Wolfram kernel: the whole batch in one call, given up on (not killed) past the timeout."""
+    def run(cancel) -> Row:
+        t0 = time.perf_counter()
+        result = engine.apply(code, xs, timeout=timeout, call=call, output_shapes=net.output_shapes)
+        if result.problem and "timed out" in result.problem:  # the kernel's own limit
+            return timed_out(engine.name, len(xs[0]), result.seconds or time.perf_counter() - t0, timeout or 0.0,
+                             result.problem)
+        return _engine_row(engine, result, ref, tol, "")
+
+    return _Job(engine.name, run, estimate=woxi_seconds(len(code), len(xs[0]), sum(x[0].size for x in xs)),
+                hard=False)
 
 
 def _sympy_row_bounded(net, xs, ref, opts: CheckOptions, tol, cancel, note="") -> Row:

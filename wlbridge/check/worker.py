@@ -150,3 +150,141 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
+
+
+class Worker:
+    """A forked child that runs ``start()`` and then serves calls one by one: a session kept across calls.
+
+    ``start()`` runs in the child at once (e.g. an engine's start-up, overlapping the caller's other
+    work); its return value is the first message, read with :meth:`receive`. Each :meth:`call` sends a
+    request (pickled) and waits for ``serve(request)``'s result, killing the child at ``timeout`` or
+    when ``cancel`` is set (:class:`WorkerTimeout`, :class:`WorkerCancelled`); a dead child raises
+    :class:`WorkerCrashed`. Where ``fork`` is not available, it runs in-process without limits.
+
+    >>> w = Worker(lambda: "ready", lambda n: n * 2)
+    >>> w.receive(timeout=30), w.call(21, timeout=30)
+    ('ready', 42)
+    >>> w.close()
+    """
+
+    def __init__(self, start: Callable[[], object], serve: Callable[[object], object]):
+        self.serve, self.pid, self._first = serve, None, None
+        self.ready = False  # set by the caller once it has received start()'s message
+        if not CAN_FORK:
+            self._first = _outcome(start)
+            return
+        req_r, self._req_w = os.pipe()
+        self._rep_r, rep_w = os.pipe()
+        sys.stdout.flush(), sys.stderr.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(self._req_w), os.close(self._rep_r)
+            _die_with(parent)
+            _serve_loop(start, serve, req_r, rep_w)
+        os.close(req_r), os.close(rep_w)
+        self.pid = pid
+
+    def receive(self, timeout: float | None, cancel: threading.Event | None = None):
+        """The next message from the child (first: ``start()``'s result); raises like :meth:`call`."""
+        if self.pid is None:
+            first, self._first = self._first, None
+            return _unpack(first)
+        try:
+            return _unpack(pickle.loads(_read_until(self._rep_r, self.pid, timeout, cancel)))
+        except (WorkerTimeout, WorkerCancelled, WorkerCrashed):
+            self.close()
+            raise
+
+    def call(self, request, timeout: float | None, cancel: threading.Event | None = None):
+        """``serve(request)`` in the child; its result, or its exception re-raised here."""
+        if self.pid is None:
+            return _unpack(_outcome(lambda: self.serve(request)))
+        try:
+            _write_message(self._req_w, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            self.close()
+            raise WorkerCrashed("the worker process died without a result") from None
+        return self.receive(timeout, cancel)
+
+    def alive(self) -> bool:
+        """The child is running (or there is none: the in-process fallback)."""
+        if not CAN_FORK:
+            return True
+        if self.pid is not None and _exited(self.pid):
+            self.pid = None
+            for fd in (self._req_w, self._rep_r):
+                _close(fd)
+        return self.pid is not None
+
+    def close(self) -> None:
+        """Kill and reap the child (idempotent)."""
+        if self.pid is not None:
+            _reap(self.pid)
+            for fd in (self._req_w, self._rep_r):
+                _close(fd)
+            self.pid = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _outcome(fn) -> tuple:
+    try:
+        return ("ok", fn())
+    except Exception as e:  # noqa: BLE001 - re-raised in the caller
+        return ("error", e)
+
+
+def _unpack(outcome):
+    status, value = outcome
+    if status == "ok":
+        return value
+    raise value
+
+
+def _pickled(outcome: tuple) -> bytes:
+    try:
+        return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # an unpicklable exception or result
+        return pickle.dumps(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+
+
+def _write_message(fd: int, payload: bytes) -> None:
+    view = memoryview(len(payload).to_bytes(8, "little") + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_message(fd: int) -> bytes | None:
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = os.read(fd, n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    head = exactly(8)
+    return None if head is None else exactly(int.from_bytes(head, "little"))
+
+
+def _serve_loop(start, serve, req_r: int, rep_w: int) -> None:
+    try:
+        _write_message(rep_w, _pickled(_outcome(start)))
+        while (data := _read_message(req_r)) is not None:
+            request = pickle.loads(data)
+            _write_message(rep_w, _pickled(_outcome(lambda: serve(request))))
+    finally:
+        os._exit(0)
