@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("scipy")
 from wlbridge.analysis.regions import TooManyRegionsError  # noqa: E402
-from wlbridge.errors import UnsupportedLayerError  # noqa: E402
+from wlbridge.errors import UnsupportedLayerError, WlbridgeError  # noqa: E402
 from wlbridge.ir import NetBuilder  # noqa: E402
 
 
@@ -113,10 +113,7 @@ def test_small_deep_relu_net():
     assert ver["covered"] == 2000 and ver["max_rel_err"] <= 1e-12
 
 
-@pytest.mark.slow
-def test_7_5_5_5_10_relu_net(request):
-    if "slow" not in (request.config.getoption("-m") or ""):
-        pytest.skip("slow (10 s): run with -m slow; benchmarks/bench_regions.py reports it")
+def test_7_5_5_5_10_relu_net():
     net = mlp([7, 5, 5, 5, 10], seed=0)
     regions = net.linear_regions(-1, 1)
     ver = regions.verify(samples=2000)
@@ -139,3 +136,126 @@ def test_piecewise_uses_generated_names():
     net = mlp([2, 3, 1], seed=2).with_input_names(["Evil", "Bad*/"])
     for text in (net.to_wl(form="piecewise"), str(net.to_sympy(form="piecewise")), net.to_latex(form="piecewise")):
         assert "Evil" not in text and "Bad" not in text and "*/" not in text and ("x2" in text or "x_{2}" in text)
+
+
+def keys(regions):
+    return [r.key() for r in regions]
+
+
+@pytest.mark.parametrize("budget", [3, 40])
+def test_split_search_gives_the_serial_regions(monkeypatch, budget):
+    """Tasks of a few splits each, in a pool of 2 processes: the same regions, in the same order."""
+    import wlbridge.analysis.regions as R
+
+    net = mlp([3, 6, 6, 2], seed=7)
+    serial = net.linear_regions(-1, 1)
+    monkeypatch.setattr(R, "SPLITS_PER_TASK", budget)
+    split = net.linear_regions(-1, 1, jobs=2)
+    assert split.notes[0].startswith("searched in 2 workers (processes; ")
+    assert len(serial) > 50 and keys(split) == keys(serial)
+    assert [r.pattern for r in serial] == sorted(r.pattern for r in serial)
+    for a, b in zip(serial, split):  # witnesses may differ (any interior point) but lie inside
+        assert b.contains(b.witness[None], tol=0.0)[0] and a.contains(a.witness[None], tol=0.0)[0]
+    with pytest.raises(TooManyRegionsError, match="max_regions=20"):
+        net.linear_regions(-1, 1, jobs=2, max_regions=20)
+
+
+def test_split_search_on_local_ray(monkeypatch):
+    pytest.importorskip("ray")
+    import wlbridge.analysis.regions as R
+
+    net = mlp([3, 6, 6, 2], seed=7)
+    serial = net.linear_regions(-1, 1)
+    monkeypatch.setattr(R, "SPLITS_PER_TASK", 20)
+    on_ray = net.linear_regions(-1, 1, cluster="ray", jobs=2)
+    assert on_ray.notes[0].startswith("searched in 2 workers (ray; ") and keys(on_ray) == keys(serial)
+
+
+def test_all_of_rn():
+    """No box: unbounded regions, covering normal points of scales 0.1 to 100; a box sees a subset of them."""
+    net = mlp([2, 6, 5, 1], seed=3)
+    whole, boxed = net.linear_regions(), net.linear_regions(-2, 2)
+    assert whole.verification["covered"] == 1000 and whole.verification["max_rel_err"] <= 1e-12
+    assert "R^2" in str(whole) and not np.isfinite(whole.lower).any()
+    assert {r.pattern for r in boxed} <= {r.pattern for r in whole} and len(whole) > len(boxed)
+    far = np.random.default_rng(0).standard_normal((500, 2)) * 1e4
+    np.testing.assert_allclose(whole.evaluate(far)[:, 0], net(far)[:, 0], rtol=1e-12)
+    with pytest.raises(WlbridgeError, match="both box bounds"):
+        net.linear_regions(-1, None)
+
+
+@pytest.mark.parametrize("box", [(-1.0, 1.0), (None, None)])
+def test_counts_equal_affinitree(box):
+    """affinitree 0.23 (the bench extra) counts the same regions, over a box and over all of R^n."""
+    pytest.importorskip("affinitree")
+    from benchmarks.bench_regions import affinitree_regions
+
+    net = mlp([7, 4, 4, 4, 2], seed=11)
+    assert len(net.linear_regions(*box)) == affinitree_regions(net, *box)[0]
+
+
+def _chunked(net, box, budget):
+    """The split search in this process: every chunk of ``budget`` splits on a fresh searcher (a cold LP), as a
+    worker runs it."""
+    from wlbridge.analysis.search import Search, Setup, explore
+
+    setup = Setup(net, *(np.full(net.input_shape[0], float(v)) if v is not None else None for v in box), 1e-9, False)
+    found, pending = [], [Search(setup).root()]
+    while pending:
+        got, rest, _ = explore(setup, [pending.pop(0)], budget, search=Search(setup))
+        found, pending = found + got, rest + pending
+    return sorted(found, key=lambda r: r.pattern)
+
+
+@pytest.mark.parametrize("box", [(-1, 1), (None, None)])
+def test_cold_chunks_give_the_serial_regions(box):
+    net = mlp([4, 6, 6, 2], seed=2)
+    np.testing.assert_array_equal([r.pattern for r in _chunked(net, box, 7)],
+                                  [r.pattern for r in net.linear_regions(*box)])
+
+
+@pytest.mark.slow
+def test_cold_chunks_over_rn_undecided_lps():
+    """7-6-6-6-1 over R^7 (7,364 regions): two LPs are left undecided (HiGHS status Unknown) from a cold start
+    in this split; solved again, no subtree is lost (49 regions were)."""
+    from benchmarks.bench_regions import mlp as scaled_mlp
+
+    net = scaled_mlp([7, 6, 6, 6, 1], seed=2, scaled=True)
+    assert [r.pattern for r in _chunked(net, (None, None), 50)] == \
+        [r.pattern for r in net.linear_regions(max_regions=20_000)]
+
+
+def test_bad_jobs_and_cluster_are_refused():
+    net = mlp([2, 3, 1], seed=2)
+    with pytest.raises(WlbridgeError, match="jobs=0"):
+        net.linear_regions(-1, 1, jobs=0)
+    with pytest.raises(WlbridgeError, match="cluster='sparkle'"):
+        net.linear_regions(-1, 1, cluster="sparkle")
+
+
+def test_lp_row_stack_and_cold_resolve():
+    """The warm LP's rows as pushed and cut back (kept for the cold re-solve of an undecided LP), and that
+    re-solve's radius equal to the warm one's."""
+    from wlbridge.analysis.lp import ChebyshevLP
+
+    rng = np.random.default_rng(0)
+    lp, ref = ChebyshevLP(3), []
+    lp.push(np.vstack([np.eye(3), -np.eye(3)]), np.ones(6))
+    ref += [(h, 1.0) for h in np.vstack([np.eye(3), -np.eye(3)])]
+    for _ in range(300):
+        if rng.random() < 0.6:
+            H = rng.standard_normal((int(rng.integers(0, 4)), 3))
+            g = rng.random(len(H)) + 0.1
+            lp.push(H, g)
+            ref += [(h / np.linalg.norm(h), t / np.linalg.norm(h)) for h, t in zip(H, g)]
+        else:
+            c = int(rng.integers(6, len(ref) + 1))
+            lp.truncate(c)
+            ref = ref[:c]
+        M = np.vstack([b[0] for b in lp._rows])
+        np.testing.assert_allclose(M[:, :3], [h for h, _ in ref])
+        np.testing.assert_allclose(np.concatenate([b[1] for b in lp._rows]), [t for _, t in ref])
+        warm, cold = lp.solve(), lp._cold()
+        assert (warm[0] is None) == (cold[0] is None)
+        if warm[0] is not None:
+            np.testing.assert_allclose(warm[1], cold[1], atol=1e-9)

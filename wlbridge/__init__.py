@@ -21,7 +21,7 @@ from .ir import Layer, Net, NetBuilder, Port
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "plot_check", "to_wl_association", "Net", "Layer",
+__all__ = ["load", "from_torch", "from_onnx", "from_wolfram", "save_wlnet", "save_wxf", "plot_check", "check_many", "to_wl_association", "Net", "Layer",
            "Port", "NetBuilder", "WlbridgeError", "FormatError", "ConversionError", "UnsupportedLayerError",
            "ExpressionTooLargeError", "OptionError", "EngineNotFoundError", "EngineError", "CheckFailedError"]
 
@@ -82,6 +82,16 @@ def save_wxf(net: Net, path) -> None:
     from .frontends.wolfram.wxf import save_wxf as save
 
     save(net, path)
+
+
+def check_many(models, *, jobs: int | None = None, cluster: str | None = None, on_report=None, simplify: bool = False,
+               model_timeout="auto", **check_options):
+    """Check many models (files, folders, globs, Nets) at once: a local process pool by default, Ray with
+    ``cluster="ray"`` / ``"ray://HOST:PORT"``; one report per model, in order; see :mod:`wlbridge.check.campaign`."""
+    from .check.campaign import check_many as run
+
+    return run(models, jobs=jobs, cluster=cluster, on_report=on_report, simplify=simplify, model_timeout=model_timeout,
+               **check_options)
 
 
 @keywords

@@ -29,10 +29,14 @@ examples:
   wlbridge check model.wlnet --engine woxi --samples 256 --seed 1
   wlbridge check model.onnx --code mine.wl         # check your own WL Function against the net
   wlbridge check model.onnx --inputs x.npy --rtol 1e-6 --json   # given inputs, JSON report for CI
+  wlbridge check model.onnx --per-layer            # every layer's error in each engine
+  wlbridge check zoo/ a.onnx 'b/*.pt2' --jobs 2 --junit report.xml   # many models; --json: JSON lines
+  wlbridge check zoo/ --cluster ray://HEAD:10001   # on a Ray cluster (pip install 'wlbridge[cluster]')
   wlbridge info model.wxf                          # layers, shapes, parameter count, support
 
 exit status: 0 ok; 1 the check ran and failed; 2 bad input, unsupported layer, missing engine or
 internal error (one line; --debug shows the traceback); 130 interrupted; 141 output pipe closed.
+Several models: 2 if any could not be checked, else 1 if any failed.
 The Wolfram Engine is found through WOLFRAM_KERNEL or the usual install locations.
 """
 
@@ -73,7 +77,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add_flags(c, "convert")
     k = sub.add_parser("check", help="evaluate the WL code in engines against the net", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug], json_errors=json_errors)
-    k.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
+    k.add_argument("model", nargs="+", metavar="MODEL",
+                   help="model file: .wlnet, .wxf, .onnx, .pt2; several files, folders or globs check each "
+                        "(one row per model, a summary; see --jobs, --cluster, --junit)")
     add_flags(k, "check")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
@@ -127,6 +133,12 @@ class _ErrorsOnly:
 
 def run(args, load: Callable | None = None) -> int:
     """Load the model and run the sub-command (errors propagate to :func:`main`)."""
+    if args.command == "check":
+        from .cli_campaign import is_campaign, run_campaign
+
+        if is_campaign(args):
+            return run_campaign(args, load)
+        args.model = args.model[0]
     validate(args)
     if args.command == "check":  # Mathics3's ~10 s start-up begins now, beside loading the model
         from .check.plan import prestart

@@ -122,6 +122,15 @@ FLAGS = [
          "wlbridge/check/report_schema.json)", dict(action="store_true")),
     Flag("kernel", ("check",), "the WolframKernel for --engine wolfram/auto (default: WOLFRAM_KERNEL, then the "
          "usual install paths)", dict(metavar="PATH")),
+    Flag("per_layer", ("check",), "also compare every layer's value in each engine and sympy (a failed check names "
+         "its first diverging layer either way)", dict(action="store_true")),
+    Flag("jobs", ("check",), "several models: how many are checked at once (default: the cores; 1: one after "
+         "another in this process)", dict(type=whole(1), metavar="N")),
+    Flag("cluster", ("check",), "several models: run them on Ray: 'ray' (a local instance) or 'ray://HOST:PORT' "
+         "(a cluster with wlbridge installed; pip install 'wlbridge[cluster]')", dict(metavar="ray[://HOST:PORT]")),
+    Flag("junit", ("check",), "several models: also write a JUnit XML report to FILE", dict(metavar="FILE")),
+    Flag("model_timeout", ("check",), "several models: each model's task (load and check) is stopped after this "
+         "long (default: 4 x --timeout; 0: none)", dict(type=non_negative, metavar="SECONDS")),
 ]
 
 

@@ -221,13 +221,16 @@ class Net:
         return jacobian(self)
 
     @keywords
-    def linear_regions(self, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9, minimal: bool = False,
-                       verify: int = 1000):
-        """The affine pieces of a piecewise-linear net over the box ``lower <= x <= upper`` (scalars broadcast);
+    def linear_regions(self, lower=None, upper=None, *, max_regions: int = 10_000, tol: float = 1e-9,
+                       minimal: bool = False, verify: int = 1000, jobs: int | None = None, cluster: str | None = None,
+                       progress: bool | None = None):
+        """The affine pieces of a piecewise-linear net over the box ``lower <= x <= upper`` (scalars broadcast;
+        None, None: all of R^n), searched in this process or split over ``jobs`` workers / a Ray ``cluster``;
         see :func:`wlbridge.analysis.regions.linear_regions`."""
         from .analysis.regions import linear_regions
 
-        return linear_regions(self, lower, upper, max_regions=max_regions, tol=tol, minimal=minimal, verify=verify)
+        return linear_regions(self, lower, upper, max_regions=max_regions, tol=tol, minimal=minimal, verify=verify,
+                              jobs=jobs, cluster=cluster, progress=progress)
 
     # ---- evaluation and emission (thin wrappers over the modules that do the work) ----------
     def __call__(self, *xs):
@@ -297,7 +300,7 @@ class Net:
               sympy: bool = True, exact: bool = False, timeout: float | None = 120.0, on_row=None,
               progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
               startup_timeout: float | None = None, digits: int | str | None = None, box=None,
-              arrays: str = "files"):
+              arrays: str = "files", per_layer: bool = False):
         """Evaluate the emitted code (or ``code``) in WL engines, sympy and the source net against the numpy
         reference; the options are :func:`wlbridge.check.roundtrip.check`'s (see there)."""
         from .check.roundtrip import check
@@ -305,7 +308,8 @@ class Net:
         return check(self, engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs,
                      rtol=rtol, atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget,
                      sympy=sympy, exact=exact, timeout=timeout, on_row=on_row, progress=progress, max_size=max_size,
-                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays)
+                     kernel=kernel, startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays,
+                     per_layer=per_layer)
 
 
 class NetBuilder:

@@ -74,10 +74,11 @@ class Runner:
     """Runs submitted tasks serially, in a local process pool, or as Ray tasks (see the module docstring).
 
     Use it as a context manager; ``workers`` says how many tasks run at once, ``kind`` where
-    ('serial', 'processes', 'ray').
+    ('serial', 'processes', 'ray'). ``preload``: modules the local pool's fork server imports once,
+    so that its workers start with them loaded (when the fork server is not already running).
     """
 
-    def __init__(self, jobs: int | None = None, cluster: str | None = None):
+    def __init__(self, jobs: int | None = None, cluster: str | None = None, preload: tuple[str, ...] = ()):
         self.cluster = parse_cluster(cluster)
         jobs = check_jobs(jobs)
         self.workers = jobs or cpu_count()
@@ -94,6 +95,8 @@ class Runner:
         else:
             self.kind = "processes"
             ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+            if preload and ctx.get_start_method() == "forkserver":
+                ctx.set_forkserver_preload(["__main__", *preload])  # imported once; workers fork from it
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
 
     # ---- the one interface -------------------------------------------------------------------

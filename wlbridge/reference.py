@@ -28,6 +28,27 @@ rule = registrar(RULES, "reference")
 
 def evaluate(net, *xs):
     """Run ``net`` on inputs with or without a leading batch axis; one array per output."""
+    env, single = _run(net, xs)
+    n = next(iter(env.values())).shape[0] if net.inputs else 1
+    outs = [env[o][0] if single else _full_batch(env[o], n) for o in net.outputs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def trace(net, *xs) -> dict[str, np.ndarray]:
+    """Every value of ``net`` (its input ports and each layer's output), batch axis first, by name.
+
+    >>> import numpy as np
+    >>> from wlbridge.ir import NetBuilder
+    >>> b = NetBuilder(); x = b.input("x", (1,)); h = b.layer("elementwise", [x], attrs={"fn": "neg"})
+    >>> {k: v.tolist() for k, v in trace(b.build([h]), np.array([[2.0]])).items()}
+    {'x': [[2.0]], 'h1': [[-2.0]]}
+    """
+    env, _ = _run(net, xs)
+    n = len(np.asarray(xs[0])) if net.inputs else 1
+    return {k: _full_batch(v, n) for k, v in env.items()}
+
+
+def _run(net, xs):
     if len(xs) != len(net.inputs):
         raise ConversionError(f"{net.name}: expected {len(net.inputs)} input(s), got {len(xs)}")
     env: dict[str, np.ndarray] = {}
@@ -42,9 +63,7 @@ def evaluate(net, *xs):
         env[port.name] = x[None] if is_single else x
     for layer in net.layers:
         env[layer.output] = RULES[layer.op](layer, *[env[i] for i in layer.inputs])
-    n = next(iter(env.values())).shape[0] if net.inputs else 1
-    outs = [env[o][0] if single else _full_batch(env[o], n) for o in net.outputs]
-    return outs[0] if len(outs) == 1 else outs
+    return env, single
 
 
 def _full_batch(v, n):

@@ -11,6 +11,12 @@ Fixtures (session-scoped, skipped when the engine is absent): ``woxi_engine``, `
 ``wolfram_engine`` (needs a kernel: ``WOLFRAM_KERNEL``), ``wl_engines`` (every available one).
 ``examples/test_my_net.py`` is a complete example.
 
+Under pytest-xdist (``pytest -n auto``) every worker process opens its own engines (session
+fixtures live per process) and nothing passes between workers through files by name, so a suite
+of many nets spreads over the cores as it is (``tests/test_testing_xdist.py`` runs the example
+with ``-n 2``). For many model *files*, ``wlbridge.check_many`` / ``wlbridge check DIR/`` is the
+shorter road.
+
 >>> import wlbridge as wb
 >>> b = wb.NetBuilder("t"); x = b.input("x", (2,)); net = b.build([b.layer("elementwise", [x], attrs={"fn": "tanh"})])
 >>> as_net(net) is net

@@ -1,13 +1,15 @@
-"""Linear regions of a piecewise-linear net over a box: one affine map ``A x + b`` per polytope ``H x <= g``.
+"""Linear regions of a piecewise-linear net over a box (or all of R^n): one affine map ``A x + b`` per polytope ``H x <= g``.
 
 A net of affine layers (linear, matmul, conv, batchnorm, avg/sum pooling, reshapes, sums, ...) and
 piecewise-linear ones (ReLU, LeakyReLU, PReLU, Hardtanh/Clip, ReLU6, Abs, max-pooling, max/min) is
 affine on each cell of a partition of its input space. ``linear_regions`` enumerates exactly the cells
 (activation patterns) that meet the box in a set of positive volume: a depth-first search over the
-pieces of each element, layer by layer, pruning a branch as soon as its polytope is empty (LP
-feasibility with scipy's HiGHS: the Chebyshev ball of the polytope must have a positive radius).
-Every region carries its witness point (the ball's centre). Region counts grow exponentially with
-width and depth in the worst case; ``max_regions`` stops the search with :class:`TooManyRegionsError`.
+pieces of each element, layer by layer, pruning a branch as soon as its polytope has no interior
+(interval bounds over the box, interior points, then HiGHS's warm-started Chebyshev LP: see
+``search.py``). Every region carries a witness point inside it. The search tree can be split over
+workers (``jobs=``, ``cluster=``: :mod:`wlbridge.parallel`) with the same regions in the same order.
+Region counts grow exponentially with width and depth in the worst case; ``max_regions`` stops the
+search with :class:`TooManyRegionsError`.
 
 >>> import numpy as np
 >>> from wlbridge.ir import NetBuilder
@@ -21,7 +23,9 @@ Matrix([[Piecewise((0, (x1 >= -1.0) & (x1 <= 1.0) & (x1 <= 0)), (x1, (x1 >= -1.0
 """
 from __future__ import annotations
 
+import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -29,51 +33,20 @@ import numpy as np
 
 from ..errors import ExpressionTooLargeError, UnsupportedLayerError, WlbridgeError
 from ..ops import NOT_SMOOTH
-from ..reference import RULES as REFERENCE
+from .pieces import is_affine, supported, what
+from .search import Region, Search, Setup, explore
 
-AFFINE_FNS = {"identity", "neg"}
+__all__ = ["LinearRegions", "Region", "RegionCheckError", "TooManyRegionsError", "linear_regions"]
+SPLITS_PER_TASK = 1500  # work of one task (node splits) before it hands its unexplored subtrees back
 
 
 class TooManyRegionsError(ExpressionTooLargeError):
     """The search met more regions than ``max_regions`` allows."""
 
 
-# pieces of each piecewise-linear activation: (lower, upper, slope, offset): on lower <= z <= upper, y = slope z + offset
-def _pieces(fn: str, p: dict) -> list[tuple[float, float, float, float]] | None:
-    inf = np.inf
-    if fn == "relu":
-        return [(-inf, 0.0, 0.0, 0.0), (0.0, inf, 1.0, 0.0)]
-    if fn == "leaky_relu":
-        return [(-inf, 0.0, p.get("negative_slope", 0.01), 0.0), (0.0, inf, 1.0, 0.0)]
-    if fn == "abs":
-        return [(-inf, 0.0, -1.0, 0.0), (0.0, inf, 1.0, 0.0)]
-    if fn in ("clip", "relu6"):
-        lo, hi = (0.0, 6.0) if fn == "relu6" else (p.get("min_val", -1.0), p.get("max_val", 1.0))
-        hi = max(lo, hi)
-        return [(-inf, lo, 0.0, lo), (lo, hi, 1.0, 0.0), (hi, inf, 0.0, hi)]
-    return None
-
-
-@dataclass(frozen=True)
-class Region:
-    """One cell: the net is ``A @ x + b`` (outputs flattened) for inputs with ``H @ x <= g``."""
-
-    pattern: tuple[int, ...]
-    A: np.ndarray
-    b: np.ndarray
-    H: np.ndarray
-    g: np.ndarray
-    witness: np.ndarray
-    radius: float
-
-    def contains(self, x, tol: float = 1e-9) -> np.ndarray:
-        """Which rows of ``x`` (batch, n) lie in the polytope (within ``tol``)."""
-        return np.all(np.atleast_2d(x) @ self.H.T <= self.g + tol, axis=1)
-
-
 @dataclass
 class LinearRegions:
-    """The regions of ``net`` over the box ``[lower, upper]``, with the search's statistics."""
+    """The regions of ``net`` over the box ``[lower, upper]`` (infinite bounds: no box), with the search's statistics."""
 
     net: object
     lower: np.ndarray
@@ -91,11 +64,11 @@ class LinearRegions:
         return iter(self.regions)
 
     def __str__(self) -> str:
-        v = self.verification
-        checked = (f"; verified at {v['samples']:,} box points: {v['covered']:,} covered, max rel err "
-                   f"{v['max_rel_err']:.1e}") if v else ""
-        return (f"{self.net.name}: {len(self)} linear regions over the box [{_vec(self.lower)}, {_vec(self.upper)}] "
-                f"({self.lps} LPs, {self.seconds:.3f} s){checked}")
+        v, boxed = self.verification, bool(np.all(np.isfinite(self.lower)))
+        checked = (f"; verified at {v['samples']:,} {'box ' if boxed else ''}points: {v['covered']:,} covered, "
+                   f"max rel err {v['max_rel_err']:.1e}") if v else ""
+        where = f"the box [{_vec(self.lower)}, {_vec(self.upper)}]" if boxed else f"R^{self.lower.size}"
+        return f"{self.net.name}: {len(self)} linear regions over {where} ({self.lps} LPs, {self.seconds:.3f} s){checked}"
 
     def locate(self, x) -> np.ndarray:
         """The index of the region holding each row of ``x`` (the first one, on shared boundaries); -1 outside."""
@@ -117,12 +90,16 @@ class LinearRegions:
         return out
 
     def verify(self, samples: int = 1000, seed: int = 0) -> dict:
-        """Witnesses inside their regions; on random box points, coverage and the max relative error vs the net."""
+        """Witnesses inside their regions; on random box points (no box: normal points of scales 0.1 to 100),
+        coverage and the max relative error vs the net."""
         for r in self.regions:
             if not (r.radius > 0 and r.contains(r.witness[None], tol=0.0)[0]):
                 raise WlbridgeError(f"{self.net.name}: region {r.pattern} has no interior witness")
         rng = np.random.default_rng(seed)
-        x = self.lower + (self.upper - self.lower) * rng.random((samples, self.lower.size))
+        if np.all(np.isfinite(self.lower)):
+            x = self.lower + (self.upper - self.lower) * rng.random((samples, self.lower.size))
+        else:
+            x = rng.standard_normal((samples, self.lower.size)) * 10.0 ** rng.uniform(-1, 2, (samples, 1))
         got, want = self.evaluate(x), _net_flat(self.net, x)
         covered = ~np.isnan(got).any(axis=1)
         err = np.abs(got[covered] - want[covered]) / np.maximum(1.0, np.abs(want[covered]))
@@ -167,263 +144,116 @@ def _split_inputs(net, x):
     return out
 
 
-# ---- the search ---------------------------------------------------------------------------------
-class _Search:
-    def __init__(self, net, lower, upper, max_regions, tol, minimal=False):
-        self.net, self.max_regions, self.tol, self.minimal = net, max_regions, tol, minimal
-        n = lower.size
-        self.n = n
-        self.H0 = np.vstack([np.eye(n), -np.eye(n)])
-        self.g0 = np.concatenate([upper, -lower])
-        self.mid, self.half = (upper + lower) / 2, (upper - lower) / 2
-        self.regions: list[Region] = []
-        self.lps = 0
-        self._linprog = _load_linprog()
+def _search(setup: Setup, max_regions: int, jobs, cluster, progress) -> tuple[list[Region], int, str]:
+    """All regions, in pattern order, with the LPs solved and where the search ran."""
+    search = Search(setup)
+    bar = _Bar(progress)
+    if cluster is None and (jobs or 1) == 1:
+        found, frontier = [], [search.root()]
+        while frontier:  # in bounded steps, so progress shows; one warm LP throughout
+            got, frontier, lps = explore(setup, frontier, SPLITS_PER_TASK, max_regions - len(found), search)
+            found += got
+            bar.update(len(found), max_regions, setup.net.name, lps)
+        return bar.done(found), lps, "this process"
+    from ..parallel import Runner
 
-    def _box_min(self, H):
-        """min of each row of ``H x`` over the box."""
-        return H @ self.mid - np.abs(H) @ self.half
+    found, frontier, lps = explore(setup, [search.root()], 50, max_regions, search)  # a first frontier
+    started = time.perf_counter()
+    with Runner(jobs=jobs, cluster=cluster) as run:
+        where = f"{run.workers} workers ({run.kind}; {time.perf_counter() - started:.1f} s to start them)"
+        pending, running = list(frontier), set()
+        while pending or running:
+            while pending and len(running) < 2 * run.workers:
+                take = max(1, len(pending) // (2 * run.workers))
+                chunk, pending = pending[:take], pending[take:]
+                running.add(run.submit(explore, setup, chunk, SPLITS_PER_TASK, max_regions - len(found)))
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                got, rest, n = fut.result()
+                found, lps = found + got, lps + n
+                pending = rest + pending  # the deepest first: their subtrees are the small ones
+                bar.update(len(found), max_regions, setup.net.name, lps)
+    return bar.done(sorted(found, key=lambda r: r.pattern)), lps, where
 
-    def chebyshev(self, H, g):
-        """(centre, radius) of the largest ball in ``H x <= g`` (radius <= 0: no interior)."""
-        self.lps += 1
-        norms = np.linalg.norm(H, axis=1)
-        c = np.zeros(self.n + 1)
-        c[-1] = -1.0
-        res = self._linprog(c, A_ub=np.hstack([H, norms[:, None]]), b_ub=g,
-                            bounds=[(None, None)] * self.n + [(0, None)], method="highs")
-        if res.status != 0:
-            return None, -1.0
-        return res.x[:-1], float(res.x[-1])
 
-    def run(self, layers, env, H, g, witness, radius, pattern):
-        if not layers:
-            self._emit(env, H, g, witness, radius, pattern)
-            return
-        layer, rest = layers[0], layers[1:]
-        pieces = _layer_pieces(layer)
-        if pieces is None:
-            env = dict(env)
-            env[layer.output] = _affine(layer, [env[i] for i in layer.inputs], self.net.shapes)
-            self.run(rest, env, H, g, witness, radius, pattern)
-            return
-        zs = pieces(env, self.net.shapes)  # per output element: list of (constraints rows (A, c), (A_out, c_out))
-        self._elements(layer, rest, env, zs, 0, [], H, g, witness, radius, pattern)
+class _Bar:
+    """Progress of a long search on stderr (tqdm): regions found and LPs; ``progress=None``: a terminal and
+    a search past 2 s. Also where ``max_regions`` is enforced, once per step."""
 
-    def _elements(self, layer, rest, env, zs, k, chosen, H, g, witness, radius, pattern):
-        if k == len(zs):
-            env = dict(env)
-            A = np.array([a for a, _ in chosen]).reshape(-1, self.n)
-            c = np.array([c for _, c in chosen])
-            shape = self.net.shapes[layer.output]
-            env[layer.output] = (A.reshape(*shape, self.n), c.reshape(shape))
-            self.run(rest, env, H, g, witness, radius, pattern)
-            return
-        options = zs[k]
-        for j, (rows, out) in enumerate(options):
-            if len(options) == 1:
-                self._elements(layer, rest, env, zs, k + 1, chosen + [out], H, g, witness, radius, pattern)
-                continue
-            Hr = np.array([r[0] for r in rows]).reshape(-1, self.n)
-            gr = np.array([r[1] for r in rows])
-            norms = np.linalg.norm(Hr, axis=1)
-            zero = norms <= 0
-            if np.any(gr[zero] < 0):
-                continue  # a constant condition that fails
-            Hr, gr, norms = Hr[~zero], gr[~zero], norms[~zero]
-            if np.any(self._box_min(Hr) > gr + self.tol * norms):
-                continue  # infeasible on the whole box: no LP needed
-            H2, g2 = np.vstack([H, Hr]), np.concatenate([g, gr])
-            slack = (gr - Hr @ witness) / np.where(norms > 0, norms, 1)
-            if len(gr) == 0 or slack.min() > self.tol:
-                w2, r2 = witness, min(radius, slack.min(initial=radius))
-            else:
-                w2, r2 = self.chebyshev(H2, g2)
-                if r2 <= self.tol:
-                    continue
-            self._elements(layer, rest, env, zs, k + 1, chosen + [out], H2, g2, w2, r2, pattern + (j,))
+    def __init__(self, progress):
+        self.progress, self.start, self.bar = progress, time.monotonic(), None
 
-    def _emit(self, env, H, g, witness, radius, pattern):
-        if len(self.regions) >= self.max_regions:
+    def update(self, found: int, max_regions: int, name: str, lps: int) -> None:
+        if found > max_regions:
+            self.done([])
             raise TooManyRegionsError(
-                f"{self.net.name}: more than max_regions={self.max_regions:,} linear regions in the box "
-                f"(after {self.lps:,} LPs); raise max_regions, shrink the box, or use the compact form")
-        A = np.concatenate([env[o][0].reshape(-1, self.n) for o in self.net.outputs])
-        b = np.concatenate([np.reshape(env[o][1], -1) for o in self.net.outputs])
-        H, g = self._trim(H, g)
-        self.regions.append(Region(pattern, A, b, H, g, witness, radius))
+                f"{name}: more than max_regions={max_regions:,} linear regions in the box "
+                f"(after {lps:,} LPs); raise max_regions, shrink the box, or use the compact form")
+        if self.bar is None and self._wanted():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                self.progress = False
+                return
+            self.bar = tqdm(unit=" regions", file=sys.stderr, leave=False, desc=f"{name}: linear regions")
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{lps:,} LPs", refresh=False)
+            self.bar.update(found - self.bar.n)
 
-    def _trim(self, H, g):
-        """Drop unit inequalities that hold on the whole box (always) and, with ``minimal``, every row the
-        others imply (one LP per row); the box rows stay: they state the domain."""
-        nb = 2 * self.n
-        keep = np.ones(len(g), bool)
-        keep[nb:] = -self._box_min(-H[nb:]) > g[nb:] + 1e-12 * np.maximum(1.0, np.abs(g[nb:]))
-        if self.minimal:
-            for i in range(nb, len(g)):
-                if not keep[i]:
-                    continue
-                keep[i] = False
-                others = keep.copy()
-                self.lps += 1
-                res = self._linprog(-H[i], A_ub=H[others], b_ub=g[others], bounds=[(None, None)] * self.n,
-                                    method="highs")
-                keep[i] = not (res.status == 0 and -res.fun <= g[i] + 1e-9 * max(1.0, abs(g[i])))
-        return H[keep], g[keep]
+    def _wanted(self) -> bool:
+        if self.progress is not None:
+            return bool(self.progress)
+        return sys.stderr.isatty() and time.monotonic() - self.start > 2.0
 
-
-def _load_linprog():
-    try:
-        from scipy.optimize import linprog
-    except ModuleNotFoundError as e:  # pragma: no cover
-        raise ModuleNotFoundError("linear regions need scipy: pip install 'wlbridge[regions]'", name="scipy") from e
-    return linprog
+    def done(self, regions):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        return regions
 
 
-def _affine(layer, args, shapes):
-    """The layer applied to affine maps ``(A[..., n], c[...])``: evaluated on c and on c + each column."""
-    if layer.op == "constant":
-        v = np.asarray(layer.params["value"], dtype=np.float64)
-        return np.zeros((*v.shape, 0)), v
-    n = next(a[0].shape[-1] for a in args)
-    batch = [np.concatenate([c[None], np.moveaxis(A, -1, 0) + c[None]]) for A, c in args]
-    y = REFERENCE[layer.op](layer, *batch)
-    c = y[0]
-    return np.moveaxis(y[1:] - c[None], 0, -1), c
-
-
-def _is_affine(layer) -> bool:
-    op = layer.op
-    if op in ("linear", "matmul", "conv", "batchnorm", "identity", "flatten", "reshape", "transpose",
-              "concat", "add", "sub", "constant"):
-        return True
-    if op == "elementwise":
-        return layer.attrs["fn"] in AFFINE_FNS
-    if op == "pool":
-        return layer.attrs["kind"] in ("avg", "sum")
-    if op == "reduce":
-        return layer.attrs["kind"] in ("mean", "sum")
-    return False
-
-
-def _layer_pieces(layer):
-    """None for an affine layer; else a function env -> per output element, the list of its pieces."""
-    if _is_affine(layer):
-        return None
-    if layer.op == "elementwise":
-        table = _pieces(layer.attrs["fn"], dict(layer.attrs.get("fn_params") or {}))
-        if table is None:
-            raise _unsupported(layer)
-        return lambda env, shapes: _scalar_pieces(env[layer.inputs[0]], lambda i: table)
-    if layer.op == "prelu":
-        def prelu(env, shapes):
-            A, c = env[layer.inputs[0]]
-            slope = np.broadcast_to(np.asarray(layer.params["slope"], dtype=np.float64), c.shape).reshape(-1)
-            return _scalar_pieces((A, c), lambda i: [(-np.inf, 0.0, slope[i], 0.0), (0.0, np.inf, 1.0, 0.0)])
-        return prelu
-    if (layer.op == "pool" and layer.attrs["kind"] == "max") or (layer.op == "reduce" and layer.attrs["kind"] == "max") \
-            or layer.op in ("max", "min"):
-        return lambda env, shapes: _max_pieces(layer, env, shapes)
-    raise _unsupported(layer)
-
-
-def _unsupported(layer):
-    what = layer.attrs.get("fn", layer.attrs.get("kind", "")) if layer.op in ("elementwise", "pool", "reduce") else ""
-    return UnsupportedLayerError("linear regions", [(layer.path or layer.output, layer.op + (f"[{what}]" if what else ""),
-                                                     "not piecewise-linear")])
-
-
-def _scalar_pieces(Ac, table):
-    A, c = Ac
-    n = A.shape[-1]
-    A, c = A.reshape(-1, n), c.reshape(-1)
-    out = []
-    for i in range(c.size):
-        opts = []
-        for lo, hi, s, o in table(i):
-            rows = []
-            if hi < np.inf:   # a.x + c <= hi
-                rows.append((A[i], hi - c[i]))
-            if lo > -np.inf:  # a.x + c >= lo
-                rows.append((-A[i], c[i] - lo))
-            opts.append((rows, (s * A[i], s * c[i] + o)))
-        out.append(opts)
-    return out
-
-
-def _max_pieces(layer, env, shapes):
-    """For max/min-like layers: each output element is one of its candidates (an affine map); piece j wins."""
-    args = [env[i] for i in layer.inputs]
-    n = next(a[0].shape[-1] for a in args)
-    cands = _candidates(layer, args, n)  # list per output element of (A_k, c_k) candidates
-    sign = -1.0 if layer.op == "min" else 1.0
-    out = []
-    for cs in cands:
-        uniq = []
-        for a, c in cs:
-            if not any(np.array_equal(a, u[0]) and c == u[1] for u in uniq):
-                uniq.append((a, c))
-        opts = []
-        for j, (aj, cj) in enumerate(uniq):  # candidate k - candidate j <= 0 (sign-adjusted)
-            rows = [(sign * (ak - aj), sign * (cj - ck)) for k, (ak, ck) in enumerate(uniq) if k != j]
-            opts.append((rows, (aj, cj)))
-        out.append(opts)
-    return out
-
-
-def _candidates(layer, args, n):
-    """Per output element, the affine candidates of a max: found by evaluating the op on index-tagged values."""
-    if layer.op in ("max", "min"):
-        cs = [np.broadcast_to(c, np.broadcast_shapes(*[a[1].shape for a in args])) for _, c in args]
-        As = [np.broadcast_to(A, (*cs[0].shape, n)) for A, _ in args]
-        return [[(A[i], float(c[i])) for A, c in zip(As, cs)] for i in np.ndindex(cs[0].shape)]
-    A, c = args[0]
-    windows = _window_members(layer, c.shape)
-    flatA, flatc = A.reshape(-1, n), c.reshape(-1)
-    return [[(flatA[int(k)], float(flatc[int(k)])) for k in ks] for ks in windows]
-
-
-def _window_members(layer, shape):
-    """For each output element of a max pool / max reduce on inputs of ``shape``, the input indices in its window:
-    one-hot probes (1 at one index, -1 elsewhere) in one batch; an output is 1 where its window holds the index."""
-    size = int(np.prod(shape))
-    probes = np.where(np.eye(size, dtype=bool), 1.0, -1.0).reshape(size, *shape)
-    hits = REFERENCE[layer.op](layer, probes).reshape(size, -1) == 1.0  # {input index, output element}
-    return [list(np.flatnonzero(hits[:, o])) for o in range(hits.shape[1])]
-
-
-def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float = 1e-9,
-                   minimal: bool = False, verify: int = 1000) -> LinearRegions:
-    """The linear regions of piecewise-linear ``net`` in the box ``lower <= x <= upper`` (scalars broadcast).
+def linear_regions(net, lower=None, upper=None, *, max_regions: int = 10_000, tol: float = 1e-9,
+                   minimal: bool = False, verify: int = 1000, jobs: int | None = None, cluster: str | None = None,
+                   progress: bool | None = None) -> LinearRegions:
+    """The linear regions of piecewise-linear ``net`` in the box ``lower <= x <= upper`` (scalars broadcast;
+    both None: all of R^n, where regions may be unbounded).
 
     Each region keeps the box rows and the unit inequalities that cut the box; ``minimal=True`` also drops
     those the others imply (one more LP per inequality), for the shortest conditions. The result is verified
-    at ``verify`` random box points (witnesses inside, coverage, affine maps against the net; see
+    at ``verify`` random points (witnesses inside, coverage, affine maps against the net; see
     :meth:`LinearRegions.verify`); a disagreement beyond 1e-12 relative raises ``RegionCheckError``.
+
+    ``jobs`` / ``cluster`` split the search tree over workers (:class:`wlbridge.parallel.Runner`: ``jobs=N``
+    local processes, ``cluster="ray"`` or ``"ray://HOST:PORT"``); ``jobs=None`` without a cluster searches in
+    this process. The regions are the same, in the same (pattern) order, however the tree is split; only
+    witnesses (any interior point) may differ. ``progress``: a counter on stderr (None: on a terminal, for
+    searches past 2 s).
 
     Raises :class:`TooManyRegionsError` past ``max_regions`` and ``UnsupportedLayerError`` for layers
     that are not piecewise-linear (sigmoid, softmax, ...).
     """
+    from ..parallel import check_jobs, parse_cluster
+
     n = sum(p.size for p in net.inputs)
-    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).copy()
-    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).copy()
-    if not np.all(upper > lower):
-        raise WlbridgeError(f"{net.name}: the box needs lower < upper in every coordinate")
-    bad = [la for la in net.layers if not _is_affine(la) and not _supported_pieces(la)]
+    jobs, cluster = check_jobs(jobs), parse_cluster(cluster)
+    if (lower is None) != (upper is None):
+        raise WlbridgeError(f"{net.name}: give both box bounds (lower, upper), or neither for all of R^{n}")
+    if lower is not None:
+        lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).copy()
+        upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).copy()
+        if not (np.all(upper > lower) and np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+            raise WlbridgeError(f"{net.name}: the box needs finite lower < upper in every coordinate")
+    bad = [la for la in net.layers if not is_affine(la) and not supported(la)]
     if bad:
-        raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + _what(la),
+        raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + what(la),
                                                         NOT_SMOOTH.get(la.op, "not piecewise-linear")) for la in bad])
-    search = _Search(net, lower, upper, max_regions, tol * max(1.0, float(np.max(upper - lower))), minimal)
-    env, k = {}, 0
-    for p in net.inputs:
-        A = np.zeros((p.size, n))
-        A[:, k:k + p.size] = np.eye(p.size)
-        env[p.name] = (A.reshape(*p.shape, n), np.zeros(p.shape))
-        k += p.size
+    scale = max(1.0, float(np.max(upper - lower))) if lower is not None else 1.0
+    setup = Setup(net, lower, upper, tol * scale, minimal)
     start = time.perf_counter()
-    w, r = search.chebyshev(search.H0, search.g0)
-    search.run(list(net.layers), env, search.H0, search.g0, w, r, ())
-    result = LinearRegions(net, lower, upper, search.regions, time.perf_counter() - start, search.lps)
+    regions, lps, where = _search(setup, max_regions, jobs, cluster, progress)
+    inf = np.full(n, np.inf)
+    result = LinearRegions(net, -inf if lower is None else lower, inf if upper is None else upper, regions,
+                           time.perf_counter() - start, lps, notes=[f"searched in {where}"])
     if verify:
         result.verification = v = result.verify(samples=verify)
         if v["covered"] < v["samples"] or not v["max_rel_err"] <= 1e-12:
@@ -433,16 +263,3 @@ def linear_regions(net, lower, upper, *, max_regions: int = 10_000, tol: float =
 
 class RegionCheckError(WlbridgeError):
     """The enumerated regions do not reproduce the net (a bug, or a numerically degenerate net)."""
-
-
-def _what(layer) -> str:
-    w = layer.attrs.get("fn") or layer.attrs.get("kind")
-    return f"[{w}]" if w else ""
-
-
-def _supported_pieces(layer) -> bool:
-    if layer.op == "elementwise":
-        return _pieces(layer.attrs["fn"], dict(layer.attrs.get("fn_params") or {})) is not None
-    if layer.op in ("pool", "reduce"):
-        return layer.attrs["kind"] == "max"
-    return layer.op in ("prelu", "max", "min")

@@ -53,6 +53,7 @@ class CheckOptions:
     digits: int | str | None = None
     box: tuple | None = None
     arrays: str = "files"
+    per_layer: bool = False
 
     def __post_init__(self):
         if isinstance(self.engine, str):
@@ -66,7 +67,7 @@ class CheckOptions:
         real("mathics_budget", self.mathics_budget, none=False, strict=True)
         real("timeout", self.timeout, strict=True)
         real("startup_timeout", self.startup_timeout, strict=True)
-        for name in ("raise_on_failure", "sympy", "exact"):
+        for name in ("raise_on_failure", "sympy", "exact", "per_layer"):
             flag(name, getattr(self, name))
         choice("progress", self.progress, (None, True, False))
         choice("arrays", self.arrays, ARRAYS)

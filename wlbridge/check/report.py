@@ -166,6 +166,10 @@ class CheckReport:
     code_chars: int = 0
     notes: list[str] = field(default_factory=list)
     subject: tuple | None = field(default=None, repr=False, compare=False)  # (net, code, call), for plot()
+    layers: list = field(default_factory=list)  # per-layer rows (check(per_layer=True)): perlayer.LayerRow
+    divergences: list = field(default_factory=list)  # each failed evaluator's first diverging layer
+    model: str = ""  # the model file or net a campaign checked (check_many)
+    error: tuple[str, str] | None = None  # (error class, message): the model could not be checked at all
 
     @property
     def code_rows(self) -> list[Row]:
@@ -173,8 +177,15 @@ class CheckReport:
         return [r for r in self.rows if r.kind == "code" and r.passed is not None and not r.timed_out]
 
     @property
+    def divergence(self):
+        """The first diverging layer (a :class:`~wlbridge.check.perlayer.LayerRow`) of a failed check, or None."""
+        return self.divergences[0] if self.divergences else None
+
+    @property
     def passed(self) -> bool:
         """Every evaluator that ran agreed, and at least one WL engine ran (time-outs are not runs)."""
+        if self.error is not None:
+            return False
         ran = [r for r in self.rows if r.passed is not None and not r.timed_out]
         engines = [r for r in ran if r.kind == "code" and r.evaluator != "sympy"]
         return bool(engines) and all(r.passed for r in ran)
@@ -201,7 +212,10 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """``PASSED``, ``FAILED`` (an evaluator disagreed or crashed) or ``INCOMPLETE`` (only time-outs)."""
+        """``PASSED``, ``FAILED`` (an evaluator disagreed or crashed), ``INCOMPLETE`` (only time-outs) or
+        ``ERROR`` (the model could not be checked: ``error``)."""
+        if self.error is not None:
+            return "ERROR"
         if self.passed:
             return "PASSED"
         if self.timed_out and all(r.timed_out for r in self.failures):
@@ -229,18 +243,32 @@ class CheckReport:
 
     def notes_lines(self) -> list[str]:
         """The rows' notes, the report's notes, and the worst sample of each failed row."""
-        lines = [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
+        lines = [f"  error: {self.error[0]}: {self.error[1]}"] if self.error is not None else []
+        lines += [f"  {r.evaluator}: {r.note}" for r in self.rows if r.note]
         lines += [f"  note: {n}" for n in self.notes]
         for r in self.failures:
             lines += worst_lines(r)
+        if self.layers:
+            lines += ["  per layer (max abs / rel error against the reference's value of that layer):"]
+            lines += [f"    {r.evaluator:<8} {r.where():<40} {_num(r.max_abs):>9} {_num(r.max_rel):>9}  "
+                      f"{'ok' if r.passed else 'FAIL'}" for r in self.layers]
+        lines += [f"  first diverging layer in {d.evaluator}: {d.where()}"
+                  + (f", WL symbol {d.symbol}" if d.symbol else "")
+                  + f": max abs err {_num(d.max_abs)}" + (f" -- {d.note}" if d.note else "") for d in self.divergences]
         return lines
 
     def to_dict(self) -> dict:
         """The report as plain JSON-ready data (schema: ``wlbridge/check/report_schema.json``)."""
+        if self.error is not None:
+            return {**error_report(*self.error), **({"model": self.model} if self.model else {})}
         return {"schema": SCHEMA_ID, "net": self.net, "passed": self.passed, "verdict": self.verdict, "engine": self.engine,
                 "samples": self.samples, "seed": self.seed, "code_chars": self.code_chars,
                 "max_abs_err": _json_num(self.max_abs_err), "max_rel_err": _json_num(self.max_rel_err),
-                "notes": list(self.notes), "rows": [row_dict(r) for r in self.rows]}
+                "notes": list(self.notes), "rows": [row_dict(r) for r in self.rows],
+                **({"layers": [r.to_dict() for r in self.layers]} if self.layers else {}),
+                **({"first_divergence": self.divergence.to_dict(),
+                    "divergences": [d.to_dict() for d in self.divergences]} if self.divergences else {}),
+                **({"model": self.model} if self.model else {})}
 
     def to_json(self, **dumps) -> str:
         """:meth:`to_dict` as JSON text."""

@@ -42,7 +42,7 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
           timeout: float | None = DEFAULT_TIMEOUT, on_row: Callable[[Row], None] | None = None,
           progress: bool | None = None, max_size: int | None = None, kernel: str | None = None,
           startup_timeout: float | None = None, digits: int | str | None = None, box=None,
-          arrays: str = "files") -> CheckReport:
+          arrays: str = "files", per_layer: bool = False) -> CheckReport:
     """Check ``net``'s WL code (``code``, or ``net.to_wl(form=, call=, exact=, digits=, box=)``) against its reference.
 
     ``engine``: 'auto' (Wolfram Engine if found, else Woxi + Mathics3), 'wolfram', 'woxi',
@@ -70,12 +70,16 @@ def check(net, *, engine: str | Engine | Sequence[Engine] = "auto", samples: int
     'wolfram' / 'auto' (default ``WOLFRAM_KERNEL`` or the usual install paths); ``startup_timeout``:
     seconds to wait for it to start. ``raise_on_failure``: raise :class:`CheckFailedError` unless it passed.
     The options travel as one :class:`~wlbridge.check.options.CheckOptions`.
+
+    ``per_layer``: also compare every binding of the compact code with the reference's value of
+    its layer, in each engine and sympy (``report.layers``). A failed check names its first
+    diverging layer either way (``report.divergence``; see :mod:`wlbridge.check.perlayer`).
     """
     return run_check(net, CheckOptions(
         engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs, rtol=rtol,
         atol=atol, raise_on_failure=raise_on_failure, mathics_budget=mathics_budget, sympy=sympy, exact=exact,
         timeout=timeout, on_row=on_row, progress=progress, max_size=max_size, kernel=kernel,
-        startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays))
+        startup_timeout=startup_timeout, digits=digits, box=box, arrays=arrays, per_layer=per_layer))
 
 
 def run_check(net, opts: CheckOptions) -> CheckReport:
@@ -118,6 +122,8 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
             jobs.insert(0, _Job(f"source ({net.origin.name})", lambda cancel: _source_row(net, xs, ref),
                                 estimate=0.0))
         report.rows = _run(jobs, opts.timeout, add, opts.progress)
+        if opts.per_layer or not report.passed:
+            _per_layer(report, net, code, xs, engines, opts.call, tol, opts)
     finally:
         for j in jobs:
             j.cleanup()
@@ -131,6 +137,16 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     if opts.raise_on_failure and not report.passed:
         raise CheckFailedError(report)
     return report
+
+
+def _per_layer(report, net, code, xs, engines, call, tol, opts: CheckOptions) -> None:
+    from .perlayer import diagnose
+
+    try:
+        diagnose(report, net, code, xs, engines, call=call, tol=tol, table=opts.per_layer, sympy=opts.sympy,
+                 timeout=opts.timeout)
+    except Exception as e:  # noqa: BLE001 - a diagnosis that cannot run leaves the check's verdict as it is
+        report.notes.append(f"per layer: could not run: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
 
 
 def _digits_words(digits) -> str:

@@ -46,22 +46,29 @@ _RECURRENT = {"lstm", "gru", "rnn"}
 
 def layer_function(net):
     """A function ``f(*xs) -> [outputs]`` (batch axis first) evaluating ``net`` layer by layer."""
+    steps = layer_steps(net)
+    return lambda *xs: [run_steps(net, steps, xs)[o] for o in net.outputs]
+
+
+def layer_steps(net) -> list:
+    """``(layer, f)`` per layer: ``f(*inputs)`` is that layer's compiled sympy expression on a batch."""
     from . import refuse_unsupported
     from .sympy import SUPPORT
 
     refuse_unsupported(net, SUPPORT, "sympy")  # a computed slice start has no sympy form
-    steps = [(layer, _compile(net, layer)) for layer in net.layers]
+    return [(layer, _compile(net, layer)) for layer in net.layers]
 
-    def run(*xs):
-        n = len(xs[0])
-        env = {p.name: np.asarray(x, dtype=np.float64).reshape((n, *p.shape)) for p, x in zip(net.inputs, xs)}
-        with np.errstate(all="ignore"):  # inf/nan limits are compared with the reference, not warned
-            for layer, step in steps:
-                args = [env[i] for i in layer.inputs]
-                y = step(*args) if args else np.broadcast_to(step(), (n, *net.shapes[layer.output]))
-                env[layer.output] = np.asarray(y, dtype=np.float64)
-        return [env[o] for o in net.outputs]
-    return run
+
+def run_steps(net, steps, xs) -> dict[str, np.ndarray]:
+    """Every value (input ports, then each layer's output, batch first, by name) from :func:`layer_steps`."""
+    n = len(xs[0])
+    env = {p.name: np.asarray(x, dtype=np.float64).reshape((n, *p.shape)) for p, x in zip(net.inputs, xs)}
+    with np.errstate(all="ignore"):  # inf/nan limits are compared with the reference, not warned
+        for layer, step in steps:
+            args = [env[i] for i in layer.inputs]
+            y = step(*args) if args else np.broadcast_to(step(), (n, *net.shapes[layer.output]))
+            env[layer.output] = np.asarray(y, dtype=np.float64)
+    return env
 
 
 def _compile(net, layer):

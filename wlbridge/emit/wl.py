@@ -177,9 +177,23 @@ def _print(printer: Printer, node: Node) -> str:
 
 
 def _compact(net, call, exact) -> str:
+    params, binds, body, _ = _compact_parts(net, call)
+    return _function(params, binds, body, exact)
+
+
+def compact_bindings(net, call: str = "list") -> list[tuple[str, str]]:
+    """The compact form's ``With`` bindings in order, as (WL symbol, the net value it holds: an input
+    port or a layer's output); last ``(None, value)`` when the body is the last layer itself."""
+    _, binds, body, origins = _compact_parts(net, call)
+    names = [name for name, _ in binds] + ([None] if len(origins) > len(binds) else [])  # None: the body
+    return list(zip(names, origins))
+
+
+def _compact_parts(net, call):
     names = Namespace("wl")
     ctx = Ctx(net.shapes, WLAlgebra())
     binds: list[tuple[str, Node]] = []
+    origins: list = []  # the net value each binding holds
     env: dict[str, V] = {}
     if call == "list":
         params = [names(p.name) for p in net.inputs]
@@ -191,6 +205,7 @@ def _compact(net, call, exact) -> str:
             node = _nested(arrays[port.name])
             if port.shape:
                 binds.append((names(port.name), node))
+                origins.append(port.name)
                 node = Sym(binds[-1][0])
             env[port.name] = V(node, tuple(port.shape))
     n_ports = len(binds)
@@ -199,14 +214,15 @@ def _compact(net, call, exact) -> str:
         shape = net.shapes[layer.output]
         if not isinstance(node, Sym) and layer.op != "constant":
             binds.append((names(layer.output), node))
+            origins.append(layer.output)
             node = Sym(binds[-1][0])
         env[layer.output] = V(node, shape)
     outs = [env[o].node for o in net.outputs]
     if len(outs) == 1 and len(binds) > n_ports and isinstance(outs[0], Sym) and binds[-1][0] == outs[0].name:
-        body = binds.pop()[1]  # the last layer is the body itself
+        body = binds.pop()[1]  # the last layer is the body itself (its origin stays, one past the binds)
     else:
         body = outs[0] if len(outs) == 1 else ListN(outs)
-    return _function(params, binds, body, exact)
+    return params, binds, body, origins
 
 
 def _lower_bound(layer, args, out_shape) -> int:
