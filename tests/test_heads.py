@@ -159,3 +159,12 @@ def test_torch_heads_convert_and_match(route, tmp_path):
     for got, want in zip(net(x.numpy().astype(np.float64)), m(x)):
         np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert str(net).splitlines()[0].endswith("f32[4]")  # the .float() of a comparison is a float again
+
+
+@pytest.mark.woxi
+def test_per_layer_check_compares_each_layer_with_its_own_tolerance(woxi_engine):
+    """The outputs are integers (compared exactly); the float layers before them keep the float tolerance."""
+    report = CASE_BY_NAME["argmax_one_hot"].build().check(engine=woxi_engine, samples=8, per_layer=True)
+    assert report.passed, str(report)
+    assert {r.op for r in report.layers} >= {"linear", "argmax", "one_hot", "compare"}
+    assert all(r.passed for r in report.layers), str(report)

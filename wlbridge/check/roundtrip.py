@@ -123,7 +123,7 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
                                 estimate=0.0))
         report.rows = _run(jobs, opts.timeout, add, opts.progress)
         if opts.per_layer or not report.passed:
-            _per_layer(report, net, code, xs, engines, opts.call, tol, opts)
+            _per_layer(report, net, code, xs, engines, opts.call, opts.tolerance(), opts)  # layers: their own
     finally:
         for j in jobs:
             j.cleanup()
