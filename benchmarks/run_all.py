@@ -8,9 +8,9 @@
   engines (with ``--quick``: the model suites only, Woxi only);
 - ``bench_regions.py``: linear-region counts and time beside affinitree; ``bench_c.py``: the emitted C's
   speed per sample against the numpy reference and torch;
-- ``architectures.py``, ``sequence_models.py`` (not with ``--quick``): torchvision-like classifiers, and
-  the transformer / LSTM / GRU of issue 10 through from_torch, ONNX and ``.pt2``, checked and written
-  as ``.wlnet``.
+- ``architectures.py``, ``sequence_models.py``, ``onnx_zoo.py`` (not with ``--quick``): torchvision-like
+  classifiers, the transformer / LSTM / GRU of issue 10 through from_torch, ONNX and ``.pt2``, checked and
+  written as ``.wlnet``; issue 17's ONNX zoo per exporter and opset.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def main() -> int:
             [str(HERE / "bench_regions.py")], [str(HERE / "bench_c.py")] + (["--batch", "1000"] if quick else [])]
     if not quick:
         runs.insert(1, [str(HERE / "bench_check.py")])
-        runs += [[str(HERE / "architectures.py")], [str(HERE / "sequence_models.py")]]
+        runs += [[str(HERE / "architectures.py")], [str(HERE / "sequence_models.py")], [str(HERE / "onnx_zoo.py")]]
     status = 0
     for args in runs:
         print(f"\n=== {' '.join(Path(a).name if a.endswith('.py') else a for a in args)}", flush=True)

@@ -403,11 +403,27 @@ def describe(net) -> str:
              f"outputs:     {', '.join(o + str(list(net.shapes[o])) for o in net.outputs)}",
              f"parameters:  {weight_summary(net)}",
              f"layers:      {len(net.layers)}; ops: {', '.join(sorted({layer.op for layer in net.layers}))}"]
+    lines += model_lines(net.meta)
     if net.origin is not None:
         lines.append(f"source:      {net.origin.name} ({net.origin.dtype}), runnable for check")
     lines += [f"emit {t}:".ljust(13) + status for t, status in emitter_support(net).items()]
     lines.append("engines:     " + engine_status())
     return "\n".join(lines)
+
+
+def model_lines(meta) -> list[str]:
+    """What the file says of itself (ONNX: opsets, producer, symbolic axes, data-dependent parts)."""
+    lines = []
+    if meta.get("opsets"):
+        lines.append("opsets:      " + ", ".join(f"{d} {v}" for d, v in meta["opsets"].items()))
+    if "producer" in meta:
+        lines.append(f"producer:    {meta['producer'] or 'not recorded'}")
+    if "symbolic_axes" in meta:
+        axes = [f"{name}[{a}] = {sym}" for name, d in meta["symbolic_axes"].items() for a, sym in d.items()]
+        lines.append("symbolic:    " + (", ".join(axes) if axes else "none (every axis fixed)"))
+    if meta.get("data_dependent"):
+        lines.append("data-dependent: " + "; ".join(map(str, meta["data_dependent"])))
+    return lines
 
 
 def emitter_support(net) -> dict[str, str]:

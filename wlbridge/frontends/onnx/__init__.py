@@ -7,7 +7,10 @@ conversion time; every other node goes through a rule keyed by ``(op_type, since
 **Batch axis.** The IR is batch-free. ``batch_axis=True`` drops the first axis of every graph
 input (its size may be symbolic); ``False`` keeps the graph inputs whole (one sample, for models
 without a batch axis); ``"auto"`` (default) takes ``True`` when every graph input has rank >= 2
-and the graph keeps the batch axis apart, else ``False``.
+and the graph keeps the batch axis apart, else ``False``. Shape arithmetic on a symbolic batch size
+(``Shape -> Gather -> Concat -> Reshape``, ``ConstantOfShape``/``Expand`` of the batch) is evaluated
+by ``shapes.py``; a graph whose per-sample output depends on the batch size is refused. ``net.meta``
+holds the file's ``opsets``, ``producer``, ``symbolic_axes`` and ``data_dependent`` parts (``info``).
 
 >>> import numpy as np, onnx
 >>> from onnx import helper, numpy_helper, TensorProto as T
@@ -25,6 +28,7 @@ array([2.])
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from pathlib import Path
@@ -80,8 +84,12 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
             raise type(first)(f"{first}; as one sample (batch size 1) the outputs have shapes "
                               f"{[list(s) for s in net.output_shapes]}: their first axis is not the batch "
                               "axis (the graph mixes samples)") from None
+        if one is not proto:  # the file's symbolic axes, which the batch of one fixed
+            from .convert import model_facts
+
+            net = dataclasses.replace(net, meta={**net.meta, "symbolic_axes": model_facts(proto)["symbolic_axes"]},
+                                      input_names=tuple(net.input_names))
     if notes:
-        import dataclasses
         import warnings
 
         warnings.warn("onnx: " + "; ".join(notes), UserWarning, stacklevel=2)

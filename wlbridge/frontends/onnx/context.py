@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+import sympy as sp
 
 from ...errors import ConversionError
 from ...ir import Layer, NetBuilder
@@ -25,6 +26,13 @@ class BatchAxisError(ConversionError):
     """The graph mixes the batch axis with the others; retry with ``batch_axis=False``."""
 
 
+class BatchDependentError(ConversionError):
+    """The per-sample output would depend on the batch size (the graph uses it as a value): refused."""
+
+
+BATCH = sp.Symbol("batch", integer=True, positive=True)  # the symbolic batch size in shape tensors
+
+
 @dataclass(frozen=True)
 class Const:
     """A value known at conversion time (initializer, Constant, folded subgraph): full ONNX shape."""
@@ -33,11 +41,28 @@ class Const:
 
 
 @dataclass(frozen=True)
+class Sym:
+    """An integer tensor known at conversion time up to the batch size (``shapes.py``): an object array
+    of ints and expressions in :data:`BATCH`, and the ONNX dtype it stands for."""
+
+    value: np.ndarray
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
 class Var:
     """An IR value and its batch-free shape."""
 
     name: str
     shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Moved:
+    """``transpose(var, perm)`` in full ONNX axes with the batch axis not first (``moved.py``)."""
+
+    var: Var
+    perm: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,7 @@ class Ctx:
     op_type: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
     source: str = "onnx"  # "onnx" or "onnx: <file>", the start of every message
+    data_dependent: list = field(default_factory=list)  # "path (op): what" of nodes indexing with input values
 
     @property
     def nb(self) -> int:
@@ -73,11 +99,16 @@ class Ctx:
 
     # ---- shapes and axes --------------------------------------------------------------------
     def rank(self, v) -> int:
-        return v.value.ndim if isinstance(v, Const) else len(v.shape) + self.nb
+        if isinstance(v, Moved):
+            return len(v.perm)
+        return v.value.ndim if isinstance(v, (Const, Sym)) else len(v.shape) + self.nb
 
     def onnx_shape(self, v) -> tuple[int, ...]:
-        if isinstance(v, Const):
+        if isinstance(v, (Const, Sym)):
             return v.value.shape
+        if isinstance(v, Moved):
+            full = (self.batch_size, *v.var.shape)
+            return tuple(full[p] for p in v.perm)
         return ((self.batch_size,) if self.batch else ()) + tuple(v.shape)
 
     def axis(self, a: int, rank: int) -> int:
@@ -94,6 +125,8 @@ class Ctx:
         c = np.asarray(c)
         if not self.batch or c.ndim == 0 or c.ndim < rank:
             return c
+        if c.ndim == rank and c.shape[0] == self.batch_size > 1 and (c == c[:1]).all():
+            return c[0]  # the same in every sample of a fixed batch (a class token expanded to it)
         if c.ndim > rank or c.shape[0] != 1:
             raise self.error(f"constant of shape {list(c.shape)} varies along the batch axis", BatchAxisError)
         return c[0]
@@ -118,6 +151,12 @@ class Ctx:
             from .rules_math import materialize
 
             return materialize(self, x)
+        if isinstance(x, Moved):
+            raise self.error(f"uses a value whose batch axis a Transpose moved to axis {x.perm.index(0)}",
+                             BatchAxisError)
+        if isinstance(x, Sym):
+            raise self.error(f"uses the batch size as a value ({list(x.value.reshape(-1))[:4]}): the per-sample "
+                             "output would depend on the batch size", BatchDependentError)
         value = self.ir_const(x.value, x.value.ndim if rank is None else rank)
         return self.emit("constant", [], params={"value": value})
 

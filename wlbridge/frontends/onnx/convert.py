@@ -8,8 +8,8 @@ import numpy as np
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, NetBuilder
 from ...recurrent import drop_unused
-from . import validate
-from .context import BatchAxisError, Cmp, Const, Ctx, Unsupported, Var
+from . import moved, shapes, validate
+from .context import BatchAxisError, BatchDependentError, Const, Ctx, Moved, Sym, Unsupported, Var
 from .registry import lookup
 
 # what a rule raises on a node its checks did not foresee: reported as that node's error
@@ -17,6 +17,8 @@ _RULE_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, Zer
                 AssertionError)
 
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+# ops that take a shape tensor with the batch size in it (a ``Sym``) and do per-sample work with it
+_PER_SAMPLE = {"Reshape", "Expand", "Tile", "ConstantOfShape", "Slice", "Resize", "Upsample", "Pad"}
 
 
 def opset_of(proto) -> int:
@@ -48,7 +50,24 @@ def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = Non
                           "output of a node that wlbridge does not produce)")
     outs = [_output(ctx, env[o.name]) for o in graph.output]
     drop_unused(b, [o.name for o in outs], getattr(ctx, "optional_values", set()))
-    return b.build([o.name for o in outs], input_names=input_names, meta={"source": "onnx", "opset": opset})
+    meta = {"source": "onnx", "opset": opset, **model_facts(proto), "data_dependent": list(ctx.data_dependent)}
+    return b.build([o.name for o in outs], input_names=input_names, meta=meta)
+
+
+def model_facts(proto) -> dict:
+    """What ``wlbridge info`` says of an ONNX file: opset per domain, producer, symbolic axes per graph
+    input (the data-dependent parts come from the rules: ``ctx.data_dependent``)."""
+    inits = {t.name for t in proto.graph.initializer}
+    axes = {}
+    for i in proto.graph.input:
+        if i.name in inits or not i.type.HasField("tensor_type"):
+            continue
+        sym = {k: d.dim_param or "?" for k, d in enumerate(i.type.tensor_type.shape.dim) if not d.HasField("dim_value")}
+        if sym:
+            axes[i.name] = sym
+    producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p)
+    return {"opsets": {o.domain or "ai.onnx": int(o.version) for o in proto.opset_import},
+            "producer": producer, "symbolic_axes": axes}
 
 
 def _elem_types(graph) -> dict[str, int]:
@@ -173,11 +192,20 @@ def _convert_node(ctx: Ctx, node, i: int, env, bad: list, dead: set, shapes, tai
 def _apply(ctx: Ctx, node, ins):
     """Fold the node or run its rule; an unforeseen exception names the node and op."""
     try:
-        if ins and all(isinstance(x, Const) for x in ins if x is not None) and node.op_type not in _NO_FOLD:
-            validate.fold_size(ctx, node, ins)
-            outs = _fold(node, ins, ctx.opset)
+        symbolic = any(isinstance(x, Sym) for x in ins)
+        known = ins and all(isinstance(x, (Const, Sym)) for x in ins if x is not None)
+        if known and node.op_type not in _NO_FOLD and not _per_sample(node.op_type, ins):
+            if not symbolic:
+                validate.fold_size(ctx, node, ins)
+            outs = shapes.evaluate(ctx, node, ins) or _fold(node, ins, ctx.opset)
             validate.folded(ctx, node, outs)
             return outs
+        if symbolic and node.op_type not in _PER_SAMPLE:
+            raise ctx.error(f"{node.op_type} uses the batch size as a value: the per-sample output would "
+                            "depend on the batch size", BatchDependentError)
+        for x in ins:
+            if isinstance(x, Moved) and node.op_type not in moved.OPS:
+                ctx.var(x)  # refused: the batch axis is not first
         fn = lookup(node.op_type, ctx.opset)
         if fn is None:
             raise Unsupported("")
@@ -189,6 +217,13 @@ def _apply(ctx: Ctx, node, ins):
     except _RULE_ERRORS as e:
         raise ctx.error(f"invalid node ({type(e).__name__}: {str(e)[:200]}); if the node is valid ONNX, "
                         "this is a bug in wlbridge, please report it", FormatError) from e
+
+
+def _per_sample(op: str, ins) -> bool:
+    """Whether a shape tensor holding the batch size is this node's target shape (per-sample work for its
+    rule) rather than its data (evaluated by ``shapes.py``)."""
+    shape_ins = ins if op == "ConstantOfShape" else ins[1:]
+    return op in _PER_SAMPLE and any(isinstance(x, Sym) for x in shape_ins)
 
 
 def _attr(v):
@@ -213,6 +248,4 @@ def _fold(node, ins, opset: int) -> list:
 
 def _output(ctx: Ctx, v) -> Var:
     ctx.path, ctx.op_type = "<output>", "output"
-    if isinstance(v, (Const, Cmp)):
-        return ctx.var(v)
-    return v
+    return v if isinstance(v, Var) else ctx.var(v)

@@ -157,7 +157,7 @@ def _start(ctx: Ctx, v: Var, k: int) -> Var:
 
 def dynamic_slice(ctx: Ctx, ins) -> Var:
     """Slice whose starts are computed from the input values; ``ends`` must be ``starts`` plus constants."""
-    _per_sample_only(ctx)
+    _per_sample_only(ctx, "start")
     x = ctx.var(ins[0])
     starts, ends = ins[1], ins[2]
     n = int(np.prod(ctx.onnx_shape(starts)))
@@ -203,14 +203,16 @@ def _discardable(ctx: Ctx, layers: dict, name: str) -> None:
             todo.extend(layers[v].inputs)
 
 
-def _per_sample_only(ctx: Ctx) -> None:
-    if ctx.batch:  # an index tensor with the batch axis indexes across the samples in ONNX's semantics
+def _per_sample_only(ctx: Ctx, what: str) -> None:
+    """Refuse a batched index tensor (ONNX indexes across the samples with it); note the node for ``info``."""
+    if ctx.batch:
         raise ctx.error("indices computed from the input carry the batch axis", BatchAxisError)
+    ctx.data_dependent.append(f"{ctx.path} ({ctx.op_type}): {what} computed from the input values")
 
 
 def dynamic_gather(ctx: Ctx, data: Var, idx) -> Var:
     """Gather of a variable at computed indices: one ``dynamic_slice`` of size 1 per index, joined."""
-    _per_sample_only(ctx)
+    _per_sample_only(ctx, "indices")
     idx = materialize(ctx, idx) if isinstance(idx, Cmp) else idx
     ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(data))
     parts = [ctx.emit("dynamic_slice", [data, _start(ctx, idx, k)], attrs={"axes": [ax], "sizes": [1]})

@@ -70,6 +70,20 @@ for _onnx, _ir in [("Add", "add"), ("Sub", "sub"), ("Mul", "mul"), ("Div", "div"
     rule(_onnx, 1)(_arith(_ir))
 
 
+@rule("Mod", 10)
+def _mod(ctx: Ctx, node, ins):
+    """a mod b from exact parts: ``a - b floor(a / b)`` (``fmod=0``, the divisor's sign) or with the
+    quotient truncated toward zero (``fmod=1``, C's fmod: the dividend's sign)."""
+    a, b = broadcast_args(ctx, ins)
+    q = ctx.emit("div", [a, b])
+    if ctx.attrs.get("fmod", 0):
+        mag = ctx.emit("elementwise", [ctx.emit("elementwise", [q], attrs={"fn": "abs"})], attrs={"fn": "floor"})
+        t = ctx.emit("mul", [ctx.emit("elementwise", [q], attrs={"fn": "sign"}), mag])
+    else:
+        t = ctx.emit("elementwise", [q], attrs={"fn": "floor"})
+    return ctx.emit("sub", [a, ctx.emit("mul", [b, t])])
+
+
 @rule("Mean", 1)
 def _mean(ctx: Ctx, node, ins):
     total = ctx.emit("add", broadcast_args(ctx, ins)) if len(ins) > 1 else ctx.var(ins[0])

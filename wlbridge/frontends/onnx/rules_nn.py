@@ -1,6 +1,8 @@
 """Convolution, pooling, batch normalization and reductions (channels first, as ONNX)."""
 from __future__ import annotations
 
+import math
+
 from ...errors import FormatError
 from .context import Const, Ctx, Unsupported, Var
 from .registry import rule
@@ -156,3 +158,26 @@ rule("ReduceSum", 1)(_reduce("sum", 13))
 rule("ReduceMax", 1)(_reduce("max", 18))
 for _op, (_pre, _kind, _post) in _COMPOSED.items():
     rule(_op, 1)(_reduce(_kind, 18, _pre, _post))
+
+
+_MAX_PRODUCT = 64  # factors of one ReduceProd output: a chain of that many multiplications
+
+
+@rule("ReduceProd", 1)
+def _reduce_prod(ctx: Ctx, node, ins):
+    """The product over the axes as a chain of elementwise multiplications of the slices (the IR's
+    reductions are sums and maxima; a product through exp-sum-log would not be exact)."""
+    x = ctx.var(ins[0])
+    axes = _reduce_axes(ctx, x, ins, 18)
+    if axes is None:
+        return x
+    if math.prod(x.shape[a] for a in axes) > _MAX_PRODUCT:
+        raise Unsupported(f"ReduceProd of more than {_MAX_PRODUCT} factors per output")
+    for a in axes:
+        parts = [ctx.emit("take", [x], attrs={"axis": a, "indices": [i]}) for i in range(x.shape[a])]
+        x = parts[0]
+        for p in parts[1:]:
+            x = ctx.emit("mul", [x, p])
+    if ctx.attrs.get("keepdims", 1):
+        return x
+    return ctx.reshape(x, [d for i, d in enumerate(x.shape) if i not in axes])

@@ -70,7 +70,7 @@ def _resize(ctx: Ctx, node, ins):
     full = ctx.onnx_shape(x)
     scales = sizes = None
     if len(ins) > 3 and ins[3] is not None:
-        sizes = const_ints(ctx, ins[3], "sizes")
+        sizes = const_ints(ctx, ins[3], "sizes", at=(0,))
     elif len(ins) > 2 and ins[2] is not None and isinstance(ins[2], Const) and ins[2].value.size:
         scales = [float(s) for s in np.asarray(ins[2].value).reshape(-1)]
         sizes = [int(np.floor(d * s)) for d, s in zip(full, scales)]
@@ -99,3 +99,35 @@ def _conv_transpose(ctx: Ctx, node, ins):
                                 tuple(ctx.attrs.get("output_padding") or (0,) * n),
                                 tuple(ctx.attrs.get("dilations") or (1,) * n), int(ctx.attrs.get("group", 1)))
     return _spatial_out(ctx, y)
+
+
+def _upsample(ctx: Ctx, node, ins):
+    """Upsample (opsets 7-9; deprecated in 10) and Resize-10 (the same op renamed): Resize with asymmetric
+    coordinates, nearest rounding down, output sizes ``floor(size * scale)``; ``scales`` an attribute
+    before opset 9, an input from 9."""
+    mode = ctx.attrs.get("mode", "nearest")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise Unsupported(f"mode {mode!r}")
+    if ctx.opset < 9 and "scales" in ctx.attrs:
+        scales = [float(s) for s in ctx.attrs["scales"]]
+    elif ctx.opset < 9:  # the experimental opset-1 form: NCHW with height_scale and width_scale
+        scales = [1.0, 1.0, float(ctx.attrs.get("height_scale", 1.0)), float(ctx.attrs.get("width_scale", 1.0))]
+    elif len(ins) > 1 and isinstance(ins[1], Const):
+        scales = [float(s) for s in np.asarray(ins[1].value).reshape(-1)]
+    else:
+        raise Unsupported("scales that are not constant")
+    x = ctx.var(ins[0])
+    full = ctx.onnx_shape(x)
+    if len(scales) != len(full):
+        raise ctx.error(f"{len(scales)} scales for an input of rank {len(full)}")
+    if ctx.batch:
+        if scales[0] != 1.0:
+            raise Unsupported("upsampling the batch axis")
+        scales, full = scales[1:], full[1:]
+    sizes = [int(np.floor(d * s)) for d, s in zip(full, scales)]
+    return resample.resize(_emitter(ctx), x, sizes, scales, "nearest" if mode == "nearest" else "linear",
+                           "asymmetric", "floor")
+
+
+rule("Upsample", 1)(_upsample)
+rule("Resize", 10)(_upsample)

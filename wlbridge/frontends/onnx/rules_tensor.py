@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import BatchAxisError, Const, Ctx, Unsupported, Var
+from . import moved
+from .context import BatchAxisError, BatchDependentError, Const, Ctx, Moved, Unsupported, Var
 from .registry import rule
 from .rules_shape import const_ints
 
@@ -32,10 +33,19 @@ def _is_whole(start: int, end: int, step: int) -> bool:
 
 
 def _slice(ctx: Ctx, x, starts, ends, axes, steps):
-    x = ctx.var(x)
-    r = ctx.rank(x)
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
+    if isinstance(x, Moved):
+        shape, ranges = moved.shape(x), {}
+        for a, s, e, st in zip(axes, starts, ends, steps):
+            a %= len(shape)
+            if shape[a] == "batch" and not _is_whole(s, e, st):
+                raise ctx.error("Slice of the batch axis; convert with batch_axis=False", BatchAxisError)
+            if shape[a] != "batch":
+                ranges[a] = _onnx_range(s, e, st, shape[a])
+        return moved.sliced(ctx, x, ranges)
+    x = ctx.var(x)
+    r = ctx.rank(x)
     ranges = {}
     for a, s, e, st in zip(axes, starts, ends, steps):
         if ctx.batch and a % r == 0:
@@ -60,13 +70,24 @@ def _slice_inputs(ctx: Ctx, node, ins):
         return dynamic_slice(ctx, ins)
     opt = [const_ints(ctx, v, n) if v is not None else None
            for v, n in zip(list(ins[3:5]) + [None] * 2, ("axes", "steps"))]
-    return _slice(ctx, ins[0], const_ints(ctx, ins[1], "starts"), const_ints(ctx, ins[2], "ends"), *opt)
+    ends = const_ints(ctx, ins[2], "ends", batch=None, at=range(np.size(getattr(ins[2], "value", 0))))
+    axes = opt[0] if opt[0] is not None else list(range(len(ends)))
+    if any(e is None and (not ctx.batch or a % ctx.rank(ins[0]) != 0) for e, a in zip(ends, axes)):
+        raise ctx.error(f"Slice ends {list(ins[2].value.reshape(-1))} use the batch size on another axis than "
+                        "the batch axis", BatchDependentError)
+    ends = [2 ** 63 - 1 if e is None else e for e in ends]  # the batch axis up to the batch size: all of it
+    return _slice(ctx, ins[0], const_ints(ctx, ins[1], "starts"), ends, *opt)
 
 
 def _split(ctx: Ctx, node, ins, sizes):
-    x = ctx.var(ins[0])
-    ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(x))
-    n, k = x.shape[ax], len(node.output)
+    if isinstance(ins[0], Moved):
+        m = ins[0]
+        ax = int(ctx.attrs.get("axis", 0)) % len(m.perm)
+        n, k = m.var.shape[moved.source_axis(ctx, m, ax)], len(node.output)
+    else:
+        x = ctx.var(ins[0])
+        ax = ctx.axis(int(ctx.attrs.get("axis", 0)), ctx.rank(x))
+        n, k = x.shape[ax], len(node.output)
     if sizes is None:
         if "num_outputs" in ctx.attrs:
             k = int(ctx.attrs["num_outputs"])
@@ -76,7 +97,10 @@ def _split(ctx: Ctx, node, ins, sizes):
         raise ctx.error(f"split sizes {sizes} do not add up to {n}")
     out, pos = [], 0
     for s in sizes:
-        out.append(_slice_var(ctx, x, {ax: (pos, pos + s, 1)}))
+        if isinstance(ins[0], Moved):
+            out.append(moved.sliced(ctx, ins[0], {ax: (pos, pos + s, 1)}))
+        else:
+            out.append(_slice_var(ctx, x, {ax: (pos, pos + s, 1)}))
         pos += s
     return out
 
