@@ -165,7 +165,8 @@ def test_written_transformer_association_runs_in_the_paclet_in_woxi():
 
 @pytest.mark.onnx
 def test_transformer_encoder_via_onnx_saved_as_wlnet(tmp_path):
-    """ONNX's one sample of batch size 1 {1, 5, 16}: nested NetMapOperators and a level-2 NetMapThreadOperator."""
+    """ONNX's one sample of batch size 1 {1, 5, 16}, its 1 the batch axis: nested NetMapOperators and a level-2
+    NetMapThreadOperator."""
     pytest.importorskip("onnx")
     pytest.importorskip("h5py")
     enc = _encoder()
@@ -173,7 +174,8 @@ def test_transformer_encoder_via_onnx_saved_as_wlnet(tmp_path):
     net = wb.from_onnx(_onnx_bytes(enc, x, dynamo=False, dynamic_axes={"x": {0: "N"}}))
     wb.save_wlnet(net, tmp_path / "encoder.wlnet")
     back = wb.load(tmp_path / "encoder.wlnet")
-    xs = np.random.default_rng(8).normal(size=(2, 1, 5, 16))
+    assert back.input_shape == net.input_shape == (5, 16)
+    xs = np.random.default_rng(8).normal(size=(2, 5, 16))
     np.testing.assert_allclose(back(xs), net(xs), rtol=1e-14, atol=1e-15)
 
 
@@ -183,9 +185,12 @@ def test_transformer_encoder_via_onnx_matches_onnxruntime():
     enc = _encoder()
     x = torch.randn(1, 5, 16, dtype=torch.float64)
     net = wb.from_onnx(_onnx_bytes(enc, x, dynamo=False, dynamic_axes={"x": {0: "N"}}))
-    assert net.input_shape == (1, 5, 16)  # MatMul/Transpose mix the batch axis: one sample of batch size 1
-    assert all(layer.path.startswith("/layers.") for layer in net.layers)  # the exporter's node names
-    np.testing.assert_allclose(net(x.numpy()), net.origin.evaluate(x.numpy()[None])[0][0], rtol=1e-12, atol=1e-13)
+    # MatMul/Transpose mix the batch axis: one sample of batch size 1, whose 1 is the batch axis again
+    assert net.input_shape == (5, 16) and net.output_shapes == [(5, 16)]
+    assert all(layer.path.startswith(("/layers.", "batch axis")) for layer in net.layers)  # the exporter's node names
+    np.testing.assert_allclose(net(x.numpy()), net.origin.evaluate(x.numpy())[0], rtol=1e-12, atol=1e-13)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x.numpy()), enc(x).numpy(), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.slow

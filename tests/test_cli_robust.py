@@ -220,3 +220,28 @@ def test_names_from_a_file_cannot_drive_the_terminal(capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
     assert "evil\\x1b[2J\\u202enet" in out
+
+
+@pytest.mark.torch
+def test_checkpoints_and_torchscript_are_refused_saying_what_they_are(tmp_path, capfd, monkeypatch):
+    """torch.save files are refused without unpickling (it runs code); TorchScript is named as such."""
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh())
+    torch.save(module.state_dict(), tmp_path / "weights.pt")
+    torch.save(module, tmp_path / "whole.pth")
+    torch.jit.save(torch.jit.script(module), tmp_path / "scripted.pt")
+    torch.jit.save(torch.jit.trace(module, torch.zeros(1, 3)), tmp_path / "traced.pt")
+    monkeypatch.setattr("pickle.Unpickler", None)  # nothing may unpickle these files
+    monkeypatch.setattr(torch, "load", None)
+    expect = {"weights.pt": r"a torch.save checkpoint.*\(unpickling runs code from the file\).*torch.export.save",
+              "whole.pth": "a torch.save checkpoint",
+              "scripted.pt": r"a TorchScript archive \(torch.jit.save\).*wlbridge.from_torch.*torch.export.save.*"
+                             r"torch.onnx.export\(torch.jit.load\(path\)",
+              "traced.pt": "a TorchScript archive"}
+    for name, pattern in expect.items():
+        with pytest.raises(wb.FormatError, match=pattern):
+            wb.load(tmp_path / name)
+        assert main(["check", str(tmp_path / name)]) == 2
+        err = capfd.readouterr().err
+        assert err.startswith(f"wlbridge: error: {tmp_path / name}: a ") and err.count("\n") == 1, err
+        assert "warnings above" not in err and "control flow" not in err

@@ -1,5 +1,6 @@
 """Attention saved as ``.pt2`` (issue 10): torch's aten attention works in the (L, N, E) layout and moves
-the batch axis, so a program exported with batch size 1 converts as one whole sample (leading 1 included)."""
+the batch axis, so a program exported with batch size 1 converts as one whole sample, whose leading 1 is the
+batch axis again when every input and output keeps it (frontends/batchaxis.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +14,7 @@ nn = torch.nn
 pytestmark = pytest.mark.torch
 
 from wlbridge.frontends.torch import from_exported_program  # noqa: E402
+from wlbridge.frontends.batchaxis import NOTE as BATCH_NOTE  # noqa: E402
 from wlbridge.frontends.torch.sample import NOTE  # noqa: E402
 
 
@@ -64,14 +66,15 @@ def _assert_matches(net, module, x):
 def test_transformer_encoder_pt2_converts_as_one_sample(tmp_path):
     enc, x = _encoder(), _x()
     net = wb.load(_save(tmp_path, enc, x))
-    assert net.input_shape == (1, 5, 16) and net.output_shapes == [(1, 5, 16)]
-    assert net.meta["notes"] == [NOTE]
+    assert net.input_shape == (5, 16) and net.output_shapes == [(5, 16)]  # as from_torch
+    assert net.meta["notes"] == [NOTE, BATCH_NOTE]
     assert {"batch_matmul", "softmax", "layernorm"} <= {layer.op for layer in net.layers}
     _assert_matches(net, enc, x)
     _assert_matches(net, enc, _x() * 3)  # another sample than the exported example
-    samples = np.random.default_rng(3).standard_normal((3, 1, 5, 16))  # origin: a batch of whole samples
+    samples = np.random.default_rng(3).standard_normal((3, 5, 16))  # origin: a batch, one sample at a time
     np.testing.assert_allclose(net.origin.evaluate(samples)[0], np.stack([net(s) for s in samples]),
                                rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(net(samples), wb.from_torch(enc, (5, 16))(samples), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("need_weights,causal", [(False, False), (True, False), (False, True)],
@@ -79,8 +82,8 @@ def test_transformer_encoder_pt2_converts_as_one_sample(tmp_path):
 def test_multihead_attention_pt2_converts_as_one_sample(tmp_path, need_weights, causal):
     m, x = _MHA(need_weights, causal).double().eval(), _x()
     net = wb.load(_save(tmp_path, m, x))
-    assert net.input_shape == (1, 5, 16)
-    assert net.output_shapes == ([(1, 5, 16), (1, 5, 5)] if need_weights else [(1, 5, 16)])
+    assert net.input_shape == (5, 16)
+    assert net.output_shapes == ([(5, 16), (5, 5)] if need_weights else [(5, 16)])
     _assert_matches(net, m, x)
 
 
@@ -110,7 +113,7 @@ class _WholeSampleOps(nn.Module):
 def test_shape_ops_on_whole_samples_match_torch():
     m, x = _WholeSampleOps().double().eval(), _x(shape=(4, 6))
     net = from_exported_program(torch.export.export(m, (x,)))
-    assert net.input_shape == (1, 4, 6) and net.output_shapes == [(1, 16, 1)]
+    assert net.input_shape == (4, 6) and net.output_shapes == [(16, 1)]
     _assert_matches(net, m, x)
 
 

@@ -55,17 +55,12 @@ def train_seed_net(seed: int = 1, max_iter: int = 500, attempts: int = 10):
     return best.eval()
 
 
-def main() -> int:
-    """Train, convert, print and check the seed net (what ``make demo`` shows)."""
-    try:
-        import torch
-    except ImportError:
-        print("wlbridge.demo needs PyTorch: pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
-              file=sys.stderr)
-        return 2
+def show():
+    """Train the seed net, print the fit, the IR and the closed forms; returns the converted net."""
+    import torch
+
     import wlbridge as wb
 
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead
     t0 = time.perf_counter()
     model = train_seed_net()
     with torch.no_grad():
@@ -74,12 +69,24 @@ def main() -> int:
     print(f"trained in {time.perf_counter() - t0:.2f} s, mean squared error {loss:.3g}")
     for x, p, t in zip(INPUTS, pred.tolist(), TARGETS):
         print(f"  {x} -> {[round(v, 4) for v in p]}  (target {t})")
-
     net = wb.from_torch(model, (3,))
     print(net)
     print(net.to_wl())
     print(net.to_wl(form="expanded"))
     print(net.to_sympy(form="expanded"))
+    return net
+
+
+def main() -> int:
+    """Train, convert, print and check the seed net (what ``make demo`` shows)."""
+    try:
+        import torch
+    except ImportError:
+        print("wlbridge.demo needs PyTorch: pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
+              file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead
+    net = show()
     report = net.check()
     print(report)
     return 0 if report.passed else 1

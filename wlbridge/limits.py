@@ -31,7 +31,10 @@ class Limits:
     max_constant_bytes: int = 256 * MiB      # one ONNX initializer or folded constant
     max_text_chars: int = 8 * MiB            # InputForm text and string datasets of a .wlnet
     max_assoc_keys: int = 100_000            # elements of one association / list / expression in a net
-    parse_seconds: float = 60.0              # reading a .wlnet's HDF5 structure (libhdf5 can spin)
+    parse_seconds: float | None = None       # reading a .wlnet's HDF5 structure (libhdf5 can spin): a flat
+                                             # cap when set, else parse_base_seconds + per MiB of file
+    parse_base_seconds: float = 3.0
+    parse_seconds_per_mib: float = 0.5
     max_layers: int = 1_000_000              # IR layers of one net (a sequence operator unrolls per step)
     max_port_elements: int = 2**26           # elements of one port of a Wolfram layer, per sample
 
@@ -41,8 +44,21 @@ class Limits:
         for f in dataclasses.fields(cls):
             raw = environ.get(f"WLBRIDGE_{f.name.upper()}")
             if raw:
-                kw[f.name] = type(f.default)(float(raw)) if f.type != "float" else float(raw)
+                kw[f.name] = float(raw) if f.type.startswith("float") else int(float(raw))
         return cls(**kw)
+
+    def parse_cap(self, file_bytes: int) -> float:
+        """Seconds allowed to read a ``file_bytes`` HDF5 file: ``parse_seconds`` if set, else
+        ``parse_base_seconds + parse_seconds_per_mib`` per MiB (a 14 KB file: ~3 s; 100 MiB: 53 s).
+
+        >>> Limits().parse_cap(14_000) < 5 < Limits().parse_cap(100 * MiB) == 53.0
+        True
+        >>> Limits(parse_seconds=60).parse_cap(14_000)
+        60
+        """
+        if self.parse_seconds is not None:
+            return self.parse_seconds
+        return self.parse_base_seconds + self.parse_seconds_per_mib * file_bytes / MiB
 
 
 _current = Limits.from_env()

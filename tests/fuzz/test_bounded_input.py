@@ -126,6 +126,28 @@ def test_long_inputform_and_wide_associations_are_refused_quickly():
     assert inputform.parse(inputform.to_inputform(wide)) == wide
 
 
+def test_the_hdf5_time_cap_scales_with_the_file_size():
+    lim = limits.Limits()
+    np.testing.assert_allclose([lim.parse_cap(n) for n in (0, 14_000, limits.MiB, 100 * limits.MiB)],
+                               [3.0, 3.0 + 0.5 * 14_000 / limits.MiB, 3.5, 53.0])
+    assert limits.Limits(parse_seconds=60.0).parse_cap(10**9) == 60.0  # a flat cap when set
+    env = limits.Limits.from_env({"WLBRIDGE_PARSE_BASE_SECONDS": "1", "WLBRIDGE_PARSE_SECONDS_PER_MIB": "2"})
+    np.testing.assert_allclose(env.parse_cap(3 * limits.MiB), 7.0)
+
+
+def test_a_small_wlnet_whose_read_spins_is_refused_within_5_seconds(tmp_path, monkeypatch):
+    """libhdf5 looping on a 14 KB corrupted file (stood in for by a reader that sleeps): refused by its size's cap."""
+    from wlbridge.frontends.wolfram import wlnet
+
+    p = tmp_path / "spin.wlnet"
+    p.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(14_000 - 8))
+    monkeypatch.setattr(wlnet, "_read_h5", lambda *a: time.sleep(60))  # the forked reader inherits it
+    t = time.monotonic()
+    with pytest.raises(FormatError, match=r"spin.wlnet: reading the file took longer than 3.0\d* s.*WLBRIDGE_PARSE_SECONDS"):
+        wb.load(p)
+    assert time.monotonic() - t <= 5
+
+
 def test_limits_from_the_environment():
     lim = limits.Limits.from_env({"WLBRIDGE_MAX_FILE_BYTES": "1e6", "WLBRIDGE_PARSE_SECONDS": "2.5"})
     assert (lim.max_file_bytes, lim.parse_seconds, lim.max_array_bytes) == (10**6, 2.5, 2 * 1024**3)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..emit.wlnumbers import fmt_real, fmt_real_positional
+from ..emit.wlnumbers import fmt_array, fmt_real, fmt_real_positional, nest_texts
 from ..errors import EngineError
 
 # ----------------------------------------------------------------------------------------------
@@ -58,16 +58,14 @@ def wl_array(a: np.ndarray, number=wl_real) -> str:
     ('{{1, 2}}', '{0.5`, 0.001`}')
     """
     a = np.asarray(a)
+    if number is wl_real and a.ndim and np.issubdtype(a.dtype, np.floating):  # the emitter's vectorised printer
+        if not np.isfinite(a).all():
+            _finite(a[~np.isfinite(a)].flat[0])
+        return fmt_array(a)
     fmt = (lambda v: str(int(v))) if np.issubdtype(a.dtype, np.integer) else number
     if a.ndim == 0:
         return fmt(a.item())
-    return _nest(a.tolist(), fmt)
-
-
-def _nest(v, fmt) -> str:
-    if isinstance(v, list):
-        return "{" + ", ".join(_nest(x, fmt) for x in v) + "}"
-    return fmt(v)
+    return nest_texts([fmt(v) for v in a.ravel().tolist()], a.shape)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import sympy as sp
 from ..errors import ConversionError
 from ..ops import ACTIVATIONS
 from . import scalar
+from .shortest import repr_text
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -216,8 +217,15 @@ def _contiguous(arr) -> tuple[str, int] | None:
     return ms[0].group(1), off
 
 
+_NEGATIVE = re.compile(r"(?:^|(?<= ))(-[^,]+)")
+
+
 def _array(a) -> str:
+    """A C initializer of ``a``; rows of finite numbers through :func:`.shortest.repr_text` (each number as
+    :func:`literal` writes it)."""
     if a.ndim == 1:
+        if np.isfinite(a).all():
+            return "{" + _NEGATIVE.sub(r"(\1)", repr_text(a)[1:-1]) + "}"
         return "{" + ", ".join(literal(float(v)) for v in a) + "}"
     return "{\n        " + ",\n        ".join(_array(r) for r in a) + "}"
 

@@ -23,6 +23,7 @@ import sympy as sp
 from .._options import keywords
 from ..ops import ACTIVATIONS, OPS
 from . import scalar
+from .shortest import repr_text
 from .names import Namespace, check_identifier, docstring
 from ._geom import full_padding, geometry, norm_axis, pool_counts
 from .sympy import NumpyPrinter, SympyAlgebra
@@ -87,7 +88,7 @@ class Source:
     def const(self, name: str, a) -> str:
         name = self.names(name)
         a = np.asarray(a, dtype=np.float64)
-        text = repr(a.tolist()) if a.ndim else repr(float(a))
+        text = repr_text(a) if a.ndim else repr(float(a))
         text = text.replace("inf", "numpy.inf")
         self.consts.append(f"{name} = numpy.array({text})")
         return name

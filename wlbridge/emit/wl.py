@@ -28,7 +28,7 @@ from . import scalar, wl_compact
 from .names import Namespace
 from .wl_compact import V
 from .wlprint import (Call, Divide, Int, ListN, Neg, Node, Num, Op, Part, Plus, Power, Printer, Sym, Times,
-                      Tmpl, Subtract, With)
+                      Tmpl, Subtract, With, fill, filled_len)
 
 RULES = wl_compact.RULES  # compact form; the expanded form is scalar.RULES with WLAlgebra
 if set(OPS) - set(RULES):  # pragma: no cover
@@ -157,14 +157,18 @@ def _function(params: list[str], binds: list[tuple[str, Node]], body: Node, exac
     bracket: a 13 MB chain of 13 With parses in ~400 s, the flat form in ~200 s) the chain is one
     flat ``Module[{b1, ...}, b1 = ...; ...; body]`` instead.
     """
-    p = Printer(exact)
+    p = Printer(exact, deferred=[])  # long arrays are put in once, at the end (no copy per nesting level)
     head = "Function[{" + ", ".join(params) + "}, "
     texts = [(name, _print(p, node)) for name, node in binds]
-    if len(binds) > MAX_WITH_DEPTH or sum(len(t) for _, t in texts) > MAX_WITH_CHARS:
-        sets = "".join(name + " = " + t + "; " for name, t in texts)
-        return head + "Module[{" + ", ".join(n for n, _ in binds) + "}, " + sets + _print(p, body) + "]]"
-    withs = "".join("With[{" + name + " = " + t + "}, " for name, t in texts)
-    return head + withs + _print(p, body) + "]" * len(binds) + "]"
+    parts = [head]
+    if len(binds) > MAX_WITH_DEPTH or sum(filled_len(t, p.deferred) for _, t in texts) > MAX_WITH_CHARS:
+        parts.append("Module[{" + ", ".join(n for n, _ in binds) + "}, ")
+        for name, t in texts:
+            parts += [name, " = ", t, "; "]
+        return fill("".join(parts + [_print(p, body), "]]"]), p.deferred)
+    for name, t in texts:
+        parts += ["With[{", name, " = ", t, "}, "]
+    return fill("".join(parts + [_print(p, body), "]" * len(binds), "]"]), p.deferred)
 
 
 def _print(printer: Printer, node: Node) -> str:

@@ -10,19 +10,21 @@
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 
 import numpy as np
 
 from ..errors import ConversionError
+from . import shortest
 
 
 # ---- numbers ---------------------------------------------------------------------------------
 def _fmt_one(v: float) -> str:
     r = repr(v)
     if "e" not in r:
-        return ("Infinity" if v > 0 else "-Infinity") if r.endswith("inf") else r + "`"
+        if r.endswith("inf"):
+            return "Infinity" if v > 0 else "-Infinity"
+        return (r[:-1] if r.endswith(".0") else r) + "`"
     mant, ex = r.split("e")
     return f"{mant if '.' in mant else mant + '.'}`*^{int(ex)}"
 
@@ -34,17 +36,16 @@ def fmt_reals(values) -> list[str]:
         raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
     if a.size == 0:
         return []
-    flat = a.tolist()
-    toks = (repr(flat)[1:-1].replace(", ", "`, ") + "`").replace(".0`", ".`").split(", ")
-    mag = np.abs(a)
-    for i in np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16)).tolist():
-        toks[i] = _fmt_one(flat[i])
-    return toks
+    text = _fast_array(a)
+    return [_fmt_one(v) for v in a.tolist()] if text is None else text[1:-1].split(", ")
 
 
 def fmt_real(v: float) -> str:
     """One float64 as WL text: ``fmt_real(1.5e-10) == '1.5`*^-10'``."""
-    return fmt_reals([float(v)])[0]
+    v = float(v)
+    if v != v:
+        raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
+    return _fmt_one(v)
 
 
 def fmt_real_positional(v: float) -> str:
@@ -69,35 +70,56 @@ def fmt_exact(v: float) -> str:
     return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
 
-_EXP = re.compile(r"e([+-])0*(\d+)`")
-_BRACES = str.maketrans("[]", "{}")
-
-
-def _exp_sub(m: re.Match) -> str:
-    single = m.string[m.start() - 2] not in "0123456789."  # repr's mantissa '5' in '5e-324'
-    return f"{'.' if single else ''}`*^{'-' if m.group(1) == '-' else ''}{m.group(2)}"
+_BRACES = bytes.maketrans(b"[]", b"{}")
 
 
 def fmt_array(a: np.ndarray, exact: bool = False) -> str:
-    """A nested WL list of a float array, vectorised (one ``repr`` of the nested list, then C-speed edits)."""
+    """A nested WL list of a float array: orjson's shortest digits (:mod:`.shortest`), then C-speed edits;
+    the same text as each number's :func:`fmt_real`."""
     a = np.asarray(a, dtype=np.float64)
     if exact or a.size == 0:
         return _fmt_exact_array(a)
     if np.isnan(a).any():
         raise ConversionError("cannot print NaN as a WL number (a weight or constant is NaN)")
     if a.ndim == 0:
-        return fmt_real(float(a))
-    s = repr(a.tolist()).replace(", ", "`, ").replace("]", "`]")
-    for _ in range(a.ndim - 1):  # '`]`]' -> '`]]' and ']`, [' -> '], [' between sublists
-        s = s.replace("]`]", "]]")
-    if a.ndim > 1:
-        s = s.replace("]`, ", "], ")
-    s = s.replace(".0`", ".`")
-    if "e" in s:
-        s = _EXP.sub(_exp_sub, s)
-    if "inf" in s:
-        s = s.replace("inf`", "Infinity")
-    return s.translate(_BRACES)
+        return _fmt_one(float(a))
+    text = _fast_array(a)
+    return nest_texts([_fmt_one(v) for v in a.ravel().tolist()], a.shape) if text is None else text
+
+
+_SENTINEL = 1.2345678901234567e300  # stands in for the rare numbers; its text holds an 'e', no other one does
+
+
+def _fast_array(a: np.ndarray) -> str | None:
+    """orjson's ``[[1.0,-1.5e-7],...]`` rewritten to ``{{1.`, -1.5`*^-7}, ...}``; None with infinities.
+
+    orjson writes |v| < 1e-4 and |v| >= 1e16 otherwise than :func:`_fmt_one` (``1e-7``, ``0.00001``):
+    those few are printed by it, in place of a sentinel number dumped where they were."""
+    flat = a.ravel()
+    mag = np.abs(flat)
+    rare = np.flatnonzero(((mag < 1e-4) & (mag > 0)) | (mag >= 1e16))
+    if rare.size:
+        a = a.copy()
+        a.flat[rare] = _SENTINEL
+    s = shortest.dump(a)
+    if s is None:
+        return None
+    s = s.replace(b",", b"`, ")  # a backtick after each number but the last
+    for k in range(a.ndim - 1, 0, -1):  # ']`, [' between sublists: the backtick goes before the brackets
+        s = s.replace(b"]" * k + b"`, " + b"[" * k, b"`" + b"]" * k + b", " + b"[" * k)
+    s = b"`".join((memoryview(s)[:-a.ndim], s[-a.ndim:]))  # and after the last (one copy)
+    if (flat == np.trunc(flat)).any():  # '2.0`' -> '2.`' (only whole numbers end in '.0')
+        s = s.replace(b".0`", b".`")
+    if rare.size:
+        pieces = s.split(_SENTINEL_TEXT)
+        out = [pieces[0]]
+        for v, piece in zip(flat[rare].tolist(), pieces[1:]):
+            out += [_fmt_one(v).encode(), piece]
+        s = b"".join(out)
+    return s.translate(_BRACES).decode()
+
+
+_SENTINEL_TEXT = shortest.dump(np.array([_SENTINEL]))[1:-1] + b"`"
 
 
 def _empty(shape) -> str:
@@ -105,13 +127,20 @@ def _empty(shape) -> str:
 
 
 def _fmt_exact_array(a: np.ndarray) -> str:
-    if a.size == 0:
-        return _empty(a.shape)
     toks = [fmt_exact(v) for v in a.ravel().tolist()]
-    if a.ndim == 0:
-        return toks[0]
-    for n in reversed(a.shape):
-        toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)] if n else ["{}"]
+    return toks[0] if a.ndim == 0 else nest_texts(toks, a.shape)
+
+
+def nest_texts(toks: list[str], shape) -> str:
+    """WL nested lists of ``shape`` from its elements' texts in C order.
+
+    >>> nest_texts(["1", "2", "3", "4"], (2, 2)), nest_texts([], (2, 0))
+    ('{{1, 2}, {3, 4}}', '{{}, {}}')
+    """
+    if not toks:
+        return _empty(shape)
+    for n in reversed(shape):
+        toks = ["{" + ", ".join(toks[i:i + n]) + "}" for i in range(0, len(toks), n)]
     return toks[0]
 
 

@@ -239,12 +239,40 @@ def _single_call(template: str) -> bool:
 
 
 # ---- printer ---------------------------------------------------------------------------------
-class Printer:
-    """Prints a node tree; memoises by node identity so shared subtrees print once."""
+def fill(text: str, deferred: list[str]) -> str:
+    """``text`` with each deferred-array marker replaced by the array's text."""
+    if not deferred:
+        return text
+    pieces = text.split(MARK)
+    pieces[1::2] = [deferred[int(i)] for i in pieces[1::2]]
+    return "".join(pieces)
 
-    def __init__(self, exact: bool = False):
+
+def filled_len(text: str, deferred: list[str]) -> int:
+    """``len(fill(text, deferred))`` without building it."""
+    if MARK not in text:
+        return len(text)
+    pieces = text.split(MARK)
+    return sum(map(len, pieces[0::2])) + sum(len(deferred[int(i)]) for i in pieces[1::2])
+
+
+# A raw newline never occurs inside a WL string literal (fmt_string escapes it), a NUL never outside one:
+# the pair marks a deferred array, so no text of the net can be taken for one.
+MARK = "\n\x00"
+DEFER_CHARS = 4096  # arrays at least this long are deferred (see Printer)
+
+
+class Printer:
+    """Prints a node tree; memoises by node identity so shared subtrees print once.
+
+    With ``deferred`` (a list), long array literals are appended to it and printed as a short marker,
+    so the nesting around them joins short strings; :func:`fill` puts them in, one copy at the end.
+    """
+
+    def __init__(self, exact: bool = False, deferred: list[str] | None = None):
         self.exact = exact
         self.memo: dict[int, str] = {}
+        self.deferred = deferred
 
     def num(self, v: float) -> str:
         return fmt_exact(v) if self.exact else fmt_real(v)
@@ -273,7 +301,11 @@ class Printer:
         return n.text
 
     def _Arr(self, n):
-        return fmt_array(n.array, self.exact)
+        text = fmt_array(n.array, self.exact)
+        if self.deferred is None or len(text) < DEFER_CHARS:
+            return text
+        self.deferred.append(text)
+        return f"{MARK}{len(self.deferred) - 1}{MARK}"
 
     def _Call(self, n):
         return n.head + "[" + ", ".join(self.text(a) for a in n.args) + "]"

@@ -11,6 +11,9 @@ and the graph keeps the batch axis apart, else ``False``. Shape arithmetic on a 
 (``Shape -> Gather -> Concat -> Reshape``, ``ConstantOfShape``/``Expand`` of the batch) is evaluated
 by ``shapes.py``; a graph whose per-sample output depends on the batch size is refused. ``net.meta``
 holds the file's ``opsets``, ``producer``, ``symbolic_axes`` and ``data_dependent`` parts (``info``).
+A graph that mixes the batch axis with the others converts as one sample of batch size 1; when every
+input and output of that sample starts with that 1, it is read as the batch axis again
+(``frontends/batchaxis.py``): one shape per model, by every route.
 
 >>> import numpy as np, onnx
 >>> from onnx import helper, numpy_helper, TensorProto as T
@@ -36,6 +39,7 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net
+from ..batchaxis import leading_one_as_batch
 from ..guard import guarded, regular_file
 from .convert import convert_graph
 from .context import BatchAxisError
@@ -67,6 +71,7 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
     proto, notes = classifier_outputs(proto)
     batch = _auto_batch(proto) if batch_axis == "auto" else batch_axis
     source = str(model) if isinstance(model, (str, os.PathLike)) else ""
+    origin_proto = proto
     try:
         net = convert_graph(proto, batch=batch, input_names=input_names, source=source)
     except BatchAxisError as first:
@@ -89,15 +94,19 @@ def from_onnx(model, *, input_names: Sequence[str] | None = None, batch_axis: bo
 
             net = dataclasses.replace(net, meta={**net.meta, "symbolic_axes": model_facts(proto)["symbolic_axes"]},
                                       input_names=tuple(net.input_names))
+        whole, net = net, leading_one_as_batch(net, None)
+        if net is not whole:  # its source runs one sample (batch of 1) at a time
+            origin_proto = one
     if notes:
         import warnings
 
         warnings.warn("onnx: " + "; ".join(notes), UserWarning, stacklevel=2)
-        net = dataclasses.replace(net, meta={**net.meta, "notes": notes}, input_names=tuple(net.input_names))
+        net = dataclasses.replace(net, meta={**net.meta, "notes": [*net.meta.get("notes", []), *notes]},
+                                  input_names=tuple(net.input_names))
     if origin:
         from .origin import make_origin
 
-        net = _with_origin(net, make_origin(proto, net, source=source or "onnx"))
+        net = _with_origin(net, make_origin(origin_proto, net, source=source or "onnx"))
     return net
 
 

@@ -18,6 +18,7 @@ import torch
 
 from ...errors import ConversionError, FormatError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
+from ..batchaxis import leading_one_as_batch
 from ..guard import guarded, regular_file
 from . import attention, elementwise, layers, recurrent, sample, shape_ops, tensor_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
@@ -60,7 +61,9 @@ def _not_pickled(p: Path) -> None:
         return
     if any(n.startswith("code/") for n in names):
         raise FormatError(f"{p}: a TorchScript archive (torch.jit.save), not a torch.export (.pt2) archive; "
-                          "wlbridge converts the original nn.Module (wlbridge.from_torch) or a .pt2: " + EXPORT_HOWTO)
+                          "wlbridge converts the original nn.Module (wlbridge.from_torch) or a .pt2: " + EXPORT_HOWTO
+                          + "; from the archive alone (if you trust it): torch.onnx.export(torch.jit.load(path), (x,), "
+                          "'model.onnx', dynamo=False)")
     raise FormatError(f"{p}: a torch.save checkpoint, not a torch.export (.pt2) archive; wlbridge does not unpickle "
                       "it (unpickling runs code from the file): load the module yourself from a file you trust and "
                       "use wlbridge.from_torch, or " + EXPORT_HOWTO)
@@ -134,7 +137,8 @@ def from_exported_program(ep, *, input_names=None, origin: Origin | None = None,
             raise
         ctx = Ctx(name, vals[0].dtype, batch_size=batch_size, nb=0)
         ctx.notes.append(sample.NOTE)
-        return sample.retry(lambda: _convert(ep, user, vals, ctx, input_names, sample.per_sample(origin)), first)
+        whole = sample.retry(lambda: _convert(ep, user, vals, ctx, input_names, sample.per_sample(origin)), first)
+        return leading_one_as_batch(whole, origin)
 
 
 MIXED_BATCH_HINT = ("the program mixes the batch axis with the others (e.g. torch's attention in aten): export it "

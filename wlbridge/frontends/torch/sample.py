@@ -4,7 +4,8 @@ torch's attention in aten (``MultiheadAttention``, ``TransformerEncoderLayer`` e
 ``torch.export``) works in the (L, N, E) layout: it transposes, selects and reshapes the batch axis
 with the others. With a static batch size of 1 the program is still one function of one sample: the
 whole input tensor, leading 1 included, is the sample (``V.nb == 0``: torch axes are IR axes), as the
-ONNX front end reads torch's legacy attention export. Only rules that know ``V.nb`` run in that mode
+ONNX front end reads torch's legacy attention export; when every input and output of the sample keeps
+that leading 1, it is the batch axis again (``frontends/batchaxis.py``). Only rules that know ``V.nb`` run in that mode
 (:func:`converts_whole_sample`); every other op is reported as unsupported there.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ...errors import ConversionError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
 
 NOTE = ("the graph mixes the batch axis with the others (torch's attention in aten): converted as one "
-        "sample of batch size 1, the input's leading 1 included")
+        "sample of batch size 1")
 
 # rules outside elementwise.py / shape_ops.py / tensor_ops.py (all of whose rules know V.nb) that do
 _AXIS_AWARE = {"linear", "addmm", "mm", "matmul", "bmm", "softmax", "log_softmax", "_softmax", "_log_softmax",

@@ -40,8 +40,9 @@ def run_bounded(fn, args, *, source: str, seconds: float):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     if data is None:
-        raise FormatError(f"{source}: reading the file took longer than {seconds:g} s (libhdf5 can loop on a "
-                          "corrupted file); refused (WLBRIDGE_PARSE_SECONDS)")
+        raise FormatError(f"{source}: reading the file took longer than {seconds:.3g} s (libhdf5 can loop on a "
+                          "corrupted file); refused (the cap grows with the file's size; set WLBRIDGE_PARSE_SECONDS for a "
+                          "flat one)")
     if not data:
         raise FormatError(f"{source}: the reader process died while reading the file")
     kind, value = pickle.loads(data)

@@ -42,12 +42,13 @@ def load_wlnet(path, *, input_names=None, sequence_length=None) -> Net:
 def read_wlnet_raw(path):
     """``(network assoc, metadata assoc, {k: array})`` of a ``.wlnet`` file, decoded but not converted.
 
-    libhdf5 reads the file in a worker process under ``limits.parse_seconds`` (it can loop forever on
-    a corrupted file); the strings it returns are decoded here, with bounded parsers."""
+    libhdf5 reads the file in a worker process under ``limits.current().parse_cap(size)`` seconds (a few
+    seconds plus a per-MiB allowance; it can loop forever on a corrupted file); the strings it returns
+    are decoded here, with bounded parsers."""
     src = str(path)
     size = regular_file(path)
     version, network, metadata, arrays = run_bounded(_read_h5, (path, src, size), source=src,
-                                                     seconds=limits.current().parse_seconds)
+                                                     seconds=limits.current().parse_cap(size))
     if not isinstance(version, str) or not version[:2].isdigit() or not 11 <= int(version.split(".")[0]) < 100:
         raise FormatError(f"{src}: unsupported Version {version!r} (expected 11.0 ... 14.x)")
     network = _payload(network, "Network", src)
