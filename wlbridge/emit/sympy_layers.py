@@ -53,6 +53,10 @@ def layer_function(net):
 
 def layer_steps(net) -> list:
     """``(layer, f)`` per layer: ``f(*inputs)`` is that layer's compiled sympy expression on a batch."""
+    from . import refuse_unsupported
+    from .sympy import SUPPORT
+
+    refuse_unsupported(net, SUPPORT, "sympy")  # a computed slice start has no sympy form
     return [(layer, _compile(net, layer)) for layer in net.layers]
 
 
