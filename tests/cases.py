@@ -1,7 +1,8 @@
 """The shared harness table: one small net per use case, reused by emitter, check and paclet tests.
 
 ``CASES`` lists :class:`Case` rows (``name``, ``build() -> Net``, ``tags``). Tags:
-``activation``, ``op``, ``graph``, ``float32``, ``integer_input`` (embedding indices),
+``activation``, ``op``, ``graph``, ``float32``, ``integer_input`` (embedding indices), ``head`` (argmax, comparisons,
+casts: no Jacobian, no regions), ``data_dependent`` (a computed slice start: no sympy form),
 ``mathics_heavy`` (too slow for Mathics3 in a quick test), ``multi_output``, ``scalar_output``.
 ``sample_inputs(net, n, seed)`` draws a batch per input port (indices for embedding inputs).
 """
@@ -333,6 +334,46 @@ def _rnn():
     h = b.layer("rnn", [x], params=_rec_params("rnn", 2, 2, 100),
                 attrs={"hidden": 2, "output": "sequence", "reverse": True, "activation": "relu"})
     return b.build([b.layer("rnn", [h], params=_rec_params("rnn", 2, 2, 104), attrs={"hidden": 2, "output": "last"})])
+
+
+# issue 17: piecewise-constant heads (tag "head": no Jacobian, no regions) and data-dependent indexing
+@case("argmax_one_hot", "op", "head")
+def _argmax_one_hot():
+    b = NetBuilder("argmax_one_hot")
+    x = b.input("x", (2, 4))
+    h = b.layer("linear", [x], params={"weight": W((3, 4), 110), "bias": W(3, 111)})
+    k = b.layer("argmax", [h], attrs={"axis": 1, "keepdims": False})
+    hot = b.layer("one_hot", [k], attrs={"depth": 3, "axis": 0, "off": -1.0, "on": 2.0})
+    hits = b.layer("compare", [hot, b.constant(np.array(2.0))], attrs={"kind": "equal"})
+    counts = b.layer("reduce", [hits], attrs={"kind": "sum", "axes": (1,)})
+    low = b.layer("argmin", [h], attrs={"axis": 0, "keepdims": True})
+    return b.build([counts, low])
+
+
+@case("compare_where_cast", "op", "head", "multi_output")
+def _compare_where_cast():
+    b = NetBuilder("compare_where_cast")
+    x = b.input("x", (2, 3))
+    y = b.input("y", (3,))
+    gt = b.layer("compare", [x, y], attrs={"kind": "greater_equal"})
+    w = b.layer("where", [gt, x, b.layer("elementwise", [y], attrs={"fn": "tanh"})])
+    scaled = b.layer("mul", [x, b.constant(np.array(3.0))])
+    to_int = b.layer("cast", [scaled], attrs={"to": "int64"})
+    back = b.layer("cast", [to_int], attrs={"to": "float32"})
+    nz = b.layer("cast", [b.layer("elementwise", [scaled], attrs={"fn": "round"})], attrs={"to": "bool"})
+    lt = b.layer("compare", [y, b.constant(np.array(0.25))], attrs={"kind": "less"})
+    return b.build([w, b.layer("add", [back, nz]), lt])
+
+
+@case("dynamic_slice", "op", "head", "data_dependent")
+def _dynamic_slice():
+    b = NetBuilder("dynamic_slice")
+    x = b.input("x", (3, 5))
+    pos = b.input("pos", (2,))
+    at = b.layer("mul", [pos, b.constant(np.array([2.0, 4.0]))])
+    rows, cols = (b.layer("take", [at], attrs={"axis": 0, "indices": i}) for i in (0, 1))
+    patch = b.layer("dynamic_slice", [x, rows, cols], attrs={"axes": (0, 1), "sizes": (2, 3)})
+    return b.build([b.layer("elementwise", [patch], attrs={"fn": "tanh"})])
 
 
 CASE_BY_NAME = {c.name: c for c in CASES}

@@ -15,11 +15,14 @@ def _as_list(v):
     return v if isinstance(v, list) else [v]
 
 
+SYMPY_CASES = [c for c in CASES if "data_dependent" not in c.tags]  # refused: tests/test_onnx_heads.py
+
+
 def tol(net):
     return 1e-5 if net.dtype == np.float32 else 1e-9
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", SYMPY_CASES, ids=lambda c: c.name)
 def test_compact_lambdify_matches_reference(case):
     net = case.build()
     xs = sample_inputs(net, 6, seed=1)
@@ -28,7 +31,7 @@ def test_compact_lambdify_matches_reference(case):
         np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", SYMPY_CASES, ids=lambda c: c.name)
 def test_expanded_matches_reference(case):
     net = case.build()
     xs = sample_inputs(net, 4, seed=2)

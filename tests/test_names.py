@@ -315,7 +315,9 @@ def test_every_case_with_hostile_names(case, tmp_path, woxi_engine):
     net = _renamed(case.build(), marker)
     xs = sample_inputs(net, 3, seed=5)
     want = _as_list(net(*xs))
-    got = {"python": _import(net.to_python()).f(*xs), "sympy": net.to_sympy().lambdify()(*xs)}
+    got = {"python": _import(net.to_python()).f(*xs)}
+    if "data_dependent" not in case.tags:  # sympy refuses computed slice starts
+        got["sympy"] = net.to_sympy().lambdify()(*xs)
     r = woxi_engine.apply(net.to_wl(), xs, call="list", output_shapes=net.output_shapes)
     assert r.ok, r.problem
     got["wl"] = r.values

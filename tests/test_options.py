@@ -46,6 +46,7 @@ CALLS = [
     (wb.from_onnx, (None,), "orign", "origin"),
     (wb.from_wolfram, (None, "net"), "precison", "precision"),
     (wb.plot_check, (NET,), "point", "points"),
+    (wb.check_many, ([],), "job", "jobs"),
 ]
 PUBLIC = [fn for fn, *_ in CALLS] + [wb.to_wl_association, wb.save_wlnet, wb.save_wxf, wl.to_wl, emit_sympy.to_sympy,
                                      latex.to_latex, python.to_python, c.to_c]
@@ -86,6 +87,8 @@ def test_signature_defaults_are_the_dataclasses():
     checks = {f.name: f.default for f in dataclasses.fields(CheckOptions)}
     assert _defaults(roundtrip.check) == checks
     assert _defaults(NET.check) == checks
+    many = {k: v for k, v in _defaults(wb.check_many).items() if k in checks and k != "progress"}  # no bar per model
+    assert many == {k: checks[k] for k in many} and len(many) >= 18
 
 
 @pytest.mark.parametrize("call, message", [

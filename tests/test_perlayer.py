@@ -92,7 +92,10 @@ def test_a_corrupted_layer_is_found_in_mathics(mathics, name, k):
     np.testing.assert_allclose(first.max_abs, SHIFT, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name,k", FAMILIES, ids=[f"{n}-{k}" for n, k in FAMILIES])
+SYMPY_FAMILIES = [f for f in FAMILIES if "data_dependent" not in CASE_BY_NAME[f[0]].tags]  # sympy refuses those
+
+
+@pytest.mark.parametrize("name,k", SYMPY_FAMILIES, ids=[f"{n}-{k}" for n, k in SYMPY_FAMILIES])
 def test_a_corrupted_sympy_layer_is_found(name, k):
     from wlbridge.emit.sympy_layers import layer_steps
 

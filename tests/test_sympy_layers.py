@@ -16,7 +16,7 @@ def _as_list(v):
     return v if isinstance(v, list) else [v]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [c for c in CASES if "data_dependent" not in c.tags], ids=lambda c: c.name)
 def test_every_case_agrees_with_the_reference(case):
     net = case.build()
     xs = sample_inputs(net, 5, seed=3)

@@ -84,14 +84,30 @@ def save_wxf(net: Net, path) -> None:
     save(net, path)
 
 
+@keywords
 def check_many(models, *, jobs: int | None = None, cluster: str | None = None, on_report=None, simplify: bool = False,
-               model_timeout="auto", **check_options):
-    """Check many models (files, folders, globs, Nets) at once: a local process pool by default, Ray with
-    ``cluster="ray"`` / ``"ray://HOST:PORT"``; one report per model, in order; see :mod:`wlbridge.check.campaign`."""
+               model_timeout: float | str | None = "auto", engine: str = "auto", samples: int = 64, seed: int = 0,
+               code: str | None = None, form: str = "compact", call: str = "list", inputs=None,
+               rtol: float | None = None, atol: float | None = None, mathics_budget: float = 10.0, sympy: bool = True,
+               exact: bool = False, timeout: float | None = 120.0, progress: bool | None = False,
+               max_size: int | None = None, kernel: str | None = None, startup_timeout: float | None = None,
+               digits: int | str | None = None, box=None, arrays: str = "files", per_layer: bool = False) -> list:
+    """Check many models (files, folders, globs, Nets) at once: one :class:`CheckReport` per model, in order.
+
+    ``jobs``: models at once (None: one per core; 1: in this process); ``cluster``: None/'local', 'ray' (a
+    local Ray instance) or 'ray://HOST:PORT'; ``on_report(report)``: called as each model finishes;
+    ``simplify``: fold BatchNorm etc. first; ``model_timeout``: each model's task is stopped after this many
+    seconds ('auto': 4 x ``timeout``; None: no limit). The other keywords are :meth:`Net.check`'s, the same
+    for every model. See :mod:`wlbridge.check.campaign`.
+    """
     from .check.campaign import check_many as run
 
+    options = dict(engine=engine, samples=samples, seed=seed, code=code, form=form, call=call, inputs=inputs,
+                   rtol=rtol, atol=atol, mathics_budget=mathics_budget, sympy=sympy, exact=exact, timeout=timeout,
+                   progress=progress, max_size=max_size, kernel=kernel, startup_timeout=startup_timeout,
+                   digits=digits, box=box, arrays=arrays, per_layer=per_layer)
     return run(models, jobs=jobs, cluster=cluster, on_report=on_report, simplify=simplify, model_timeout=model_timeout,
-               **check_options)
+               **options)
 
 
 @keywords

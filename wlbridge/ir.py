@@ -23,7 +23,7 @@ import numpy as np
 
 from ._options import keywords
 from .errors import ConversionError
-from .ops import OPS
+from .ops import DATA_DEPENDENT, OPS
 from . import limits
 
 Shape = tuple[int, ...]
@@ -175,13 +175,15 @@ class Net:
         return dataclasses.replace(self, input_names=tuple(names))
 
     def __str__(self) -> str:
-        dt = self.dtype
+        from .dtypes import value_dtypes
+
+        dt, dts = self.dtype, value_dtypes(self)  # integer values (argmax, casts) as such, floats as the net's
         ins = ", ".join(f"{p.name}: {type_str(p.shape, p.dtype or dt)}" for p in self.inputs)  # undeclared: the net's
-        outs = ", ".join(f"{o}: {type_str(self.shapes[o], dt)}" for o in self.outputs)
+        outs = ", ".join(f"{o}: {type_str(self.shapes[o], dts[o])}" for o in self.outputs)
         lines = [f"{self.name}({ins}) -> {outs}"]
         for layer in self.layers:
             tail = f"  # {layer.path}" if layer.path else ""
-            lines.append(f"  {layer.output}: {type_str(self.shapes[layer.output], dt)} = {layer}{tail}")
+            lines.append(f"  {layer.output}: {type_str(self.shapes[layer.output], dts[layer.output])} = {layer}{tail}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -358,6 +360,16 @@ class NetBuilder:
         self._layers.append(Layer(op, tuple(inputs), name, clean, attrs, path))
         return name
 
+    @property
+    def inputs(self) -> tuple[Port, ...]:
+        """The input ports declared so far."""
+        return tuple(self._inputs)
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers appended so far, in order."""
+        return tuple(self._layers)
+
     def constant(self, value, path: str = "") -> str:
         """Append a ``constant`` layer holding ``value``; returns its value name."""
         return self.layer("constant", [], params={"value": np.asarray(value)}, path=path)
@@ -368,8 +380,15 @@ class NetBuilder:
         for o in outputs:
             if o not in self._names:
                 raise ConversionError(f"{self.name}: output {o!r} is not defined")
+        meta = dict(meta or {})
+        listed = list(meta.get("data_dependent") or [])  # a front end's own entries ("path (op): what") first
+        dynamic = [f"{la.path or la.output} ({la.op}): a slice start computed from the input values"
+                   for la in self._layers if la.op in DATA_DEPENDENT
+                   and not any(e.startswith(f"{la.path or la.output} (") for e in listed)]
+        if dynamic:  # `wlbridge info` shows it; sympy, regions and the Jacobian refuse these layers
+            meta["data_dependent"] = listed + dynamic
         return Net(tuple(self._inputs), tuple(outputs), tuple(self._layers), tuple(input_names or ()),
-                   self.name, origin, dict(meta or {}))
+                   self.name, origin, meta)
 
     def _claim(self, name: str) -> None:
         if name in self._names:

@@ -270,6 +270,8 @@ ACTIVATIONS: dict[str, Activation] = _rows(
       wolfram=("Gamma",), doc="Euler gamma function (WL primitive elementwise function)"),
     A("loggamma", np_lgamma, sp.loggamma, "Re[LogGamma[#]]",
       torch=("lgamma",), wolfram=("LogGamma",), doc="log|Gamma(x)| as torch.lgamma; WL's LogGamma is complex for x < 0, hence Re"),
+    A("trunc", np.trunc, lambda x: sp.sign(x) * sp.floor(sp.Abs(x)), "IntegerPart[#]", torch=("trunc",),
+      wolfram=("IntegerPart",), doc="round toward zero (ONNX Cast float -> int, torch trunc)", d="0"),
     A("round", np.round, lambda x: sp.Function("round_half_even")(x), "Round[#]",
       torch=("round",), onnx=("Round",), wolfram=("Round",), doc="half to even, as WL, numpy and torch", d="0"),
 )
@@ -344,7 +346,49 @@ OPS: dict[str, OpSpec] = {s.name: s for s in [
            ("scale?", "bias?"), ("axis", "eps")),
     OpSpec("batch_matmul", "x1 @ x2 over the last two axes, leading axes broadcast (numpy matmul of two "
            "variables, ranks >= 2)", 2),
+    # piecewise-constant heads and data-dependent indexing (issue 17); integer outputs: see wlbridge/dtypes.py
+    OpSpec("argmax", "0-based index of the first maximum along axis (ties: the first, as ONNX and torch)", 1, (),
+           ("axis", "keepdims")),
+    OpSpec("argmin", "0-based index of the first minimum along axis (ties: the first)", 1, (), ("axis", "keepdims")),
+    OpSpec("compare", "1 where x1 <kind> x2 else 0, broadcasting (kind: equal, not_equal, greater, less, "
+           "greater_equal, less_equal)", 2, (), ("kind",)),
+    OpSpec("where", "x2 where x1 != 0 else x3, broadcasting", 3),
+    OpSpec("one_hot", "indices x (truncated to integers; -depth..-1 count from the end, others all off) as "
+           "one-hot vectors of length depth on a new axis (of dtype, default int64)", 1, (),
+           ("depth", "axis", "off", "on", "dtype")),
+    OpSpec("cast", "to an integer dtype: round toward zero; to bool: x != 0; to a float dtype: x", 1, (), ("to",)),
+    OpSpec("dynamic_slice", "x[..., s:s+size, ...] on each of axes, the starts s read from the inputs x2, x3, ... "
+           "(scalars; negative counts from the end; clamped so the window stays inside)", None, (),
+           ("axes", "sizes")),
 ]}
+
+COMPARISONS = ("equal", "not_equal", "greater", "less", "greater_equal", "less_equal")
+
+# ops whose output is piecewise constant in the inputs (or indexes with them): neither the Jacobian pass nor
+# linear regions can say them; each reason names what the op is
+NOT_SMOOTH: dict[str, str] = {
+    "argmax": "argmax is not piecewise-linear and not differentiable (an index: piecewise constant)",
+    "argmin": "argmin is not piecewise-linear and not differentiable (an index: piecewise constant)",
+    "compare": "a comparison is not piecewise-linear and not differentiable (0/1: piecewise constant)",
+    "where": "where switches on a computed condition: not piecewise-linear, not differentiable at the switch",
+    "one_hot": "one_hot is not piecewise-linear and not differentiable (piecewise constant)",
+    "cast": "a cast to an integer or bool is not piecewise-linear and not differentiable (piecewise constant)",
+    "dynamic_slice": "data-dependent indexing: the slice start is computed from the input values",
+}
+DATA_DEPENDENT = {"dynamic_slice"}  # ops that index with computed values (net.meta["data_dependent"])
+
+
+def plain_comparison(body) -> tuple[str, tuple] | None:
+    """``(kind, leaves)`` when a ``scalar_fn`` body is one comparison of arguments and constants (the IR's
+    ``compare``), else None; front ends turn a comparison used as a number into ``compare`` with it.
+
+    >>> plain_comparison(("greater", ("arg", 1), ("const", 0.5)))
+    ('greater', (('arg', 1), ('const', 0.5)))
+    """
+    kids = body[1:]
+    if body[0] in COMPARISONS and any(k[0] == "arg" for k in kids) and all(k[0] in ("arg", "const") for k in kids):
+        return body[0], tuple(kids)
+    return None
 
 # scalar_fn body AST: ("arg", i) | ("const", float) | (op, *children) with op in SCALAR_OPS or an
 # ACTIVATIONS name (unary, default parameters). SCALAR_OPS maps op -> (numpy, sympy, WL head, arity).
@@ -361,6 +405,8 @@ SCALAR_OPS: dict[str, tuple[Callable, Callable, str, int | None]] = {
     "greater_equal": (np.greater_equal, lambda a, b: a >= b, "GreaterEqual", 2),
     "less_equal": (np.less_equal, lambda a, b: a <= b, "LessEqual", 2),
     "where": (np.where, lambda c, a, b: sp.Piecewise((a, c), (b, True)), "If", 3),
+    "equal": (np.equal, lambda a, b: sp.Eq(a, b), "Equal", 2),
+    "not_equal": (np.not_equal, lambda a, b: sp.Ne(a, b), "Unequal", 2),
 }
 
 

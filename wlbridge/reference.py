@@ -355,6 +355,69 @@ def _batch_matmul(layer, a, b):
     return np.matmul(a, b)
 
 
+@rule("argmax", "argmin")
+def _argmax(layer, x):
+    ax = layer.attrs.get("axis", 0)
+    ax = ax + 1 if ax >= 0 else x.ndim + ax
+    y = (np.argmax if layer.op == "argmax" else np.argmin)(x, axis=ax)  # the first extreme on ties
+    y = np.expand_dims(y, ax) if layer.attrs.get("keepdims", True) else y
+    return y.astype(np.float64)
+
+
+@rule("compare")
+def _compare(layer, a, b):
+    fn = {"equal": np.equal, "not_equal": np.not_equal, "greater": np.greater, "less": np.less,
+          "greater_equal": np.greater_equal, "less_equal": np.less_equal}[layer.attrs["kind"]]
+    return _fold(fn, [a, b]).astype(np.float64)
+
+
+@rule("where")
+def _where(layer, c, a, b):
+    c, a, b = _align([c, a, b])
+    return np.where(c != 0, a, b).astype(np.float64)
+
+
+@rule("one_hot")
+def _one_hot(layer, x):
+    depth = int(layer.attrs["depth"])
+    idx = np.trunc(x)
+    idx = np.where(idx < 0, idx + depth, idx)
+    hot = idx[..., None] == np.arange(depth)
+    y = np.where(hot, float(layer.attrs.get("on", 1.0)), float(layer.attrs.get("off", 0.0)))
+    ax = layer.attrs.get("axis", -1)
+    return np.moveaxis(y, -1, ax + 1 if ax >= 0 else ax)
+
+
+@rule("cast")
+def _cast(layer, x):
+    to = np.dtype(layer.attrs["to"])
+    if to == np.bool_:
+        return (x != 0).astype(np.float64)
+    return np.trunc(x) if np.issubdtype(to, np.integer) else x
+
+
+def clamped_start(s, dim: int, size: int):
+    """A computed slice start as the IR means it: integer part, negative from the end, window kept inside."""
+    s = np.trunc(np.asarray(s, dtype=np.float64))
+    return np.clip(np.where(s < 0, s + dim, s), 0, dim - size).astype(np.int64)
+
+
+@rule("dynamic_slice")
+def _dynamic_slice(layer, x, *starts):
+    n = max(x.shape[0], *(s.shape[0] for s in starts))
+    x = _full_batch(x, n)
+    rank = x.ndim - 1
+    out = []
+    for i in range(n):
+        idx = [slice(None)] * rank
+        for a, size, s in zip(layer.attrs["axes"], layer.attrs["sizes"], starts):
+            a = a % rank
+            k = int(clamped_start(np.ravel(s[i if len(s) > 1 else 0])[0], x.shape[a + 1], size))
+            idx[a] = slice(k, k + size)
+        out.append(x[i][tuple(idx)])
+    return np.stack(out)
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a reference rule: {sorted(missing)}")

@@ -287,6 +287,60 @@ def _batch_matmul(layer, a, b):
     return (*broadcast(a[:-2], b[:-2]), a[-2], b[-1])
 
 
+@rule("argmax", "argmin")
+def _argmax(layer, x):
+    ax = _axis(layer.attrs.get("axis", 0), len(x))
+    if x[ax] == 0:
+        raise ValueError(f"{layer.op} of an empty axis {ax}")
+    keep = layer.attrs.get("keepdims", True)
+    return tuple(1 if i == ax else d for i, d in enumerate(x) if keep or i != ax)
+
+
+@rule("compare")
+def _compare(layer, a, b):
+    from .ops import COMPARISONS
+
+    if layer.attrs.get("kind") not in COMPARISONS:
+        raise ValueError(f"unknown comparison {layer.attrs.get('kind')!r}; known: {', '.join(COMPARISONS)}")
+    return broadcast(a, b)
+
+
+@rule("where")
+def _where(layer, c, a, b):
+    return broadcast(c, a, b)
+
+
+@rule("one_hot")
+def _one_hot(layer, x):
+    depth = int(layer.attrs["depth"])
+    if depth < 1:
+        raise ValueError(f"depth {depth} must be positive")
+    ax = _axis(layer.attrs.get("axis", -1), len(x) + 1)
+    return (*x[:ax], depth, *x[ax:])
+
+
+@rule("cast")
+def _cast(layer, x):
+    np.dtype(layer.attrs["to"])  # a TypeError names a bad dtype
+    return x
+
+
+@rule("dynamic_slice")
+def _dynamic_slice(layer, x, *starts):
+    axes, sizes = list(layer.attrs["axes"]), list(layer.attrs["sizes"])
+    if len(axes) != len(sizes) or len(starts) != len(axes):
+        raise ValueError(f"{len(starts)} start(s) for axes {axes} and sizes {sizes}: one each")
+    out = list(x)
+    for a, n, s in zip(axes, sizes, starts):
+        a = _axis(a, len(x))
+        if math.prod(s) != 1:
+            raise ValueError(f"a start must be one number, got shape {list(s)}")
+        if not 1 <= n <= x[a]:
+            raise ValueError(f"window size {n} does not fit axis {a} of size {x[a]}")
+        out[a] = n
+    return tuple(out)
+
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover - caught by the import itself
     raise ImportError(f"ops without a shape rule: {sorted(missing)}")

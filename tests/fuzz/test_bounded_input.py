@@ -135,8 +135,9 @@ def test_the_hdf5_time_cap_scales_with_the_file_size():
     np.testing.assert_allclose(env.parse_cap(3 * limits.MiB), 7.0)
 
 
-def test_a_small_wlnet_whose_read_spins_is_refused_within_5_seconds(tmp_path, monkeypatch):
-    """libhdf5 looping on a 14 KB corrupted file (stood in for by a reader that sleeps): refused by its size's cap."""
+def test_a_small_wlnet_whose_read_spins_is_refused_by_its_size_cap(tmp_path, monkeypatch):
+    """libhdf5 looping on a 14 KB corrupted file (stood in for by a reader that sleeps): refused by its size's cap
+    (3.0 s, in the message; the wall-clock bound below is loose on purpose: no timing flakes on a loaded machine)."""
     from wlbridge.frontends.wolfram import wlnet
 
     p = tmp_path / "spin.wlnet"
@@ -145,7 +146,7 @@ def test_a_small_wlnet_whose_read_spins_is_refused_within_5_seconds(tmp_path, mo
     t = time.monotonic()
     with pytest.raises(FormatError, match=r"spin.wlnet: reading the file took longer than 3.0\d* s.*WLBRIDGE_PARSE_SECONDS"):
         wb.load(p)
-    assert time.monotonic() - t <= 5
+    assert time.monotonic() - t < 30  # neither the reader's 60 s nor the old flat 60 s cap
 
 
 def test_limits_from_the_environment():

@@ -33,6 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import ExpressionTooLargeError, UnsupportedLayerError, WlbridgeError
+from ..ops import NOT_SMOOTH
 from .pieces import is_affine, supported, what
 from .search import Region, Search, Setup, explore
 
@@ -252,8 +253,8 @@ def linear_regions(net, lower=None, upper=None, *, max_regions: int = 10_000, to
             raise WlbridgeError(f"{net.name}: the box needs finite lower < upper in every coordinate")
     bad = [la for la in net.layers if not is_affine(la) and not supported(la)]
     if bad:
-        raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + what(la), "not piecewise-linear")
-                                                       for la in bad])
+        raise UnsupportedLayerError("linear regions", [(la.path or la.output, la.op + what(la),
+                                                        NOT_SMOOTH.get(la.op, "not piecewise-linear")) for la in bad])
     scale = max(1.0, float(np.max(upper - lower))) if lower is not None else 1.0
     # workers get the net without its source (a torch module's or an onnxruntime session's closure): it cannot be
     # pickled, and the search never runs it

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -83,8 +84,10 @@ class Row:
 
 
 def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: float,
-            atol: float | None = None, kind: str = "code", seconds: float = 0.0, note: str = "") -> Row:
-    """A :class:`Row` for ``got`` (one array per output, batch first) against ``ref``."""
+            atol: float | None = None, kind: str = "code", seconds: float = 0.0, note: str = "",
+            integers: Sequence[bool] | None = None) -> Row:
+    """A :class:`Row` for ``got`` (one array per output, batch first) against ``ref``; an output flagged in
+    ``integers`` (an argmax, a cast to int) must agree exactly, whatever the tolerances."""
     row = Row(name, len(ref[0]), rtol=rtol, kind=kind, seconds=seconds, note=note)
     if len(got) != len(ref):
         return failed(row, f"{len(got)} outputs, expected {len(ref)}")
@@ -93,8 +96,9 @@ def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: fl
         g = np.asarray(g, dtype=np.float64)
         if g.shape != r.shape:
             return failed(row, f"output {k + 1} has shape {list(g.shape)}, expected {list(r.shape)}")
+        exact = bool(integers and integers[k])
         scale = max(1.0, float(np.max(np.abs(r), initial=0.0)))
-        a = rtol * scale if atol is None else atol
+        a = 0.0 if exact else rtol * scale if atol is None else atol
         atols.append(a)
         d = np.abs(g - r)
         if not np.all(np.isfinite(g)):
@@ -102,8 +106,10 @@ def compare(name: str, ref: list[np.ndarray], got: list[np.ndarray], *, rtol: fl
         abs_err = max(abs_err, float(np.max(d, initial=0.0)))
         per_sample = np.maximum(per_sample, d.reshape(len(d), -1).max(axis=1, initial=0.0))
         rel_err = max(rel_err, float(np.max(d / np.maximum(np.abs(r), 1e-3 * scale), initial=0.0)))
-        ok = ok and bool(np.all(d <= a + rtol * np.abs(r)))
+        ok = ok and bool(np.all(d == 0) if exact else np.all(d <= a + rtol * np.abs(r)))
     row.max_abs, row.max_rel, row.atol, row.passed = abs_err, rel_err, max(atols), ok
+    if integers and all(integers):  # every output an integer: the tolerance shown is none
+        row.rtol = 0.0
     if len(per_sample):
         i = int(np.argmax(per_sample))
         row.worst = {"index": i, "expected": _flat(r[i] for r in ref), "got": _flat(np.asarray(g)[i] for g in got)}

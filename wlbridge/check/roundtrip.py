@@ -19,7 +19,7 @@ import numpy as np
 
 from .._options import keywords
 from ..emit.dispatch import emit, rounded
-from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError
+from ..errors import CheckFailedError, ConversionError, ExpressionTooLargeError, UnsupportedLayerError
 from .arrays import ArrayFiles
 from .cost import load_factor
 from .engines import Engine, KillableEngine, MathicsEngine, get_engines, mathics_cost
@@ -27,6 +27,7 @@ from .options import DEFAULT_MATHICS_BUDGET, DEFAULT_TIMEOUT, CheckOptions
 from .plan import Limits, drop_starting, lease, planned_row, release
 from .progress import Progress, heartbeat_wanted, wanted, woxi_seconds
 from .report import CheckReport, Row, attach_input, compare, failed, skipped, source_rtol, timed_out
+from ..dtypes import integer_outputs
 from .sampling import as_batch, sample_inputs
 from .worker import WorkerCancelled, WorkerTimeout, run_killable
 
@@ -100,7 +101,7 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
                          code_chars=len(code))
     report.notes += _notes(net, opts, engines, report.engine, dropped) + _outside_box(net, opts, xs)
     report.subject = (net, code, opts.call)
-    tol = opts.tolerance()
+    tol = {**opts.tolerance(), "integers": integer_outputs(net)}  # integer outputs (argmax, casts) exactly
 
     def add(row: Row) -> None:  # each row as it is known: its worst sample's input, then the caller
         attach_input(row, xs)
@@ -123,7 +124,7 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
                                 estimate=0.0))
         report.rows = _run(jobs, opts.timeout, add, opts.progress)
         if opts.per_layer or not report.passed:
-            _per_layer(report, net, code, xs, engines, opts.call, tol, opts)
+            _per_layer(report, net, code, xs, engines, opts.call, opts.tolerance(), opts)  # layers: their own
     finally:
         for j in jobs:
             j.cleanup()
@@ -345,7 +346,8 @@ def _source_row(net, xs, ref) -> Row:
         got = _outputs(net.origin.evaluate(*xs))
     except Exception as e:  # the source library's own failure: shown, not raised
         return failed(Row(name, len(xs[0]), rtol=rtol, kind="source"), f"{type(e).__name__}: {e}")
-    return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0)
+    return compare(name, ref, got, rtol=rtol, kind="source", seconds=time.perf_counter() - t0,
+                   integers=integer_outputs(net))
 
 
 def _sympy_row(net, xs, ref, opts: CheckOptions, tol) -> Row:
@@ -357,7 +359,7 @@ def _sympy_row(net, xs, ref, opts: CheckOptions, tol) -> Row:
         if opts.box is not None:
             settings["box"] = opts.box
         got = evaluate_sympy(net, xs, form=opts.form, **settings)
-    except (ImportError, NotImplementedError, ExpressionTooLargeError) as e:
+    except (ImportError, NotImplementedError, ExpressionTooLargeError, UnsupportedLayerError) as e:
         return skipped("sympy", f"not evaluated: {e}")
     except Exception as e:
         return failed(Row("sympy", len(xs[0]), rtol=tol["rtol"]), f"{type(e).__name__}: {e}")

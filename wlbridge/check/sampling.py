@@ -1,7 +1,9 @@
 """Seeded test inputs for a net: one batch, one array per input port, batch axis first.
 
 Real inputs are standard normal (float64); a port that feeds an ``embedding`` layer (or has an
-integer dtype) gets integer indices below the vocabulary size.
+integer dtype) gets integer indices below the vocabulary size; a port that a computed slice start is read
+from (``dynamic_slice``) gets positions uniform in [0, dim - size + 1), so that the window lies inside the
+axis, where the source net's output has its fixed shape.
 
 >>> import numpy as np
 >>> from wlbridge.ir import NetBuilder
@@ -30,6 +32,24 @@ def index_range(net, port) -> int | None:
     return None
 
 
+def position_range(net, port) -> int | None:
+    """``dim - size + 1`` (the smallest over the windows) if a ``dynamic_slice`` start depends on ``port``."""
+    producers = {layer.output: layer for layer in net.layers}
+
+    def reaches(name, seen):
+        if name == port.name:
+            return True
+        la = producers.get(name)
+        if la is None or name in seen:
+            return False
+        seen.add(name)
+        return any(reaches(i, seen) for i in la.inputs)
+
+    ranges = [net.shapes[la.inputs[0]][a] - size + 1 for la in net.layers if la.op == "dynamic_slice"
+              for a, size, s in zip(la.attrs["axes"], la.attrs["sizes"], la.inputs[1:]) if reaches(s, set())]
+    return min(ranges) if ranges else None
+
+
 def sample_inputs(net, samples: int = 64, seed: int = 0, box=None) -> list[np.ndarray]:
     """``samples`` seeded inputs for every port of ``net`` (normal reals, or indices for embeddings); with
     ``box=(lower, upper)`` (scalars or one bound per input scalar) the reals are uniform in the box."""
@@ -44,9 +64,11 @@ def sample_inputs(net, samples: int = 64, seed: int = 0, box=None) -> list[np.nd
     out, k = [], 0
     for port in net.inputs:
         shape = (samples, *port.shape)
-        vocab = index_range(net, port)
+        vocab, places = index_range(net, port), position_range(net, port)
         if vocab:
             out.append(rng.integers(0, vocab, size=shape))
+        elif places:
+            out.append(rng.uniform(0, places, size=shape))
         elif bounds is not None:
             lo, hi = (b[k:k + port.size].reshape(port.shape) for b in bounds)
             out.append(lo + (hi - lo) * rng.random(shape))

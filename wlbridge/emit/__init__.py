@@ -13,6 +13,16 @@ from __future__ import annotations
 EMITTERS = ("wl", "sympy", "python", "latex")
 
 
+def refuse_unsupported(net, support: dict[str, str | None], emitter: str) -> None:
+    """Raise one ``UnsupportedLayerError`` naming every layer of ``net`` that ``emitter``'s ``support`` table
+    refuses, each with the table's reason."""
+    from ..errors import UnsupportedLayerError
+
+    bad = [(la.path or la.output, la.op, support[la.op]) for la in net.layers if support.get(la.op)]
+    if bad:
+        raise UnsupportedLayerError(f"{net.name}: {emitter}", bad)
+
+
 def support() -> dict[str, dict[str, str | None]]:
     """``{emitter: {op: None | reason}}`` for every emitter and every IR op."""
     import importlib

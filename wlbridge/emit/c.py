@@ -67,6 +67,7 @@ C_OVERRIDES = {
     "hardswish": "# * fmin(fmax(# + 3.0, 0.0), 6.0) / 6.0",
     "clip": "fmin(fmax(#, $min_val), $max_val)",
     "gamma": "tgamma(#)",
+    "trunc": "trunc(#)",
 }
 
 PREAMBLE = """#include <math.h>
@@ -178,7 +179,8 @@ class CAlgebra:
         return "(" + text.replace("#", x) + ")"
 
     def cmp(self, op, a, b):
-        c = {"greater": ">", "less": "<", "greater_equal": ">=", "less_equal": "<="}[op]
+        c = {"greater": ">", "less": "<", "greater_equal": ">=", "less_equal": "<=", "equal": "==",
+             "not_equal": "!="}[op]
         return f"(double)({a} {c} {b})"
 
     def where(self, c, a, b):

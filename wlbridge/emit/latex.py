@@ -149,7 +149,8 @@ def _batchnorm(doc, layer, args, k):
 
 @rule("identity", "flatten", "reshape", "transpose", "concat", "reduce", "prelu", "conv", "pool",
       "embedding", "scalar_fn", "take", "lstm", "gru", "rnn", "pad")
-@rule("slice", "adaptive_pool", "layernorm")
+@rule("slice", "adaptive_pool", "layernorm", "argmax", "argmin", "compare", "where", "one_hot", "cast",
+      "dynamic_slice")
 def _generic(doc, layer, args, k):
     attrs = ", ".join(f"\\text{{{a}}}={_attr(v)}" for a, v in layer.attrs.items() if a != "body")
     params = [doc.array(f"{n[0].upper()}_{{{k}}}", v) for n, v in layer.params.items()]

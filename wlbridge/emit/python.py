@@ -360,6 +360,8 @@ HELPERS["layernorm"] = (
     "    return y if bias is None else y + bias")
 
 
+from . import python_heads  # noqa: E402,F401 - argmax, comparisons, where, one_hot, casts, dynamic slices
+
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover
     raise ImportError(f"ops without a Python rule: {sorted(missing)}")

@@ -418,6 +418,9 @@ def _batch_matmul(A, layer, a, b):
     return out
 
 
+from . import scalar_heads  # noqa: E402 - argmax, comparisons, where, one_hot, casts, dynamic slices
+
+scalar_heads.register(rule, RULES, obj, _along)
 SUPPORT: dict[str, str | None] = {op: None for op in OPS}
 missing = set(OPS) - set(RULES)
 if missing:  # pragma: no cover

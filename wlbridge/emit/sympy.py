@@ -31,9 +31,11 @@ from . import scalar
 from ._size import check_elementwise_size, check_size
 from .sympy_kinks import kink_form
 from .names import Namespace
+from . import refuse_unsupported
 
 RULES = scalar.RULES  # the sympy emitter is the scalar interpreter with a sympy algebra
-SUPPORT: dict[str, str | None] = dict(scalar.SUPPORT)
+SUPPORT: dict[str, str | None] = {**scalar.SUPPORT, "dynamic_slice": "data-dependent indexing (a slice start "
+                                   "computed from the input values) has no sympy form; use WL, Python or C"}
 ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}
 
 
@@ -95,6 +97,8 @@ class SympyAlgebra:
     def where(self, c, a, b):
         if not isinstance(c, (bool, sp.logic.boolalg.BooleanAtom, sp.logic.boolalg.BooleanFunction, sp.Rel)):
             c = sp.Ne(c, 0)  # a numeric condition: nonzero is true, as in numpy.where
+        if isinstance(c, sp.Basic) and c.has(sp.Piecewise):  # a test on a Piecewise (one_hot of an argmax)
+            return _raw_piecewise((a, c), (b, sp.true))  # sympy would fold it into ITE and fail
         return sp.Piecewise((a, c), (b, True))
 
     def select(self, idx, choices):
@@ -103,6 +107,14 @@ class SympyAlgebra:
 
     def share(self, x):
         return x if self._share is None else self._share(x)
+
+
+def _raw_piecewise(*pairs):
+    """``Piecewise(*pairs)`` built as it is: ``ExprCondPair`` folds a condition holding a Piecewise into an ``ITE``,
+    which sympy 1.14 cannot canonicalize ("Illegal operator StrictLessThan")."""
+    from sympy.functions.elementary.piecewise import ExprCondPair
+
+    return sp.Basic.__new__(sp.Piecewise, *[sp.Tuple.__new__(ExprCondPair, e, c) for e, c in pairs])
 
 
 def as_sympy(arr: np.ndarray):
@@ -236,6 +248,7 @@ def to_sympy(net, *, form: str = "compact", exact: bool = False, max_size: int |
     ``DEFAULT_MAX_SIZE`` expanded, ``DEFAULT_COMPACT_MAX_SIZE`` compact: the compact form holds one
     sympy expression per element, and a 3x32x32 CNN is millions of nodes)."""
     choice("form", form, ("compact", "expanded"))
+    refuse_unsupported(net, SUPPORT, "sympy")
     if form == "expanded":
         check_size(net, DEFAULT_MAX_SIZE if max_size is None else max_size)
         return _expanded(net, exact)

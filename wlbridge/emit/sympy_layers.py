@@ -34,6 +34,7 @@ import functools
 import numpy as np
 import sympy as sp
 
+from ..errors import WlbridgeError
 from ..ops import ACTIVATIONS
 from . import scalar
 from ._geom import full_padding, geometry, norm_axis, pool_counts
@@ -53,6 +54,10 @@ def layer_function(net):
 
 def layer_steps(net) -> list:
     """``(layer, f)`` per layer: ``f(*inputs)`` is that layer's compiled sympy expression on a batch."""
+    from . import refuse_unsupported
+    from .sympy import SUPPORT
+
+    refuse_unsupported(net, SUPPORT, "sympy")  # a computed slice start has no sympy form
     return [(layer, _compile(net, layer)) for layer in net.layers]
 
 
@@ -141,7 +146,10 @@ def warm(net=None) -> None:
     ``check`` calls it before it forks its workers, which then evaluate without compiling again."""
     _matmul_fn(), _bias_fn()
     if net is not None:
-        layer_function(net)
+        try:
+            layer_function(net)
+        except WlbridgeError:  # a layer with no sympy form: the sympy row says so itself
+            pass
 
 
 @functools.lru_cache(maxsize=None)

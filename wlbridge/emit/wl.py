@@ -89,6 +89,8 @@ class WLAlgebra:
         return x if row.wl == "#" else Tmpl(row.wl, x, row.wl_params(params))
 
     def cmp(self, op, a, b):
+        if op in ("equal", "not_equal"):  # exact: WL's == on reals has a tolerance, a - b == 0 has none
+            a, b = (a, b) if isinstance(b, Num) and b.value == 0 else (Subtract(a, b), Int(0))
         return Op(SCALAR_OPS[op][2], [a, b])
 
     def where(self, c, a, b):

@@ -313,3 +313,4 @@ def _embedding(ctx, layer, x):
 from . import wl_spatial  # noqa: E402,F401 - registers the conv and pool rules (wl.py checks that every op has one)
 from . import wl_recurrent  # noqa: E402,F401 - registers the take and recurrent rules
 from . import wl_tensor  # noqa: E402,F401 - slicing, adaptive pooling, layer norm, products of variables
+from . import wl_heads  # noqa: E402,F401 - argmax, comparisons, where, one_hot, casts, dynamic slices

@@ -28,9 +28,9 @@ from .wlnumbers import fmt_array, fmt_exact, fmt_real, fmt_reals  # noqa: F401 -
 ATOM = 1000
 PREC = {"Power": 590, "Dot": 490, "Neg": 480, "Divide": 470, "Times": 400, "Plus": 310,
         "Greater": 290, "Less": 290, "GreaterEqual": 290, "LessEqual": 290, "Equal": 290,
-        "And": 215}
+        "Unequal": 290, "And": 215}
 INFIX = {"Dot": " . ", "Greater": " > ", "Less": " < ", "GreaterEqual": " >= ", "LessEqual": " <= ",
-         "Equal": " == ", "And": " && "}
+         "Equal": " == ", "Unequal": " != ", "And": " && "}
 
 
 # ---- nodes -----------------------------------------------------------------------------------

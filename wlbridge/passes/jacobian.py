@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConversionError, UnsupportedLayerError
 from ..ir import NetBuilder
-from ..ops import ACTIVATIONS, SCALAR_OPS
+from ..ops import ACTIVATIONS, NOT_SMOOTH, SCALAR_OPS
 from ..reference import RULES as REFERENCE
 from ..shapes import RULES as SHAPES
 from .._rules import registrar
@@ -222,7 +222,7 @@ def jacobian(net):
         fn = RULES.get(layer.op)
         out = fn(j, layer, ts) if fn is not None else NotImplemented
         if out is NotImplemented:
-            bad.append((layer.path or layer.output, _what(layer), "no derivative rule"))
+            bad.append((layer.path or layer.output, _what(layer), NOT_SMOOTH.get(layer.op, "no derivative rule")))
             out = None
         j.tangent[layer.output] = out
     if bad:

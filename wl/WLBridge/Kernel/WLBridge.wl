@@ -84,6 +84,7 @@ $activationRows = {
   <|"Name" -> "ceil", "Template" -> "Ceiling[#]", "Code" -> "Ceiling[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Ceiling"}|>,
   <|"Name" -> "gamma", "Template" -> "Gamma[#]", "Code" -> "Gamma[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Gamma"}|>,
   <|"Name" -> "loggamma", "Template" -> "Re[LogGamma[#]]", "Code" -> "Re[LogGamma[#1]]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"LogGamma"}|>,
+  <|"Name" -> "trunc", "Template" -> "IntegerPart[#]", "Code" -> "IntegerPart[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"IntegerPart"}|>,
   <|"Name" -> "round", "Template" -> "Round[#]", "Code" -> "Round[#1]", "Listable" -> True, "Params" -> {}, "Wolfram" -> {"Round"}|>
 };
 (* END activation table *)

@@ -38,4 +38,4 @@ def lookup(op_type: str, opset: int) -> Callable | None:
 
 
 def _load_rules() -> None:
-    from . import rules_math, rules_nn, rules_recurrent, rules_resample, rules_shape, rules_tensor  # noqa: F401  (registration on import)
+    from . import rules_heads, rules_math, rules_nn, rules_recurrent, rules_resample, rules_shape, rules_tensor  # noqa: F401  (registration on import)

@@ -289,9 +289,18 @@ def combine(ctx: Ctx, head: str, xs) -> Cmp:
 
 
 def materialize(ctx: Ctx, e: Cmp) -> Var:
+    """A pending expression as an IR value; a comparison's value is 0/1 (the IR's ``compare``)."""
+    from ...ops import COMPARISONS, plain_comparison
+
     if not e.args:
         raise Unsupported("a comparison of constants only")
-    return ctx.emit("scalar_fn", list(e.args), attrs={"body": e.body})
+    plain = plain_comparison(e.body)
+    if plain:
+        xs = [e.args[k[1] - 1] if k[0] == "arg" else ctx.emit("constant", [], params={"value": np.float64(k[1])})
+              for k in plain[1]]
+        return ctx.emit("compare", xs, attrs={"kind": plain[0]})
+    body = ("where", e.body, ("const", 1.0), ("const", 0.0)) if e.body[0] in COMPARISONS else e.body
+    return ctx.emit("scalar_fn", list(e.args), attrs={"body": body})
 
 
 def _cmp_rule(op_type: str, head: str):
@@ -311,7 +320,9 @@ def _where(ctx: Ctx, node, ins):
         mask = ctx.var(Const(np.asarray(ins[0].value, dtype=np.float64)), max(ctx.rank(x) for x in ins))
         ins = [Cmp(("greater", ("arg", 1), ("const", 0.5)), (mask,), mask.shape), *ins[1:]]
     if not isinstance(ins[0], Cmp):
-        raise Unsupported("Where whose condition is not a comparison")
+        from .rules_heads import where_var
+
+        return where_var(ctx, ins)
     return materialize(ctx, combine(ctx, "where", ins))
 
 

@@ -1,5 +1,5 @@
-"""Shape ops: Constant, Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Cast, Gather,
-Expand, Tile, ConstantOfShape (per sample when their shape holds the batch size, see ``shapes.py``)."""
+"""Shape ops: Constant, Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Gather, Expand,
+Tile, ConstantOfShape (per sample when their shape holds the batch size, see ``shapes.py``); Cast: ``rules_heads``."""
 from __future__ import annotations
 
 import math
@@ -158,21 +158,6 @@ def _concat(ctx: Ctx, node, ins):
     xs = [ctx.var(x, r) for x in ins]
     xs = [x for x in xs if x.shape[a] != 0]
     return xs[0] if len(xs) == 1 else ctx.emit("concat", xs, attrs={"axis": a})
-
-
-@rule("Cast", 1)
-def _cast(ctx: Ctx, node, ins):
-    import onnx
-
-    to = ctx.types.get(node.input[1]) if ctx.op_type == "CastLike" else ctx.attrs.get("to")
-    to = None if not to else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
-    if to not in (np.float32, np.float64):
-        raise Unsupported(f"Cast of a variable to {to} (a cast to float32/float64 is the identity in the "
-                          "float64 IR, narrower types round)")
-    return ins[0]
-
-
-rule("CastLike", 15)(_cast)
 
 
 @rule("Expand", 8)

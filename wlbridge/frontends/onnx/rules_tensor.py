@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import moved
-from .context import BatchAxisError, BatchDependentError, Const, Ctx, Moved, Unsupported, Var
+from .context import BatchAxisError, BatchDependentError, Cmp, Const, Ctx, Moved, Unsupported, Var
 from .registry import rule
 from .rules_shape import const_ints
 
@@ -64,6 +64,10 @@ def _slice_attrs(ctx: Ctx, node, ins):
 
 @rule("Slice", 10)
 def _slice_inputs(ctx: Ctx, node, ins):
+    if isinstance(ins[1], (Var, Cmp)) or isinstance(ins[2], (Var, Cmp)):  # computed from the input values
+        from .rules_heads import dynamic_slice
+
+        return dynamic_slice(ctx, ins)
     opt = [const_ints(ctx, v, n) if v is not None else None
            for v, n in zip(list(ins[3:5]) + [None] * 2, ("axes", "steps"))]
     ends = const_ints(ctx, ins[2], "ends", batch=None, at=range(np.size(getattr(ins[2], "value", 0))))
@@ -117,8 +121,12 @@ def _split_input(ctx: Ctx, node, ins):
 
 def gather_var(ctx: Ctx, data: Var, idx) -> Var:
     """Gather of a variable with constant indices: one ``take``, reshaped to the index shape."""
+    if isinstance(idx, (Var, Cmp)):  # computed from the input values
+        from .rules_heads import dynamic_gather
+
+        return dynamic_gather(ctx, data, idx)
     if not isinstance(idx, Const):
-        raise Unsupported("Gather of a variable with indices computed from the input")
+        raise Unsupported("Gather of a variable at indices computed from the batch size")
     r = ctx.rank(data)
     ax = ctx.axis(int(ctx.attrs.get("axis", 0)), r)
     n = data.shape[ax]

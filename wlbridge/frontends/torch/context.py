@@ -166,8 +166,10 @@ class Ctx:
         """``x`` as an IR value (a condition or constant here means an unsupported use)."""
         if isinstance(x, V):
             return x
-        if isinstance(x, Cond):
-            raise Unsupported("a boolean tensor is used as a number (only torch.where takes one)")
+        if isinstance(x, Cond):  # a comparison used as a number: 0/1
+            from .heads import as_number
+
+            return as_number(self, x)
         raise Unsupported(f"expected a tensor computed from the input, got {_describe(x)}")
 
     def const(self, t, like: V) -> V:

@@ -11,7 +11,7 @@ import torch.fx
 
 from ...errors import ConversionError, UnsupportedLayerError, WlbridgeError
 from ...ir import Net, Origin
-from . import attention, elementwise, layers, recurrent, resample_rules, shape_ops, tensor_ops  # noqa: F401 - register the rules
+from . import attention, elementwise, heads, layers, recurrent, resample_rules, shape_ops, tensor_ops  # noqa: F401 - register the rules
 from .context import Ctx, first_line, to_numpy
 from .graph import run_graph
 from .values import V

@@ -208,7 +208,7 @@ for _n in _UNARY_BODIES:
 
 
 # ---- comparisons and where ---------------------------------------------------------------------
-_COMPARE = {"gt": "greater", "lt": "less", "ge": "greater_equal", "le": "less_equal"}
+_COMPARE = {"gt": "greater", "lt": "less", "ge": "greater_equal", "le": "less_equal"}  # eq, ne: heads.py
 
 
 @rule(*_COMPARE, sig="self other")
@@ -223,6 +223,8 @@ def _compare(ctx: Ctx, op, a):
 @rule("where", sig="condition self other")
 def _where(ctx: Ctx, op, a):
     c = a["condition"]
+    if isinstance(c, V):  # a computed 0/1 (or bool) tensor: nonzero is true
+        c = ctx.cond(("not_equal", c, 0.0))
     if not isinstance(c, Cond):
         raise Unsupported("torch.where needs a condition computed from the input (x > 0, ...)")
     like = c.args[0]

@@ -164,9 +164,15 @@ def _stack(ctx: Ctx, op, a):
 @rule("contiguous", "clone", "detach", "alias", "lift_fresh_copy", "float", "double", "to", "type",
       "type_as", "_to_copy", "requires_grad", sig="self *rest")
 def _same(ctx: Ctx, op, a):
+    from .heads import cast_to
+
+    if op in ("float", "double"):
+        return cast_to(ctx, a["self"], torch.float32)
     for v in list(a.get("rest", ())) + list(a.values()):
-        if isinstance(v, torch.dtype) and not v.is_floating_point:
-            raise Unsupported(f"cast to {v}")
+        if isinstance(v, torch.dtype):
+            if v.is_complex:
+                raise Unsupported(f"cast to {v}")
+            return cast_to(ctx, a["self"], v)  # integers round toward zero; an integer back to float
     return ctx.value(a["self"])
 
 
