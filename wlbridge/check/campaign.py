@@ -21,6 +21,7 @@ from __future__ import annotations
 import glob
 import inspect
 import os
+import pickle
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,13 +105,28 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
 
 
 def _submit(run: Runner, item, options: dict, simplify: bool, cap) -> Future:
-    """The task's future; one holding the error when the runner cannot take it (a broken pool)."""
+    """The task's future; one holding the error when the runner cannot take it (a broken pool). A net that
+    cannot travel to a worker (it holds its source model: a torch module, an onnxruntime session) is
+    checked here instead, with its source row, as ``jobs=1`` would."""
+    if run.kind != "serial" and not _travels(item):
+        return Runner(jobs=1).submit(check_one, item, options, simplify, cap)
     try:
         return run.submit(check_one, item, options, simplify, cap)
     except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died; the model's report says so
         fut: Future = Future()
         fut.set_exception(e)
         return fut
+
+
+def _travels(item) -> bool:
+    """Whether ``item`` can be pickled for a worker process or a Ray task (files and plain nets can)."""
+    if isinstance(item, (str, os.PathLike, ModelFile)):
+        return True
+    try:
+        pickle.dumps(item)
+    except Exception:  # noqa: BLE001 - a closure, a module, a native session: whatever pickle refuses
+        return False
+    return True
 
 
 def campaign_options(options: dict) -> dict:
