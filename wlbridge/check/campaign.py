@@ -107,9 +107,9 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
 def _submit(run: Runner, item, options: dict, simplify: bool, cap) -> Future:
     """The task's future; one holding the error when the runner cannot take it (a broken pool). A net that
     cannot travel to a worker (it holds its source model: a torch module, an onnxruntime session) is
-    checked here instead, with its source row, as ``jobs=1`` would."""
-    if run.kind != "serial" and not _travels(item):
-        return Runner(jobs=1).submit(check_one, item, options, simplify, cap)
+    checked here instead, with its source row, as ``jobs=1`` would (without ``model_timeout``)."""
+    if run.kind != "serial" and not _travels(item):  # here, not in a fork: this process has threads by now
+        return Runner(jobs=1).submit(check_here, item, options, simplify)
     try:
         return run.submit(check_one, item, options, simplify, cap)
     except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died; the model's report says so
@@ -193,12 +193,18 @@ def check_one(item, options: dict, simplify: bool = False, cap: float | None = N
         return _died(label, e)
 
 
-def _check(item, label: str, options: dict, simplify: bool) -> CheckReport:
+def check_here(item, options: dict, simplify: bool = False) -> CheckReport:
+    """One model checked in this process (no fork, so no ``model_timeout``: the check's own ``timeout`` still
+    bounds each evaluator): for a net that cannot be pickled for a worker."""
+    return _check(item, getattr(item, "name", repr(item)), options, simplify, forked=False)
+
+
+def _check(item, label: str, options: dict, simplify: bool, forked: bool = True) -> CheckReport:
     import sys
 
     import wlbridge as wb
 
-    if "torch" in sys.modules:  # a forked child: the parent's OpenMP threads are gone; a parallel op would wait
+    if forked and "torch" in sys.modules:  # a forked child: the parent's OpenMP threads are gone; a parallel op would wait
         sys.modules["torch"].set_num_threads(1)  # for them forever (libgomp is not fork-safe)
     try:
         net = item
