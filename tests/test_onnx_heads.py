@@ -24,28 +24,7 @@ import wlbridge as wb  # noqa: E402
 pytestmark = pytest.mark.onnx
 
 
-def _engine(name):
-    from wlbridge.check.engines import get_engines
-
-    try:
-        (engine,) = get_engines(name)
-    except wb.EngineNotFoundError as e:
-        pytest.skip(str(e))
-    return engine
-
-
-@pytest.fixture(scope="module")
-def woxi_engine():
-    engine = _engine("woxi")
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def mathics_engine():
-    engine = _engine("mathics")
-    yield engine
-    engine.close()
+from wlbridge.testing import mathics_engine, woxi_engine  # noqa: E402,F401 - the package's own engine fixtures
 
 
 # ---- the zoo: torch exports ----------------------------------------------------------------------
