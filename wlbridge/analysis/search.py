@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lp import ChebyshevLP, max_linear
+from .bounds import lower_bounds
+from .lp import FAR, ChebyshevLP, columns, max_linear, nnls_radius
 from .pieces import affine, layer_pieces
 
 
@@ -48,19 +49,47 @@ class Region:
 
 @dataclass
 class Node:
-    """A partial activation pattern: see the module docstring. ``sel``: the pieces chosen in layer ``li``."""
+    """A partial activation pattern: see the module docstring. ``sel``: the pieces chosen in layer ``li``.
+
+    Between layers a node holds its polytope and interior points; inside a layer's splits it holds only
+    ``layer`` (what the layer's nodes share) and ``sel``: its rows and points follow from them (``Search.polytope``).
+    """
 
     li: int
     k: int
     env: dict
     sel: tuple
-    H: np.ndarray
-    g: np.ndarray
-    ends: tuple  # row count after each block of ``pattern``
     pattern: tuple
-    points: np.ndarray  # interior points, and their least slack over the rows
+    H: np.ndarray | None = None
+    g: np.ndarray | None = None
+    ends: tuple | None = None  # row count after each block of ``pattern``
+    points: np.ndarray | None = None  # interior points, and their least slack over the rows
+    slack: np.ndarray | None = None
+    layer: "Layer | None" = None
+    own: tuple | None = None  # (points, slack) when none of the layer's points has slack > tol in it
+    cols: np.ndarray | None = None  # its rows as NNLS columns (lp.columns), made when first needed
+
+
+@dataclass
+class Layer:
+    """One piecewise layer below one entry node, shared by the nodes of its splits: the compiled pieces, the
+    entry polytope and a table of interior points of it, with for each piece the points inside it (a bitset:
+    bit p is point p). A node's points are the AND of its chosen pieces' bitsets: no arrays per split."""
+
+    pieces: list  # per element: its pieces (H, g, norms, output, start, stop), None where dropped
+    rows: tuple  # the layer's kept rows (H, g, norms); a piece's are start:stop of them
+    H: np.ndarray  # the entry polytope, its blocks and pattern
+    g: np.ndarray
+    ends: tuple
+    pattern: tuple
+    points: np.ndarray  # interior points of the entry polytope with slack > tol, and that slack
     slack: np.ndarray
-    pieces: list | None = None  # the current layer's compiled pieces (recomputed from env when None)
+    S: np.ndarray  # (points, layer rows): each point's slack on each of the layer's rows
+    column: list  # per element and piece: its column in ``bits``
+    bits: list  # per piece column: the points inside it (slack > tol on its rows)
+    splits: tuple  # per element: more than one piece (a split)
+    cols: np.ndarray  # the entry rows and the layer's rows as NNLS columns (lp.columns)
+    kcols: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -88,9 +117,25 @@ class Search:
         self.half = (setup.upper - setup.lower) / 2 if boxed else None
         self.H0 = np.vstack([np.eye(n), -np.eye(n)]) if boxed else np.zeros((0, n))
         self.g0 = np.concatenate([setup.upper, -setup.lower]) if boxed else np.zeros(0)
-        self.lp = ChebyshevLP(n, cap=np.inf if boxed else 1.0)
-        self.lp.push(self.H0, self.g0)
+        self.cap = np.inf if boxed else 1.0  # without a box, balls of radius 1 are big enough
+        self.reach = float(np.max(np.abs(np.r_[setup.lower, setup.upper]))) if boxed else FAR
+        self._warm: ChebyshevLP | None = None
         self.lp_pattern: tuple = ()
+        self.nnls = 0  # decisions by NNLS (the LP's dual), besides the HiGHS LP's
+
+    @property
+    def lp(self) -> ChebyshevLP:
+        """The warm HiGHS LP (made on first use: NNLS decides nearly every piece); its rows start as the box's."""
+        if self._warm is None:
+            self._warm = ChebyshevLP(self.n, cap=self.cap)
+            self._warm.push(self.H0, self.g0)
+            self.lp_pattern = ()
+        return self._warm
+
+    @property
+    def solves(self) -> int:
+        """LPs solved: by NNLS and by HiGHS."""
+        return self.nnls + (self._warm.solves if self._warm is not None else 0)
 
     # ---- the root ------------------------------------------------------------------------------
     def root(self) -> Node:
@@ -112,7 +157,7 @@ class Search:
         if not len(pts):  # a box too thin for the samples: its Chebyshev centre
             centre, r = self.lp.solve()
             pts, slack = centre[None], np.array([r])
-        return Node(0, 0, env, (), self.H0, self.g0, (), (), pts, slack)
+        return Node(0, 0, env, (), (), self.H0, self.g0, (), pts, slack)
 
     # ---- expansion -----------------------------------------------------------------------------
     def advance(self, node: Node):
@@ -127,18 +172,20 @@ class Search:
                 env[layer.output] = affine(layer, [env[i] for i in layer.inputs], shapes)
                 node.env, node.li = env, node.li + 1
                 continue
-            if node.pieces is None:
-                node.pieces = self._prune(node, *self._compile(fn(node.env, shapes)))
-            if node.k == len(node.pieces):
+            if node.layer is None:
+                node.layer = self._enter(node, *self._compile(fn(node.env, shapes)))
+            L = node.layer
+            if node.k == len(L.pieces):
                 env = dict(node.env)
-                outs = [node.pieces[i][j][3] for i, j in enumerate(node.sel)]
+                outs = [L.pieces[i][j][3] for i, j in enumerate(node.sel)]
                 A = np.array([a for a, _ in outs]).reshape(-1, self.n)
                 c = np.array([c for _, c in outs])
                 shape = shapes[layer.output]
                 env[layer.output] = (A.reshape(*shape, self.n), c.reshape(shape))
-                node.env, node.li, node.k, node.sel, node.pieces = env, node.li + 1, 0, (), None
+                self.polytope(node)
+                node = Node(node.li + 1, 0, env, (), node.pattern, node.H, node.g, node.ends, node.points, node.slack)
                 continue
-            if len(node.pieces[node.k]) == 1:
+            if not L.splits[node.k]:
                 node.sel, node.k = node.sel + (0,), node.k + 1
                 continue
             return node
@@ -170,61 +217,167 @@ class Search:
             out.append(pieces)
         return out, (H[keep], g[keep], norms[keep])
 
-    def _prune(self, node: Node, pieces: list, rows) -> list:
-        """At a layer's entry, the pieces that miss the node's polytope (no interior point, then the LP) are
-        dropped for its whole subtree: tested once here, not again below every split of the layer."""
+    def _enter(self, node: Node, pieces: list, rows) -> Layer:
+        """A layer's entry: the pieces that miss the node's polytope are dropped for its whole subtree (tested
+        once here, not again below every split of the layer: a piece with no interior point goes to
+        :meth:`_decide`), then the table of points and pieces that the layer's splits share."""
+        cols = [(e, j) for e, elem in enumerate(pieces) for j, p in enumerate(elem) if p is not None]
+        inside = self._inside(node.points, pieces, cols, rows)
+        todo = [c for c, (e, j) in enumerate(cols) if len(pieces[e]) > 1 and not inside[:, c].any()]
+        if todo:
+            for c, keep in zip(todo, self._decide(node, [pieces[cols[c][0]][cols[c][1]] for c in todo])):
+                if not keep:
+                    pieces[cols[c][0]][cols[c][1]] = None
+            cols = [(e, j) for e, elem in enumerate(pieces) for j, p in enumerate(elem) if p is not None]
+            inside = self._inside(node.points, pieces, cols, rows)
+        column = [[None] * len(elem) for elem in pieces]
+        for c, (e, j) in enumerate(cols):
+            column[e][j] = c
         Hk, gk, nk = rows
-        S = (gk - node.points @ Hk.T) / nk  # slack of each interior point on each row
-        hit = (S > self.s.tol).any(axis=0)
-        for e, elem in enumerate(pieces):
-            if len(elem) < 2:
+        S = (gk - node.points @ Hk.T) / nk
+        return Layer(pieces, rows, node.H, node.g, node.ends, node.pattern, node.points, node.slack, S, column,
+                     _bitsets(inside), tuple(len(elem) > 1 for elem in pieces), self._cols(node), columns(Hk, gk))
+
+    def _inside(self, points, pieces, cols, rows) -> np.ndarray:
+        """(points, pieces in ``cols``): whether each point has slack > tol on all rows of each piece."""
+        Hk, gk, nk = rows
+        bad = (gk - points @ Hk.T) / nk <= self.s.tol
+        run = np.zeros((len(points), len(gk) + 1), dtype=np.int64)
+        np.cumsum(bad, axis=1, out=run[:, 1:])
+        start = np.array([pieces[e][j][4] for e, j in cols], dtype=np.int64)
+        stop = np.array([pieces[e][j][5] for e, j in cols], dtype=np.int64)
+        return run[:, stop] == run[:, start]
+
+    def polytope(self, node: Node) -> Node:
+        """Fill in a node's rows, blocks and interior points from its layer (a node inside a layer's splits)."""
+        if node.H is not None:
+            return node
+        L = node.layer
+        Hk, gk, _ = L.rows
+        idx, ends, count = [], list(L.ends), len(L.g)
+        for e, j in enumerate(node.sel):
+            if L.splits[e]:
+                a, b = L.pieces[e][j][4:6]
+                idx.extend(range(a, b))
+                count += b - a
+                ends.append(count)
+        node.H, node.g, node.ends = np.vstack([L.H, Hk[idx]]), np.concatenate([L.g, gk[idx]]), tuple(ends)
+        node.cols = np.hstack([L.cols, L.kcols[:, idx]])
+        if node.own is not None:
+            node.points, node.slack = node.own
+            return node
+        p = _members(self.mask(node))
+        node.points = L.points[p]
+        node.slack = np.minimum(L.slack[p], L.S[np.ix_(p, idx)].min(axis=1, initial=np.inf))
+        return node
+
+    @staticmethod
+    def _cols(node: Node) -> np.ndarray:
+        if node.cols is None:
+            node.cols = columns(node.H, node.g)
+        return node.cols
+
+    @staticmethod
+    def mask(node: Node) -> int:
+        """The layer's points inside a node inside the layer's splits: the AND of its chosen pieces' bitsets."""
+        L = node.layer
+        m = L.bits[-1]  # all points of the entry polytope
+        for e, j in enumerate(node.sel):
+            if L.splits[e]:
+                m &= L.bits[L.column[e][j]]
+        return m
+
+    def _decide(self, node: Node, pieces: list, patterns=None) -> list[bool]:
+        """Whether each piece (rows ``H x <= g`` cutting the node's polytope) holds a ball of radius > tol, in
+        order of cost: a lower bound that leaves it no interior (in a box: one vectorised test for all pieces),
+        a point found for an earlier piece, the Chebyshev LP through NNLS (:func:`nnls_radius`), and at the edge
+        of tol the warm HiGHS LP (its rows reached by ``patterns[i]``; None: a probe, the LP goes back to the
+        node). The points found join the node's (and its layer's)."""
+        self.polytope(node)
+        tol, keep = self.s.tol, [None] * len(pieces)
+        if self.mid is not None:
+            nb = len(self.g0)
+            low = lower_bounds(np.vstack([p[0] for p in pieces]), node.H[nb:], node.g[nb:], self.mid, self.half)
+            empty = low >= np.concatenate([p[1] for p in pieces])
+            at = 0
+            for i, p in enumerate(pieces):
+                if empty[at:at + len(p[1])].any():
+                    keep[i] = False
+                at += len(p[1])
+        seen = len(node.points)
+        for i in [i for i, k in enumerate(keep) if k is None]:
+            H, g = pieces[i][0], pieces[i][1]
+            fresh = node.points[seen:]
+            if len(fresh) and bool((np.min((g - fresh @ H.T) / _norms(H), axis=1) > tol).any()):
+                keep[i] = True
                 continue
-            for j, piece in enumerate(elem):
-                if piece is None or piece[4] == piece[5]:
-                    continue
-                a, b = piece[4], piece[5]
-                if hit[a] if b == a + 1 else bool((S[:, a:b].min(axis=1) > self.s.tol).any()):
-                    continue
-                probe = node.pattern + (-1,)
-                centre, r = self._lp(probe, node, piece[0], piece[1])
-                if self.lp_pattern == probe:  # back to the node's rows: a probe's pattern is no real node's
-                    self.lp.truncate(len(node.g))
-                    self.lp_pattern = node.pattern
-                if r <= self.s.tol:
-                    elem[j] = None
-                elif centre is not None:  # an interior point of the node too
-                    s = np.min((node.g - node.H @ centre) / _norms(node.H), initial=np.inf)
-                    node.points, node.slack = np.vstack([node.points, centre]), np.append(node.slack, s)
-                    sc = (gk - Hk @ centre) / nk
-                    S, hit = np.vstack([S, sc]), hit | (sc > self.s.tol)
-        return pieces
+            keep[i], centre = self._radius(node, H, g, node.pattern + (-1,) if patterns is None else patterns[i])
+            if keep[i] and centre is not None:  # an interior point of the node too
+                s = np.min((node.g - node.H @ centre) / _norms(node.H), initial=np.inf)
+                self._add_points(node, centre[None], np.array([s]))
+        return keep
+
+    def _radius(self, node: Node, H, g, pattern) -> tuple[bool, np.ndarray | None]:
+        """Whether the node's polytope cut by ``H x <= g`` holds a ball of radius > tol, and a point inside."""
+        self.nnls += 1
+        got = nnls_radius(np.hstack([self._cols(node), columns(H, g)]), self.s.tol, self.cap, self.reach)
+        if got is not None:
+            return got[0], got[1]
+        centre, r = self._lp(pattern, node, H, g)
+        if pattern[-1] == -1 and self.lp_pattern == pattern:  # a probe's pattern is no node's: back to the node
+            self.lp.truncate(len(node.g))
+            self.lp_pattern = node.pattern
+        return r > self.s.tol, centre
+
+    def _add_points(self, node: Node, pts, slack) -> None:
+        """New interior points of a node (with their least slack over its rows): the node's, and its layer's."""
+        if not len(pts):
+            return
+        node.points, node.slack = np.vstack([node.points, pts]), np.append(node.slack, slack)
+        L = node.layer
+        if L is None:
+            return
+        Hk, gk, nk = L.rows
+        first = len(L.points)
+        entry = np.min((L.g[None, :] - pts @ L.H.T) / _norms(L.H)[None, :], axis=1, initial=np.inf)
+        cols = [(e, j) for e, elem in enumerate(L.pieces) for j, p in enumerate(elem) if p is not None]
+        inside = self._inside(pts, L.pieces, cols, L.rows) & (entry > self.s.tol)[:, None]
+        L.points, L.slack = np.vstack([L.points, pts]), np.append(L.slack, entry)
+        L.S = np.vstack([L.S, (gk - pts @ Hk.T) / nk])
+        for r in range(len(pts)):
+            bit = 1 << (first + r)
+            for c in np.flatnonzero(inside[r]):
+                L.bits[c] |= bit
+            if entry[r] > self.s.tol:
+                L.bits[-1] |= bit
 
     def children(self, node: Node) -> list[Node]:
         """The children of a node at a split, in piece order, each with an interior point."""
-        kids = []
-        for j, piece in enumerate(node.pieces[node.k]):
-            if piece is None:
-                continue
-            H, g, norms = piece[:3]
-            pattern = node.pattern + (j,)
-            H2, g2 = (np.vstack([node.H, H]), np.concatenate([node.g, g])) if len(g) else (node.H, node.g)
-            ends = node.ends + (len(g2),)
-            if len(g) == 0:
-                pts, slack = node.points, node.slack
-            else:
-                s = np.minimum(node.slack, np.min((g - node.points @ H.T) / norms, axis=1)) if len(node.points) \
-                    else np.zeros(0)
-                inside = s > self.s.tol
-                pts, slack = node.points[inside], s[inside]
-                if not len(pts):
-                    centre, r = self._lp(pattern, node, H, g)
-                    if r <= self.s.tol:
-                        continue
-                    pts = centre[None]
-                    slack = np.array([np.min((g2 - H2 @ centre) / _norms(H2), initial=np.inf)])
-            kids.append(Node(node.li, node.k + 1, node.env, node.sel + (j,), H2, g2, ends, pattern, pts, slack,
-                             node.pieces))
-        return kids
+        L, k = node.layer, node.k
+        live = [j for j, p in enumerate(L.pieces[k]) if p is not None]
+        m = self.mask(node) if node.own is None else 0
+        masks = [m & L.bits[L.column[k][j]] for j in live]
+        own = [None] * len(live)
+        undecided = [i for i, mk in enumerate(masks) if not mk]
+        if undecided:
+            self.polytope(node)
+            keep = self._decide(node, [L.pieces[k][live[i]] for i in undecided],
+                                [node.pattern + (live[i],) for i in undecided])
+            m = self.mask(node) if node.own is None else 0
+            for i, kept in zip(undecided, keep):
+                masks[i] = (m & L.bits[L.column[k][live[i]]]) if kept else None
+                if kept and not masks[i]:  # no point with slack > tol (an LP's radius within rounding of tol)
+                    own[i] = self._deepest(node, L.pieces[k][live[i]])
+        return [Node(node.li, k + 1, node.env, node.sel + (j,), node.pattern + (j,), layer=L, own=o)
+                for j, mk, o in zip(live, masks, own) if mk is not None]
+
+    @staticmethod
+    def _deepest(node: Node, piece):
+        """The node's point deepest in the piece, as a child's only point."""
+        H2, g2 = np.vstack([node.H, piece[0]]), np.concatenate([node.g, piece[1]])
+        s = np.min((g2 - node.points @ H2.T) / _norms(H2), axis=1)
+        best = int(np.argmax(s))
+        return node.points[best:best + 1], s[best:best + 1]
 
     def _lp(self, pattern, node: Node, H, g):
         """The Chebyshev LP of the node's polytope cut by ``H x <= g`` (reached by ``pattern``): the LP's row stack
@@ -259,6 +412,19 @@ class Search:
         return H[keep], g[keep]
 
 
+def _bitsets(inside: np.ndarray) -> list:
+    """Each column of a (points, pieces) boolean table as an int (bit p: row p), and all points last."""
+    m = inside.shape[0]
+    packed = np.packbits(inside, axis=0, bitorder="little")
+    return [int.from_bytes(packed[:, c].tobytes(), "little") for c in range(inside.shape[1])] + [(1 << m) - 1]
+
+
+def _members(mask: int) -> np.ndarray:
+    """The set bits of an int, as indices."""
+    raw = np.frombuffer(mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "little"), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(raw, bitorder="little"))
+
+
 def _norms(H: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", H, H))
 
@@ -277,4 +443,4 @@ def explore(setup: Setup, nodes: list[Node], budget: float = np.inf, room: float
             continue
         done += 1
         stack.extend(reversed(search.children(node)))
-    return regions, list(reversed(stack)), search.lp.solves
+    return regions, list(reversed(stack)), search.solves

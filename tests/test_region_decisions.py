@@ -1,0 +1,69 @@
+"""The cheap decisions of the region search against HiGHS: NNLS radius decisions and Lagrangian bounds."""
+import numpy as np
+import pytest
+
+pytest.importorskip("highspy")
+from wlbridge.analysis.bounds import lower_bounds  # noqa: E402
+from wlbridge.analysis.lp import ChebyshevLP, columns, max_linear, nnls_radius  # noqa: E402
+
+
+def _polytopes(seed, count=300, n=5, rows=12):
+    """Random polytopes in [-1,1]^n: some empty, some thin, most with an interior."""
+    rng = np.random.default_rng(seed)
+    box_H, box_g = np.vstack([np.eye(n), -np.eye(n)]), np.ones(2 * n)
+    for _ in range(count):
+        H = rng.standard_normal((rows, n)) * rng.uniform(0.1, 10, (rows, 1))
+        g = rng.standard_normal(rows) * rng.uniform(0.01, 2)
+        yield np.vstack([box_H, H]), np.r_[box_g, g]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nnls_decides_as_highs(seed):
+    """Every decision NNLS makes is HiGHS's, its points lie inside with the radius it says, and it defers
+    (None) only near tol."""
+    tol, decided, kept = 1e-9, 0, 0
+    for H, g in _polytopes(seed):
+        lp = ChebyshevLP(H.shape[1])
+        lp.push(H, g)
+        _, r = lp.solve()
+        got = nnls_radius(columns(H, g), tol)
+        if got is None:
+            assert abs(r) < 1e-6, r  # deferred to HiGHS only at the edge
+            continue
+        decided += 1
+        ok, x, radius = got
+        assert ok == (r > tol), (ok, r)
+        if ok:
+            kept += 1
+            unit = (g - H @ x) / np.linalg.norm(H, axis=1)
+            assert unit.min() == pytest.approx(radius, abs=1e-12) and radius <= r + 1e-9
+    assert decided >= 290 and 50 <= kept <= decided - 50  # both outcomes were exercised
+
+
+def test_nnls_without_a_box_caps_the_radius():
+    """All of R^2 cut by one row: unbounded, the radius is the cap."""
+    ok, x, r = nnls_radius(columns(np.array([[1.0, 0.0]]), np.array([0.0])), 1e-9, cap=1.0)
+    assert ok and r == pytest.approx(1.0) and x[0] <= -1.0 + 1e-12
+    empty = nnls_radius(columns(np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([0.0, -1.0])), 1e-9, cap=1.0)
+    assert empty[0] is False  # x <= 0 and x >= 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lower_bounds_are_bounds(seed):
+    """Each Lagrangian bound is at most the true minimum (HiGHS), and exact with one row."""
+    rng = np.random.default_rng(seed)
+    n, mid, half = 4, np.zeros(4), np.ones(4)
+    box = np.vstack([np.eye(n), -np.eye(n)])
+    tight = 0
+    for _ in range(100):
+        J = rng.integers(1, 5)
+        H, g = rng.standard_normal((J, n)), rng.uniform(-0.5, 1.0, J)
+        h = rng.standard_normal((3, n))
+        low = lower_bounds(h, H, g, mid, half)
+        for k in range(3):
+            top = max_linear(-h[k], np.vstack([box, H]), np.r_[np.ones(2 * n), g])
+            if top is None:  # empty polytope: any bound holds
+                continue
+            assert low[k] <= -top + 1e-9
+            tight += J == 1 and low[k] == pytest.approx(-top, abs=1e-9)
+    assert tight > 10
