@@ -36,7 +36,11 @@ def affine(layer, args, shapes):
     if layer.op == "constant":
         v = np.asarray(layer.params["value"], dtype=np.float64)
         return np.zeros((*v.shape, 0)), v
-    n = next(a[0].shape[-1] for a in args)
+    if layer.op == "linear" and args[0][0].ndim == 2:  # the common case, directly: W A and W c + b
+        A, c = args[0]
+        W = np.asarray(layer.params["weight"], dtype=np.float64)
+        b = layer.params.get("bias")
+        return W @ A, W @ c + (0.0 if b is None else np.asarray(b, dtype=np.float64))
     batch = [np.concatenate([c[None], np.moveaxis(A, -1, 0) + c[None]]) for A, c in args]
     y = REFERENCE[layer.op](layer, *batch)
     c = y[0]

@@ -68,6 +68,7 @@ class Node:
     layer: "Layer | None" = None
     own: tuple | None = None  # (points, slack) when none of the layer's points has slack > tol in it
     cols: np.ndarray | None = None  # its rows as NNLS columns (lp.columns), made when first needed
+    rows: list | None = None  # inside a layer: which of the layer's rows it has (with its polytope)
 
 
 @dataclass
@@ -221,11 +222,13 @@ class Search:
         """A layer's entry: the pieces that miss the node's polytope are dropped for its whole subtree (tested
         once here, not again below every split of the layer: a piece with no interior point goes to
         :meth:`_decide`), then the table of points and pieces that the layer's splits share."""
+        Hk, gk, nk = rows
+        kcols = columns(Hk, gk)
         cols = [(e, j) for e, elem in enumerate(pieces) for j, p in enumerate(elem) if p is not None]
         inside = self._inside(node.points, pieces, cols, rows)
         todo = [c for c, (e, j) in enumerate(cols) if len(pieces[e]) > 1 and not inside[:, c].any()]
         if todo:
-            for c, keep in zip(todo, self._decide(node, [pieces[cols[c][0]][cols[c][1]] for c in todo])):
+            for c, keep in zip(todo, self._decide(node, [pieces[cols[c][0]][cols[c][1]] for c in todo], kcols)):
                 if not keep:
                     pieces[cols[c][0]][cols[c][1]] = None
             cols = [(e, j) for e, elem in enumerate(pieces) for j, p in enumerate(elem) if p is not None]
@@ -233,10 +236,9 @@ class Search:
         column = [[None] * len(elem) for elem in pieces]
         for c, (e, j) in enumerate(cols):
             column[e][j] = c
-        Hk, gk, nk = rows
         S = (gk - node.points @ Hk.T) / nk
         return Layer(pieces, rows, node.H, node.g, node.ends, node.pattern, node.points, node.slack, S, column,
-                     _bitsets(inside), tuple(len(elem) > 1 for elem in pieces), self._cols(node), columns(Hk, gk))
+                     _bitsets(inside), tuple(len(elem) > 1 for elem in pieces), self._cols(node), kcols)
 
     def _inside(self, points, pieces, cols, rows) -> np.ndarray:
         """(points, pieces in ``cols``): whether each point has slack > tol on all rows of each piece."""
@@ -262,19 +264,21 @@ class Search:
                 count += b - a
                 ends.append(count)
         node.H, node.g, node.ends = np.vstack([L.H, Hk[idx]]), np.concatenate([L.g, gk[idx]]), tuple(ends)
-        node.cols = np.hstack([L.cols, L.kcols[:, idx]])
+        node.rows = idx
         if node.own is not None:
             node.points, node.slack = node.own
             return node
         p = _members(self.mask(node))
         node.points = L.points[p]
-        node.slack = np.minimum(L.slack[p], L.S[np.ix_(p, idx)].min(axis=1, initial=np.inf))
+        node.slack = np.minimum(L.slack[p], L.S[p][:, idx].min(axis=1, initial=np.inf))
         return node
 
     @staticmethod
     def _cols(node: Node) -> np.ndarray:
+        """The node's rows as NNLS columns: its layer's, or made from its rows (a node between layers)."""
         if node.cols is None:
-            node.cols = columns(node.H, node.g)
+            L = node.layer
+            node.cols = columns(node.H, node.g) if node.rows is None else np.hstack([L.cols, L.kcols[:, node.rows]])
         return node.cols
 
     @staticmethod
@@ -287,7 +291,7 @@ class Search:
                 m &= L.bits[L.column[e][j]]
         return m
 
-    def _decide(self, node: Node, pieces: list, patterns=None) -> list[bool]:
+    def _decide(self, node: Node, pieces: list, kcols: np.ndarray, patterns=None) -> list[bool]:
         """Whether each piece (rows ``H x <= g`` cutting the node's polytope) holds a ball of radius > tol, in
         order of cost: a lower bound that leaves it no interior (in a box: one vectorised test for all pieces),
         a point found for an earlier piece, the Chebyshev LP through NNLS (:func:`nnls_radius`), and at the edge
@@ -311,16 +315,17 @@ class Search:
             if len(fresh) and bool((np.min((g - fresh @ H.T) / _norms(H), axis=1) > tol).any()):
                 keep[i] = True
                 continue
-            keep[i], centre = self._radius(node, H, g, node.pattern + (-1,) if patterns is None else patterns[i])
+            keep[i], centre = self._radius(node, H, g, kcols[:, pieces[i][4]:pieces[i][5]],
+                                           node.pattern + (-1,) if patterns is None else patterns[i])
             if keep[i] and centre is not None:  # an interior point of the node too
                 s = np.min((node.g - node.H @ centre) / _norms(node.H), initial=np.inf)
                 self._add_points(node, centre[None], np.array([s]))
         return keep
 
-    def _radius(self, node: Node, H, g, pattern) -> tuple[bool, np.ndarray | None]:
+    def _radius(self, node: Node, H, g, cols, pattern) -> tuple[bool, np.ndarray | None]:
         """Whether the node's polytope cut by ``H x <= g`` holds a ball of radius > tol, and a point inside."""
         self.nnls += 1
-        got = nnls_radius(np.hstack([self._cols(node), columns(H, g)]), self.s.tol, self.cap, self.reach)
+        got = nnls_radius(np.hstack([self._cols(node), cols]), self.s.tol, self.cap, self.reach)
         if got is not None:
             return got[0], got[1]
         centre, r = self._lp(pattern, node, H, g)
@@ -361,7 +366,7 @@ class Search:
         undecided = [i for i, mk in enumerate(masks) if not mk]
         if undecided:
             self.polytope(node)
-            keep = self._decide(node, [L.pieces[k][live[i]] for i in undecided],
+            keep = self._decide(node, [L.pieces[k][live[i]] for i in undecided], L.kcols,
                                 [node.pattern + (live[i],) for i in undecided])
             m = self.mask(node) if node.own is None else 0
             for i, kept in zip(undecided, keep):
