@@ -2,7 +2,8 @@
 
 Comparison: nets of affinitree's kind (7 inputs, 3-4 hidden ReLU layers of 5-10 units, random and trained)
 over the box [-1,1]^7 and over all of R^7. wlbridge: ``linear_regions`` in one process (search only;
-its verification at 1000 points is timed apart). affinitree: an AffTree started from the same box
+its verification at 1000 points is timed apart); "LPs" counts its Chebyshev-LP decisions (NNLS, or HiGHS at
+the edge of tol), after those settled by known points and by bounds. Both tools are warmed up first. affinitree: an AffTree started from the same box
 (``AffTree.from_poly(hyperrectangle)``, or ``AffTree.identity`` for R^7), one ``partial_ReLU`` per
 neuron, then ``infeasible_elimination``; its terminal count is its region count. Counts must be equal.
 
@@ -94,7 +95,16 @@ NETS = [("random 7-4-4-4-2", lambda: mlp([7, 4, 4, 4, 2], seed=11), (BOX, RN)),
 # over R^7 the other nets have 24,000-190,000 regions (affinitree: 22-209 s): left to --parallel's kind of run
 
 
+def warm_up():
+    """Both tools' imports and first calls (scipy.optimize, highspy, the Rust extension) before any timing."""
+    net = mlp([7, 3, 3, 1], seed=5)
+    for lo, hi in ((-1.0, 1.0), (None, None)):
+        net.linear_regions(lo, hi, verify=0)
+        affinitree_regions(net, lo, hi)
+
+
 def compare(names=None):
+    warm_up()
     print(f"wlbridge linear_regions (one process) beside affinitree 0.23; {load()}")
     print(f"{'net (ReLU)':<22} {'domain':<9} {'regions':>7} {'affinitree':>10} {'LPs':>6} {'ours s':>7} "
           f"{'verify s':>8} {'aff. s':>7} {'ours/aff':>8}")
@@ -117,6 +127,7 @@ def compare(names=None):
 
 def parallel():
     """The 7-6-6-6-6-1 net over all of R^7 (24,055 regions): 1 process, 2 local workers, local Ray (2 CPUs)."""
+    warm_up()
     net = NETS[3][1]()
     print(f"parallel search: random 7-6-6-6-6-1 over R^7; {load()}")
     runs, seconds = {}, {}

@@ -67,3 +67,22 @@ def test_lower_bounds_are_bounds(seed):
             assert low[k] <= -top + 1e-9
             tight += J == 1 and low[k] == pytest.approx(-top, abs=1e-9)
     assert tight > 10
+
+
+@pytest.mark.parametrize("box", [(-1.0, 1.0), (None, None)])
+def test_each_decider_alone_gives_the_same_regions(monkeypatch, box):
+    """The search with NNLS through scipy's public nnls, and with HiGHS deciding every LP (NNLS deferring):
+    the same regions as the default."""
+    from wlbridge.analysis import lp, search
+    from wlbridge.analysis.regions import linear_regions
+
+    from .test_regions import mlp
+
+    net = mlp([5, 6, 6, 2], seed=4)
+    keys = [r.key() for r in linear_regions(net, *box)]
+    assert len(keys) > 30
+    monkeypatch.setattr(lp, "_CORE", False)
+    assert [r.key() for r in linear_regions(net, *box)] == keys
+    monkeypatch.setattr(search, "nnls_radius", lambda *a: None)
+    got = linear_regions(net, *box)
+    assert [r.key() for r in got] == keys and got.lps > 30

@@ -7,13 +7,18 @@ interior (a ball of radius > ``tol``), decided as cheaply as it can be, in this 
 
 1. its rows hold on no point of the box (interval bound of each row over the box): dropped, no LP;
 2. one of the node's interior points lies in the child with slack > ``tol`` on every row: kept, no LP
-   (points are sampled in the box at the root, and every LP centre found joins its node's points);
-3. otherwise the Chebyshev LP (HiGHS, warm-started; its row stack follows the search).
+   (points are sampled in the box at the root, and every point an LP finds joins the table);
+3. a Lagrangian bound over the box and one row of the node leaves it no interior: dropped (``bounds.py``);
+4. otherwise the Chebyshev LP, through NNLS on its dual (``lp.nnls_radius``), and only at the edge of
+   ``tol`` on HiGHS (warm-started; its row stack follows the search).
 
-A row that holds on the whole box is never added (it states nothing in the box). :func:`explore`
-expands a list of nodes up to a work limit and returns the finished regions and the nodes it did not
-expand, so a driver can hand subtrees to workers (``regions.py``). Regions come out in the order of their
-patterns (lexicographic), the order of the serial search.
+At a layer's entry, the pieces that miss the node's polytope are dropped for the whole subtree. The nodes
+inside a layer's splits share a :class:`Layer`: a table of interior points with, per piece, the points
+inside it as an int bitset, so a split costs a few integer ANDs, not arrays. A row that holds on the whole
+box is never added (it states nothing in the box). :func:`explore` expands a list of nodes up to a work
+limit and returns the finished regions and the nodes it did not expand, so a driver can hand subtrees to
+workers (``regions.py``). Regions come out in the order of their patterns (lexicographic), the order of the
+serial search.
 """
 from __future__ import annotations
 
