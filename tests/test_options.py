@@ -11,6 +11,7 @@ import pytest
 import sympy as sp
 
 import wlbridge as wb
+from wlbridge import testing
 from wlbridge.check import roundtrip
 from wlbridge.check.options import CheckOptions
 from wlbridge.emit import c, latex, python, sympy as emit_sympy, wl
@@ -47,6 +48,9 @@ CALLS = [
     (wb.from_wolfram, (None, "net"), "precison", "precision"),
     (wb.plot_check, (NET,), "point", "points"),
     (wb.check_many, ([],), "job", "jobs"),
+    (testing.assert_check, (NET,), "sampels", "samples"),
+    (testing.assert_equivalent, (NET, "Function[{x}, x]"), "engin", "engine"),
+    (testing.as_net, (NET,), "input_name", "input_names"),
 ]
 PUBLIC = [fn for fn, *_ in CALLS] + [wb.to_wl_association, wb.save_wlnet, wb.save_wxf, wl.to_wl, emit_sympy.to_sympy,
                                      latex.to_latex, python.to_python, c.to_c]
@@ -89,6 +93,20 @@ def test_signature_defaults_are_the_dataclasses():
     assert _defaults(NET.check) == checks
     many = {k: v for k, v in _defaults(wb.check_many).items() if k in checks and k != "progress"}  # no bar per model
     assert many == {k: checks[k] for k in many} and len(many) >= 18
+    asserted = _defaults(testing.assert_check)  # it raises on failure: no raise_on_failure
+    assert asserted == {k: v for k, v in checks.items() if k != "raise_on_failure"}
+    equivalent = _defaults(testing.assert_equivalent)  # the sympy row off, call read from the code
+    assert {k: v for k, v in equivalent.items() if k in checks and k not in ("sympy", "call")} == \
+        {k: checks[k] for k in equivalent if k in checks and k not in ("sympy", "call")}
+
+
+def test_as_net_refuses_options_its_loader_does_not_take(tmp_path):
+    with pytest.raises(OptionError, match="as_net: dtype does not apply to a model file"):
+        testing.as_net(tmp_path / "m.onnx", dtype="float32")
+    with pytest.raises(OptionError, match="input_shape does not apply to a Net"):
+        testing.as_net(NET, (2,))
+    with pytest.raises(OptionError, match="a torch module needs input_shape="):
+        testing.as_net(type("M", (), {"state_dict": None})())
 
 
 @pytest.mark.parametrize("call, message", [
