@@ -91,14 +91,16 @@ def check_many(models, *, jobs: int | None = None, cluster: str | None = None, o
                rtol: float | None = None, atol: float | None = None, mathics_budget: float = 10.0, sympy: bool = True,
                exact: bool = False, timeout: float | None = 120.0, progress: bool | None = False,
                max_size: int | None = None, kernel: str | None = None, startup_timeout: float | None = None,
-               digits: int | str | None = None, box=None, arrays: str = "files", per_layer: bool = False) -> list:
+               digits: int | str | None = None, box=None, arrays: str = "files", per_layer: bool = False,
+               input_names: Sequence[str] | None = None, sequence_length: int | None = None) -> list:
     """Check many models (files, folders, globs, Nets) at once: one :class:`CheckReport` per model, in order.
 
     ``jobs``: models at once (None: one per core; 1: in this process); ``cluster``: None/'local', 'ray' (a
     local Ray instance) or 'ray://HOST:PORT'; ``on_report(report)``: called as each model finishes;
     ``simplify``: fold BatchNorm etc. first; ``model_timeout``: each model's task is stopped after this many
-    seconds ('auto': 4 x ``timeout``; None: no limit). The other keywords are :meth:`Net.check`'s, the same
-    for every model. See :mod:`wlbridge.check.campaign`.
+    seconds ('auto': 4 x ``timeout``; None: no limit); ``input_names``, ``sequence_length``: :func:`load`'s, for
+    the model files. The other keywords are :meth:`Net.check`'s, the same for every model. See
+    :mod:`wlbridge.check.campaign`.
     """
     from .check.campaign import check_many as run
 
@@ -106,8 +108,9 @@ def check_many(models, *, jobs: int | None = None, cluster: str | None = None, o
                    rtol=rtol, atol=atol, mathics_budget=mathics_budget, sympy=sympy, exact=exact, timeout=timeout,
                    progress=progress, max_size=max_size, kernel=kernel, startup_timeout=startup_timeout,
                    digits=digits, box=box, arrays=arrays, per_layer=per_layer)
+    load = {k: v for k, v in (("input_names", input_names), ("sequence_length", sequence_length)) if v is not None}
     return run(models, jobs=jobs, cluster=cluster, on_report=on_report, simplify=simplify, model_timeout=model_timeout,
-               **options)
+               load=load, **options)
 
 
 @keywords

@@ -87,6 +87,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add_flags(k, "check")
     i = sub.add_parser("info", help="layers, shapes, parameter count, support", parents=[debug])
     i.add_argument("model", help="model file: .wlnet, .wxf, .onnx, .pt2")
+    add_flags(i, "info")
     add_regions_parser(sub, [debug])
     return p
 
@@ -173,9 +174,14 @@ def run(args, load: Callable | None = None) -> int:
         from . import load
 
         check_readable(args.model)
-    net = load(args.model)
+    net = load(args.model, **load_keywords(args))
     net = net.simplify() if getattr(args, "simplify", False) else net
     return COMMANDS[args.command](args, net.jacobian() if getattr(args, "jacobian", False) else net)
+
+
+def load_keywords(args) -> dict:
+    """The loader's keywords the flags set (``--input-names``, ``--sequence-length``)."""
+    return keywords(args, args.command, ("input_names", "sequence_length"))
 
 
 def explain(e: BaseException, model: str) -> str:
@@ -183,7 +189,7 @@ def explain(e: BaseException, model: str) -> str:
     if isinstance(e, ExpressionTooLargeError):  # convert's and check's --form expanded alike
         return cli_words(str(e))
     if isinstance(e, WlbridgeError):
-        return str(e)
+        return cli_words(str(e))
     if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in OPTIONAL:
         extra = OPTIONAL[e.name.split(".")[0]]
         return f"{model}: needs the Python package {e.name!r}: pip install 'wlbridge[{extra}]'"
@@ -288,11 +294,12 @@ def _discard_stdout() -> None:
 
 
 _CLI_WORDS = (("form='compact'", "--form compact"), ("use to_wl() or to_python()", "use --to wl or --to python"),
-              ("max_size=", "--max-size "), ("raise max_size", "raise --max-size"))
+              ("max_size=", "--max-size "), ("raise max_size", "raise --max-size"),
+              ("pass sequence_length=", "pass --sequence-length N"), ("sequence_length applies", "--sequence-length applies"))
 
 
 def cli_words(text: str) -> str:
-    """A size refusal in the CLI's words (``--max-size``), not the API's keywords (``max_size=``)."""
+    """A refusal in the CLI's words (``--max-size``, ``--sequence-length``), not the API's keywords (``max_size=``)."""
     for api, cli in _CLI_WORDS:
         text = text.replace(api, cli)
     return text

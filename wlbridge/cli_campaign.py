@@ -41,8 +41,10 @@ def run_campaign(args, load=None) -> int:
         raise FormatError(f"{', '.join(args.model)}: is a directory with no model files ({', '.join(MODEL_SUFFIXES)})")
     settings = keywords(args, "check", check_keywords())  # the flags that are Net.check keywords
     settings.update(call=args.call or "list", samples=args.samples or 64)
+    from .cli import load_keywords
+
     if load is not None:  # tests: a loader stands in for wlbridge.load
-        models = [load(m) for m in models]
+        models = [load(m, **load_keywords(args)) for m in models]
     where = runner_text(args.jobs, args.cluster)
     out = sys.stderr if args.json else sys.stdout
     print(terminal_safe(f"checking {len(models)} models: {where}, engine {args.engine}, "
@@ -57,7 +59,7 @@ def run_campaign(args, load=None) -> int:
     t0 = time.perf_counter()
     cap = "auto" if args.model_timeout is None else args.model_timeout or None
     reports = check_many(models, jobs=args.jobs, cluster=args.cluster, on_report=show, model_timeout=cap,
-                         simplify=getattr(args, "simplify", False), **settings)
+                         simplify=getattr(args, "simplify", False), load=load_keywords(args), **settings)
     seconds = time.perf_counter() - t0
     print(terminal_safe(summary_line(reports, seconds, where)), file=out, flush=True)
     if args.junit:

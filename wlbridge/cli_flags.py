@@ -76,7 +76,22 @@ class Flag:
 
 
 BOTH = ("convert", "check")
+LOADING = ("convert", "check", "info", "regions")  # every command that reads a model file
+
+
+def names(text: str) -> list[str]:
+    """argparse type: comma-separated names (``x,y,z``)."""
+    out = [t.strip() for t in text.split(",")]
+    if not all(out):
+        raise argparse.ArgumentTypeError(f"give names separated by commas, like x,y,z; got {text!r}")
+    return out
+
+
 FLAGS = [
+    Flag("input_names", LOADING, "names of the input scalars, comma-separated (x,y,z): the variables of the "
+         "formulas (default: from the model)", dict(type=names, metavar="NAMES")),
+    Flag("sequence_length", LOADING, "fix a sequence model's variable length (a .wlnet/.wxf LengthVar, an ONNX "
+         "model's symbolic time axis) to N", dict(type=whole(1), metavar="N")),
     Flag("to", ("convert",), "wl (default), sympy, latex, python or c (a C99 function)",
          dict(choices=["wl", "sympy", "latex", "python", "c"], default="wl")),
     Flag("form", BOTH, "compact (default): one binding per layer; expanded: one formula per output; piecewise: "

@@ -23,7 +23,7 @@ import inspect
 import os
 import pickle
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -63,7 +63,7 @@ def expand_models(items: Iterable) -> list:
 
 def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None = None,
                on_report: Callable[[CheckReport], None] | None = None, simplify: bool = False,
-               model_timeout: float | None | str = "auto", **check_options) -> list[CheckReport]:
+               model_timeout: float | None | str = "auto", load: dict | None = None, **check_options) -> list[CheckReport]:
     """Check each model (a file, folder, glob, or :class:`~wlbridge.ir.Net`); one report per model, in order.
 
     ``jobs``: models checked at once (None: one per core; 1: in this process); ``cluster``: None or
@@ -71,12 +71,14 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
     have wlbridge installed). ``on_report(report)`` is called as each model finishes, in the order
     they finish. ``simplify``: fold BatchNorm etc. first (as ``--simplify``). ``model_timeout``: each
     model's task (loading, reference, check) is killed after this many seconds and reported as timed
-    out ('auto': 4 x ``timeout``; None: no limit). Every other keyword is a
+    out ('auto': 4 x ``timeout``; None: no limit). ``load``: :func:`wlbridge.load`'s keywords for the model
+    files (``input_names``, ``sequence_length``). Every other keyword is a
     :func:`~wlbridge.check.roundtrip.check` option (``engine``, ``samples``, ``seed``, ``timeout``,
     ``per_layer``, ...), the same for every model.
     """
     options = campaign_options(check_options)
     cap = model_cap(options, model_timeout)
+    task = Task(simplify, dict(load or {}))
     items = expand_models(models)
     reports: list[CheckReport | None] = [None] * len(items)
 
@@ -95,7 +97,7 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
         while queue or futures:
             while queue and len(futures) < IN_FLIGHT * run.workers:  # a few per worker: bytes read as needed
                 i, item = queue.pop()
-                futures[_submit(run, ModelFile.read(item) if remote else item, options, simplify, cap)] = i
+                futures[_submit(run, ModelFile.read(item) if remote else item, options, task, cap)] = i
                 if futures and next(reversed(futures)).done():  # serially: done at once, streamed as it ends
                     break
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -104,14 +106,22 @@ def check_many(models: Iterable, *, jobs: int | None = None, cluster: str | None
     return reports
 
 
-def _submit(run: Runner, item, options: dict, simplify: bool, cap) -> Future:
+@dataclass(frozen=True)
+class Task:
+    """What a campaign does to each model before its check: how to read its file, and whether to fold it."""
+
+    simplify: bool = False
+    load: dict = field(default_factory=dict)  # wlbridge.load's keywords (input_names, sequence_length)
+
+
+def _submit(run: Runner, item, options: dict, task: Task, cap) -> Future:
     """The task's future; one holding the error when the runner cannot take it (a broken pool). A net that
     cannot travel to a worker (it holds its source model: a torch module, an onnxruntime session) is
     checked here instead, with its source row, as ``jobs=1`` would (without ``model_timeout``)."""
     if run.kind != "serial" and not _travels(item):  # here, not in a fork: this process has threads by now
-        return Runner(jobs=1).submit(check_here, item, options, simplify)
+        return Runner(jobs=1).submit(check_here, item, options, task)
     try:
-        return run.submit(check_one, item, options, simplify, cap)
+        return run.submit(check_one, item, options, task, cap)
     except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: a worker died; the model's report says so
         fut: Future = Future()
         fut.set_exception(e)
@@ -162,7 +172,7 @@ class ModelFile:
         with open(item, "rb") as f:
             return cls(item, f.read())
 
-    def load(self):
+    def load(self, **options):
         import tempfile
 
         import wlbridge as wb
@@ -171,11 +181,11 @@ class ModelFile:
             local = os.path.join(folder, os.path.basename(self.path))
             with open(local, "wb") as f:
                 f.write(self.data)
-            net = wb.load(local)
+            net = wb.load(local, **options)
         return net
 
 
-def check_one(item, options: dict, simplify: bool = False, cap: float | None = None) -> CheckReport:
+def check_one(item, options: dict, task: Task = Task(), cap: float | None = None) -> CheckReport:
     """One campaign task: load ``item`` (a path, a :class:`ModelFile` or a Net) and check it, in a forked
     child killed after ``cap`` seconds (None: no limit); a report whatever happens."""
     from . import preload  # noqa: F401 - loaded once per process, before the fork (Mathics3's session)
@@ -184,7 +194,7 @@ def check_one(item, options: dict, simplify: bool = False, cap: float | None = N
 
     label = item.path if isinstance(item, ModelFile) else item if isinstance(item, str) else getattr(item, "name", repr(item))
     try:
-        return run_killable(lambda: _check(item, label, options, simplify), cap)
+        return run_killable(lambda: _check(item, label, options, task), cap)
     except WorkerTimeout:
         row = timed_out("model", 0, float(cap), float(cap), "its task killed: loading, reference and check together")
         row.note = row.note.replace("raise timeout= (--timeout)", "raise model_timeout= (--model-timeout)")
@@ -193,13 +203,13 @@ def check_one(item, options: dict, simplify: bool = False, cap: float | None = N
         return _died(label, e)
 
 
-def check_here(item, options: dict, simplify: bool = False) -> CheckReport:
+def check_here(item, options: dict, task: Task = Task()) -> CheckReport:
     """One model checked in this process (no fork, so no ``model_timeout``: the check's own ``timeout`` still
     bounds each evaluator): for a net that cannot be pickled for a worker."""
-    return _check(item, getattr(item, "name", repr(item)), options, simplify, forked=False)
+    return _check(item, getattr(item, "name", repr(item)), options, task, forked=False)
 
 
-def _check(item, label: str, options: dict, simplify: bool, forked: bool = True) -> CheckReport:
+def _check(item, label: str, options: dict, task: Task, forked: bool = True) -> CheckReport:
     import sys
 
     import wlbridge as wb
@@ -209,13 +219,13 @@ def _check(item, label: str, options: dict, simplify: bool, forked: bool = True)
     try:
         net = item
         if isinstance(item, ModelFile):
-            net = item.load()
+            net = item.load(**task.load)
         elif isinstance(item, str):
             from ..cli import check_readable
 
             check_readable(item)
-            net = wb.load(item)
-        if simplify:
+            net = wb.load(item, **task.load)
+        if task.simplify:
             net = net.simplify()
         report = net.check(**options)
     except Exception as e:  # noqa: BLE001 - a campaign reports every model; the error is the report

@@ -87,7 +87,7 @@ def _inputs(b: NetBuilder, graph, env, batch: bool, src: str = "onnx") -> int:
         if inp.name in env:
             continue
         if not inp.type.HasField("tensor_type"):
-            raise ConversionError(f"onnx: input {inp.name!r} is not a tensor ({inp.type.WhichOneof('value')})")
+            raise ConversionError(f"{src}: input {inp.name!r} is not a tensor ({inp.type.WhichOneof('value')})")
         t = inp.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         if any(d is not None and d < 0 for d in dims):
@@ -99,12 +99,13 @@ def _inputs(b: NetBuilder, graph, env, batch: bool, src: str = "onnx") -> int:
             dims = dims[1:]
         if any(d is None for d in dims):
             shown = [d.dim_param or d.dim_value or "?" for d in t.shape.dim]
-            raise ConversionError(f"onnx: input {inp.name!r} has a dynamic shape {shown}; only the first "
-                                  "(batch) axis may be symbolic (with batch_axis=True)")
+            raise ConversionError(f"{src}: input {inp.name!r} has a dynamic shape {shown}; only the first "
+                                  "(batch) axis may stay symbolic; for a sequence model's time axis pass "
+                                  "sequence_length=")
         dtype = validate.np_dtype(t.elem_type, f"input {inp.name!r}", src)
         env[inp.name] = Var(b.input(inp.name, dims, dtype), tuple(dims))
     if len(sizes - {-1}) > 1:
-        raise BatchAxisError(f"onnx: graph inputs have different batch sizes {sorted(sizes)}: their first "
+        raise BatchAxisError(f"{src}: graph inputs have different batch sizes {sorted(sizes)}: their first "
                              "axes broadcast against each other; convert with batch_axis=False")
     return sizes.pop() if len(sizes) == 1 else -1
 
