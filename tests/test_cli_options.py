@@ -133,3 +133,16 @@ def test_pickled_torch_files_are_refused_unread(tmp_path, capsys, monkeypatch):
         assert f"{tmp_path / name}: {kind}, not a torch.export (.pt2) archive" in err, err
         assert "torch.export.save(torch.export.export(module, (x,)), 'model.pt2')" in err
         assert "warnings above" not in err and "control flow" not in err
+
+
+def test_info_json_is_describe_as_data(capsys):
+    import json
+
+    net = relu_net()
+    assert run("info", "m.onnx", "--json", net=net) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["schema"] == "wlbridge-info/1" and info["net"] == net.name
+    assert info["inputs"] == [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype} for p in net.inputs]
+    assert [la["op"] for la in info["layers"]] == [la.op for la in net.layers]
+    assert info["parameters"] == sum(v.size for la in net.layers for v in la.params.values())
+    assert info["scalar_names"] == net.input_names and set(info["emitters"]) >= {"wl", "sympy", "c"}

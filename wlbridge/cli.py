@@ -420,9 +420,34 @@ def cmd_check(args, net) -> int:
 
 
 def cmd_info(args, net) -> int:
-    """``wlbridge info``: print :func:`describe` of the net."""
-    print(terminal_safe(describe(net)))
+    """``wlbridge info``: print :func:`describe` of the net (``--json``: :func:`info_json`)."""
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(info_json(net), default=str))
+    else:
+        print(terminal_safe(describe(net)))
     return 0
+
+
+def info_json(net) -> dict:
+    """What ``describe`` says, as data (``wlbridge info --json``): ports, layers, weights, what the file says
+    of itself, emitter support and engines. Names from the file are data here: strings in JSON."""
+    from .weights import weight_counts
+
+    counts = weight_counts(net)
+    return {"schema": "wlbridge-info/1", "net": net.name,
+            "inputs": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype} for p in net.inputs],
+            "scalar_names": list(net.input_names),
+            "outputs": [{"name": o, "shape": list(net.shapes[o])} for o in net.outputs],
+            "weights": {kind: dict(by_dtype) for kind, by_dtype in counts.items()},
+            "parameters": sum(sum(by_dtype.values()) for kind, by_dtype in counts.items() if kind != "constants"),
+            "layers": [{"op": la.op, "inputs": list(la.inputs), "output": la.output, "path": la.path,
+                        "shape": list(net.shapes[la.output])} for la in net.layers],
+            "meta": {k: net.meta[k] for k in ("opsets", "producer", "symbolic_axes", "data_dependent")
+                     if k in net.meta},
+            "source": None if net.origin is None else {"name": net.origin.name, "dtype": str(net.origin.dtype)},
+            "emitters": emitter_support(net), "engines": engine_status()}
 
 
 def describe(net) -> str:
@@ -466,7 +491,7 @@ def emitter_support(net) -> dict[str, str]:
     used = sorted({layer.op for layer in net.layers})
     fns = sorted({layer.attrs["fn"] for layer in net.layers if layer.op == "elementwise" and "fn" in layer.attrs})
     out = {}
-    for target in ("wl", "sympy", "latex", "python"):
+    for target in ("wl", "sympy", "latex", "python", "c"):
         try:
             module = importlib.import_module(f"wlbridge.emit.{target}")
         except ImportError:

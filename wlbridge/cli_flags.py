@@ -140,8 +140,9 @@ FLAGS = [
          "its first sample and runs as many more as fit", dict(type=positive_seconds, default=10.0, metavar="SECONDS")),
     Flag("arrays", ("check",), "how the code's arrays reach Woxi and Mathics3: files of the same digits, read with "
          "ReadList (default; fast), or inline in the code", dict(choices=["files", "inline"], default="files")),
-    Flag("json", ("check", "regions"), "print the report as JSON, or the error that stopped it (check's schema: "
-         "wlbridge/check/report_schema.json; regions: each region's A, b, H, g)", dict(action="store_true")),
+    Flag("json", ("check", "regions", "info"), "print the report as JSON, or the error that stopped it (check's "
+         "schema: wlbridge/check/report_schema.json; regions: each region's A, b, H, g; info: ports, layers, "
+         "weights, support)", dict(action="store_true")),
     Flag("kernel", ("check",), "the WolframKernel for --engine wolfram/auto (default: WOLFRAM_KERNEL, then the "
          "usual install paths)", dict(metavar="PATH")),
     Flag("per_layer", ("check",), "also compare every layer's value in each engine and sympy (a failed check names "

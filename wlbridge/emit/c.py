@@ -47,6 +47,8 @@ from . import scalar
 from .shortest import repr_text
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+SUPPORT = scalar.SUPPORT  # every layer goes through the scalar interpreter (what ``wlbridge info`` reports)
+ACTIVATION_SUPPORT: dict[str, str | None] = {name: None for name in ACTIVATIONS}  # each from its sympy form
 
 # C forms where sympy's form loses accuracy against the numpy reference (expm1, log1p, stable sigmoid);
 # ``#`` is the argument (a temporary), ``$name`` a parameter
