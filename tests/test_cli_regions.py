@@ -138,3 +138,19 @@ def test_check_tree_in_woxi(capsys):
     assert run(["check", "m.onnx", "--form", "piecewise", "--box", "-1", "1", "--engine", "woxi", "--digits", "2",
                 "--no-sympy"]) == 1  # 2 digits: the rounding shows, and fails the tolerance
     assert "rounded to 2 significant digits" in capsys.readouterr().out
+
+
+def test_box_takes_one_bound_per_input_scalar(capsys):
+    """``--box -1,0 1,2``: per-scalar bounds, as the API's (lower, upper) arrays, in regions, convert and check."""
+    net = relu_net()
+    assert run(["regions", "m.wlnet", "--box", "-1,0", "1,2", "--json"], net) == 0
+    shown = json.loads(capsys.readouterr().out)
+    api = net.linear_regions([-1.0, 0.0], [1.0, 2.0])
+    assert shown["lower"] == [-1.0, 0.0] and shown["upper"] == [1.0, 2.0] and shown["count"] == len(api)
+    assert run(["convert", "m.wlnet", "--form", "tree", "--box", "-1,0", "1,2"], net) == 0
+    assert capsys.readouterr().out.strip() == net.to_wl(form="tree", box=([-1.0, 0.0], [1.0, 2.0])).strip()
+    assert run(["check", "m.wlnet", "--form", "tree", "--box", "-1,0", "1,2", "--engine", "woxi", "--samples", "8"],
+               net) == 0
+    assert "PASSED" in capsys.readouterr().out
+    assert run(["regions", "m.wlnet", "--box", "-1,0,3", "1,2,4"], net) == 2
+    assert "box must be (lower, upper) with scalars or 2 bounds each" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -48,12 +49,18 @@ OPTIONAL = {"torch": "torch", "onnx": "onnx", "onnxruntime": "onnx", "woxi": "wo
 BROKEN_PIPE = 141  # what a process killed by SIGPIPE reports in the shell
 
 
+_NUMBER = r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+NEGATIVE = re.compile(rf"^-{_NUMBER}(,-?{_NUMBER})*$")  # -1, -0.5, -1e-3 and bounds lists like -1,0,-2
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that, for ``check --json``, also prints a usage error as the JSON error report."""
+    """argparse that, for ``check --json``, also prints a usage error as the JSON error report, and reads
+    negative numbers and comma-separated bounds (``--box -1,0,-2 1,1,1``) as values, not flags."""
 
     def __init__(self, *args, json_errors: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.json_errors = json_errors
+        self._negative_number_matcher = NEGATIVE  # argparse's own only knows -1 and -.5
 
     def error(self, message):
         if self.json_errors:

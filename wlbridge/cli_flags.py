@@ -58,6 +58,15 @@ def digits(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{e}; give a number of significant digits or 'float32'") from None
 
 
+def bounds(text: str) -> float | list[float]:
+    """argparse type: a number, or comma-separated numbers (one bound per input scalar)."""
+    try:
+        values = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or comma-separated numbers: {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
 @dataclass(frozen=True)
 class Flag:
     """A flag of ``commands``; ``keyword``: the Python keyword it sets (the flag is ``--keyword`` with ``-``
@@ -99,8 +108,9 @@ FLAGS = [
          "once (check: the emitted code checked; with --code, the sympy row's form)",
          dict(choices=["compact", "expanded", "piecewise", "tree"])),
     Flag("box", BOTH + ("regions",), "the input box of --form piecewise/tree and of regions, every input scalar "
-         "in [LO, HI] (required by them: the form is Indeterminate outside it; check samples inside it)",
-         dict(nargs=2, type=float, metavar=("LO", "HI")), python=tuple),
+         "in [LO, HI], or one bound per input scalar, comma-separated (-1,0,-2) (required by them: the form is "
+         "Indeterminate outside it; check samples inside it)",
+         dict(nargs=2, type=bounds, metavar=("LO", "HI")), python=tuple),
     Flag("minimal", ("convert", "regions"), "--form piecewise and regions: drop the region inequalities the others "
          "imply (one LP each)",
          dict(action="store_true")),
