@@ -86,7 +86,9 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
     """:func:`check` with its options already validated."""
     xs = as_batch(net, opts.inputs) if opts.inputs is not None else sample_inputs(net, opts.samples, opts.seed,
                                                                                    box=opts.box)  # in the box
+    started = time.perf_counter()
     ref, dropped = _reference(net, xs)
+    ref_seconds = time.perf_counter() - started  # what the compact sympy row costs, about (numpy work alike)
     if dropped is not None:
         xs = [x[~dropped] for x in xs]
         ref = [r[~dropped] for r in ref]
@@ -114,12 +116,16 @@ def run_check(net, opts: CheckOptions) -> CheckReport:
         formula = net if given_code else rounded(net, opts.digits)  # digits=: the rounded formula, as the code
         _warm_sympy(formula if opts.form == "compact" else None)
         note = OWN_FORMULA if given_code else ""
-        if opts.form == "compact":  # numpy work like the reference's, here in this thread: see _sympy_row_here
+        estimate = 1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5
+        if opts.form == "compact" and ref_seconds <= HERE_SECONDS:  # numpy work like the reference's: _sympy_row_here
             done = _sympy_row_here(formula, xs, ref, opts, tol, note)
             jobs.append(_Job("sympy", lambda cancel: done, estimate=0.0))
+        elif opts.form == "compact":  # a big net: in a thread beside the engines (no fork), left at the time limit
+            jobs.append(_Job("sympy", lambda cancel: _sympy_row_here(formula, xs, ref, opts, tol, note),
+                             estimate=estimate, hard=False))
         else:
             jobs.append(_Job("sympy", lambda cancel: _sympy_row_bounded(formula, xs, ref, opts, tol, cancel, note),
-                             estimate=1e-6 * net.param_count * max(1, len(xs[0])) ** 0.5))
+                             estimate=estimate))
     try:
         for e in engines:
             jobs.append(_engine_job(e, net, code, xs, ref, opts, tol, compact, files, sole=len(engines) == 1))
@@ -311,11 +317,16 @@ def _kernel_job(engine, net, code, xs, ref, call, tol, timeout) -> _Job:
                 hard=False)
 
 
+HERE_SECONDS = 0.5  # the compact sympy row of a net whose reference took at most this runs first, in this thread
+
+
 def _sympy_row_here(net, xs, ref, opts: CheckOptions, tol, note="") -> Row:
-    """The compact form's sympy row in this thread, before the other rows start: it is numpy work over the
-    batch, bounded like the reference's. In a forked worker its copy-on-write pages and BLAS start cost 4-35 ms,
-    and in a fresh thread beside the engines' OpenBLAS's wake-up ~8 ms, on a 256-512-512-10 MLP whose row takes
-    0.3 ms. The expanded and region forms, which sympy may take unbounded time to build, go to a worker."""
+    """The compact form's sympy row without a worker process: it is numpy work over the batch, bounded like the
+    reference's. When the reference took at most ``HERE_SECONDS``, it runs in the calling thread before the
+    other rows start: in a forked worker its copy-on-write pages and BLAS start cost 4-35 ms, and in a fresh
+    thread beside the engines' OpenBLAS's wake-up ~8 ms, on a 256-512-512-10 MLP whose row takes 0.3 ms. A
+    bigger net's row runs in a thread beside the engines. The expanded and region forms, which sympy may take
+    unbounded time to build, go to a killable worker."""
     row = _sympy_row(net, xs, ref, opts, tol)
     row.note = "; ".join(filter(None, [row.note, note]))
     return row
