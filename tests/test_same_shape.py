@@ -1,7 +1,7 @@
 """One shape per model (issue 16.4): the same transformer, LSTM classifier and CNN converted from torch
 (``from_torch``), ``.pt2`` (torch.export with a static example batch of 1) and ONNX (dynamo and legacy
-exporters) have the same signature (port shapes and dtypes; names aside), the same name (the module's class; a
-legacy ONNX export, which records no module, is named after its file) and outputs."""
+exporters) have the same signature (port shapes and dtypes; names aside), the same name (the module's class; the
+legacy ONNX exporter records no module: its graph is main_graph) and outputs."""
 from __future__ import annotations
 
 import re
@@ -72,9 +72,9 @@ def test_every_route_gives_the_same_signature_and_outputs(name, tmp_path):
     nets = {"from_torch": wb.from_torch(module, shape, dtype=dtype),
             **{f: wb.load(tmp_path / f) for f in ("m.pt2", "dynamo.onnx", "legacy.onnx")}}
     assert {route: signature(net) for route, net in nets.items()} == dict.fromkeys(nets, expect)
-    cls = type(module).__name__  # a module's name; an ONNX file's when its exporter recorded no module
+    cls = type(module).__name__  # the module's name; the legacy exporter records no module
     assert {route: net.name for route, net in nets.items()} == {"from_torch": cls, "m.pt2": cls, "dynamo.onnx": cls,
-                                                               "legacy.onnx": "legacy"}
+                                                               "legacy.onnx": "main_graph"}
     xs = _sample(shape, dtype, 4, 2)
     with torch.no_grad():
         ref = module(xs).numpy()

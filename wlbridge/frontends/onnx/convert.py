@@ -1,7 +1,6 @@
 """The conversion loop: graph inputs, initializers, constant folding, one rule per node."""
 from __future__ import annotations
 
-import os
 import re
 
 from typing import Sequence
@@ -35,10 +34,10 @@ EXPORTER_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export", "graph", "m
 _CLASS = re.compile(r"""\[['"]([\w.]+)['"]""")
 
 
-def net_name(graph, source: str = "") -> str:
+def net_name(graph) -> str:
     """The graph's own name; for the names exporters write by themselves (``main_graph``, ``torch_jit``), the
-    root module's class that torch's dynamo exporter records on every node (so a module, its ``.pt2`` and its
-    ONNX export have one name), else the file's stem, as ``.wlnet`` files are named."""
+    root module's class that torch's dynamo exporter records on every node, so a module, its ``.pt2`` and its
+    dynamo ONNX export have one name. From the model alone: a path, its bytes and its ``ModelProto`` agree."""
     if graph.name not in EXPORTER_NAMES:
         return graph.name
     for node in graph.node[:1]:
@@ -47,14 +46,13 @@ def net_name(graph, source: str = "") -> str:
                 found = _CLASS.match(prop.value)
                 if found:
                     return found.group(1).rsplit(".", 1)[-1]
-    stem = "".join(c for c in os.path.basename(source).split(".")[0] if c.isalnum() or c == "_")
-    return stem or graph.name or "onnx"
+    return graph.name or "onnx"
 
 
 def convert_graph(proto, *, batch: bool, input_names: Sequence[str] | None = None, source: str = "") -> Net:
     graph = proto.graph
     opset = opset_of(proto)
-    b = NetBuilder(net_name(graph, source))
+    b = NetBuilder(net_name(graph))
     src = f"onnx: {source}" if source else "onnx"
     env: dict[str, object] = {t.name: Const(validate.initializer(t, src)) for t in graph.initializer}
     batch_size = _inputs(b, graph, env, batch, src)
