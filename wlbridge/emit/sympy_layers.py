@@ -29,7 +29,9 @@ Symbols are sympy ``Dummy`` objects: no user name reaches generated code.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import weakref
 
 import numpy as np
 import sympy as sp
@@ -45,11 +47,26 @@ _GATHER = {"identity", "flatten", "reshape", "transpose", "concat", "take"}
 _RECURRENT = {"lstm", "gru", "rnn"}
 
 
-@functools.lru_cache(maxsize=2)  # a Net hashes by identity; check compiles before it forks (see warm)
+_LAYER_FUNCTIONS: dict[int, tuple] = {}  # id(net) -> (weak reference to net, its function): the last two nets
+
+
 def layer_function(net):
-    """A function ``f(*xs) -> [outputs]`` (batch axis first) evaluating ``net`` layer by layer."""
-    steps = layer_steps(net)
-    return lambda *xs: [run_steps(net, steps, xs)[o] for o in net.outputs]
+    """A function ``f(*xs) -> [outputs]`` (batch axis first) evaluating ``net`` layer by layer.
+
+    The last two nets' functions are kept (``check`` compiles before it forks, see :func:`warm`), by weak
+    reference and built on the net without its source model: the cache never keeps an onnxruntime session
+    alive, so a forked child never frees one that its parent made (its destructor waits, in the child, on the
+    parent's thread pool: a campaign task hung there)."""
+    hit = _LAYER_FUNCTIONS.get(id(net))
+    if hit is not None and hit[0]() is net:
+        return hit[1]
+    bare = dataclasses.replace(net, origin=None) if getattr(net, "origin", None) is not None else net
+    steps = layer_steps(bare)
+    fn = lambda *xs: [run_steps(bare, steps, xs)[o] for o in bare.outputs]  # noqa: E731
+    while len(_LAYER_FUNCTIONS) >= 2:
+        _LAYER_FUNCTIONS.pop(next(iter(_LAYER_FUNCTIONS)))
+    _LAYER_FUNCTIONS[id(net)] = (weakref.ref(net), fn)
+    return fn
 
 
 def layer_steps(net) -> list:
