@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import wlbridge as wb  # noqa: E402
-from tests.campaign_zoo import write_zoo  # noqa: E402
+from tests.campaign_zoo import timeless, write_zoo  # noqa: E402
 
 RUNS = {"jobs1": dict(jobs=1), "jobs2": dict(jobs=2), "ray": dict(jobs=2, cluster="ray")}
 FLAGS = {"jobs1": ["--jobs", "1"], "jobs2": ["--jobs", "2"], "ray": ["--jobs", "2", "--cluster", "ray"]}
-
-
-def timeless(data):
-    """A report's data without its times."""
-    if isinstance(data, dict):
-        return {k: timeless(v) for k, v in data.items() if not k.endswith("seconds")}
-    if isinstance(data, list):
-        return [timeless(v) for v in data]
-    if isinstance(data, str):  # a row's note says how long parts took ("evaluate 0.02 s")
-        return re.sub(r"\d+(\.\d+)? s\b", "_ s", data)
-    return data
 
 
 def run_api(folder, name, samples):

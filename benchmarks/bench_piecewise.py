@@ -24,31 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import wlbridge as wb  # noqa: E402
+from tests.cases import net46652  # noqa: E402
 
 
 def net3882():
-    import torch
-    from torch import nn
+    """The 3-8-8-2 ReLU net of examples/math_forms.py (BatchNorm and Dropout folded by simplify)."""
+    from examples.math_forms import relu_3882
 
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 8), nn.ReLU(),
-                           nn.Linear(8, 2)).double().eval()
-    with torch.no_grad():
-        module[1].running_mean.uniform_(-0.5, 0.5)
-        module[1].running_var.uniform_(0.5, 2.0)
-    return wb.from_torch(module, (3,)).simplify()
-
-
-def net46652(seed=0):
-    rng = np.random.default_rng(seed)
-    b = wb.NetBuilder("mixed")
-    v = b.input("x", (4,))
-    acts = [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {"alpha": 1.0})]
-    for i, (m, n) in enumerate(zip([6, 6, 5, 2], [4, 6, 6, 5])):
-        v = b.layer("linear", [v], params={"weight": rng.standard_normal((m, n)), "bias": rng.standard_normal(m) * 0.5})
-        if i < 3:
-            v = b.layer("elementwise", [v], attrs={"fn": acts[i][0], "fn_params": acts[i][1]})
-    return b.build([v])
+    return wb.from_torch(relu_3882(), (3,)).simplify()
 
 
 def timed(fn):

@@ -48,6 +48,17 @@ def c_error(net, n=1000):
     return code, float(np.max(np.abs(ys - ref) / np.maximum(1.0, np.abs(ref))))
 
 
+def relu_3882():
+    """A 3-8-8-2 ReLU module with BatchNorm (running statistics set) and Dropout, in eval mode."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 8), nn.ReLU(),
+                           nn.Linear(8, 2)).double().eval()
+    with torch.no_grad():
+        module[1].running_mean.uniform_(-0.5, 0.5)
+        module[1].running_var.uniform_(0.5, 2.0)
+    return module
+
+
 def main():
     torch.set_num_threads(1)
     seed = train_seed_net()
@@ -64,12 +75,7 @@ def main():
     print(f"C:        {code.source.count(chr(10))} lines, 1000 points: max rel err {err:.1e}")
 
     print("== 3-8-8-2 ReLU net (with BatchNorm and Dropout)")
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 8), nn.ReLU(),
-                           nn.Linear(8, 2)).double().eval()
-    with torch.no_grad():
-        module[1].running_mean.uniform_(-0.5, 0.5)
-        module[1].running_var.uniform_(0.5, 2.0)
+    module = relu_3882()
     net = wb.from_torch(module, (3,))
     simple = net.simplify()
     print(f"simplify: {len(net.layers)} layers -> {len(simple.layers)} "

@@ -7,6 +7,7 @@ their paths, sorted. Every model is small enough to check in a few seconds in Wo
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -65,6 +66,17 @@ def _write_torch(folder: Path, name: str, module, shape, kind: str) -> Path:
         torch.onnx.export(module, (x,), f, input_names=["x"], dynamo=False)
     path.write_bytes(f.getvalue())
     return path
+
+
+def timeless(data):
+    """A report's data without its times (what differs between runs), also those in notes."""
+    if isinstance(data, dict):
+        return {k: timeless(v) for k, v in data.items() if not k.endswith("seconds")}
+    if isinstance(data, list):
+        return [timeless(v) for v in data]
+    if isinstance(data, str):  # a row's note says how long parts took ("evaluate 0.02 s")
+        return re.sub(r"\d+(\.\d+)? s\b", "_ s", data)
+    return data
 
 
 def write_zoo(folder, count: int = 40) -> list[Path]:

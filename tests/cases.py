@@ -376,6 +376,31 @@ def _dynamic_slice():
     return b.build([b.layer("elementwise", [patch], attrs={"fn": "tanh"})])
 
 
+def mlp(sizes, act="relu", seed=0, fn_params=None, name="mlp") -> Net:
+    """A ``sizes[0]``-...-``sizes[-1]`` MLP with ``act`` after each hidden layer: normal weights, biases * 0.5."""
+    g = rng(seed)
+    b = NetBuilder(name)
+    v = b.input("x", (sizes[0],))
+    for i, (m, n) in enumerate(zip(sizes[1:], sizes)):
+        v = b.layer("linear", [v], params={"weight": g.standard_normal((m, n)), "bias": g.standard_normal(m) * 0.5})
+        if i < len(sizes) - 2:
+            v = b.layer("elementwise", [v], attrs={"fn": act, "fn_params": fn_params or {}})
+    return b.build([v])
+
+
+def net46652(seed=0) -> Net:
+    """4-6-6-5-2: ReLU, LeakyReLU(0.1), ELU(1.0) hidden layers (issue 18's expanded-sympy net)."""
+    g = rng(seed)
+    b = NetBuilder("mixed")
+    v = b.input("x", (4,))
+    acts = [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {"alpha": 1.0})]
+    for i, (m, n) in enumerate(zip([6, 6, 5, 2], [4, 6, 6, 5])):
+        v = b.layer("linear", [v], params={"weight": g.standard_normal((m, n)), "bias": g.standard_normal(m) * 0.5})
+        if i < 3:
+            v = b.layer("elementwise", [v], attrs={"fn": acts[i][0], "fn_params": acts[i][1]})
+    return b.build([v])
+
+
 CASE_BY_NAME = {c.name: c for c in CASES}
 assert len(CASE_BY_NAME) == len(CASES), "duplicate case names"
 

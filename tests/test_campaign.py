@@ -4,7 +4,6 @@ against the Jenkins/Surefire JUnit schema (tests/junit.xsd)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import jsonschema
@@ -17,7 +16,7 @@ from wlbridge.check.junit import junit_xml
 from wlbridge.cli import main
 from wlbridge.errors import OptionError, WlbridgeError
 
-from .campaign_zoo import write_zoo
+from .campaign_zoo import timeless, write_zoo
 
 SCHEMA = json.loads(Path("wlbridge/check/report_schema.json").read_text())
 XSD = Path(__file__).parent / "junit.xsd"
@@ -30,17 +29,6 @@ def zoo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zoo")
     paths = write_zoo(folder, 8)
     return folder, paths
-
-
-def _timeless(data):
-    """A report's data without its times (what differs between runs), also those in notes."""
-    if isinstance(data, dict):
-        return {k: _timeless(v) for k, v in data.items() if not k.endswith("seconds")}
-    if isinstance(data, list):
-        return [_timeless(v) for v in data]
-    if isinstance(data, str):  # a row's note says how long parts took ("evaluate 0.02 s")
-        return re.sub(r"\d+(\.\d+)? s\b", "_ s", data)
-    return data
 
 
 def test_expand_models_files_folders_globs(zoo, tmp_path):
@@ -62,9 +50,9 @@ def test_same_reports_serially_in_a_pool_and_on_ray(zoo):
     assert max(r.max_abs_err for r in serial) < 1e-12
     pool = check_many([folder], jobs=2, **FAST)
     ray = check_many([folder], jobs=2, cluster="ray", **FAST)
-    want = [_timeless(r.to_dict()) for r in serial]
-    assert [_timeless(r.to_dict()) for r in pool] == want
-    assert [_timeless(r.to_dict()) for r in ray] == want
+    want = [timeless(r.to_dict()) for r in serial]
+    assert [timeless(r.to_dict()) for r in pool] == want
+    assert [timeless(r.to_dict()) for r in ray] == want
 
 
 def test_a_broken_model_is_an_error_report_not_an_exception(zoo, tmp_path):

@@ -13,16 +13,11 @@ from wlbridge.cli import main  # noqa: E402
 from wlbridge.cli_regions import map_summary, slice_grid  # noqa: E402
 from wlbridge.ir import NetBuilder  # noqa: E402
 
+from .cases import mlp  # noqa: E402
+
 
 def relu_net(sizes=(2, 5, 4, 2), seed=0):
-    rng = np.random.default_rng(seed)
-    b = NetBuilder("relu-net")
-    v = b.input("x", (sizes[0],))
-    for i, (m, n) in enumerate(zip(sizes[1:], sizes)):
-        v = b.layer("linear", [v], params={"weight": rng.standard_normal((m, n)), "bias": rng.standard_normal(m) * 0.5})
-        if i < len(sizes) - 2:
-            v = b.layer("elementwise", [v], attrs={"fn": "relu"})
-    return b.build([v])
+    return mlp(sizes, seed=seed, name="relu-net")
 
 
 def run(argv, net=None):

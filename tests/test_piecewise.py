@@ -13,34 +13,18 @@ from wlbridge.analysis.tree import Leaf, Node, build_tree  # noqa: E402
 from wlbridge.errors import WlbridgeError  # noqa: E402
 from wlbridge.ir import NetBuilder  # noqa: E402
 
+from .cases import mlp  # noqa: E402
+
 FORMS = ("piecewise", "tree")
-
-
-def mlp(sizes, act="relu", seed=0, fn_params=None):
-    rng = np.random.default_rng(seed)
-    b = NetBuilder("mlp")
-    v = b.input("x", (sizes[0],))
-    for i, (m, n) in enumerate(zip(sizes[1:], sizes)):
-        v = b.layer("linear", [v], params={"weight": rng.standard_normal((m, n)), "bias": rng.standard_normal(m) * 0.5})
-        if i < len(sizes) - 2:
-            v = b.layer("elementwise", [v], attrs={"fn": act, "fn_params": fn_params or {}})
-    return b.build([v])
 
 
 def net3882():
     """The 3-8-8-2 ReLU net of examples/math_forms.py (BatchNorm and Dropout folded by simplify)."""
-    torch = pytest.importorskip("torch")
-    from torch import nn
-
+    pytest.importorskip("torch")
     import wlbridge as wb
+    from examples.math_forms import relu_3882
 
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 8), nn.ReLU(),
-                           nn.Linear(8, 2)).double().eval()
-    with torch.no_grad():
-        module[1].running_mean.uniform_(-0.5, 0.5)
-        module[1].running_var.uniform_(0.5, 2.0)
-    return wb.from_torch(module, (3,)).simplify()
+    return wb.from_torch(relu_3882(), (3,)).simplify()
 
 
 def sympy_values(matrix, x):

@@ -76,7 +76,7 @@ def test_each_decider_alone_gives_the_same_regions(monkeypatch, box):
     from wlbridge.analysis import lp, search
     from wlbridge.analysis.regions import linear_regions
 
-    from .test_regions import mlp
+    from .cases import mlp
 
     net = mlp([5, 6, 6, 2], seed=4)
     keys = [r.key() for r in linear_regions(net, *box)]

@@ -10,16 +10,7 @@ from wlbridge.analysis.regions import TooManyRegionsError  # noqa: E402
 from wlbridge.errors import UnsupportedLayerError, WlbridgeError  # noqa: E402
 from wlbridge.ir import NetBuilder  # noqa: E402
 
-
-def mlp(sizes, act="relu", seed=0, fn_params=None, name="mlp"):
-    rng = np.random.default_rng(seed)
-    b = NetBuilder(name)
-    v = b.input("x", (sizes[0],))
-    for i, (m, n) in enumerate(zip(sizes[1:], sizes)):
-        v = b.layer("linear", [v], params={"weight": rng.standard_normal((m, n)), "bias": rng.standard_normal(m) * 0.5})
-        if i < len(sizes) - 2:
-            v = b.layer("elementwise", [v], attrs={"fn": act, "fn_params": fn_params or {}})
-    return b.build([v])
+from .cases import mlp  # noqa: E402
 
 
 def relu_patterns(net, x):

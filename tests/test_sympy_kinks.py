@@ -12,18 +12,7 @@ from wlbridge.emit.sympy_kinks import kink_form
 from wlbridge.ir import NetBuilder
 from wlbridge.ops import ACTIVATIONS
 
-
-def net46652(seed=0):
-    """4-6-6-5-2: ReLU, LeakyReLU(0.1), ELU(1.0) hidden layers."""
-    rng = np.random.default_rng(seed)
-    b = NetBuilder("mixed")
-    v = b.input("x", (4,))
-    acts = [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {"alpha": 1.0})]
-    for i, (m, n) in enumerate(zip([6, 6, 5, 2], [4, 6, 6, 5])):
-        v = b.layer("linear", [v], params={"weight": rng.standard_normal((m, n)), "bias": rng.standard_normal(m) * 0.5})
-        if i < 3:
-            v = b.layer("elementwise", [v], attrs={"fn": acts[i][0], "fn_params": acts[i][1]})
-    return b.build([v])
+from .cases import net46652
 
 
 @pytest.mark.parametrize("name, params", [
