@@ -91,6 +91,7 @@ class Layer:
     points: np.ndarray  # interior points of the entry polytope with slack > tol, and that slack
     slack: np.ndarray
     S: np.ndarray  # (points, layer rows): each point's slack on each of the layer's rows
+    live: list  # the (element, piece) of each column of ``bits``: the pieces not dropped
     column: list  # per element and piece: its column in ``bits``
     bits: list  # per piece column: the points inside it (slack > tol on its rows)
     splits: tuple  # per element: more than one piece (a split)
@@ -242,7 +243,7 @@ class Search:
         for c, (e, j) in enumerate(cols):
             column[e][j] = c
         S = (gk - node.points @ Hk.T) / nk
-        return Layer(pieces, rows, node.H, node.g, node.ends, node.pattern, node.points, node.slack, S, column,
+        return Layer(pieces, rows, node.H, node.g, node.ends, node.pattern, node.points, node.slack, S, cols, column,
                      _bitsets(inside), tuple(len(elem) > 1 for elem in pieces), self._cols(node), kcols)
 
     def _inside(self, points, pieces, cols, rows) -> np.ndarray:
@@ -350,8 +351,7 @@ class Search:
         Hk, gk, nk = L.rows
         first = len(L.points)
         entry = np.min((L.g[None, :] - pts @ L.H.T) / _norms(L.H)[None, :], axis=1, initial=np.inf)
-        cols = [(e, j) for e, elem in enumerate(L.pieces) for j, p in enumerate(elem) if p is not None]
-        inside = self._inside(pts, L.pieces, cols, L.rows) & (entry > self.s.tol)[:, None]
+        inside = self._inside(pts, L.pieces, L.live, L.rows) & (entry > self.s.tol)[:, None]
         L.points, L.slack = np.vstack([L.points, pts]), np.append(L.slack, entry)
         L.S = np.vstack([L.S, (gk - pts @ Hk.T) / nk])
         for r in range(len(pts)):
@@ -370,7 +370,6 @@ class Search:
         own = [None] * len(live)
         undecided = [i for i, mk in enumerate(masks) if not mk]
         if undecided:
-            self.polytope(node)
             keep = self._decide(node, [L.pieces[k][live[i]] for i in undecided], L.kcols,
                                 [node.pattern + (live[i],) for i in undecided])
             m = self.mask(node) if node.own is None else 0
