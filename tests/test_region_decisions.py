@@ -83,6 +83,6 @@ def test_each_decider_alone_gives_the_same_regions(monkeypatch, box):
     assert len(keys) > 30
     monkeypatch.setattr(lp, "_CORE", False)
     assert [r.key() for r in linear_regions(net, *box)] == keys
-    monkeypatch.setattr(search, "nnls_radius", lambda *a: None)
+    monkeypatch.setattr(lp.Dual, "radius", lambda *a: None)
     got = linear_regions(net, *box)
     assert [r.key() for r in got] == keys and got.lps > 30

@@ -181,17 +181,7 @@ def columns(H: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def nnls_radius(cols: np.ndarray, tol: float, cap: float = np.inf, reach: float = FAR):
     """Whether the polytope of the rows in ``cols`` (:func:`columns`) holds a ball of radius > ``tol``, decided by
-    one non-negative least squares solve (Lawson-Hanson, scipy's: ~5 us for 8 variables and 40 rows, against
-    ~40 us for the overhead alone of a HiGHS run).
-
-    The Chebyshev LP ``max r : a_i . x + r <= b_i`` (unit rows; ``r <= cap``) has the dual ``min y . b :
-    y >= 0, sum y = 1, sum y_i a_i = 0``. NNLS looks for such a ``y`` with ``y . b <= -MARGIN * tol`` (a slack
-    column takes up the difference). Found (residual ~0): a certificate that every ball has radius <= tol,
-    checked here as a bound (the rows' combination is ~0, ~1e-15; what is left is bounded over ``|x| <= reach``,
-    well within the margin). Not found:
-    by NNLS's optimality conditions its residual gives a point whose radius, recomputed from the rows here,
-    exceeds ``tol``. Returns ``(True, x, r)``, ``(False, None, bound)``, or None when neither check holds
-    (rounding at the edge: the caller asks HiGHS).
+    one non-negative least squares solve: :meth:`Dual.radius` (the search keeps one :class:`Dual`).
 
     >>> import numpy as np
     >>> box = np.vstack([np.eye(2), -np.eye(2)])
@@ -201,33 +191,56 @@ def nnls_radius(cols: np.ndarray, tol: float, cap: float = np.inf, reach: float 
     >>> nnls_radius(columns(np.vstack([box, [[1.0, 0.0]]]), np.r_[np.ones(4), -1.5]), 1e-9)[0]  # x1 <= -1.5
     False
     """
-    k, m = cols.shape
-    n = k - 2
-    capped = cap < np.inf
-    M = np.zeros((k, m + 1 + capped))
-    M[:, :m] = cols
-    if capped:
-        M[n, m], M[n + 1, m] = 1.0, cap
-    M[n + 1, -1] = 1.0  # the slack: y . b + s = -margin (a certificate with room below tol)
-    d = np.zeros(k)
-    d[n], d[n + 1] = 1.0, -MARGIN * tol
-    y, info = _nnls(M, d)
-    if info is False:
-        return None
-    r = d - M @ y
-    t = -r[n + 1]
-    A, b = cols[:n], cols[n + 1]
-    if t > 0:
-        x = r[:n] / t
-        radius = min(float(np.min(b - x @ A, initial=np.inf)), cap)
-        if radius > tol:
-            return True, x, radius
-    w = y[:-1]
-    total = w.sum()
-    if total <= 0.5:
-        return None
-    bound = (w[:m] @ b + (w[m] * cap if capped else 0.0) + np.abs(A @ w[:m]).sum() * reach) / total
-    return (False, None, bound) if bound <= tol else None
+    dual = Dual(cols.shape[0] - 2, tol, cap, reach)
+    return dual.radius(np.hstack([dual.lead, cols]))
+
+
+class Dual:
+    """The Chebyshev LP of ``n``-dimensional polytopes decided by NNLS on its dual (Lawson-Hanson, scipy's: ~4 us
+    for 8 variables and 40 rows, against ~40 us for the overhead alone of a HiGHS run).
+
+    The LP ``max r : a_i . x + r <= b_i`` (unit rows; ``r <= cap``) has the dual ``min y . b : y >= 0, sum y = 1,
+    sum y_i a_i = 0``. NNLS looks for such a ``y`` with ``y . b <= -MARGIN * tol`` (a slack column takes up the
+    difference). Found (residual ~0): a certificate that every ball has radius <= tol, checked here as a bound
+    (the rows' combination is ~0, ~1e-15; what is left is bounded over ``|x| <= reach``, well within the
+    margin). Not found: by NNLS's optimality conditions its residual gives a point whose radius, recomputed
+    from the rows here, exceeds ``tol``.
+
+    The problem's columns are ``lead`` (the cap's column, if any, and the slack's: the same for every LP, so
+    built once) then the rows' columns (:func:`columns`); the target ``d`` is fixed too.
+    """
+
+    def __init__(self, n: int, tol: float, cap: float = np.inf, reach: float = FAR):
+        self.n, self.tol, self.cap, self.reach = n, tol, cap, reach
+        self.capped = capped = cap < np.inf
+        self.lead = np.zeros((n + 2, 1 + capped))
+        if capped:
+            self.lead[n, 0], self.lead[n + 1, 0] = 1.0, cap
+        self.lead[n + 1, -1] = 1.0  # the slack: y . b + s = -margin (a certificate with room below tol)
+        self.d = np.zeros(n + 2)
+        self.d[n], self.d[n + 1] = 1.0, -MARGIN * tol
+
+    def radius(self, M: np.ndarray):
+        """``M``: ``lead`` then the rows' columns. Returns ``(True, x, r)`` (a point ``x`` with radius ``r > tol``),
+        ``(False, None, bound)``, or None when neither check holds (rounding at the edge: the caller asks HiGHS)."""
+        n, k = self.n, self.lead.shape[1]
+        y, info = _nnls(M, self.d)
+        if info is False:
+            return None
+        r = self.d - M @ y
+        t = -r[n + 1]
+        A, b = M[:n, k:], M[n + 1, k:]
+        if t > 0:
+            x = r[:n] / t
+            radius = min(float(np.min(b - x @ A, initial=np.inf)), self.cap)
+            if radius > self.tol:
+                return True, x, radius
+        w = y[k:]
+        total = w.sum() + (y[0] if self.capped else 0.0)
+        if total <= 0.5:
+            return None
+        bound = (w @ b + (y[0] * self.cap if self.capped else 0.0) + np.abs(A @ w).sum() * self.reach) / total
+        return (False, None, bound) if bound <= self.tol else None
 
 
 def _nnls(M, d):

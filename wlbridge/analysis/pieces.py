@@ -2,10 +2,13 @@
 
 An affine layer maps affine maps ``(A[..., n], c[...])`` of the input to affine maps (:func:`affine`);
 a piecewise-linear layer gives, per output element, its pieces: the rows ``H x <= g`` on which the
-element is one affine map (:func:`layer_pieces`). Max-like layers (max pooling, max/min) have one
-piece per distinct candidate; activations one piece per segment of their graph.
+element is one affine map (:func:`layer_pieces`, as flat arrays: :class:`Pieces`). Max-like layers (max
+pooling, max/min) have one piece per distinct candidate; activations one piece per segment of their graph.
 """
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +32,37 @@ def _pieces(fn: str, p: dict) -> list[tuple[float, float, float, float]] | None:
         hi = max(lo, hi)
         return [(-inf, lo, 0.0, lo), (lo, hi, 1.0, 0.0), (hi, inf, 0.0, hi)]
     return None
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """A piecewise-linear layer's pieces over the input ``x`` (n coordinates), as flat arrays: element ``e``'s pieces
+    are ``first[e]:first[e+1]``; piece ``q`` holds where ``H[start[q]:start[q+1]] x <= g[...]`` and there the
+    element is ``out_A[q] . x + out_c[q]``. Rows and pieces are in element order."""
+
+    H: np.ndarray      # (rows, n)
+    g: np.ndarray      # (rows,)
+    start: np.ndarray  # (pieces + 1,) row offsets
+    first: np.ndarray  # (elements + 1,) piece offsets
+    out_A: np.ndarray  # (pieces, n)
+    out_c: np.ndarray  # (pieces,)
+
+    def options(self, e: int):
+        """Element ``e``'s pieces as ([(h, g) rows], (a, c)): the form :mod:`tree` follows."""
+        return [([(self.H[r], self.g[r]) for r in range(self.start[q], self.start[q + 1])], (self.out_A[q], self.out_c[q]))
+                for q in range(self.first[e], self.first[e + 1])]
+
+    @staticmethod
+    def of_lists(elems: list, n: int) -> "Pieces":
+        """From per element [(rows [(h, g)], (a, c)) per piece] (max-like layers build theirs this way)."""
+        rows = [r for opts in elems for rs, _ in opts for r in rs]
+        outs = [o for opts in elems for _, o in opts]
+        return Pieces(np.array([h for h, _ in rows], dtype=np.float64).reshape(-1, n),
+                      np.array([g for _, g in rows], dtype=np.float64),
+                      np.cumsum([0] + [len(rs) for opts in elems for rs, _ in opts]),
+                      np.cumsum([0] + [len(opts) for opts in elems]),
+                      np.array([a for a, _ in outs], dtype=np.float64).reshape(-1, n),
+                      np.array([c for _, c in outs], dtype=np.float64))
 
 
 def affine(layer, args, shapes):
@@ -62,19 +96,19 @@ def is_affine(layer) -> bool:
 
 
 def layer_pieces(layer):
-    """None for an affine layer; else a function env -> per output element, the list of its pieces."""
+    """None for an affine layer; else a function (env, shapes) -> the layer's :class:`Pieces`."""
     if is_affine(layer):
         return None
     if layer.op == "elementwise":
         table = _pieces(layer.attrs["fn"], dict(layer.attrs.get("fn_params") or {}))
         if table is None:
             raise _unsupported(layer)
-        return lambda env, shapes: _scalar_pieces(env[layer.inputs[0]], lambda i: table)
+        return lambda env, shapes: _scalar_pieces(env[layer.inputs[0]], table)
     if layer.op == "prelu":
         def prelu(env, shapes):
             A, c = env[layer.inputs[0]]
             slope = np.broadcast_to(np.asarray(layer.params["slope"], dtype=np.float64), c.shape).reshape(-1)
-            return _scalar_pieces((A, c), lambda i: [(-np.inf, 0.0, slope[i], 0.0), (0.0, np.inf, 1.0, 0.0)])
+            return _scalar_pieces((A, c), [(-np.inf, 0.0, slope, 0.0), (0.0, np.inf, 1.0, 0.0)])
         return prelu
     if (layer.op == "pool" and layer.attrs["kind"] == "max") or (layer.op == "reduce" and layer.attrs["kind"] == "max") \
             or layer.op in ("max", "min"):
@@ -88,22 +122,37 @@ def _unsupported(layer):
                                                      "not piecewise-linear")])
 
 
-def _scalar_pieces(Ac, table):
+def _scalar_pieces(Ac, table) -> Pieces:
+    """Every element of ``Ac`` through the same table of segments (a slope may be an array: one per element)."""
     A, c = Ac
     n = A.shape[-1]
     A, c = A.reshape(-1, n), c.reshape(-1)
-    out = []
-    for i in range(c.size):
-        opts = []
-        for lo, hi, s, o in table(i):
-            rows = []
-            if hi < np.inf:   # a.x + c <= hi
-                rows.append((A[i], hi - c[i]))
-            if lo > -np.inf:  # a.x + c >= lo
-                rows.append((-A[i], c[i] - lo))
-            opts.append((rows, (s * A[i], s * c[i] + o)))
-        out.append(opts)
-    return out
+    size, plan = len(c), [(t, bound, upper) for t, (lo, hi, _, _) in enumerate(table)
+                          for bound, upper in ((hi, True), (lo, False)) if np.isfinite(bound)]
+    H, g = np.empty((size, len(plan), n)), np.empty((size, len(plan)))
+    for r, (_, bound, upper) in enumerate(plan):
+        if upper:   # a.x + c <= hi
+            H[:, r] = A
+            np.subtract(bound, c, out=g[:, r])
+        else:       # a.x + c >= lo
+            np.negative(A, out=H[:, r])
+            np.subtract(c, bound, out=g[:, r])
+    out_A, out_c = np.empty((size, len(table), n)), np.empty((size, len(table)))
+    for t, (_, _, slope, offset) in enumerate(table):
+        if np.ndim(slope):
+            out_A[:, t] = slope[:, None] * A
+        else:
+            np.multiply(A, slope, out=out_A[:, t])
+        out_c[:, t] = slope * c + offset
+    return Pieces(H.reshape(-1, n), g.reshape(-1), *_offsets(tuple(t for t, _, _ in plan), len(table), size),
+                  out_A.reshape(-1, n), out_c.reshape(-1))
+
+
+@functools.lru_cache(maxsize=64)
+def _offsets(row_pieces: tuple, pieces: int, size: int):
+    """Row offsets per piece and piece offsets per element of ``size`` elements with the same table."""
+    counts = np.bincount(row_pieces, minlength=pieces)
+    return np.concatenate([[0], np.cumsum(np.tile(counts, size))]), np.arange(size + 1) * pieces
 
 
 def _max_pieces(layer, env, shapes):
@@ -123,7 +172,7 @@ def _max_pieces(layer, env, shapes):
             rows = [(sign * (ak - aj), sign * (cj - ck)) for k, (ak, ck) in enumerate(uniq) if k != j]
             opts.append((rows, (aj, cj)))
         out.append(opts)
-    return out
+    return Pieces.of_lists(out, n)
 
 
 def _candidates(layer, args, n):

@@ -32,17 +32,13 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import ExpressionTooLargeError, UnsupportedLayerError, WlbridgeError
+from ..errors import UnsupportedLayerError, WlbridgeError
 from ..ops import NOT_SMOOTH
 from .pieces import is_affine, supported, what
-from .search import Region, Search, Setup, explore
+from .search import Region, Search, Setup, TooManyRegionsError, explore
 
 __all__ = ["LinearRegions", "Region", "RegionCheckError", "TooManyRegionsError", "linear_regions"]
-SPLITS_PER_TASK = 1500  # work of one task (node splits) before it hands its unexplored subtrees back
-
-
-class TooManyRegionsError(ExpressionTooLargeError):
-    """The search met more regions than ``max_regions`` allows."""
+SPLITS_PER_TASK = 1500  # work of one task (nodes made) before it hands its unexplored subtrees back
 
 
 @dataclass
@@ -258,7 +254,7 @@ def linear_regions(net, lower=None, upper=None, *, max_regions: int = 10_000, to
     scale = max(1.0, float(np.max(upper - lower))) if lower is not None else 1.0
     # workers get the net without its source (a torch module's or an onnxruntime session's closure): it cannot be
     # pickled, and the search never runs it
-    setup = Setup(dataclasses.replace(net, origin=None), lower, upper, tol * scale, minimal)
+    setup = Setup(dataclasses.replace(net, origin=None), lower, upper, tol * scale, minimal, max_regions=max_regions)
     start = time.perf_counter()
     regions, lps, where = _search(setup, max_regions, jobs, cluster, progress)
     inf = np.full(n, np.inf)

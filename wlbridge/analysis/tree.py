@@ -95,8 +95,8 @@ def _trace(net, w):
         if pieces is None:
             env[layer.output] = affine(layer, [env[i] for i in layer.inputs], net.shapes)
             continue
-        chosen = []
-        for options in pieces(env, net.shapes):
+        chosen, table = [], pieces(env, net.shapes)
+        for options in map(table.options, range(len(table.first) - 1)):
             j = int(np.argmax([min((g - h @ w for h, g in rows), default=np.inf) for rows, _ in options]))
             chosen.append(options[j][1])
             if len(options) > 1:

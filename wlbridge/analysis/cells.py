@@ -1,0 +1,201 @@
+"""The cells of one piecewise-linear layer inside a node's polytope: one batched step of the region search.
+
+A node of the search (``search.Node``) is a polytope ``P`` of the input space on which the layers before
+``li`` are one affine map. Layer ``li``'s elements each have pieces (``pieces.Pieces``); a cell is one
+piece per element whose rows cut ``P`` in a set with an interior (a ball of radius > ``tol``). :class:`Split`
+finds all cells of ``P`` at once, element by element over all partial cells together (numpy, no Python
+per cell and element), deciding each partial cell as cheaply as it can:
+
+1. a point of the node's table (sampled at the root, or found by an earlier LP) inside it with slack > tol
+   on every row: kept, no LP (membership is a boolean table, points x pieces, ANDed along the choices);
+2. in a box, a Lagrangian bound over the box and one row of the partial cell leaves it no interior:
+   dropped (``bounds.py``);
+3. the Chebyshev LP through NNLS on its dual (``lp.nnls_radius``); at the edge of ``tol``, HiGHS. A feasible
+   LP's centre joins the table and settles every other partial cell it lies in.
+
+Before the elements are split, a piece that no point of the table lies in is decided once against ``P``
+alone, and dropped for all of ``P``'s cells if empty. Cells come out in the order of their patterns.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .bounds import lower_bounds
+from .lp import columns
+
+
+class Split:
+    """The cells of ``search``'s layer ``node.li`` inside ``node``'s polytope: :meth:`cells`."""
+
+    def __init__(self, search, node):
+        self.search, self.node, self.tol = search, node, search.s.tol
+        self.pieces = P = search.piecefns[node.li](node.env, search.net.shapes)
+        self.alive, self.Hk, self.gk, self.nk, self.ks = search.compile(P)
+        self.kcols = columns(self.Hk, self.gk)
+        self.base = np.hstack([search.dual.lead, columns(node.H, node.g)])  # NNLS columns of every LP here
+        self.lead = search.dual.lead.shape[1]
+        self.X, self.s0 = node.points, node.slack  # the table: interior points of the node, their slack
+        self.S = (self.gk - self.X @ self.Hk.T) / self.nk  # each point's slack on each kept row
+        self.bits = _bitsets(self._inside(self.S))  # per piece, the points inside it (slack > tol on its rows)
+        self.levels: list = []  # the split elements' live pieces, so far
+
+    def _inside(self, S: np.ndarray) -> np.ndarray:
+        """(points, pieces): whether each point of slacks ``S`` has slack > tol on all rows of each piece."""
+        run = np.zeros((len(S), S.shape[1] + 1), dtype=np.int64)
+        np.cumsum(S <= self.tol, axis=1, out=run[:, 1:])
+        return run[:, self.ks[1:]] == run[:, self.ks[:-1]]
+
+    def cells(self) -> list:
+        """The node's children: one ``search.Node`` per cell, in pattern order."""
+        P, alive, bits = self.pieces, self.alive, self.bits
+        size = np.diff(P.first)
+        elem = np.repeat(np.arange(len(size)), size)
+        todo = np.flatnonzero(alive & (size[elem] > 1)).tolist()
+        todo = [q for q in todo if not bits[q]]
+        if todo:  # pieces no point lies in: decided against the node alone, dropped for all its cells if empty
+            has = [[False] * len(todo)]
+            self._settle([()], [[]], [bits[-1]], todo, has, [], [], {})
+            for q, kept in zip(todo, has[0]):
+                alive[q] = kept
+        live = np.add.reduceat(alive.astype(np.int64), P.first[:-1])
+        if not live.all():  # an element with no piece: no cell (the node is empty within rounding)
+            return []
+        fixed = np.flatnonzero(alive & (live[elem] == 1)).tolist()
+        fixed_rows = [r for q in fixed for r in range(self.ks[q], self.ks[q + 1])]
+        m = bits[-1]
+        for q in fixed:
+            m &= bits[q]
+        C, R, M, own = [()], [[]], [m], [None]
+        limit, splits = self.search.s.max_regions, np.flatnonzero(live > 1)
+        for e in splits.tolist():
+            qs = (P.first[e] + np.flatnonzero(alive[P.first[e]:P.first[e + 1]])).tolist()
+            self.levels.append(qs)
+            has = [[bool(mi & bits[q]) for q in qs] for mi in M]
+            found: dict = {}
+            if not all(map(all, has)):
+                self._settle(C, R, M, qs, has, fixed, fixed_rows, found)
+            rows = [list(range(self.ks[q], self.ks[q + 1])) for q in qs]
+            kids = [(i, j) for i, h in enumerate(has) for j, ok in enumerate(h) if ok]
+            C = [C[i] + (qs[j],) for i, j in kids]
+            R = [R[i] + rows[j] for i, j in kids]
+            M = [M[i] & bits[qs[j]] for i, j in kids]
+            own = [found.get((i, j), own[i]) for i, j in kids]
+            if len(C) > limit:
+                from .search import TooManyRegionsError
+
+                raise TooManyRegionsError(f"{self.search.net.name}: more than max_regions={limit:,} linear regions "
+                                          f"(one layer's cells alone); raise max_regions, shrink the box, or use "
+                                          f"the compact form")
+        return self._nodes(C, R, M, own, fixed, fixed_rows, splits, elem, size)
+
+    def _settle(self, C, R, M, qs, has, fixed, fixed_rows, found) -> None:
+        """Decide the partial cells ``(i, j)`` (cell ``i``, chosen pieces ``C[i]``, rows ``R[i]``, points ``M[i]``,
+        with piece ``qs[j]``) that ``has`` leaves False, in order: each found with an interior is set True in
+        ``has``, its LP centre kept in ``found`` and added to the table, where it settles the cell it lies in."""
+        s, ks, kcols, Hk, gk = self.search, self.ks, self.kcols, self.Hk, self.gk
+        node, nb = self.node, len(s.g0)
+        where = {c: i for i, c in enumerate(C)}
+        for i, h in enumerate(has):
+            if all(h):
+                continue
+            js = [j for j, ok in enumerate(h) if not ok]
+            rows = fixed_rows + R[i]
+            if s.mid is not None:  # one vectorised bound for the cell's pieces
+                pr = [range(ks[qs[j]], ks[qs[j] + 1]) for j in js]
+                flat = [r for p in pr for r in p]
+                low = lower_bounds(Hk[flat], np.vstack([node.H[nb:], Hk[rows]]), np.concatenate([node.g[nb:], gk[rows]]),
+                                   s.mid, s.half) >= gk[flat]
+                at = np.cumsum([0] + [len(p) for p in pr]).tolist()
+                js = [j for j, a, b in zip(js, at, at[1:]) if not low[a:b].any()]
+                if not js:
+                    continue
+            Mi = np.concatenate((self.base, kcols[:, rows]), axis=1)
+            for j in js:
+                if h[j]:  # a point found for an earlier cell lies in this one
+                    continue
+                a, b = ks[qs[j]], ks[qs[j] + 1]
+                ok, x = s.radius(np.concatenate((Mi, kcols[:, a:b]), axis=1),
+                                 lambda: (np.vstack([node.H[nb:], Hk[rows], Hk[a:b]]),
+                                          np.concatenate([node.g[nb:], gk[rows], gk[a:b]])))
+                if not ok:
+                    continue
+                h[j] = True
+                if x is None:
+                    continue
+                found[(i, j)] = x
+                ins = self._add(x, fixed, M, where)
+                if ins is not None:  # the partial cell it lies in (at most one: they do not overlap)
+                    at = ins[0]
+                    for jj, q in enumerate(qs):
+                        has[at][jj] = has[at][jj] or ins[1][q]
+
+    def _add(self, x, fixed, M, where):
+        """A new interior point of the node joins the table (its bit in each piece it lies in, and in ``M`` of the
+        partial cell it lies in, found through ``where``); returns (that cell, its pieces), or None."""
+        k = self.lead
+        entry = float(np.min(self.base[-1, k:] - x @ self.base[:-2, k:], initial=np.inf))
+        if not entry > self.tol:
+            return None
+        S = ((self.gk - self.Hk @ x) / self.nk)[None]
+        ins = self._inside(S)[0].tolist()
+        bit = 1 << len(self.X)
+        self.X, self.s0, self.S = np.vstack([self.X, x[None]]), np.append(self.s0, entry), np.vstack([self.S, S])
+        bits = self.bits
+        for q in np.flatnonzero(ins).tolist():
+            bits[q] |= bit
+        bits[-1] |= bit
+        if not all(ins[q] for q in fixed):
+            return None
+        path = []
+        for qs in self.levels[:-1]:
+            got = [q for q in qs if ins[q]]
+            if len(got) != 1:
+                return None
+            path.append(got[0])
+        i = where.get(tuple(path))
+        if i is None:
+            return None
+        M[i] |= bit
+        return i, ins
+
+    def _nodes(self, C, R, M, own, fixed, fixed_rows, splits, elem, size) -> list:
+        """The cells as the next layer's nodes: rows, affine maps (and the linear layers after, all cells at
+        once), pattern and interior points."""
+        from .search import Node
+
+        s, node, P = self.search, self.node, self.pieces
+        N = len(C)
+        q = np.empty((N, len(size)), dtype=np.int64)  # the piece of each element in each cell
+        q[:, elem[fixed]] = fixed
+        q[:, splits] = np.array(C, dtype=np.int64).reshape(N, -1)
+        patterns = (q - P.first[:-1])[:, size > 1].tolist()
+        li, outs = s.mapped(node.li, P.out_A[q], P.out_c[q])
+        out = []
+        for i in range(N):
+            rows = sorted(fixed_rows + R[i])  # element order
+            H, g = np.vstack([node.H, self.Hk[rows]]), np.concatenate([node.g, self.gk[rows]])
+            p = _members(M[i])
+            if len(p):
+                points = self.X[p]
+                slack = np.minimum(self.s0[p], self.S[p][:, rows].min(axis=1, initial=np.inf))
+            else:  # kept by an LP whose centre is its only point
+                points = own[i][None]
+                slack = np.array([np.min((g - H @ own[i]) / np.sqrt(np.einsum("ij,ij->i", H, H)), initial=np.inf)])
+            env = dict(node.env)
+            for name, (A, c) in outs.items():
+                env[name] = (A[i], c[i])
+            out.append(Node(li, env, node.pattern + tuple(patterns[i]), H, g, points, slack))
+        return out
+
+
+def _bitsets(inside: np.ndarray) -> list:
+    """Each column of a (points, pieces) boolean table as an int (bit p: row p), and all points last."""
+    m = inside.shape[0]
+    packed = np.packbits(inside, axis=0, bitorder="little")
+    return [int.from_bytes(packed[:, c].tobytes(), "little") for c in range(inside.shape[1])] + [(1 << m) - 1]
+
+
+def _members(mask: int) -> np.ndarray:
+    """The set bits of an int, as indices."""
+    raw = np.frombuffer(mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "little"), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(raw, bitorder="little"))
