@@ -33,10 +33,12 @@ class Split:
         self.alive, self.Hk, self.gk, self.nk, self.ks = search.compile(P)
         self.kcols = columns(self.Hk, self.gk)
         self.base = np.hstack([search.dual.lead, columns(node.H, node.g)])  # NNLS columns of every LP here
-        self.lead = search.dual.lead.shape[1]
+        k = search.dual.lead.shape[1]
+        self.unit_H, self.unit_g = self.base[:-2, k:], self.base[-1, k:]  # the node's rows, unit (transposed)
         self.X, self.s0 = node.points, node.slack  # the table: interior points of the node, their slack
         self.S = (self.gk - self.X @ self.Hk.T) / self.nk  # each point's slack on each kept row
         self.bits = _bitsets(self._inside(self.S))  # per piece, the points inside it (slack > tol on its rows)
+        self.new: list = []  # points found here: (x, slack on the node's rows, slack on each kept row)
         self.levels: list = []  # the split elements' live pieces, so far
 
     def _inside(self, S: np.ndarray) -> np.ndarray:
@@ -46,7 +48,8 @@ class Split:
         return run[:, self.ks[1:]] == run[:, self.ks[:-1]]
 
     def cells(self) -> list:
-        """The node's children: one ``search.Node`` per cell, in pattern order."""
+        """The node's children: one ``search.Node`` per cell (a ``search.Region`` where no layer follows but
+        linear ones), in pattern order."""
         P, alive, bits = self.pieces, self.alive, self.bits
         size = np.diff(P.first)
         elem = np.repeat(np.arange(len(size)), size)
@@ -132,14 +135,13 @@ class Split:
     def _add(self, x, fixed, M, where):
         """A new interior point of the node joins the table (its bit in each piece it lies in, and in ``M`` of the
         partial cell it lies in, found through ``where``); returns (that cell, its pieces), or None."""
-        k = self.lead
-        entry = float(np.min(self.base[-1, k:] - x @ self.base[:-2, k:], initial=np.inf))
+        entry = (self.unit_g - x @ self.unit_H).min(initial=np.inf)
         if not entry > self.tol:
             return None
-        S = ((self.gk - self.Hk @ x) / self.nk)[None]
-        ins = self._inside(S)[0].tolist()
-        bit = 1 << len(self.X)
-        self.X, self.s0, self.S = np.vstack([self.X, x[None]]), np.append(self.s0, entry), np.vstack([self.S, S])
+        S = (self.gk - self.Hk @ x) / self.nk
+        ins = self._inside(S[None])[0].tolist()
+        bit = 1 << (len(self.X) + len(self.new))
+        self.new.append((x, entry, S))
         bits = self.bits
         for q in np.flatnonzero(ins).tolist():
             bits[q] |= bit
@@ -170,17 +172,36 @@ class Split:
         q[:, splits] = np.array(C, dtype=np.int64).reshape(N, -1)
         patterns = (q - P.first[:-1])[:, size > 1].tolist()
         li, outs = s.mapped(node.li, P.out_A[q], P.out_c[q])
+        rows = [sorted(fixed_rows + r) for r in R]  # element order
+        chosen = np.zeros((N, len(self.gk)), dtype=bool)
+        chosen[np.repeat(np.arange(N), [len(r) for r in rows]), [r for rs in rows for r in rs]] = True
+        # each point's least slack over each cell's rows (the node's rows: s0), all cells at once
+        if self.new:
+            X, s0, S = zip(*self.new)
+            self.X, self.s0, self.S = np.vstack([self.X, X]), np.append(self.s0, s0), np.vstack([self.S, S])
+            self.new = []
+        least = np.minimum(np.where(chosen[:, None, :], self.S[None], np.inf).min(axis=2, initial=np.inf), self.s0)
+        inside = _table(M, len(self.X))
+        final = li == len(s.layers) and not s.s.minimal and all(o in outs for o in s.net.outputs)
+        if final:  # the cells are regions: their maps, all at once
+            from .search import Region
+
+            An = np.concatenate([outs[o][0].reshape(N, -1, s.n) for o in s.net.outputs], axis=1)
+            bn = np.concatenate([outs[o][1].reshape(N, -1) for o in s.net.outputs], axis=1)
         out = []
         for i in range(N):
-            rows = sorted(fixed_rows + R[i])  # element order
-            H, g = np.vstack([node.H, self.Hk[rows]]), np.concatenate([node.g, self.gk[rows]])
-            p = _members(M[i])
-            if len(p):
-                points = self.X[p]
-                slack = np.minimum(self.s0[p], self.S[p][:, rows].min(axis=1, initial=np.inf))
+            H = np.concatenate((node.H, self.Hk[rows[i]]))
+            g = np.concatenate((node.g, self.gk[rows[i]]))
+            p = inside[i]
+            if p.any():
+                points, slack = self.X[p], least[i, p]
             else:  # kept by an LP whose centre is its only point
                 points = own[i][None]
                 slack = np.array([np.min((g - H @ own[i]) / np.sqrt(np.einsum("ij,ij->i", H, H)), initial=np.inf)])
+            if final:
+                best = int(np.argmax(slack))
+                out.append(Region(node.pattern + tuple(patterns[i]), An[i], bn[i], H, g, points[best], float(slack[best])))
+                continue
             env = dict(node.env)
             for name, (A, c) in outs.items():
                 env[name] = (A[i], c[i])
@@ -195,7 +216,8 @@ def _bitsets(inside: np.ndarray) -> list:
     return [int.from_bytes(packed[:, c].tobytes(), "little") for c in range(inside.shape[1])] + [(1 << m) - 1]
 
 
-def _members(mask: int) -> np.ndarray:
-    """The set bits of an int, as indices."""
-    raw = np.frombuffer(mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "little"), dtype=np.uint8)
-    return np.flatnonzero(np.unpackbits(raw, bitorder="little"))
+def _table(masks: list, m: int) -> np.ndarray:
+    """Int bitsets of ``m`` points as a (masks, m) boolean table."""
+    size = (m + 7) // 8
+    raw = np.frombuffer(b"".join(k.to_bytes(size, "little") for k in masks), dtype=np.uint8).reshape(len(masks), size)
+    return np.unpackbits(raw, axis=1, count=m, bitorder="little").view(bool)

@@ -223,23 +223,26 @@ class Dual:
     def radius(self, M: np.ndarray):
         """``M``: ``lead`` then the rows' columns. Returns ``(True, x, r)`` (a point ``x`` with radius ``r > tol``),
         ``(False, None, bound)``, or None when neither check holds (rounding at the edge: the caller asks HiGHS)."""
-        n, k = self.n, self.lead.shape[1]
-        y, info = _nnls(M, self.d)
-        if info is False:
+        n, k, d = self.n, self.lead.shape[1], self.d
+        y, converged = _nnls(M, d)
+        if not converged:
             return None
-        r = self.d - M @ y
+        r = d - M @ y
         t = -r[n + 1]
         A, b = M[:n, k:], M[n + 1, k:]
         if t > 0:
             x = r[:n] / t
-            radius = min(float(np.min(b - x @ A, initial=np.inf)), self.cap)
+            radius = min((b - x @ A).min(initial=np.inf), self.cap)
             if radius > self.tol:
                 return True, x, radius
         w = y[k:]
-        total = w.sum() + (y[0] if self.capped else 0.0)
+        top = w @ b + np.abs(A @ w).sum() * self.reach
+        total = w.sum()
+        if self.capped:  # the cap's column: r <= cap
+            top, total = top + y[0] * self.cap, total + y[0]
         if total <= 0.5:
             return None
-        bound = (w @ b + (y[0] * self.cap if self.capped else 0.0) + np.abs(A @ w).sum() * self.reach) / total
+        bound = top / total
         return (False, None, bound) if bound <= self.tol else None
 
 
@@ -247,9 +250,9 @@ def _nnls(M, d):
     """(y, converged) of ``min |M y - d|, y >= 0``: scipy's NNLS core where this scipy has the one we know (its
     checked wrapper costs as much again as the solve), else the public ``scipy.optimize.nnls``."""
     global _CORE
-    if _CORE is None:
+    if _CORE is _UNSET:
         _CORE = _find_core()
-    if _CORE is not False:
+    if _CORE is not None:
         y, _, info = _CORE(M, d, 3 * M.shape[1])
         return y, info != 3
     from scipy.optimize import nnls
@@ -260,15 +263,16 @@ def _nnls(M, d):
         return None, False
 
 
-_CORE = None
-
-
 def _find_core():
-    """scipy >= 1.15's ``_nnls(A, b, maxiter) -> (x, rnorm, info)``, checked on a tiny problem; else False."""
+    """scipy >= 1.15's ``_nnls(A, b, maxiter) -> (x, rnorm, info)``, checked on a tiny problem; else None."""
     try:
         from scipy.optimize._nnls import _nnls as core
 
         y, _, info = core(np.eye(2), np.array([1.0, -1.0]), 6)
-        return core if np.allclose(y, [1.0, 0.0]) and info == 1 else False
+        return core if np.allclose(y, [1.0, 0.0]) and info == 1 else None
     except Exception:  # another scipy layout or signature
-        return False
+        return None
+
+
+_UNSET = object()
+_CORE = _UNSET

@@ -147,8 +147,9 @@ class Search:
             outs[name] = (W @ A, c @ W.T + (0.0 if b is None else np.asarray(b, dtype=np.float64)))
         return len(self.layers), outs
 
-    def expand(self, node: Node) -> list[Node]:
-        """The cells of the node's piecewise-linear layer inside its polytope, in pattern order."""
+    def expand(self, node: Node) -> list:
+        """The cells of the node's piecewise-linear layer inside its polytope, in pattern order: Nodes, or
+        Regions where only linear layers follow."""
         return Split(self, node).cells()
 
     def compile(self, pieces):
@@ -204,11 +205,13 @@ class Search:
 
 def explore(setup: Setup, nodes: list[Node], budget: float = np.inf, room: float = np.inf, search=None):
     """Expand ``nodes`` depth first, stopping once ``budget`` nodes are made or more than ``room`` regions are
-    found; returns (regions, unexpanded nodes, LPs solved). A module-level function: workers run it."""
+    found; returns (regions, unexpanded nodes (and regions not yet counted), LPs solved). A module-level
+    function: workers run it."""
     search = search or Search(setup)
     stack, regions, done = list(reversed(nodes)), [], 0
     while stack and done < budget and len(regions) <= room:
-        node = search.advance(stack.pop())
+        node = stack.pop()
+        node = node if isinstance(node, Region) else search.advance(node)
         if isinstance(node, Region):
             regions.append(node)
             continue
