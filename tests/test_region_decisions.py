@@ -1,10 +1,9 @@
-"""The cheap decisions of the region search against HiGHS: NNLS radius decisions and Lagrangian bounds."""
+"""The cheap decisions of the region search against HiGHS: NNLS radius decisions."""
 import numpy as np
 import pytest
 
 pytest.importorskip("highspy")
-from wlbridge.analysis.bounds import lower_bounds  # noqa: E402
-from wlbridge.analysis.lp import ChebyshevLP, columns, max_linear, nnls_radius  # noqa: E402
+from wlbridge.analysis.lp import ChebyshevLP, columns, nnls_radius  # noqa: E402
 
 
 def _polytopes(seed, count=300, n=5, rows=12):
@@ -48,32 +47,11 @@ def test_nnls_without_a_box_caps_the_radius():
     assert empty[0] is False  # x <= 0 and x >= 1
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_lower_bounds_are_bounds(seed):
-    """Each Lagrangian bound is at most the true minimum (HiGHS), and exact with one row."""
-    rng = np.random.default_rng(seed)
-    n, mid, half = 4, np.zeros(4), np.ones(4)
-    box = np.vstack([np.eye(n), -np.eye(n)])
-    tight = 0
-    for _ in range(100):
-        J = rng.integers(1, 5)
-        H, g = rng.standard_normal((J, n)), rng.uniform(-0.5, 1.0, J)
-        h = rng.standard_normal((3, n))
-        low = lower_bounds(h, H, g, mid, half)
-        for k in range(3):
-            top = max_linear(-h[k], np.vstack([box, H]), np.r_[np.ones(2 * n), g])
-            if top is None:  # empty polytope: any bound holds
-                continue
-            assert low[k] <= -top + 1e-9
-            tight += J == 1 and low[k] == pytest.approx(-top, abs=1e-9)
-    assert tight > 10
-
-
 @pytest.mark.parametrize("box", [(-1.0, 1.0), (None, None)])
 def test_each_decider_alone_gives_the_same_regions(monkeypatch, box):
     """The search with NNLS through scipy's public nnls, and with HiGHS deciding every LP (NNLS deferring):
     the same regions as the default."""
-    from wlbridge.analysis import lp, search
+    from wlbridge.analysis import lp
     from wlbridge.analysis.regions import linear_regions
 
     from .cases import mlp
@@ -86,3 +64,19 @@ def test_each_decider_alone_gives_the_same_regions(monkeypatch, box):
     monkeypatch.setattr(lp.Dual, "radius", lambda *a: None)
     got = linear_regions(net, *box)
     assert [r.key() for r in got] == keys and got.lps > 30
+
+
+@pytest.mark.parametrize("box", [(-1.0, 1.0), (None, None)])
+def test_nnls_decides_every_lp_of_a_search(box):
+    """NNLS settles every LP of a plain search (HiGHS is the fallback at the edge of tol, and is never built
+    here): a broken certificate (a nan bound) would send them all to HiGHS, with the same regions."""
+    from wlbridge.analysis.search import Search, Setup, explore
+
+    from .cases import mlp
+
+    net = mlp([5, 6, 6, 2], seed=4)
+    setup = Setup(net, *(None if v is None else np.full(5, v) for v in box), 1e-9, False)
+    search = Search(setup)
+    regions, rest, lps = explore(setup, [search.root()], search=search)
+    assert not rest and len(regions) > 30
+    assert lps == search.nnls > 30 and search._lp is None

@@ -7,11 +7,12 @@ finds all cells of ``P`` at once, element by element over all partial cells toge
 per cell and element), deciding each partial cell as cheaply as it can:
 
 1. a point of the node's table (sampled at the root, or found by an earlier LP) inside it with slack > tol
-   on every row: kept, no LP (membership is a boolean table, points x pieces, ANDed along the choices);
-2. in a box, a Lagrangian bound over the box and one row of the partial cell leaves it no interior:
-   dropped (``bounds.py``);
-3. the Chebyshev LP through NNLS on its dual (``lp.nnls_radius``); at the edge of ``tol``, HiGHS. A feasible
-   LP's centre joins the table and settles every other partial cell it lies in.
+   on every row: kept, no LP (membership: an int bitset of points per piece, ANDed along the choices);
+2. the Chebyshev LP through NNLS on its dual (``lp.Dual``); at the edge of ``tol``, HiGHS. A feasible LP's
+   centre joins the table and settles the other partial cell it lies in.
+
+(Lagrangian bounds over the box and one row of the cell, tried before the LP, cost more than the NNLS
+solves they saved once those took ~8 us: measured on the benchmark nets, 2026-12-06.)
 
 Before the elements are split, a piece that no point of the table lies in is decided once against ``P``
 alone, and dropped for all of ``P``'s cells if empty. Cells come out in the order of their patterns.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bounds import lower_bounds
 from .lp import columns
 
 
@@ -31,8 +31,10 @@ class Split:
         self.search, self.node, self.tol = search, node, search.s.tol
         self.pieces = P = search.piecefns[node.li](node.env, search.net.shapes)
         self.alive, self.Hk, self.gk, self.nk, self.ks = search.compile(P)
-        self.kcols = columns(self.Hk, self.gk)
-        self.base = np.hstack([search.dual.lead, columns(node.H, node.g)])  # NNLS columns of every LP here
+        self.kcols = columns(self.Hk, self.gk, self.nk)
+        if node.cols is None:
+            node.cols = np.hstack([search.dual.lead, columns(node.H, node.g)])
+        self.base = node.cols  # the node's rows as NNLS columns: the start of every LP here
         k = search.dual.lead.shape[1]
         self.unit_H, self.unit_g = self.base[:-2, k:], self.base[-1, k:]  # the node's rows, unit (transposed)
         self.X, self.s0 = node.points, node.slack  # the table: interior points of the node, their slack
@@ -103,15 +105,6 @@ class Split:
                 continue
             js = [j for j, ok in enumerate(h) if not ok]
             rows = fixed_rows + R[i]
-            if s.mid is not None:  # one vectorised bound for the cell's pieces
-                pr = [range(ks[qs[j]], ks[qs[j] + 1]) for j in js]
-                flat = [r for p in pr for r in p]
-                low = lower_bounds(Hk[flat], np.vstack([node.H[nb:], Hk[rows]]), np.concatenate([node.g[nb:], gk[rows]]),
-                                   s.mid, s.half) >= gk[flat]
-                at = np.cumsum([0] + [len(p) for p in pr]).tolist()
-                js = [j for j, a, b in zip(js, at, at[1:]) if not low[a:b].any()]
-                if not js:
-                    continue
             Mi = np.concatenate((self.base, kcols[:, rows]), axis=1)
             for j in js:
                 if h[j]:  # a point found for an earlier cell lies in this one
@@ -205,15 +198,18 @@ class Split:
             env = dict(node.env)
             for name, (A, c) in outs.items():
                 env[name] = (A[i], c[i])
-            out.append(Node(li, env, node.pattern + tuple(patterns[i]), H, g, points, slack))
+            out.append(Node(li, env, node.pattern + tuple(patterns[i]), H, g, points, slack,
+                            np.concatenate((self.base, self.kcols[:, rows[i]]), axis=1)))
         return out
 
 
 def _bitsets(inside: np.ndarray) -> list:
     """Each column of a (points, pieces) boolean table as an int (bit p: row p), and all points last."""
     m = inside.shape[0]
-    packed = np.packbits(inside, axis=0, bitorder="little")
-    return [int.from_bytes(packed[:, c].tobytes(), "little") for c in range(inside.shape[1])] + [(1 << m) - 1]
+    size = (m + 7) // 8
+    raw = np.packbits(inside, axis=0, bitorder="little").T.tobytes()
+    return [int.from_bytes(raw[c:c + size], "little") for c in range(0, len(raw), size)] + [(1 << m) - 1] if size \
+        else [0] * inside.shape[1] + [0]
 
 
 def _table(masks: list, m: int) -> np.ndarray:

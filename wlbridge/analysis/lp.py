@@ -169,9 +169,10 @@ def max_linear(c: np.ndarray, H: np.ndarray, g: np.ndarray) -> float | None:
     return -float(h.getInfo().objective_function_value)
 
 
-def columns(H: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """The rows ``H x <= g`` as :func:`nnls_radius` takes them: one column ``[a; 1; b]`` per unit row ``a . x <= b``."""
-    norms = np.sqrt(np.einsum("ij,ij->i", H, H))
+def columns(H: np.ndarray, g: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
+    """The rows ``H x <= g`` (row norms ``norms``, if known) as :func:`nnls_radius` takes them: one column
+    ``[a; 1; b]`` per unit row ``a . x <= b``."""
+    norms = np.sqrt(np.einsum("ij,ij->i", H, H)) if norms is None else norms
     out = np.empty((H.shape[1] + 2, len(g)))
     out[:-2] = H.T / norms
     out[-2] = 1.0
@@ -227,22 +228,18 @@ class Dual:
         y, converged = _nnls(M, d)
         if not converged:
             return None
-        r = d - M @ y
+        r = d - M @ y  # r[:n] = -sum y_i a_i; r[n] = 1 - sum y_i (rows, cap); r[n+1] = d[n+1] - y . b - slack
         t = -r[n + 1]
-        A, b = M[:n, k:], M[n + 1, k:]
         if t > 0:
             x = r[:n] / t
-            radius = min((b - x @ A).min(initial=np.inf), self.cap)
+            radius = min((M[n + 1, k:] - x @ M[:n, k:]).min(initial=np.inf), self.cap)
             if radius > self.tol:
                 return True, x, radius
-        w = y[k:]
-        top = w @ b + np.abs(A @ w).sum() * self.reach
-        total = w.sum()
-        if self.capped:  # the cap's column: r <= cap
-            top, total = top + y[0] * self.cap, total + y[0]
+        total = 1.0 - r[n]  # the certificate's weight
         if total <= 0.5:
             return None
-        bound = top / total
+        # y . b over the rows and the cap, plus what the residual combination of the rows can add within reach
+        bound = (d[n + 1] - y[k - 1] - r[n + 1] + np.abs(r[:n]).sum() * self.reach) / total
         return (False, None, bound) if bound <= self.tol else None
 
 

@@ -4,9 +4,9 @@ A net of affine layers (linear, matmul, conv, batchnorm, avg/sum pooling, reshap
 piecewise-linear ones (ReLU, LeakyReLU, PReLU, Hardtanh/Clip, ReLU6, Abs, max-pooling, max/min) is
 affine on each cell of a partition of its input space. ``linear_regions`` enumerates exactly the cells
 (activation patterns) that meet the box in a set of positive volume: a depth-first search over the
-pieces of each element, layer by layer, pruning a branch as soon as its polytope has no interior
-(interval and Lagrangian bounds over the box, interior points, then the Chebyshev LP by NNLS, HiGHS at
-the edge of tol: see ``search.py``). Every region carries a witness point inside it. The search tree can be split over
+pieces of each element, layer by layer (all cells of a layer below a node at once), pruning a branch as
+soon as its polytope has no interior (interval bounds over the box, interior points, then the Chebyshev LP
+by NNLS, HiGHS at the edge of tol: see ``search.py`` and ``cells.py``). Every region carries a witness point inside it. The search tree can be split over
 workers (``jobs=``, ``cluster=``: :mod:`wlbridge.parallel`) with the same regions in the same order.
 Region counts grow exponentially with width and depth in the worst case; ``max_regions`` stops the
 search with :class:`TooManyRegionsError`.

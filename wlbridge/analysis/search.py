@@ -59,6 +59,7 @@ class Node:
     g: np.ndarray
     points: np.ndarray
     slack: np.ndarray
+    cols: np.ndarray | None = None  # its rows as NNLS columns after the search's ``dual.lead`` (made when needed)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class Search:
                 return node
             layer, env = self.layers[node.li], dict(node.env)
             env[layer.output] = affine(layer, [env[i] for i in layer.inputs], self.net.shapes)
-            node = Node(node.li + 1, env, node.pattern, node.H, node.g, node.points, node.slack)
+            node = Node(node.li + 1, env, node.pattern, node.H, node.g, node.points, node.slack, node.cols)
         return self.region(node)
 
     def mapped(self, li: int, A: np.ndarray, c: np.ndarray):
