@@ -252,3 +252,12 @@ def test_lp_row_stack_and_cold_resolve():
         assert (warm[0] is None) == (cold[0] is None)
         if warm[0] is not None:
             np.testing.assert_allclose(warm[1], cold[1], atol=1e-9)
+
+
+def test_one_wide_layer_stops_at_max_regions():
+    """A layer's cells below one node are found together: a layer with more cells than max_regions stops the
+    search there (its table never grows past the limit), with the error the caller asked for."""
+    net = mlp([2, 30, 1], seed=3)
+    assert len(net.linear_regions(-1, 1)) > 100
+    with pytest.raises(TooManyRegionsError, match="max_regions=50 linear regions .one layer's cells alone"):
+        net.linear_regions(-1, 1, max_regions=50)

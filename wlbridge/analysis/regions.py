@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import UnsupportedLayerError, WlbridgeError
 from ..ops import NOT_SMOOTH
 from .pieces import is_affine, supported, what
-from .search import Region, Search, Setup, TooManyRegionsError, explore
+from .search import Region, Search, Setup, TooManyRegionsError, explore, explore_packed, unpack
 
 __all__ = ["LinearRegions", "Region", "RegionCheckError", "TooManyRegionsError", "linear_regions"]
 SPLITS_PER_TASK = 1500  # work of one task (nodes made) before it hands its unexplored subtrees back
@@ -170,11 +170,11 @@ def _search(setup: Setup, max_regions: int, jobs, cluster, progress) -> tuple[li
             while pending and len(running) < 2 * run.workers:
                 take = max(1, len(pending) // (2 * run.workers))
                 chunk, pending = pending[:take], pending[take:]
-                running.add(run.submit(explore, setup, chunk, SPLITS_PER_TASK, max_regions - len(found)))
+                running.add(run.submit(explore_packed, setup, chunk, SPLITS_PER_TASK, max_regions - len(found)))
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 got, rest, n = fut.result()
-                found, lps = found + got, lps + n
+                found, lps = found + unpack(got), lps + n
                 pending = rest + pending  # the deepest first: their subtrees are the small ones
                 bar.update(len(found), max_regions, setup.net.name, lps)
     return bar.done(sorted(found, key=lambda r: r.pattern)), lps, where

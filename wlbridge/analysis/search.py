@@ -220,3 +220,34 @@ def explore(setup: Setup, nodes: list[Node], budget: float = np.inf, room: float
         done += max(1, len(cells))
         stack.extend(reversed(cells))
     return regions, list(reversed(stack)), search.solves
+
+
+def explore_packed(setup: Setup, nodes: list, budget: float = np.inf, room: float = np.inf):
+    """:func:`explore` for a worker: its regions as a few arrays (:func:`pack`), not one pickle per array."""
+    regions, rest, lps = explore(setup, nodes, budget, room)
+    return pack(regions), rest, lps
+
+
+def pack(regions: list) -> tuple:
+    """Regions (all with one map shape) as (patterns, A, b, H rows, g, row offsets, witnesses, radii)."""
+    if not regions:
+        return ()
+    ends = np.cumsum([len(r.g) for r in regions])
+    return ([r.pattern for r in regions], np.stack([r.A for r in regions]), np.stack([r.b for r in regions]),
+            np.concatenate([r.H for r in regions]), np.concatenate([r.g for r in regions]), ends,
+            np.stack([r.witness for r in regions]), np.array([r.radius for r in regions]))
+
+
+def unpack(packed: tuple) -> list:
+    """The regions :func:`pack` packed (their arrays are views of the packed ones).
+
+    >>> r = Region((1,), np.eye(2), np.zeros(2), np.eye(2), np.ones(2), np.zeros(2), 1.0)
+    >>> [x.key() for x in unpack(pack([r, r]))] == [r.key()] * 2
+    True
+    """
+    if not packed:
+        return []
+    patterns, A, b, H, g, ends, witness, radius = packed
+    starts = np.concatenate([[0], ends[:-1]]).tolist()
+    return [Region(p, A[i], b[i], H[a:e], g[a:e], witness[i], float(radius[i]))
+            for i, (p, a, e) in enumerate(zip(patterns, starts, ends.tolist()))]
