@@ -27,11 +27,12 @@ from .lp import columns
 class Split:
     """The cells of ``search``'s layer ``node.li`` inside ``node``'s polytope: :meth:`cells`."""
 
-    def __init__(self, search, node):
+    def __init__(self, search, node, layer=None):
+        """``layer``: the layer's pieces here as ``search.compiled`` gives them (made here when None)."""
         self.search, self.node, self.tol = search, node, search.s.tol
-        self.pieces = P = search.piecefns[node.li](node.env, search.net.shapes)
-        self.alive, self.Hk, self.gk, self.nk, self.ks = search.compile(P)
-        self.kcols = columns(self.Hk, self.gk, self.nk)
+        if layer is None:
+            layer = search.compiled(search.piecefns[node.li](node.env, search.net.shapes))
+        self.pieces, self.alive, self.Hk, self.gk, self.nk, self.ks, self.kcols = layer
         if node.cols is None:
             node.cols = np.hstack([search.dual.lead, columns(node.H, node.g)])
         self.base = node.cols  # the node's rows as NNLS columns: the start of every LP here

@@ -52,6 +52,14 @@ class Pieces:
         return [([(self.H[r], self.g[r]) for r in range(self.start[q], self.start[q + 1])], (self.out_A[q], self.out_c[q]))
                 for q in range(self.first[e], self.first[e + 1])]
 
+    def part(self, k: int, parts: int) -> tuple:
+        """Part ``k`` of ``parts`` equal parts (by elements) of these pieces, and its pieces' and rows' ranges."""
+        E = (len(self.first) - 1) // parts
+        q0, q1 = self.first[k * E], self.first[(k + 1) * E]
+        r0, r1 = self.start[q0], self.start[q1]
+        return (Pieces(self.H[r0:r1], self.g[r0:r1], self.start[q0:q1 + 1] - r0, self.first[k * E:(k + 1) * E + 1] - q0,
+                       self.out_A[q0:q1], self.out_c[q0:q1]), (q0, q1), (r0, r1))
+
     @staticmethod
     def of_lists(elems: list, n: int) -> "Pieces":
         """From per element [(rows [(h, g)], (a, c)) per piece] (max-like layers build theirs this way)."""
@@ -96,24 +104,43 @@ def is_affine(layer) -> bool:
 
 
 def layer_pieces(layer):
-    """None for an affine layer; else a function (env, shapes) -> the layer's :class:`Pieces`."""
+    """None for an affine layer; else a function (env, shapes) -> the layer's :class:`Pieces` (a :class:`Table`
+    for activations, which also gives the pieces of several nodes' inputs at once)."""
     if is_affine(layer):
         return None
     if layer.op == "elementwise":
         table = _pieces(layer.attrs["fn"], dict(layer.attrs.get("fn_params") or {}))
         if table is None:
             raise _unsupported(layer)
-        return lambda env, shapes: _scalar_pieces(env[layer.inputs[0]], table)
+        return Table(layer.inputs[0], lambda shapes, copies: table)
     if layer.op == "prelu":
-        def prelu(env, shapes):
-            A, c = env[layer.inputs[0]]
-            slope = np.broadcast_to(np.asarray(layer.params["slope"], dtype=np.float64), c.shape).reshape(-1)
-            return _scalar_pieces((A, c), [(-np.inf, 0.0, slope, 0.0), (0.0, np.inf, 1.0, 0.0)])
-        return prelu
+        def prelu(shapes, copies):
+            slope = np.broadcast_to(np.asarray(layer.params["slope"], dtype=np.float64), shapes[layer.inputs[0]])
+            return [(-np.inf, 0.0, np.tile(slope.reshape(-1), copies), 0.0), (0.0, np.inf, 1.0, 0.0)]
+        return Table(layer.inputs[0], prelu)
     if (layer.op == "pool" and layer.attrs["kind"] == "max") or (layer.op == "reduce" and layer.attrs["kind"] == "max") \
             or layer.op in ("max", "min"):
         return lambda env, shapes: _max_pieces(layer, env, shapes)
     raise _unsupported(layer)
+
+
+@dataclass(frozen=True)
+class Table:
+    """An activation's pieces: every element of input ``source`` through one table of segments; ``table(shapes,
+    copies)`` gives it for ``copies`` nodes' elements in a row (a slope may be an array: one per element)."""
+
+    source: str
+    table: object
+
+    def __call__(self, env, shapes) -> Pieces:
+        return _scalar_pieces(env[self.source], self.table(shapes, 1))
+
+    def batch(self, envs: list, shapes) -> Pieces:
+        """The pieces of several nodes' inputs, node after node (each node's: ``Pieces.part``)."""
+        n = envs[0][self.source][0].shape[-1]
+        A = np.concatenate([env[self.source][0].reshape(-1, n) for env in envs])
+        c = np.concatenate([env[self.source][1].reshape(-1) for env in envs])
+        return _scalar_pieces((A, c), self.table(shapes, len(envs)))
 
 
 def _unsupported(layer):

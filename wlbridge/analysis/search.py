@@ -18,8 +18,11 @@ import numpy as np
 
 from ..errors import ExpressionTooLargeError
 from .cells import Split
-from .lp import FAR, ChebyshevLP, Dual, max_linear
+from .lp import FAR, ChebyshevLP, Dual, columns, max_linear
 from .pieces import affine, layer_pieces
+
+
+BATCH = 64  # nodes at one layer expanded together (their activations' pieces made at once), at most
 
 
 class TooManyRegionsError(ExpressionTooLargeError):
@@ -148,10 +151,26 @@ class Search:
             outs[name] = (W @ A, c @ W.T + (0.0 if b is None else np.asarray(b, dtype=np.float64)))
         return len(self.layers), outs
 
-    def expand(self, node: Node) -> list:
-        """The cells of the node's piecewise-linear layer inside its polytope, in pattern order: Nodes, or
-        Regions where only linear layers follow."""
-        return Split(self, node).cells()
+    def expand(self, nodes: list[Node]) -> list[list]:
+        """The cells of each node's piecewise-linear layer (the same for all) inside its polytope, in pattern
+        order: Nodes, or Regions where only linear layers follow. An activation's pieces are made for all the
+        nodes at once."""
+        rule = self.piecefns[nodes[0].li]
+        if len(nodes) == 1 or not hasattr(rule, "batch"):
+            return [Split(self, node).cells() for node in nodes]
+        pieces, alive, Hk, gk, nk, ks, kcols = self.compiled(rule.batch([node.env for node in nodes], self.net.shapes))
+        out = []
+        for k, node in enumerate(nodes):
+            part, (q0, q1), _ = pieces.part(k, len(nodes))
+            a, b = ks[q0], ks[q1]
+            layer = (part, alive[q0:q1], Hk[a:b], gk[a:b], nk[a:b], ks[q0:q1 + 1] - a, kcols[:, a:b])
+            out.append(Split(self, node, layer).cells())
+        return out
+
+    def compiled(self, pieces):
+        """(pieces, :meth:`compile`'s five, the kept rows as NNLS columns): what a :class:`cells.Split` starts from."""
+        alive, Hk, gk, nk, ks = self.compile(pieces)
+        return pieces, alive, Hk, gk, nk, ks, columns(Hk, gk, nk)
 
     def compile(self, pieces):
         """Which pieces can hold in the box, and the rows worth keeping: those that do not hold on the whole box
@@ -211,14 +230,17 @@ def explore(setup: Setup, nodes: list[Node], budget: float = np.inf, room: float
     search = search or Search(setup)
     stack, regions, done = list(reversed(nodes)), [], 0
     while stack and done < budget and len(regions) <= room:
-        node = stack.pop()
-        node = node if isinstance(node, Region) else search.advance(node)
-        if isinstance(node, Region):
-            regions.append(node)
+        item = stack.pop()
+        item = item if isinstance(item, Region) else search.advance(item)
+        if isinstance(item, Region):
+            regions.append(item)
             continue
-        cells = search.expand(node)
-        done += max(1, len(cells))
-        stack.extend(reversed(cells))
+        batch = [item]  # with the nodes next on the stack at the same layer (its siblings): expanded together
+        while stack and len(batch) < BATCH and isinstance(stack[-1], Node) and stack[-1].li == item.li:
+            batch.append(stack.pop())
+        made = [cell for cells in search.expand(batch) for cell in cells]
+        done += max(1, len(made))
+        stack.extend(reversed(made))
     return regions, list(reversed(stack)), search.solves
 
 
