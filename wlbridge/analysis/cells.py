@@ -52,8 +52,14 @@ class Split:
 
     def cells(self) -> list:
         """The node's children: one ``search.Node`` per cell (a ``search.Region`` where no layer follows but
-        linear ones), in pattern order."""
+        linear ones), in pattern order. (:func:`emit` makes those of several splits at once.)"""
+        return emit([self])[0]
+
+    def choose(self) -> None:
+        """Find the cells: ``self.chosen`` holds each cell's choices (pieces, rows, points as a bitset, and an LP
+        centre where no point is inside), then what :meth:`nodes` needs of the layer's structure."""
         P, alive, bits = self.pieces, self.alive, self.bits
+        self.chosen = None
         size = np.diff(P.first)
         elem = np.repeat(np.arange(len(size)), size)
         todo = np.flatnonzero(alive & (size[elem] > 1)).tolist()
@@ -65,7 +71,7 @@ class Split:
                 alive[q] = kept
         live = np.add.reduceat(alive.astype(np.int64), P.first[:-1])
         if not live.all():  # an element with no piece: no cell (the node is empty within rounding)
-            return []
+            return
         fixed = np.flatnonzero(alive & (live[elem] == 1)).tolist()
         fixed_rows = [r for q in fixed for r in range(self.ks[q], self.ks[q + 1])]
         m = bits[-1]
@@ -92,7 +98,10 @@ class Split:
                 raise TooManyRegionsError(f"{self.search.net.name}: more than max_regions={limit:,} linear regions "
                                           f"(one layer's cells alone); raise max_regions, shrink the box, or use "
                                           f"the compact form")
-        return self._nodes(C, R, M, own, fixed, fixed_rows, splits, elem, size)
+        q = np.empty((len(C), len(size)), dtype=np.int64)  # the piece of each element in each cell
+        q[:, elem[fixed]] = fixed
+        q[:, splits] = np.array(C, dtype=np.int64).reshape(len(C), -1)
+        self.chosen = (q, R, M, own, fixed_rows, size)
 
     def _settle(self, C, R, M, qs, has, fixed, fixed_rows, found) -> None:
         """Decide the partial cells ``(i, j)`` (cell ``i``, chosen pieces ``C[i]``, rows ``R[i]``, points ``M[i]``,
@@ -154,34 +163,25 @@ class Split:
         M[i] |= bit
         return i, ins
 
-    def _nodes(self, C, R, M, own, fixed, fixed_rows, splits, elem, size) -> list:
-        """The cells as the next layer's nodes: rows, affine maps (and the linear layers after, all cells at
-        once), pattern and interior points."""
-        from .search import Node
+    def nodes(self, li: int, outs: dict, maps) -> list:
+        """The cells as nodes of layer ``li`` (affine maps ``outs``: {output: (A, c) per cell}), or as regions
+        (``maps``: their (A, b) per cell) at the end: rows, pattern and interior points."""
+        from .search import Node, Region
 
-        s, node, P = self.search, self.node, self.pieces
-        N = len(C)
-        q = np.empty((N, len(size)), dtype=np.int64)  # the piece of each element in each cell
-        q[:, elem[fixed]] = fixed
-        q[:, splits] = np.array(C, dtype=np.int64).reshape(N, -1)
+        node, P = self.node, self.pieces
+        q, R, M, own, fixed_rows, size = self.chosen
+        N = len(q)
         patterns = (q - P.first[:-1])[:, size > 1].tolist()
-        li, outs = s.mapped(node.li, P.out_A[q], P.out_c[q])
         rows = [sorted(fixed_rows + r) for r in R]  # element order
         chosen = np.zeros((N, len(self.gk)), dtype=bool)
         chosen[np.repeat(np.arange(N), [len(r) for r in rows]), [r for rs in rows for r in rs]] = True
-        # each point's least slack over each cell's rows (the node's rows: s0), all cells at once
         if self.new:
             X, s0, S = zip(*self.new)
             self.X, self.s0, self.S = np.vstack([self.X, X]), np.append(self.s0, s0), np.vstack([self.S, S])
             self.new = []
+        # each point's least slack over each cell's rows (the node's rows: s0), all cells at once
         least = np.minimum(np.where(chosen[:, None, :], self.S[None], np.inf).min(axis=2, initial=np.inf), self.s0)
         inside = _table(M, len(self.X))
-        final = li == len(s.layers) and not s.s.minimal and all(o in outs for o in s.net.outputs)
-        if final:  # the cells are regions: their maps, all at once
-            from .search import Region
-
-            An = np.concatenate([outs[o][0].reshape(N, -1, s.n) for o in s.net.outputs], axis=1)
-            bn = np.concatenate([outs[o][1].reshape(N, -1) for o in s.net.outputs], axis=1)
         out = []
         for i in range(N):
             H = np.concatenate((node.H, self.Hk[rows[i]]))
@@ -192,9 +192,10 @@ class Split:
             else:  # kept by an LP whose centre is its only point
                 points = own[i][None]
                 slack = np.array([np.min((g - H @ own[i]) / np.sqrt(np.einsum("ij,ij->i", H, H)), initial=np.inf)])
-            if final:
+            if maps is not None:
                 best = int(np.argmax(slack))
-                out.append(Region(node.pattern + tuple(patterns[i]), An[i], bn[i], H, g, points[best], float(slack[best])))
+                out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, points[best],
+                                  float(slack[best])))
                 continue
             env = dict(node.env)
             for name, (A, c) in outs.items():
@@ -202,6 +203,30 @@ class Split:
             out.append(Node(li, env, node.pattern + tuple(patterns[i]), H, g, points, slack,
                             np.concatenate((self.base, self.kcols[:, rows[i]]), axis=1)))
         return out
+
+
+def emit(splits: list) -> list:
+    """The cells of several splits of one layer (each :meth:`Split.choose`-n here), their affine maps and the
+    linear layers after them computed for all cells at once: per split, its nodes (or regions)."""
+    for sp in splits:
+        sp.choose()
+    done = [sp for sp in splits if sp.chosen is not None]
+    if not done:
+        return [[] for _ in splits]
+    s = done[0].search
+    li, outs = s.mapped(done[0].node.li, np.concatenate([sp.pieces.out_A[sp.chosen[0]] for sp in done]),
+                        np.concatenate([sp.pieces.out_c[sp.chosen[0]] for sp in done]))
+    maps = None
+    if li == len(s.layers) and not s.s.minimal and all(o in outs for o in s.net.outputs):
+        N = sum(len(sp.chosen[0]) for sp in done)  # the cells are regions: their maps, all at once
+        maps = (np.concatenate([outs[o][0].reshape(N, -1, s.n) for o in s.net.outputs], axis=1),
+                np.concatenate([outs[o][1].reshape(N, -1) for o in s.net.outputs], axis=1))
+    got, at = {}, 0
+    for sp in done:
+        a, at = at, at + len(sp.chosen[0])
+        got[id(sp)] = sp.nodes(li, {k: (A[a:at], c[a:at]) for k, (A, c) in outs.items()},
+                               None if maps is None else (maps[0][a:at], maps[1][a:at]))
+    return [got.get(id(sp), []) for sp in splits]
 
 
 def _bitsets(inside: np.ndarray) -> list:

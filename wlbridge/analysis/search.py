@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ExpressionTooLargeError
-from .cells import Split
+from .cells import Split, emit
 from .lp import FAR, ChebyshevLP, Dual, columns, max_linear
 from .pieces import affine, layer_pieces
 
@@ -159,13 +159,13 @@ class Search:
         if len(nodes) == 1 or not hasattr(rule, "batch"):
             return [Split(self, node).cells() for node in nodes]
         pieces, alive, Hk, gk, nk, ks, kcols = self.compiled(rule.batch([node.env for node in nodes], self.net.shapes))
-        out = []
+        splits = []
         for k, node in enumerate(nodes):
             part, (q0, q1), _ = pieces.part(k, len(nodes))
             a, b = ks[q0], ks[q1]
-            layer = (part, alive[q0:q1], Hk[a:b], gk[a:b], nk[a:b], ks[q0:q1 + 1] - a, kcols[:, a:b])
-            out.append(Split(self, node, layer).cells())
-        return out
+            splits.append(Split(self, node, (part, alive[q0:q1], Hk[a:b], gk[a:b], nk[a:b], ks[q0:q1 + 1] - a,
+                                             kcols[:, a:b])))
+        return emit(splits)
 
     def compiled(self, pieces):
         """(pieces, :meth:`compile`'s five, the kept rows as NNLS columns): what a :class:`cells.Split` starts from."""
