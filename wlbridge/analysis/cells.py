@@ -108,21 +108,28 @@ class Split:
         with piece ``qs[j]``) that ``has`` leaves False, in order: each found with an interior is set True in
         ``has``, its LP centre kept in ``found`` and added to the table, where it settles the cell it lies in."""
         s, ks, kcols, Hk, gk = self.search, self.ks, self.kcols, self.Hk, self.gk
-        node, nb = self.node, len(s.g0)
+        node, nb, dual = self.node, len(s.g0), self.search.dual
+        spare = np.zeros((len(kcols), 1))
         where = {c: i for i, c in enumerate(C)}
         for i, h in enumerate(has):
             if all(h):
                 continue
             js = [j for j, ok in enumerate(h) if not ok]
             rows = fixed_rows + R[i]
-            Mi = np.concatenate((self.base, kcols[:, rows]), axis=1)
+            Mi = np.concatenate((self.base, kcols[:, rows], spare), axis=1)  # the last column: the piece's row
             for j in js:
                 if h[j]:  # a point found for an earlier cell lies in this one
                     continue
                 a, b = ks[qs[j]], ks[qs[j] + 1]
-                ok, x = s.radius(np.concatenate((Mi, kcols[:, a:b]), axis=1),
-                                 lambda: (np.vstack([node.H[nb:], Hk[rows], Hk[a:b]]),
-                                          np.concatenate([node.g[nb:], gk[rows], gk[a:b]])))
+                if b - a == 1:
+                    Mi[:, -1] = kcols[:, a]
+                    M_ = Mi
+                else:
+                    M_ = np.concatenate((Mi[:, :-1], kcols[:, a:b]), axis=1)
+                s.nnls += 1
+                got = dual.radius(M_)
+                ok, x = got[:2] if got is not None else s.radius(
+                    None, lambda: (np.vstack([node.H[nb:], Hk[rows], Hk[a:b]]), np.concatenate([node.g[nb:], gk[rows], gk[a:b]])))
                 if not ok:
                     continue
                 h[j] = True
@@ -142,12 +149,15 @@ class Split:
         if not entry > self.tol:
             return None
         S = (self.gk - self.Hk @ x) / self.nk
-        ins = self._inside(S[None])[0].tolist()
+        run = np.zeros(len(S) + 1, dtype=np.int64)
+        np.cumsum(S <= self.tol, out=run[1:])
+        ins = (run[self.ks[1:]] == run[self.ks[:-1]]).tolist()
         bit = 1 << (len(self.X) + len(self.new))
         self.new.append((x, entry, S))
         bits = self.bits
-        for q in np.flatnonzero(ins).tolist():
-            bits[q] |= bit
+        for q, inside in enumerate(ins):
+            if inside:
+                bits[q] |= bit
         bits[-1] |= bit
         if not all(ins[q] for q in fixed):
             return None

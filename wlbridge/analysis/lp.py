@@ -220,18 +220,25 @@ class Dual:
         self.lead[n + 1, -1] = 1.0  # the slack: y . b + s = -margin (a certificate with room below tol)
         self.d = np.zeros(n + 2)
         self.d[n], self.d[n + 1] = 1.0, -MARGIN * tol
+        self.d_last = float(self.d[n + 1])
 
     def radius(self, M: np.ndarray):
         """``M``: ``lead`` then the rows' columns. Returns ``(True, x, r)`` (a point ``x`` with radius ``r > tol``),
         ``(False, None, bound)``, or None when neither check holds (rounding at the edge: the caller asks HiGHS)."""
         n, k, d = self.n, self.lead.shape[1], self.d
-        y, converged = _nnls(M, d)
-        if not converged:
-            return None
-        r = d - M @ y  # r[:n] = -sum y_i a_i; r[n] = 1 - sum y_i (rows, cap); r[n+1] = d[n+1] - y . b - slack
+        if _CORE is not None and _CORE is not _UNSET:
+            y, _, info = _CORE(M, d, 3 * M.shape[1])
+            if info == 3:  # its iteration limit
+                return None
+        else:
+            y, converged = _nnls(M, d)
+            if not converged:
+                return None
+        res = d - M @ y  # r[:n] = -sum y_i a_i; r[n] = 1 - sum y_i (rows, cap); r[n+1] = d[n+1] - y . b - slack
+        r = res.tolist()  # (a few floats: Python is quicker than numpy here)
         t = -r[n + 1]
         if t > 0:
-            x = r[:n] / t
+            x = res[:n] / t
             radius = min((M[n + 1, k:] - x @ M[:n, k:]).min(initial=np.inf), self.cap)
             if radius > self.tol:
                 return True, x, radius
@@ -239,7 +246,7 @@ class Dual:
         if total <= 0.5:
             return None
         # y . b over the rows and the cap, plus what the residual combination of the rows can add within reach
-        bound = (d[n + 1] - y[k - 1] - r[n + 1] + np.abs(r[:n]).sum() * self.reach) / total
+        bound = (self.d_last - r[n + 1] - float(y[k - 1]) + sum(map(abs, r[:n])) * self.reach) / total
         return (False, None, bound) if bound <= self.tol else None
 
 

@@ -191,7 +191,8 @@ class Search:
 
     def radius(self, M, rows) -> tuple[bool, np.ndarray | None]:
         """Whether a polytope (the box's rows and ``rows()``; as NNLS columns, ``M``: ``Dual.radius``) holds a ball
-        of radius > tol, and a point inside: NNLS, and where it cannot tell (the edge of tol) the HiGHS LP."""
+        of radius > tol, and a point inside: NNLS, and where it cannot tell (the edge of tol) the HiGHS LP. (The
+        search's hot loop calls ``dual.radius`` itself, and this only where it cannot tell.)"""
         if M is not None:
             self.nnls += 1
             got = self.dual.radius(M)
