@@ -57,36 +57,36 @@ class Split:
 
     def choose(self) -> None:
         """Find the cells: ``self.chosen`` holds each cell's choices (pieces, rows, points as a bitset, and an LP
-        centre where no point is inside), then what :meth:`nodes` needs of the layer's structure."""
-        P, alive, bits = self.pieces, self.alive, self.bits
+        centre where no point is inside), then what :meth:`nodes` needs of the layer's structure. (Python lists:
+        a layer's elements are few here, and numpy's per-call cost would dominate.)"""
+        bits, ks, first = self.bits, self.ks.tolist(), self.pieces.first.tolist()
+        alive = self.alive.tolist()
         self.chosen = None
-        size = np.diff(P.first)
-        elem = np.repeat(np.arange(len(size)), size)
-        todo = np.flatnonzero(alive & (size[elem] > 1)).tolist()
-        todo = [q for q in todo if not bits[q]]
+        groups = list(zip(first, first[1:]))
+        todo = [q for a, b in groups if b - a > 1 for q in range(a, b) if alive[q] and not bits[q]]
         if todo:  # pieces no point lies in: decided against the node alone, dropped for all its cells if empty
             has = [[False] * len(todo)]
             self._settle([()], [[]], [bits[-1]], todo, has, [], [], {})
             for q, kept in zip(todo, has[0]):
                 alive[q] = kept
-        live = np.add.reduceat(alive.astype(np.int64), P.first[:-1])
-        if not live.all():  # an element with no piece: no cell (the node is empty within rounding)
+        lives = [[q for q in range(a, b) if alive[q]] for a, b in groups]
+        if not all(lives):  # an element with no piece: no cell (the node is empty within rounding)
             return
-        fixed = np.flatnonzero(alive & (live[elem] == 1)).tolist()
-        fixed_rows = [r for q in fixed for r in range(self.ks[q], self.ks[q + 1])]
+        fixed = [live[0] for live in lives if len(live) == 1]
+        fixed_rows = [r for q in fixed for r in range(ks[q], ks[q + 1])]
         m = bits[-1]
         for q in fixed:
             m &= bits[q]
         C, R, M, own = [()], [[]], [m], [None]
-        limit, splits = self.search.s.max_regions, np.flatnonzero(live > 1)
-        for e in splits.tolist():
-            qs = (P.first[e] + np.flatnonzero(alive[P.first[e]:P.first[e + 1]])).tolist()
+        limit, splits = self.search.s.max_regions, [e for e, live in enumerate(lives) if len(live) > 1]
+        for e in splits:
+            qs = lives[e]
             self.levels.append(qs)
             has = [[bool(mi & bits[q]) for q in qs] for mi in M]
             found: dict = {}
             if not all(map(all, has)):
                 self._settle(C, R, M, qs, has, fixed, fixed_rows, found)
-            rows = [list(range(self.ks[q], self.ks[q + 1])) for q in qs]
+            rows = [list(range(ks[q], ks[q + 1])) for q in qs]
             kids = [(i, j) for i, h in enumerate(has) for j, ok in enumerate(h) if ok]
             C = [C[i] + (qs[j],) for i, j in kids]
             R = [R[i] + rows[j] for i, j in kids]
@@ -98,16 +98,17 @@ class Split:
                 raise TooManyRegionsError(f"{self.search.net.name}: more than max_regions={limit:,} linear regions "
                                           f"(one layer's cells alone); raise max_regions, shrink the box, or use "
                                           f"the compact form")
-        q = np.empty((len(C), len(size)), dtype=np.int64)  # the piece of each element in each cell
-        q[:, elem[fixed]] = fixed
+        q = np.empty((len(C), len(groups)), dtype=np.int64)  # the piece of each element in each cell
+        q[:, [e for e, live in enumerate(lives) if len(live) == 1]] = fixed
         q[:, splits] = np.array(C, dtype=np.int64).reshape(len(C), -1)
-        self.chosen = (q, R, M, own, fixed_rows, size)
+        multi = [e for e, (a, b) in enumerate(groups) if b - a > 1]  # the elements a pattern records
+        self.chosen = (q, R, M, own, fixed_rows, multi)
 
     def _settle(self, C, R, M, qs, has, fixed, fixed_rows, found) -> None:
         """Decide the partial cells ``(i, j)`` (cell ``i``, chosen pieces ``C[i]``, rows ``R[i]``, points ``M[i]``,
         with piece ``qs[j]``) that ``has`` leaves False, in order: each found with an interior is set True in
         ``has``, its LP centre kept in ``found`` and added to the table, where it settles the cell it lies in."""
-        s, ks, kcols, Hk, gk = self.search, self.ks, self.kcols, self.Hk, self.gk
+        s, ks, kcols, Hk, gk = self.search, self.ks.tolist(), self.kcols, self.Hk, self.gk
         node, nb, dual = self.node, len(s.g0), self.search.dual
         spare = np.zeros((len(kcols), 1))
         where = {c: i for i, c in enumerate(C)}
@@ -179,9 +180,9 @@ class Split:
         from .search import Node, Region
 
         node, P = self.node, self.pieces
-        q, R, M, own, fixed_rows, size = self.chosen
+        q, R, M, own, fixed_rows, multi = self.chosen
         N = len(q)
-        patterns = (q - P.first[:-1])[:, size > 1].tolist()
+        patterns = (q[:, multi] - P.first[multi]).tolist()
         rows = [sorted(fixed_rows + r) for r in R]  # element order
         chosen = np.zeros((N, len(self.gk)), dtype=bool)
         chosen[np.repeat(np.arange(N), [len(r) for r in rows]), [r for rs in rows for r in rs]] = True
@@ -192,10 +193,19 @@ class Split:
         # each point's least slack over each cell's rows (the node's rows: s0), all cells at once
         least = np.minimum(np.where(chosen[:, None, :], self.S[None], np.inf).min(axis=2, initial=np.inf), self.s0)
         inside = _table(M, len(self.X))
+        if maps is not None:  # regions: each cell's deepest point, all at once
+            depth = np.where(inside, least, -np.inf)
+            best = depth.argmax(axis=1)
+            radius = depth[np.arange(N), best].tolist()
+            best = best.tolist()
         out = []
         for i in range(N):
             H = np.concatenate((node.H, self.Hk[rows[i]]))
             g = np.concatenate((node.g, self.gk[rows[i]]))
+            if maps is not None and radius[i] > -np.inf:
+                out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, self.X[best[i]],
+                                  radius[i]))
+                continue
             p = inside[i]
             if p.any():
                 points, slack = self.X[p], least[i, p]
@@ -203,9 +213,8 @@ class Split:
                 points = own[i][None]
                 slack = np.array([np.min((g - H @ own[i]) / np.sqrt(np.einsum("ij,ij->i", H, H)), initial=np.inf)])
             if maps is not None:
-                best = int(np.argmax(slack))
-                out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, points[best],
-                                  float(slack[best])))
+                out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, points[0],
+                                  float(slack[0])))
                 continue
             env = dict(node.env)
             for name, (A, c) in outs.items():
