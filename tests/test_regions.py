@@ -261,3 +261,16 @@ def test_one_wide_layer_stops_at_max_regions():
     assert len(net.linear_regions(-1, 1)) > 100
     with pytest.raises(TooManyRegionsError, match="max_regions=50 linear regions .one layer's cells alone"):
         net.linear_regions(-1, 1, max_regions=50)
+
+
+@pytest.mark.parametrize("box", [(-1.0, 1.0), (None, None)])
+def test_batches_of_any_size_give_the_same_regions(monkeypatch, box):
+    """Nodes are expanded in batches (search.BATCH); a worker's batches differ from the serial search's, so
+    every number must come out the same whatever batch a node is in: the regions, bit for bit."""
+    import wlbridge.analysis.search as S
+
+    net = mlp([4, 5, 5, 5, 2], seed=5)
+    keys = [r.key() for r in net.linear_regions(*box)]
+    for size in (1, 3):
+        monkeypatch.setattr(S, "BATCH", size)
+        assert [r.key() for r in net.linear_regions(*box)] == keys

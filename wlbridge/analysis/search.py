@@ -148,7 +148,10 @@ class Search:
             W, b = np.asarray(la.params["weight"], dtype=np.float64), la.params.get("bias")
             A, c = outs[name]
             name = la.output
-            outs[name] = (W @ A, c @ W.T + (0.0 if b is None else np.asarray(b, dtype=np.float64)))
+            # c as A's last column: one stacked product, per cell the same whatever the batch (a batched c @ W.T
+            # and a single W @ c round differently)
+            Ac = W @ np.concatenate((A, c[..., None]), axis=-1)
+            outs[name] = (Ac[..., :-1], Ac[..., -1] + (0.0 if b is None else np.asarray(b, dtype=np.float64)))
         return len(self.layers), outs
 
     def expand(self, nodes: list[Node]) -> list[list]:
@@ -179,9 +182,9 @@ class Search:
         norms = np.sqrt(np.einsum("ij,ij->i", H, H))
         fails = (norms <= 0) & (g < 0)  # a constant condition that fails
         keep = norms > 0
-        if self.mid is not None:
-            spread = np.abs(H) @ self.half
-            lo = H @ self.mid - spread
+        if self.mid is not None:  # row by row (sums, not a matrix product: the same rounding in any batch)
+            spread = (np.abs(H) * self.half).sum(axis=1)
+            lo = (H * self.mid).sum(axis=1) - spread
             fails |= keep & (lo > g + self.s.tol * norms)
             keep &= lo + 2 * spread > g + 1e-12 * np.maximum(1.0, np.abs(g))
         start = pieces.start
