@@ -38,7 +38,7 @@ from .pieces import is_affine, supported, what
 from .search import Region, Search, Setup, TooManyRegionsError, explore, explore_packed, unpack
 
 __all__ = ["LinearRegions", "Region", "RegionCheckError", "TooManyRegionsError", "linear_regions"]
-SPLITS_PER_TASK = 1500  # work of one task (nodes made) before it hands its unexplored subtrees back
+SPLITS_PER_TASK = 5000  # work of one task (nodes made) before it hands its unexplored subtrees back
 
 
 @dataclass
