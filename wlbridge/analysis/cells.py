@@ -3,8 +3,9 @@
 A node of the search (``search.Node``) is a polytope ``P`` of the input space on which the layers before
 ``li`` are one affine map. Layer ``li``'s elements each have pieces (``pieces.Pieces``); a cell is one
 piece per element whose rows cut ``P`` in a set with an interior (a ball of radius > ``tol``). :class:`Split`
-finds all cells of ``P`` at once, element by element over all partial cells together (numpy, no Python
-per cell and element), deciding each partial cell as cheaply as it can:
+finds all cells of ``P`` at once, element by element over all partial cells together (the bookkeeping in
+Python ints and lists: a layer's elements and a node's points are few, and a numpy call per step would cost
+more), deciding each partial cell as cheaply as it can:
 
 1. a point of the node's table (sampled at the root, or found by an earlier LP) inside it with slack > tol
    on every row: kept, no LP (membership: an int bitset of points per piece, ANDed along the choices);
@@ -16,6 +17,8 @@ solves they saved once those took ~8 us: measured on the benchmark nets, 2026-12
 
 Before the elements are split, a piece that no point of the table lies in is decided once against ``P``
 alone, and dropped for all of ``P``'s cells if empty. Cells come out in the order of their patterns.
+:func:`emit` turns the cells of several splits of one layer into nodes (or regions) together: their affine
+maps and the linear layers after them in one product.
 """
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ A :class:`Node` is a polytope ``H x <= g`` (the box rows first, then the rows of
 ``pattern``) reached at layer ``li``, with the affine maps of the layers so far and interior points. The
 search runs affine layers on a node and, at a piecewise-linear layer, replaces it by its cells: the
 choices of one piece per element whose polytope has an interior (a ball of radius > ``tol``), found for
-the whole layer at once (:class:`cells.Split`). A row that holds on the whole box is never added (it
-states nothing in the box). :func:`explore` expands a list of nodes up to a work limit and returns the
+the whole layer at once (:class:`cells.Split`); nodes next on the stack at the same layer are expanded
+together (up to ``BATCH``), every number of a node the same whatever its batch. A row that holds on the
+whole box is never added (it states nothing in the box). :func:`explore` expands a list of nodes up to a work limit and returns the
 finished regions and the nodes it did not expand, so a driver can hand subtrees to workers
 (``regions.py``). Regions come out in the order of their patterns (lexicographic), the order of the
 serial search.
