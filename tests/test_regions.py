@@ -259,7 +259,7 @@ def test_one_wide_layer_stops_at_max_regions():
     search there (its table never grows past the limit), with the error the caller asked for."""
     net = mlp([2, 30, 1], seed=3)
     assert len(net.linear_regions(-1, 1)) > 100
-    with pytest.raises(TooManyRegionsError, match="max_regions=50 linear regions .one layer's cells alone"):
+    with pytest.raises(TooManyRegionsError, match=r"max_regions=50 linear regions \(layer .* alone cuts one region"):
         net.linear_regions(-1, 1, max_regions=50)
 
 
@@ -274,3 +274,16 @@ def test_batches_of_any_size_give_the_same_regions(monkeypatch, box):
     for size in (1, 3):
         monkeypatch.setattr(S, "BATCH", size)
         assert [r.key() for r in net.linear_regions(*box)] == keys
+
+
+def test_big_splits_give_the_same_regions_and_witnesses(monkeypatch):
+    """A split's slack table is made in one piece only while small (cells.SMALL); past it, cell by cell: the
+    same regions, witnesses and radii."""
+    import wlbridge.analysis.cells as cells
+
+    net = mlp([4, 6, 6, 2], seed=2)
+    small = net.linear_regions(-1, 1)
+    monkeypatch.setattr(cells, "SMALL", 0)
+    big = net.linear_regions(-1, 1)
+    assert len(small) > 30 and [r.key() for r in big] == [r.key() for r in small]
+    assert all(np.array_equal(a.witness, b.witness) and a.radius == b.radius for a, b in zip(small, big))

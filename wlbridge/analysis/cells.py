@@ -26,6 +26,7 @@ import numpy as np
 
 from .lp import columns
 
+SMALL = 2_000_000  # cells x points x rows up to which a split's slack table is made in one piece
 
 class Split:
     """The cells of ``search``'s layer ``node.li`` inside ``node``'s polytope: :meth:`cells`."""
@@ -98,9 +99,11 @@ class Split:
             if len(C) > limit:
                 from .search import TooManyRegionsError
 
+                layer = self.search.layers[self.node.li]
                 raise TooManyRegionsError(f"{self.search.net.name}: more than max_regions={limit:,} linear regions "
-                                          f"(one layer's cells alone); raise max_regions, shrink the box, or use "
-                                          f"the compact form")
+                                          f"(layer {layer.path or layer.output} alone cuts one region of the layers "
+                                          f"before it into more); raise max_regions, shrink the box, or use the "
+                                          f"compact form")
         q = np.empty((len(C), len(groups)), dtype=np.int64)  # the piece of each element in each cell
         q[:, [e for e, live in enumerate(lives) if len(live) == 1]] = fixed
         q[:, splits] = np.array(C, dtype=np.int64).reshape(len(C), -1)
@@ -187,37 +190,41 @@ class Split:
         N = len(q)
         patterns = (q[:, multi] - P.first[multi]).tolist()
         rows = [sorted(fixed_rows + r) for r in R]  # element order
-        chosen = np.zeros((N, len(self.gk)), dtype=bool)
-        chosen[np.repeat(np.arange(N), [len(r) for r in rows]), [r for rs in rows for r in rs]] = True
         if self.new:
             X, s0, S = zip(*self.new)
             self.X, self.s0, self.S = np.vstack([self.X, X]), np.append(self.s0, s0), np.vstack([self.S, S])
             self.new = []
-        # each point's least slack over each cell's rows (the node's rows: s0), all cells at once
-        least = np.minimum(np.where(chosen[:, None, :], self.S[None], np.inf).min(axis=2, initial=np.inf), self.s0)
         inside = _table(M, len(self.X))
-        if maps is not None:  # regions: each cell's deepest point, all at once
-            depth = np.where(inside, least, -np.inf)
-            best = depth.argmax(axis=1)
-            radius = depth[np.arange(N), best].tolist()
-            best = best.tolist()
+        least = radius = None
+        if N * self.S.size <= SMALL:  # each point's least slack over each cell's rows (and s0), all cells at once
+            chosen = np.zeros((N, len(self.gk)), dtype=bool)
+            chosen[np.repeat(np.arange(N), [len(r) for r in rows]), [r for rs in rows for r in rs]] = True
+            least = np.minimum(np.where(chosen[:, None, :], self.S[None], np.inf).min(axis=2, initial=np.inf), self.s0)
+            if maps is not None:  # regions: each cell's deepest point
+                depth = np.where(inside, least, -np.inf)
+                best = depth.argmax(axis=1)
+                radius = depth[np.arange(N), best].tolist()
+                best = best.tolist()
         out = []
         for i in range(N):
             H = np.concatenate((node.H, self.Hk[rows[i]]))
             g = np.concatenate((node.g, self.gk[rows[i]]))
-            if maps is not None and radius[i] > -np.inf:
+            if radius is not None and radius[i] > -np.inf:
                 out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, self.X[best[i]],
                                   radius[i]))
                 continue
-            p = inside[i]
-            if p.any():
-                points, slack = self.X[p], least[i, p]
+            p = np.flatnonzero(inside[i])
+            if len(p):
+                points = self.X[p]
+                slack = least[i, p] if least is not None else \
+                    np.minimum(self.s0[p], self.S[p][:, rows[i]].min(axis=1, initial=np.inf))
             else:  # kept by an LP whose centre is its only point
                 points = own[i][None]
                 slack = np.array([np.min((g - H @ own[i]) / np.sqrt(np.einsum("ij,ij->i", H, H)), initial=np.inf)])
             if maps is not None:
-                out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, points[0],
-                                  float(slack[0])))
+                best = int(np.argmax(slack))
+                out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, points[best],
+                                  float(slack[best])))
                 continue
             env = dict(node.env)
             for name, (A, c) in outs.items():
