@@ -24,6 +24,7 @@ from .pieces import affine, layer_pieces
 
 
 BATCH = 64  # nodes at one layer expanded together (their activations' pieces made at once), at most
+BATCH_NUMBERS = 200_000  # and at most about this many numbers of their layer's input maps (A) in all
 
 
 class TooManyRegionsError(ExpressionTooLargeError):
@@ -171,6 +172,15 @@ class Search:
                                              kcols[:, a:b])))
         return emit(splits)
 
+    def batch_size(self, node: Node) -> int:
+        """How many nodes at ``node``'s layer to expand together: up to ``BATCH`` for an activation (pieces made
+        at once), fewer as its input grows (the batch's cells are made together: ~``BATCH_NUMBERS`` numbers of
+        input maps), 1 for max-like layers."""
+        rule = self.piecefns[node.li]
+        if not hasattr(rule, "batch"):
+            return 1
+        return int(min(BATCH, max(1, BATCH_NUMBERS // max(1, node.env[rule.source][0].size))))
+
     def compiled(self, pieces):
         """(pieces, :meth:`compile`'s five, the kept rows as NNLS columns): what a :class:`cells.Split` starts from."""
         alive, Hk, gk, nk, ks = self.compile(pieces)
@@ -240,8 +250,8 @@ def explore(setup: Setup, nodes: list[Node], budget: float = np.inf, room: float
         if isinstance(item, Region):
             regions.append(item)
             continue
-        batch = [item]  # with the nodes next on the stack at the same layer (its siblings): expanded together
-        while stack and len(batch) < BATCH and isinstance(stack[-1], Node) and stack[-1].li == item.li:
+        batch, most = [item], search.batch_size(item)  # with the nodes next on the stack at the same layer
+        while stack and len(batch) < most and isinstance(stack[-1], Node) and stack[-1].li == item.li:
             batch.append(stack.pop())
         made = [cell for cells in search.expand(batch) for cell in cells]
         done += max(1, len(made))
