@@ -137,12 +137,12 @@ def keys(regions):
 
 @pytest.mark.parametrize("budget", [3, 40])
 def test_split_search_gives_the_serial_regions(monkeypatch, budget):
-    """Tasks of a few splits each, in a pool of 2 processes: the same regions, in the same order."""
+    """Tasks of a few nodes each, in a pool of 2 processes: the same regions, in the same order."""
     import wlbridge.analysis.regions as R
 
     net = mlp([3, 6, 6, 2], seed=7)
     serial = net.linear_regions(-1, 1)
-    monkeypatch.setattr(R, "SPLITS_PER_TASK", budget)
+    monkeypatch.setattr(R, "NODES_PER_TASK", budget)
     split = net.linear_regions(-1, 1, jobs=2)
     assert split.notes[0].startswith("searched in 2 workers (processes; ")
     assert len(serial) > 50 and keys(split) == keys(serial)
@@ -159,7 +159,7 @@ def test_split_search_on_local_ray(monkeypatch):
 
     net = mlp([3, 6, 6, 2], seed=7)
     serial = net.linear_regions(-1, 1)
-    monkeypatch.setattr(R, "SPLITS_PER_TASK", 20)
+    monkeypatch.setattr(R, "NODES_PER_TASK", 20)
     on_ray = net.linear_regions(-1, 1, cluster="ray", jobs=2)
     assert on_ray.notes[0].startswith("searched in 2 workers (ray; ") and keys(on_ray) == keys(serial)
 

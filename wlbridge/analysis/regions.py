@@ -38,7 +38,7 @@ from .pieces import is_affine, supported, what
 from .search import Region, Search, Setup, TooManyRegionsError, explore, explore_packed, unpack
 
 __all__ = ["LinearRegions", "Region", "RegionCheckError", "TooManyRegionsError", "linear_regions"]
-SPLITS_PER_TASK = 5000  # work of one task (nodes made) before it hands its unexplored subtrees back
+NODES_PER_TASK = 5000  # work of one task (nodes made) before it hands its unexplored subtrees back
 
 
 @dataclass
@@ -155,7 +155,7 @@ def _search(setup: Setup, max_regions: int, jobs, cluster, progress) -> tuple[li
     if cluster is None and (jobs or 1) == 1:
         found, frontier = [], [search.root()]
         while frontier:  # in bounded steps, so progress shows; one warm LP throughout
-            got, frontier, lps = explore(setup, frontier, SPLITS_PER_TASK, max_regions - len(found), search)
+            got, frontier, lps = explore(setup, frontier, NODES_PER_TASK, max_regions - len(found), search)
             found += got
             bar.update(len(found), max_regions, setup.net.name, lps)
         return bar.done(found), lps, "this process"
@@ -170,7 +170,7 @@ def _search(setup: Setup, max_regions: int, jobs, cluster, progress) -> tuple[li
             while pending and len(running) < 2 * run.workers:
                 take = max(1, len(pending) // (2 * run.workers))
                 chunk, pending = pending[:take], pending[take:]
-                running.add(run.submit(explore_packed, setup, chunk, SPLITS_PER_TASK, max_regions - len(found)))
+                running.add(run.submit(explore_packed, setup, chunk, NODES_PER_TASK, max_regions - len(found)))
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 got, rest, n = fut.result()
