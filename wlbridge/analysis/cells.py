@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lp import columns
+from .lp import columns, row_norms
 
 SMALL = 2_000_000  # cells x points x rows up to which a split's slack table is made in one piece
 
@@ -220,7 +220,7 @@ class Split:
                     np.minimum(self.s0[p], self.S[p][:, rows[i]].min(axis=1, initial=np.inf))
             else:  # kept by an LP whose centre is its only point
                 points = own[i][None]
-                slack = np.array([np.min((g - H @ own[i]) / np.sqrt(np.einsum("ij,ij->i", H, H)), initial=np.inf)])
+                slack = np.array([np.min((g - H @ own[i]) / row_norms(H), initial=np.inf)])
             if maps is not None:
                 best = int(np.argmax(slack))
                 out.append(Region(node.pattern + tuple(patterns[i]), maps[0][i], maps[1][i], H, g, points[best],

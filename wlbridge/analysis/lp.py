@@ -106,7 +106,7 @@ class ChebyshevLP:
         """Add the rows ``H x <= g`` (any scale: each is normalised to a unit normal here)."""
         m = len(g)
         if m:
-            norms = np.sqrt(np.einsum("ij,ij->i", H, H))
+            norms = row_norms(H)
             M = np.ones((m, self.n + 1))
             M[:, :-1] = H / norms[:, None]
             _add_rows(self._h, M, g / norms, self.inf)
@@ -169,10 +169,15 @@ def max_linear(c: np.ndarray, H: np.ndarray, g: np.ndarray) -> float | None:
     return -float(h.getInfo().objective_function_value)
 
 
+def row_norms(H: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each row of ``H`` (each row on its own: the same rounding in any stack of rows)."""
+    return np.sqrt(np.einsum("ij,ij->i", H, H))
+
+
 def columns(H: np.ndarray, g: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
     """The rows ``H x <= g`` (row norms ``norms``, if known) as :func:`nnls_radius` takes them: one column
     ``[a; 1; b]`` per unit row ``a . x <= b``."""
-    norms = np.sqrt(np.einsum("ij,ij->i", H, H)) if norms is None else norms
+    norms = row_norms(H) if norms is None else norms
     out = np.empty((H.shape[1] + 2, len(g)))
     out[:-2] = H.T / norms
     out[-2] = 1.0

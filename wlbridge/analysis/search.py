@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ExpressionTooLargeError
 from .cells import Split, emit
-from .lp import FAR, ChebyshevLP, Dual, columns, max_linear
+from .lp import FAR, ChebyshevLP, Dual, columns, max_linear, row_norms
 from .pieces import affine, layer_pieces
 
 
@@ -190,7 +190,7 @@ class Search:
         """Which pieces can hold in the box, and the rows worth keeping: those that do not hold on the whole box
         (all tested at once). Returns (alive per piece, kept H, g, row norms, kept-row offsets per piece)."""
         H, g = pieces.H, pieces.g
-        norms = np.sqrt(np.einsum("ij,ij->i", H, H))
+        norms = row_norms(H)
         fails = (norms <= 0) & (g < 0)  # a constant condition that fails
         keep = norms > 0
         if self.mid is not None:  # row by row (sums, not a matrix product: the same rounding in any batch)
