@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from .check.calls import detect_call, function_arity, syntax_error
 from .cli_flags import add_flags, given, keywords
 from .cli_regions import add_parser as add_regions_parser, cmd_regions
-from .errors import ConversionError, ExpressionTooLargeError, FormatError, WlbridgeError
+from .errors import ConversionError, FormatError, WlbridgeError
 
 EPILOG = """\
 examples:
@@ -193,9 +193,7 @@ def load_keywords(args) -> dict:
 
 def explain(e: BaseException, model: str) -> str:
     """The one line shown for an exception that stopped the command."""
-    if isinstance(e, ExpressionTooLargeError):  # convert's and check's --form expanded alike
-        return cli_words(str(e))
-    if isinstance(e, WlbridgeError):
+    if isinstance(e, WlbridgeError):  # in the CLI's words: a size refusal of --form expanded names --max-size
         return cli_words(str(e))
     if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in OPTIONAL:
         extra = OPTIONAL[e.name.split(".")[0]]
