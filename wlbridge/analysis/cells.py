@@ -28,15 +28,16 @@ from .lp import columns, row_norms
 
 SMALL = 2_000_000  # cells x points x rows up to which a split's slack table is made in one piece
 
-class Split:
-    """The cells of ``search``'s layer ``node.li`` inside ``node``'s polytope: :meth:`cells`."""
 
-    def __init__(self, search, node, layer=None):
-        """``layer``: the layer's pieces here as ``search.compiled`` gives them (made here when None)."""
+class Split:
+    """The cells of ``search``'s layer ``node.li`` inside ``node``'s polytope: :meth:`choose` finds them,
+    :func:`emit` makes them nodes."""
+
+    def __init__(self, search, node, layer):
+        """``layer``: the layer's pieces here, as ``search.compile`` gives them."""
         self.search, self.node, self.tol = search, node, search.s.tol
-        if layer is None:
-            layer = search.compiled(search.piecefns[node.li](node.env, search.net.shapes))
         self.pieces, self.alive, self.Hk, self.gk, self.nk, self.ks, self.kcols = layer
+        self.starts = self.ks.tolist()  # kept-row offsets per piece, as ints (the bookkeeping's)
         if node.cols is None:
             node.cols = np.hstack([search.dual.lead, columns(node.H, node.g)])
         self.base = node.cols  # the node's rows as NNLS columns: the start of every LP here
@@ -49,21 +50,17 @@ class Split:
         self.levels: list = []  # the split elements' live pieces, so far
 
     def _inside(self, S: np.ndarray) -> np.ndarray:
-        """(points, pieces): whether each point of slacks ``S`` has slack > tol on all rows of each piece."""
-        run = np.zeros((len(S), S.shape[1] + 1), dtype=np.int64)
-        np.cumsum(S <= self.tol, axis=1, out=run[:, 1:])
-        return run[:, self.ks[1:]] == run[:, self.ks[:-1]]
-
-    def cells(self) -> list:
-        """The node's children: one ``search.Node`` per cell (a ``search.Region`` where no layer follows but
-        linear ones), in pattern order. (:func:`emit` makes those of several splits at once.)"""
-        return emit([self])[0]
+        """(points, pieces), or (pieces,) for one point: whether each point of slacks ``S`` (on the kept rows)
+        has slack > tol on all rows of each piece."""
+        run = np.zeros((*S.shape[:-1], S.shape[-1] + 1), dtype=np.int64)
+        np.cumsum(S <= self.tol, axis=-1, out=run[..., 1:])
+        return run[..., self.ks[1:]] == run[..., self.ks[:-1]]
 
     def choose(self) -> None:
         """Find the cells: ``self.chosen`` holds each cell's choices (pieces, rows, points as a bitset, and an LP
         centre where no point is inside), then what :meth:`nodes` needs of the layer's structure. (Python lists:
         a layer's elements are few here, and numpy's per-call cost would dominate.)"""
-        bits, ks, first = self.bits, self.ks.tolist(), self.pieces.first.tolist()
+        bits, ks, first = self.bits, self.starts, self.pieces.first.tolist()
         alive = self.alive.tolist()
         self.chosen = None
         groups = list(zip(first, first[1:]))
@@ -114,7 +111,7 @@ class Split:
         """Decide the partial cells ``(i, j)`` (cell ``i``, chosen pieces ``C[i]``, rows ``R[i]``, points ``M[i]``,
         with piece ``qs[j]``) that ``has`` leaves False, in order: each found with an interior is set True in
         ``has``, its LP centre kept in ``found`` and added to the table, where it settles the cell it lies in."""
-        s, ks, kcols, Hk, gk = self.search, self.ks.tolist(), self.kcols, self.Hk, self.gk
+        s, ks, kcols, Hk, gk = self.search, self.starts, self.kcols, self.Hk, self.gk
         node, nb, dual = self.node, len(s.g0), self.search.dual
         spare = np.zeros((len(kcols), 1))
         where = {c: i for i, c in enumerate(C)}
@@ -135,19 +132,17 @@ class Split:
                     M_ = np.concatenate((Mi[:, :-1], kcols[:, a:b]), axis=1)
                 s.nnls += 1
                 got = dual.radius(M_)
-                ok, x = got[:2] if got is not None else s.radius(
-                    None, lambda: (np.vstack([node.H[nb:], Hk[rows], Hk[a:b]]), np.concatenate([node.g[nb:], gk[rows], gk[a:b]])))
+                ok, x = got[:2] if got is not None else s.highs_radius(
+                    np.vstack([node.H[nb:], Hk[rows], Hk[a:b]]), np.concatenate([node.g[nb:], gk[rows], gk[a:b]]))
                 if not ok:
                     continue
                 h[j] = True
-                if x is None:
-                    continue
                 found[(i, j)] = x
-                ins = self._add(x, fixed, M, where)
-                if ins is not None:  # the partial cell it lies in (at most one: they do not overlap)
-                    at = ins[0]
+                got = self._add(x, fixed, M, where)
+                if got is not None:  # the partial cell it lies in (at most one: they do not overlap)
+                    at, ins = got
                     for jj, q in enumerate(qs):
-                        has[at][jj] = has[at][jj] or ins[1][q]
+                        has[at][jj] = has[at][jj] or ins[q]
 
     def _add(self, x, fixed, M, where):
         """A new interior point of the node joins the table (its bit in each piece it lies in, and in ``M`` of the
@@ -156,9 +151,7 @@ class Split:
         if not entry > self.tol:
             return None
         S = (self.gk - self.Hk @ x) / self.nk
-        run = np.zeros(len(S) + 1, dtype=np.int64)
-        np.cumsum(S <= self.tol, out=run[1:])
-        ins = (run[self.ks[1:]] == run[self.ks[:-1]]).tolist()
+        ins = self._inside(S).tolist()
         bit = 1 << (len(self.X) + len(self.new))
         self.new.append((x, entry, S))
         bits = self.bits

@@ -53,12 +53,12 @@ class Pieces:
                 for q in range(self.first[e], self.first[e + 1])]
 
     def part(self, k: int, parts: int) -> tuple:
-        """Part ``k`` of ``parts`` equal parts (by elements) of these pieces, and its pieces' and rows' ranges."""
+        """Part ``k`` of ``parts`` equal parts (by elements) of these pieces, and its pieces' range ``q0:q1``."""
         E = (len(self.first) - 1) // parts
         q0, q1 = self.first[k * E], self.first[(k + 1) * E]
         r0, r1 = self.start[q0], self.start[q1]
         return (Pieces(self.H[r0:r1], self.g[r0:r1], self.start[q0:q1 + 1] - r0, self.first[k * E:(k + 1) * E + 1] - q0,
-                       self.out_A[q0:q1], self.out_c[q0:q1]), (q0, q1), (r0, r1))
+                       self.out_A[q0:q1], self.out_c[q0:q1]), q0, q1)
 
     @staticmethod
     def of_lists(elems: list, n: int) -> "Pieces":

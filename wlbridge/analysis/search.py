@@ -122,7 +122,7 @@ class Search:
         keep = slack > s.tol
         pts, slack = pts[keep], slack[keep]
         if not len(pts):  # a box too thin for the samples: its Chebyshev centre
-            ok, centre = self.radius(None, lambda: (np.zeros((0, n)), np.zeros(0)))
+            ok, centre = self.highs_radius(np.zeros((0, n)), np.zeros(0))
             pts, slack = centre[None], np.array([np.min(np.minimum(centre - s.lower, s.upper - centre))])
         return Node(0, env, (), self.H0, self.g0, pts, slack)
 
@@ -162,11 +162,11 @@ class Search:
         nodes at once."""
         rule = self.piecefns[nodes[0].li]
         if len(nodes) == 1 or not hasattr(rule, "batch"):
-            return [Split(self, node).cells() for node in nodes]
-        pieces, alive, Hk, gk, nk, ks, kcols = self.compiled(rule.batch([node.env for node in nodes], self.net.shapes))
+            return emit([Split(self, node, self.compile(rule(node.env, self.net.shapes))) for node in nodes])
+        pieces, alive, Hk, gk, nk, ks, kcols = self.compile(rule.batch([node.env for node in nodes], self.net.shapes))
         splits = []
         for k, node in enumerate(nodes):
-            part, (q0, q1), _ = pieces.part(k, len(nodes))
+            part, q0, q1 = pieces.part(k, len(nodes))
             a, b = ks[q0], ks[q1]
             splits.append(Split(self, node, (part, alive[q0:q1], Hk[a:b], gk[a:b], nk[a:b], ks[q0:q1 + 1] - a,
                                              kcols[:, a:b])))
@@ -181,14 +181,10 @@ class Search:
             return 1
         return int(min(BATCH, max(1, BATCH_NUMBERS // max(1, node.env[rule.source][0].size))))
 
-    def compiled(self, pieces):
-        """(pieces, :meth:`compile`'s five, the kept rows as NNLS columns): what a :class:`cells.Split` starts from."""
-        alive, Hk, gk, nk, ks = self.compile(pieces)
-        return pieces, alive, Hk, gk, nk, ks, columns(Hk, gk, nk)
-
     def compile(self, pieces):
         """Which pieces can hold in the box, and the rows worth keeping: those that do not hold on the whole box
-        (all tested at once). Returns (alive per piece, kept H, g, row norms, kept-row offsets per piece)."""
+        (all tested at once). Returns what a :class:`cells.Split` starts from: (pieces, alive per piece, kept H,
+        g, row norms, kept-row offsets per piece, the kept rows as NNLS columns)."""
         H, g = pieces.H, pieces.g
         norms = row_norms(H)
         fails = (norms <= 0) & (g < 0)  # a constant condition that fails
@@ -201,22 +197,17 @@ class Search:
         start = pieces.start
         failed = np.concatenate([[0], np.cumsum(fails)])
         kept = np.concatenate([[0], np.cumsum(keep)])
-        return failed[start[1:]] == failed[start[:-1]], H[keep], g[keep], norms[keep], kept[start]
+        Hk, gk, nk = H[keep], g[keep], norms[keep]
+        return pieces, failed[start[1:]] == failed[start[:-1]], Hk, gk, nk, kept[start], columns(Hk, gk, nk)
 
-    def radius(self, M, rows) -> tuple[bool, np.ndarray | None]:
-        """Whether a polytope (the box's rows and ``rows()``; as NNLS columns, ``M``: ``Dual.radius``) holds a ball
-        of radius > tol, and a point inside: NNLS, and where it cannot tell (the edge of tol) the HiGHS LP. (The
-        search's hot loop calls ``dual.radius`` itself, and this only where it cannot tell.)"""
-        if M is not None:
-            self.nnls += 1
-            got = self.dual.radius(M)
-            if got is not None:
-                return got[0], got[1]
+    def highs_radius(self, H: np.ndarray, g: np.ndarray) -> tuple[bool, np.ndarray | None]:
+        """Whether the box cut by ``H x <= g`` holds a ball of radius > tol, and its centre, by the HiGHS LP: for
+        the rare polytope whose NNLS decision (``dual.radius``, the search's own) is too close to tol to tell."""
         if self._lp is None:
             self._lp = ChebyshevLP(self.n, cap=self.cap)
             self._lp.push(self.H0, self.g0)
         self._lp.truncate(len(self.g0))
-        self._lp.push(*rows())
+        self._lp.push(H, g)
         centre, r = self._lp.solve()
         return r > self.s.tol, centre
 
