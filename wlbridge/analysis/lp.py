@@ -1,14 +1,14 @@
 """The linear programs of the region search: the Chebyshev-ball LP, decided by NNLS on its dual or by HiGHS.
 
-:func:`nnls_radius` decides nearly every LP of the search: one Lawson-Hanson solve in scipy (~5-10 us in C)
-gives either a certificate that no ball of radius > tol fits or a point that a ball does fit around. Where
-rounding leaves neither check clear (the polytope's radius within ``MARGIN * tol`` of zero: 0 of 4,683 LPs on
-the 7-8-8-8-2 benchmark net) HiGHS decides: :class:`ChebyshevLP` is one warm-started model, ``max r`` subject to ``h_i . x + r <= g_i`` over unit
-rows ``h_i``: the radius ``r`` of the largest ball inside the polytope (capped by ``cap``: a polytope
-with no box may be unbounded). Its rows are a stack that follows the depth-first search: rows are pushed
-as the search descends and truncated as it returns, and each solve starts from the last basis (primal
-simplex, one thread, no presolve or scaling). A HiGHS run costs ~40 us before any pivot (a re-run of a
-solved model, measured here), which is why it is the fallback.
+:class:`Dual` decides nearly every LP of the search: one Lawson-Hanson solve in scipy (~4 us in C) gives
+either a certificate that no ball of radius > tol fits or a point that a ball does fit around. Where
+rounding leaves neither check clear (the polytope's radius within ``MARGIN * tol`` of zero: none on the
+benchmark nets, whose searches never build the HiGHS model) HiGHS decides: :class:`ChebyshevLP` is one
+model, ``max r`` subject to ``h_i . x + r <= g_i`` over unit rows ``h_i``: the radius ``r`` of the largest
+ball inside the polytope (capped by ``cap``: a polytope with no box may be unbounded). Its rows are a stack:
+pushed, and truncated back (the search keeps the box's rows and pushes the rest for each LP); each solve
+starts from the last basis (primal simplex, one thread, no presolve or scaling). A HiGHS run costs ~40 us
+before any pivot (a re-run of a solved model, measured here), which is why it is the fallback.
 
 >>> import numpy as np
 >>> lp = ChebyshevLP(2)
@@ -231,14 +231,9 @@ class Dual:
         """``M``: ``lead`` then the rows' columns. Returns ``(True, x, r)`` (a point ``x`` with radius ``r > tol``),
         ``(False, None, bound)``, or None when neither check holds (rounding at the edge: the caller asks HiGHS)."""
         n, k, d = self.n, self.lead.shape[1], self.d
-        if _CORE is not None and _CORE is not _UNSET:
-            y, _, info = _CORE(M, d, 3 * M.shape[1])
-            if info == 3:  # its iteration limit
-                return None
-        else:
-            y, converged = _nnls(M, d)
-            if not converged:
-                return None
+        y, converged = _nnls(M, d)
+        if not converged:
+            return None
         res = d - M @ y  # r[:n] = -sum y_i a_i; r[n] = 1 - sum y_i (rows, cap); r[n+1] = d[n+1] - y . b - slack
         r = res.tolist()  # (a few floats: Python is quicker than numpy here)
         t = -r[n + 1]
