@@ -78,15 +78,21 @@ def affine(layer, args, shapes):
     if layer.op == "constant":
         v = np.asarray(layer.params["value"], dtype=np.float64)
         return np.zeros((*v.shape, 0)), v
-    if layer.op == "linear" and args[0][0].ndim == 2:  # the common case, directly: W A and W c + b
-        A, c = args[0]
-        W = np.asarray(layer.params["weight"], dtype=np.float64)
-        b = layer.params.get("bias")
-        return W @ A, W @ c + (0.0 if b is None else np.asarray(b, dtype=np.float64))
+    if layer.op == "linear" and args[0][0].ndim == 2:  # the common case, directly
+        return linear_maps(layer, *args[0])
     batch = [np.concatenate([c[None], np.moveaxis(A, -1, 0) + c[None]]) for A, c in args]
     y = REFERENCE[layer.op](layer, *batch)
     c = y[0]
     return np.moveaxis(y[1:] - c[None], 0, -1), c
+
+
+def linear_maps(layer, A: np.ndarray, c: np.ndarray):
+    """A linear layer applied to affine maps ``A`` (..., inputs, n), ``c`` (..., inputs): ``W A`` and ``W c + b`` in
+    one stacked product, ``c`` as ``A``'s last column, so a map's numbers are the same alone or in any batch of
+    maps (a batched ``c @ W.T`` and a single ``W @ c`` round differently)."""
+    W, b = np.asarray(layer.params["weight"], dtype=np.float64), layer.params.get("bias")
+    Ac = W @ np.concatenate((A, c[..., None]), axis=-1)
+    return Ac[..., :-1], Ac[..., -1] + (0.0 if b is None else np.asarray(b, dtype=np.float64))
 
 
 def is_affine(layer) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ExpressionTooLargeError
 from .cells import Split, emit
 from .lp import FAR, ChebyshevLP, Dual, columns, max_linear, row_norms
-from .pieces import affine, layer_pieces
+from .pieces import affine, layer_pieces, linear_maps
 
 
 BATCH = 64  # nodes at one layer expanded together (their activations' pieces made at once), at most
@@ -147,13 +147,8 @@ class Search:
             la = self.layers[li]
             if la.op != "linear" or list(la.inputs) != [name] or len(shapes[name]) != 1:
                 return li, outs
-            W, b = np.asarray(la.params["weight"], dtype=np.float64), la.params.get("bias")
-            A, c = outs[name]
+            outs[la.output] = linear_maps(la, *outs[name])  # per cell the same whatever the batch
             name = la.output
-            # c as A's last column: one stacked product, per cell the same whatever the batch (a batched c @ W.T
-            # and a single W @ c round differently)
-            Ac = W @ np.concatenate((A, c[..., None]), axis=-1)
-            outs[name] = (Ac[..., :-1], Ac[..., -1] + (0.0 if b is None else np.asarray(b, dtype=np.float64)))
         return len(self.layers), outs
 
     def expand(self, nodes: list[Node]) -> list[list]:
