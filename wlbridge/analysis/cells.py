@@ -243,21 +243,25 @@ def emit(splits: list) -> list:
         N = sum(len(sp.chosen[0]) for sp in done)  # the cells are regions: their maps, all at once
         maps = (np.concatenate([outs[o][0].reshape(N, -1, s.n) for o in s.net.outputs], axis=1),
                 np.concatenate([outs[o][1].reshape(N, -1) for o in s.net.outputs], axis=1))
-    got, at = {}, 0
-    for sp in done:
+    out, at = [], 0
+    for sp in splits:
+        if sp.chosen is None:
+            out.append([])
+            continue
         a, at = at, at + len(sp.chosen[0])
-        got[id(sp)] = sp.nodes(li, {k: (A[a:at], c[a:at]) for k, (A, c) in outs.items()},
-                               None if maps is None else (maps[0][a:at], maps[1][a:at]))
-    return [got.get(id(sp), []) for sp in splits]
+        out.append(sp.nodes(li, {k: (A[a:at], c[a:at]) for k, (A, c) in outs.items()},
+                            None if maps is None else (maps[0][a:at], maps[1][a:at])))
+    return out
 
 
 def _bitsets(inside: np.ndarray) -> list:
     """Each column of a (points, pieces) boolean table as an int (bit p: row p), and all points last."""
     m = inside.shape[0]
     size = (m + 7) // 8
+    if not size:  # no points
+        return [0] * (inside.shape[1] + 1)
     raw = np.packbits(inside, axis=0, bitorder="little").T.tobytes()
-    return [int.from_bytes(raw[c:c + size], "little") for c in range(0, len(raw), size)] + [(1 << m) - 1] if size \
-        else [0] * inside.shape[1] + [0]
+    return [int.from_bytes(raw[c:c + size], "little") for c in range(0, len(raw), size)] + [(1 << m) - 1]
 
 
 def _table(masks: list, m: int) -> np.ndarray:
